@@ -1,0 +1,682 @@
+/*
+ * Entry points: the Python-visible API of csrc/include/memcg_emu.h.  Each
+ * validates what Python hands it, sets the calling thread's machine and
+ * maps a BUG_ON into an error instead of an abort.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include "../include/linux/mm.h"
+
+__thread struct machine *cur_machine;
+extern __thread struct mem_cgroup *current_memcg_in_oom;
+
+static __thread char emu_errbuf[256];
+
+int emu_set_error(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(emu_errbuf, sizeof(emu_errbuf), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int emu_last_error(char *buf, int len)
+{
+	snprintf(buf, (size_t)len, "%s", emu_errbuf);
+	return 0;
+}
+
+void emu_bug(const char *file, int line, const char *cond)
+{
+	struct machine *m = cur_machine;
+	int expected = 0;
+
+	if (m && atomic_compare_exchange_strong(&m->bug, &expected, 1))
+		snprintf(m->bug_msg, sizeof(m->bug_msg), "kernel BUG at %s:%d: %s", file, line, cond);
+}
+
+#define EMU_ENTER(m)							\
+	struct machine *saved_machine_ = cur_machine;			\
+	if (atomic_load(&(m)->bug))					\
+		return emu_set_error(-ENOTRECOVERABLE, "%s", (m)->bug_msg); \
+	cur_machine = (m);						\
+	emu_errbuf[0] = 0
+
+static int emu_leave(struct machine *saved, int ret)
+{
+	struct machine *m = cur_machine;
+
+	if (atomic_load(&m->bug))
+		ret = emu_set_error(-ENOTRECOVERABLE, "%s", m->bug_msg);
+	else if (ret < 0 && !emu_errbuf[0])
+		emu_set_error(ret, "%s", strerror(-ret));
+	cur_machine = saved;
+	return ret;
+}
+
+#define EMU_RETURN(ret) return emu_leave(saved_machine_, (ret))
+
+/* cond_resched(): the machine's hook runs here; non-zero means the hook raised. */
+int cond_resched_phase(int phase, unsigned long pages)
+{
+	struct machine *m = cur_machine;
+	void *handle = m->resched_handle;
+	int ret;
+
+	if (!handle)
+		return 0;
+	ret = emu_py_resched(handle, phase, pages);
+	cur_machine = m;	/* the hook may have entered this or another machine */
+	return ret ? -EINTR : 0;
+}
+
+void emu_set_resched_hook(struct machine *m, void *handle)
+{
+	m->resched_handle = handle;
+}
+
+static struct mem_cgroup *mem_cgroup_alloc(struct machine *m, struct mem_cgroup *parent)
+{
+	struct mem_cgroup *memcg = calloc(1, sizeof(*memcg));
+
+	if (!memcg)
+		return NULL;
+	memcg->machine = m;
+	memcg->parent = parent;
+	/* 5.11+ (our 6.x profiles) are always hierarchical; before, a child inherits */
+	memcg->use_hierarchy = m->kernel >= EMU_KERNEL_6_1 ? 1 : (parent ? parent->use_hierarchy : 0);
+	res_counter_init(&memcg->res, parent && parent->use_hierarchy ? &parent->res : NULL);
+	for (int z = 0; z < MAX_NR_ZONES; z++) {
+		spin_lock_init(&memcg->info[z].lru_lock);
+		for (int l = 0; l < NR_LRU_LISTS; l++)
+			INIT_LIST_HEAD(&memcg->info[z].lists[l]);
+	}
+	spin_lock(&m->memcg_lock);
+	if (m->nr_memcg_ids > MEMCG_ID_MAX) {
+		spin_unlock(&m->memcg_lock);
+		free(memcg);
+		return NULL;
+	}
+	memcg->id = m->nr_memcg_ids++;
+	m->memcgs[memcg->id] = memcg;
+	spin_unlock(&m->memcg_lock);
+	return memcg;
+}
+
+int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kernel,
+		    struct machine **out)
+{
+	struct machine *m;
+
+	if (ram_pages < 16)
+		return emu_set_error(-EINVAL, "a machine needs at least 16 pages of RAM");
+	if (swap_pages == 1 || swap_pages > 0xffffffffUL)
+		return emu_set_error(-EINVAL, "swap must be 0 or 2..2^32 pages");
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return emu_set_error(-ENOMEM, "out of host memory");
+	m->kernel = kernel;
+	m->nr_pages = ram_pages;
+	m->mem_map = calloc(ram_pages, sizeof(struct page));
+	m->page_cgroup_map = calloc(ram_pages, sizeof(struct page_cgroup));
+	m->nr_swap = swap_pages;
+	if (swap_pages) {
+		m->swap_map = calloc(swap_pages, sizeof(*m->swap_map));
+		m->swap_cgroup = calloc(swap_pages, sizeof(*m->swap_cgroup));
+		atomic_store(&m->nr_swap_free, (long)swap_pages - 1);
+	}
+	if (!m->mem_map || !m->page_cgroup_map || (swap_pages && (!m->swap_map || !m->swap_cgroup))) {
+		free(m->mem_map);
+		free(m->page_cgroup_map);
+		free(m->swap_map);
+		free(m->swap_cgroup);
+		free(m);
+		return emu_set_error(-ENOMEM, "out of host memory for %lu pages", ram_pages);
+	}
+	spin_lock_init(&m->zone.lock);
+	INIT_LIST_HEAD(&m->zone.free_list);
+	spin_lock_init(&m->zone.lruvec.lru_lock);
+	for (int l = 0; l < NR_LRU_LISTS; l++)
+		INIT_LIST_HEAD(&m->zone.lruvec.lists[l]);
+	/* frame 0 is the zero page */
+	m->zero_page = &m->mem_map[0];
+	atomic_store(&m->zero_page->flags, 1UL << PG_reserved);
+	atomic_store(&m->zero_page->_count, 1);
+	atomic_store(&m->zero_page->_mapcount, -1);
+	m->zone.next_fresh = 1;
+	m->zone.nr_free = ram_pages - 1;
+	spin_lock_init(&m->swap_lock);
+	spin_lock_init(&m->memcg_lock);
+	init_rwsem(&m->tasklist_lock);
+	spin_lock_init(&m->files_lock);
+	INIT_LIST_HEAD(&m->files);
+	spin_lock_init(&m->anon_vma_lock);
+	INIT_LIST_HEAD(&m->anon_vmas);
+	m->next_pid = 1;
+	if (!mem_cgroup_alloc(m, NULL)) {
+		emu_machine_free(m);
+		return emu_set_error(-ENOMEM, "out of host memory");
+	}
+	*out = m;
+	return 0;
+}
+
+void emu_machine_free(struct machine *m)
+{
+	struct machine *saved = cur_machine;
+
+	cur_machine = m;
+	for (int pid = 1; pid < m->next_pid; pid++) {
+		if (m->tasks[pid]) {
+			do_exit(m->tasks[pid]);
+			free(m->tasks[pid]);
+		}
+	}
+	while (!list_empty(&m->files)) {
+		struct address_space *mapping = list_first_entry(&m->files, struct address_space, all);
+
+		list_del(&mapping->all);
+		free(mapping->slots);
+		free(mapping->path);
+		free(mapping);
+	}
+	while (!list_empty(&m->anon_vmas)) {
+		struct anon_vma *av = list_first_entry(&m->anon_vmas, struct anon_vma, all);
+
+		list_del(&av->all);
+		free(av);
+	}
+	for (int id = 0; id < m->nr_memcg_ids; id++)
+		free(m->memcgs[id]);
+	destroy_rwsem(&m->tasklist_lock);
+	free(m->mem_map);
+	free(m->page_cgroup_map);
+	free(m->swap_map);
+	free(m->swap_cgroup);
+	free(m);
+	cur_machine = saved;
+}
+
+static struct mem_cgroup *memcg_arg(struct machine *m, int id)
+{
+	struct mem_cgroup *memcg = mem_cgroup_lookup(m, id);
+
+	if (!memcg)
+		emu_set_error(-ENOENT, "no memory cgroup with id %d", id);
+	return memcg;
+}
+
+#define MEMCG_ARG(memcg, m, id) \
+	struct mem_cgroup *memcg = memcg_arg(m, id); \
+	if (!memcg) \
+		EMU_RETURN(-ENOENT)
+
+static struct task_struct *task_arg(struct machine *m, int pid)
+{
+	struct task_struct *p = find_task_by_pid(m, pid);
+
+	if (!p)
+		emu_set_error(-ESRCH, "no task with pid %d", pid);
+	return p;
+}
+
+#define TASK_ARG(p, m, pid) \
+	struct task_struct *p = task_arg(m, pid); \
+	if (!p) \
+		EMU_RETURN(-ESRCH)
+
+int emu_memcg_create(struct machine *m, int parent_id)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(parent, m, parent_id);
+	struct mem_cgroup *memcg = mem_cgroup_alloc(m, parent);
+
+	if (!memcg)
+		EMU_RETURN(emu_set_error(-ENOSPC, "no memory cgroup ids left"));
+	EMU_RETURN(memcg->id);
+}
+
+/*
+ * mem_cgroup_move_parent(), mm/memcontrol.c 2.6.3x: hand every page of a
+ * dying group to its parent.  A hierarchical parent already counts them.
+ */
+static int mem_cgroup_reparent_pages(struct mem_cgroup *memcg)
+{
+	struct mem_cgroup *parent = memcg->parent;
+	struct mem_cgroup_per_zone *mz = &memcg->info[0];
+	int hierarchical = memcg->res.parent != NULL;
+
+	for (long spins = 0; res_counter_read_usage(&memcg->res); spins++) {
+		struct page *page = NULL;
+
+		spin_lock(&mz->lru_lock);
+		for (int l = 0; l < NR_LRU_LISTS && !page; l++)
+			if (!list_empty(&mz->lists[l]))
+				page = list_first_entry(&mz->lists[l], struct page, lru);
+		if (page)
+			get_page(page);
+		spin_unlock(&mz->lru_lock);
+		if (!page) {
+			/* a page of ours is isolated by reclaim right now: let it come back */
+			if (spins > 10000000)
+				return emu_set_error(-EBUSY, "pages of the group stay isolated");
+			sched_yield();
+			continue;
+		}
+		if (isolate_lru_page(page)) {
+			put_page(page);
+			continue;
+		}
+		put_page(page);
+		if (!hierarchical) {
+			struct res_counter *fail;
+
+			if (res_counter_charge(&parent->res, PAGE_SIZE, &fail)) {
+				putback_lru_page(page);
+				return emu_set_error(-EBUSY, "parent group is full");
+			}
+		}
+		if (mem_cgroup_move_account(page, memcg, parent, !hierarchical) == 0 && hierarchical)
+			res_counter_uncharge_until(&memcg->res, &parent->res, PAGE_SIZE);
+		putback_lru_page(page);
+	}
+	return 0;
+}
+
+int emu_memcg_destroy(struct machine *m, int id)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+	int ret;
+
+	if (!memcg->parent)
+		EMU_RETURN(emu_set_error(-EBUSY, "the root group cannot be removed"));
+	ret = mem_cgroup_reparent_pages(memcg);
+	if (ret)
+		EMU_RETURN(ret);
+	/* swap records follow (mem_cgroup_id_put() leaves them to the parent's id in 6.1) */
+	for (unsigned long off = 0; off < m->nr_swap; off++) {
+		unsigned short expected = (unsigned short)id;
+
+		if (atomic_compare_exchange_strong(&m->swap_cgroup[off], &expected,
+						   (unsigned short)memcg->parent->id)) {
+			mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, -1);
+			mem_cgroup_stat_add(memcg->parent, EMU_STAT_SWAP, 1);
+		}
+	}
+	spin_lock(&m->memcg_lock);
+	memcg->dead = 1;
+	spin_unlock(&m->memcg_lock);
+	EMU_RETURN(0);
+}
+
+/* mem_cgroup_resize_limit(), mm/memcontrol.c: reclaim while it helps, then EBUSY. */
+int emu_memcg_resize_limit(struct machine *m, int id, unsigned long long limit)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	for (;;) {
+		if (!res_counter_set_limit(&memcg->res, limit))
+			EMU_RETURN(0);
+		if (!try_to_free_mem_cgroup_pages(memcg, 1))
+			EMU_RETURN(emu_set_error(-EBUSY, "usage stays above the new limit"));
+	}
+}
+
+int emu_memcg_res(struct machine *m, int id, struct emu_res *out)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	spin_lock(&memcg->res.lock);
+	out->usage = memcg->res.usage;
+	out->max_usage = memcg->res.max_usage;
+	out->limit = memcg->res.limit;
+	out->failcnt = memcg->res.failcnt;
+	spin_unlock(&memcg->res.lock);
+	EMU_RETURN(0);
+}
+
+int emu_memcg_reset_max_usage(struct machine *m, int id)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	res_counter_reset_max(&memcg->res);
+	EMU_RETURN(0);
+}
+
+int emu_memcg_reset_failcnt(struct machine *m, int id)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	res_counter_reset_failcnt(&memcg->res);
+	EMU_RETURN(0);
+}
+
+/* mem_cgroup_force_empty(), mm/memcontrol.c 6.1: reclaim all it can; never fails. */
+int emu_memcg_force_empty(struct machine *m, int id)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+	int nr_retries = MEM_CGROUP_RECLAIM_RETRIES;
+
+	while (nr_retries && res_counter_read_usage(&memcg->res))
+		if (!try_to_free_mem_cgroup_pages(memcg, 1))
+			nr_retries--;
+	EMU_RETURN(0);
+}
+
+int emu_memcg_stat(struct machine *m, int id, long long *out)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+	static const int lru_stat[NR_LRU_LISTS] = {
+		EMU_STAT_INACTIVE_ANON, EMU_STAT_ACTIVE_ANON, EMU_STAT_INACTIVE_FILE,
+		EMU_STAT_ACTIVE_FILE, EMU_STAT_UNEVICTABLE,
+	};
+
+	for (int i = 0; i < EMU_NR_STATS; i++)
+		out[i] = atomic_load(&memcg->stat[i]);
+	spin_lock(&memcg->info[0].lru_lock);
+	for (int l = 0; l < NR_LRU_LISTS; l++)
+		out[lru_stat[l]] = (long long)memcg->info[0].count[l];
+	spin_unlock(&memcg->info[0].lru_lock);
+	EMU_RETURN(0);
+}
+
+int emu_memcg_set_use_hierarchy(struct machine *m, int id, int val)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	memcg->use_hierarchy = !!val;
+	EMU_RETURN(0);
+}
+
+int emu_memcg_tasks(struct machine *m, int id, int *pids, int max)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+	int n = 0;
+
+	down_read(&m->tasklist_lock);
+	for (int pid = 1; pid < m->next_pid; pid++) {
+		struct task_struct *p = m->tasks[pid];
+		int alive;
+
+		if (!p || mem_cgroup_from_task(p) != memcg)
+			continue;
+		spin_lock(&p->alloc_lock);
+		alive = p->state != TASK_DEAD;
+		spin_unlock(&p->alloc_lock);
+		if (alive && n < max)
+			pids[n++] = pid;
+		else if (alive)
+			n++;
+	}
+	up_read(&m->tasklist_lock);
+	EMU_RETURN(n);
+}
+
+int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	EMU_RETURN((int)min(try_to_free_mem_cgroup_pages(memcg, nr_pages), 0x7fffffffUL));
+}
+
+int emu_task_new(struct machine *m, int memcg_id)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, memcg_id);
+
+	EMU_RETURN(task_new(m, memcg));
+}
+
+int emu_task_fork(struct machine *m, int pid)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+
+	EMU_RETURN(copy_process(p));
+}
+
+int emu_task_exec(struct machine *m, int pid)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+
+	EMU_RETURN(do_execve(p));
+}
+
+int emu_task_exit(struct machine *m, int pid)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+
+	do_exit(p);
+	EMU_RETURN(0);
+}
+
+int emu_task_memcg(struct machine *m, int pid)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+
+	EMU_RETURN(mem_cgroup_from_task(p)->id);
+}
+
+/* mem_cgroup_move_task(), mm/memcontrol.c: the task's charges go to its new group from now on. */
+int emu_task_attach(struct machine *m, int pid, int memcg_id)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+	MEMCG_ARG(memcg, m, memcg_id);
+
+	atomic_store(&p->mem_cgroup, memcg);
+	EMU_RETURN(0);
+}
+
+static int range_arg(unsigned long long addr, unsigned long long len)
+{
+	if (addr & ~PAGE_MASK)
+		return emu_set_error(-EINVAL, "address 0x%llx is not page aligned", addr);
+	if (!len || len > TASK_SIZE || addr > TASK_SIZE - len)
+		return emu_set_error(-EINVAL, "bad length %llu at 0x%llx", len, addr);
+	return 0;
+}
+
+/* Is [start, end) covered by VMAs without a hole? */
+static int range_mapped(struct mm_struct *mm, unsigned long start, unsigned long end)
+{
+	struct vm_area_struct *vma = find_vma(mm, start);
+
+	for (unsigned long addr = start; addr < end; vma = vma->vm_next) {
+		if (!vma || vma->vm_start > addr)
+			return 0;
+		addr = vma->vm_end;
+	}
+	return 1;
+}
+
+/*
+ * mem_cgroup_oom_synchronize(), mm/memcontrol.c 3.12+: with mmap_sem and the
+ * mm dropped, a charge that gave up runs the memcg OOM killer.
+ */
+static int oom_synchronize(int ret, int pid, struct emu_fault_info *info)
+{
+	struct mem_cgroup *memcg = current_memcg_in_oom;
+	int victim;
+
+	if (!memcg)
+		return ret;
+	current_memcg_in_oom = NULL;
+	victim = mem_cgroup_out_of_memory(memcg);
+	if (info) {
+		info->oom_victim = victim;
+		info->oom_memcg = memcg->id;
+	}
+	if (victim == pid)
+		return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: task %d was OOM-killed",
+				     memcg->id, victim);
+	if (victim)
+		return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: task %d was OOM-killed "
+				     "instead of task %d", memcg->id, victim, pid);
+	return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: no task to kill", memcg->id);
+}
+
+int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
+	     const char *path, int private_, unsigned long long *addr)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+	struct address_space *file = NULL;
+	unsigned long flags = 0, start = 0;
+	struct mm_struct *mm;
+	int ret;
+
+	if (kind != EMU_VMA_ANON && kind != EMU_VMA_FILE && kind != EMU_VMA_SHM)
+		EMU_RETURN(emu_set_error(-EINVAL, "unknown mapping kind %d", kind));
+	if (!len || len > TASK_SIZE)
+		EMU_RETURN(emu_set_error(-EINVAL, "bad mapping length %llu", len));
+	if (kind == EMU_VMA_FILE && (!path || !path[0]))
+		EMU_RETURN(emu_set_error(-EINVAL, "a file mapping needs a path"));
+	mm = get_task_mm(p);
+	if (!mm)
+		EMU_RETURN(emu_set_error(-ESRCH, "task %d has exited", pid));
+	if (kind == EMU_VMA_FILE)
+		file = file_lookup(m, path, 1);
+	else if (kind == EMU_VMA_SHM)
+		file = shmem_file_setup(m);
+	if (kind != EMU_VMA_ANON && !file) {
+		mmput(mm);
+		EMU_RETURN(emu_set_error(-ENOMEM, "out of host memory"));
+	}
+	if (kind == EMU_VMA_SHM || (kind == EMU_VMA_FILE && !private_))
+		flags = VM_SHARED | VM_MAYSHARE;
+	down_write(&mm->mmap_sem);
+	ret = do_mmap(mm, (unsigned long)len, flags, file, &start);
+	up_write(&mm->mmap_sem);
+	if (ret && kind == EMU_VMA_SHM)
+		shmem_put(file);
+	mmput(mm);
+	if (ret)
+		EMU_RETURN(emu_set_error(ret, "no room for %llu bytes in the address space", len));
+	*addr = start;
+	EMU_RETURN(0);
+}
+
+int emu_munmap(struct machine *m, int pid, unsigned long long addr, unsigned long long len)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+	struct mm_struct *mm;
+	int ret = range_arg(addr, len);
+
+	if (ret)
+		EMU_RETURN(ret);
+	len = (len + PAGE_SIZE - 1) & PAGE_MASK;
+	mm = get_task_mm(p);
+	if (!mm)
+		EMU_RETURN(emu_set_error(-ESRCH, "task %d has exited", pid));
+	down_write(&mm->mmap_sem);
+	ret = do_munmap(mm, (unsigned long)addr, (unsigned long)len);
+	up_write(&mm->mmap_sem);
+	mmput(mm);
+	EMU_RETURN(ret);
+}
+
+int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long long len,
+	      struct emu_fault_info *info)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+	unsigned long start = addr & PAGE_MASK, end;
+	struct mm_struct *mm;
+	int ret;
+
+	if (!len || len > TASK_SIZE || addr > TASK_SIZE - len)
+		EMU_RETURN(emu_set_error(-EINVAL, "bad length %llu at 0x%llx", len, addr));
+	end = (unsigned long)((addr + len + PAGE_SIZE - 1) & PAGE_MASK);
+	mm = get_task_mm(p);
+	if (!mm)
+		EMU_RETURN(emu_set_error(-ESRCH, "task %d has exited", pid));
+	down_write(&mm->mmap_sem);
+	ret = range_mapped(mm, start, end) ? mlock_fixup(mm, start, end)
+		: emu_set_error(-ENOMEM, "[0x%lx, 0x%lx) is not mapped", start, end);
+	up_write(&mm->mmap_sem);
+	mmput(mm);
+	EMU_RETURN(oom_synchronize(ret, pid, info));
+}
+
+int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long long len,
+	      int write, struct emu_fault_info *info)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+	unsigned long start = addr & PAGE_MASK, end, done = 0;
+	struct mm_struct *mm;
+	int ret = 0;
+
+	if (!len || len > TASK_SIZE || addr > TASK_SIZE - len)
+		EMU_RETURN(emu_set_error(-EINVAL, "bad length %llu at 0x%llx", len, addr));
+	end = (unsigned long)((addr + len + PAGE_SIZE - 1) & PAGE_MASK);
+	mm = get_task_mm(p);
+	if (!mm)
+		EMU_RETURN(emu_set_error(-ESRCH, "task %d has exited", pid));
+	down_read(&mm->mmap_sem);
+	if (!range_mapped(mm, start, end)) {
+		ret = emu_set_error(-EFAULT, "task %d: [0x%lx, 0x%lx) is not mapped", pid, start, end);
+	} else {
+		struct vm_area_struct *vma = find_vma(mm, start);
+
+		for (unsigned long a = start; a < end && !ret; a += PAGE_SIZE, done++) {
+			if (a >= vma->vm_end)
+				vma = vma->vm_next;
+			ret = handle_mm_fault(mm, vma, a, write);
+		}
+	}
+	up_read(&mm->mmap_sem);
+	mmput(mm);
+	if (info)
+		info->pages_faulted = done;
+	EMU_RETURN(oom_synchronize(ret, pid, info));
+}
+
+int emu_file_write(struct machine *m, int pid, const char *path, unsigned long long len,
+		   struct emu_fault_info *info)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+	struct address_space *mapping;
+	struct mm_struct *mm;
+	int ret;
+
+	if (!path || !path[0])
+		EMU_RETURN(emu_set_error(-EINVAL, "a file write needs a path"));
+	if (len > TASK_SIZE)
+		EMU_RETURN(emu_set_error(-EFBIG, "file too large"));
+	mapping = file_lookup(m, path, 1);
+	if (!mapping)
+		EMU_RETURN(emu_set_error(-ENOMEM, "out of host memory"));
+	mm = get_task_mm(p);
+	if (!mm)
+		EMU_RETURN(emu_set_error(-ESRCH, "task %d has exited", pid));
+	ret = generic_file_write(mm, mapping, (unsigned long)((len + PAGE_SIZE - 1) >> PAGE_SHIFT));
+	mmput(mm);
+	EMU_RETURN(oom_synchronize(ret, pid, info));
+}
+
+int emu_check_locked(struct machine *m);
+
+int emu_check(struct machine *m)
+{
+	EMU_ENTER(m);
+	EMU_RETURN(emu_check_locked(m));
+}

@@ -1,0 +1,307 @@
+/*
+ * emu_check(): every invariant of DESIGN section 6, by walking all page
+ * tables, files, frames, LRU lists and counters.  Call it when no other
+ * thread is inside the machine.
+ */
+#include <stdio.h>
+#include "../include/linux/mm.h"
+
+struct check_state {
+	struct machine *m;
+	unsigned long nr;		/* frames handed out so far */
+	int *mapped;			/* PTEs per frame */
+	unsigned char *cached;		/* frame is in a file's page cache */
+	int *swapref;			/* references per swap slot */
+	long *charged;			/* pages charged, per group id */
+	long (*stat)[EMU_NR_STATS];	/* recomputed statistics, per group id */
+	long (*lru)[NR_LRU_LISTS];	/* recomputed list lengths, per group id */
+	int uncharged;			/* index of the zone's list of uncharged pages in lru */
+};
+
+#define CHECK(cond, ...) do { if (!(cond)) { emu_set_error(-EUCLEAN, __VA_ARGS__); return -EUCLEAN; } } while (0)
+
+static int check_mm(struct check_state *cs, struct task_struct *p, struct mm_struct *mm)
+{
+	struct machine *m = cs->m;
+	long rss[2] = { 0, 0 };
+	unsigned long prev_end = 0;
+
+	for (struct vm_area_struct *vma = mm->mmap; vma; vma = vma->vm_next) {
+		CHECK(vma->vm_start < vma->vm_end && vma->vm_start >= prev_end,
+		      "task %d: VMAs overlap or are unsorted at 0x%lx", p->pid, vma->vm_start);
+		CHECK(vma->vm_mm == mm, "task %d: VMA 0x%lx belongs to another mm", p->pid, vma->vm_start);
+		prev_end = vma->vm_end;
+	}
+	for (int i = 0; i < PTRS_PER_TABLE; i++) {
+		struct pt_dir *pud = atomic_load(&mm->pgd->entry[i]);
+
+		for (int j = 0; pud && j < PTRS_PER_TABLE; j++) {
+			struct pt_dir *pmd = atomic_load(&pud->entry[j]);
+
+			for (int k = 0; pmd && k < PTRS_PER_TABLE; k++) {
+				struct pte_table *pt = atomic_load(&pmd->entry[k]);
+
+				for (int l = 0; pt && l < PTRS_PER_TABLE; l++) {
+					pte_t pte = pt->pte[l];
+					unsigned long addr = ((unsigned long)i << PGDIR_SHIFT) |
+						((unsigned long)j << PUD_SHIFT) |
+						((unsigned long)k << PMD_SHIFT) | ((unsigned long)l << PAGE_SHIFT);
+					struct vm_area_struct *vma;
+
+					if (pte_none(pte))
+						continue;
+					vma = find_vma(mm, addr);
+					CHECK(vma && vma->vm_start <= addr,
+					      "task %d: PTE at 0x%lx outside every VMA", p->pid, addr);
+					if (is_swap_pte(pte)) {
+						unsigned long off = pte_to_swp_offset(pte);
+
+						CHECK(off && off < m->nr_swap, "task %d: bad swap entry at 0x%lx",
+						      p->pid, addr);
+						cs->swapref[off]++;
+						continue;
+					}
+					CHECK(pte_present(pte), "task %d: garbage PTE at 0x%lx", p->pid, addr);
+					CHECK(pte_pfn(pte) < cs->nr, "task %d: PTE at 0x%lx points past RAM in use",
+					      p->pid, addr);
+					if (pte_pfn(pte) == 0) {
+						CHECK(!pte_write(pte), "task %d: writable zero page at 0x%lx",
+						      p->pid, addr);
+						continue;
+					}
+					struct page *page = &m->mem_map[pte_pfn(pte)];
+
+					CHECK(!PageFlag(page, PG_buddy), "task %d: PTE at 0x%lx maps a free page",
+					      p->pid, addr);
+					if (PageAnon(page)) {
+						CHECK(page->index == addr >> PAGE_SHIFT,
+						      "task %d: anon page at 0x%lx has index 0x%lx", p->pid, addr,
+						      page->index);
+						CHECK(!(vma->vm_flags & VM_SHARED),
+						      "task %d: anon page in a shared mapping at 0x%lx", p->pid, addr);
+					} else {
+						CHECK((struct address_space *)page->mapping == vma->vm_file &&
+						      page->index == vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT),
+						      "task %d: file page at 0x%lx is not the file's page", p->pid, addr);
+					}
+					cs->mapped[pte_pfn(pte)]++;
+					rss[PageAnon(page) ? MM_ANONPAGES : MM_FILEPAGES]++;
+				}
+			}
+		}
+	}
+	CHECK(rss[0] == atomic_load(&mm->rss[0]) && rss[1] == atomic_load(&mm->rss[1]),
+	      "task %d: rss counters %ld/%ld, PTEs say %ld/%ld", p->pid, atomic_load(&mm->rss[0]),
+	      atomic_load(&mm->rss[1]), rss[0], rss[1]);
+	return 0;
+}
+
+static int check_files(struct check_state *cs)
+{
+	struct address_space *mapping;
+
+	list_for_each_entry(mapping, &cs->m->files, all) {
+		for (unsigned long i = 0; i < mapping->nr_slots; i++) {
+			uintptr_t slot = mapping->slots[i];
+
+			if (!slot)
+				continue;
+			if (SLOT_IS_SWAP(slot)) {
+				CHECK(mapping->shmem, "file %s holds a swap entry", mapping->path);
+				cs->swapref[SLOT_SWAP_OFF(slot)]++;
+				continue;
+			}
+			struct page *page = (struct page *)slot;
+			unsigned long pfn = page_to_pfn(page);
+
+			CHECK(pfn < cs->nr && !PageFlag(page, PG_buddy), "a file holds a free page");
+			CHECK(page->mapping == (uintptr_t)mapping && page->index == i,
+			      "page cache entry %lu does not point back at its file", i);
+			CHECK(!!PageSwapBacked(page) == !!mapping->shmem, "page cache page %lu has the "
+			      "wrong swap-backed flag", i);
+			cs->cached[pfn] = 1;
+		}
+	}
+	return 0;
+}
+
+static int check_frames(struct check_state *cs)
+{
+	struct machine *m = cs->m;
+	unsigned long nr_buddy = 0;
+
+	for (unsigned long pfn = 1; pfn < cs->nr; pfn++) {
+		struct page *page = &m->mem_map[pfn];
+		struct page_cgroup *pc = &m->page_cgroup_map[pfn];
+		struct mem_cgroup *memcg = page_memcg(page);
+		int expected_count;
+
+		if (PageFlag(page, PG_buddy)) {
+			nr_buddy++;
+			CHECK(!memcg && page_count(page) == 0 && page_mapcount(page) == 0 && !PageLRU(page)
+			      && !cs->mapped[pfn] && !cs->cached[pfn],
+			      "free frame %lu is still in use (count %d, charged %d)", pfn,
+			      page_count(page), memcg != NULL);
+			continue;
+		}
+		CHECK(page_mapcount(page) == cs->mapped[pfn],
+		      "frame %lu: mapcount %d but %d PTEs map it", pfn, page_mapcount(page), cs->mapped[pfn]);
+		expected_count = cs->mapped[pfn] + cs->cached[pfn];
+		CHECK(expected_count > 0, "frame %lu is in use but neither mapped nor cached", pfn);
+		CHECK(page_count(page) == expected_count, "frame %lu: refcount %d, expected %d",
+		      pfn, page_count(page), expected_count);
+		CHECK(PageLRU(page), "frame %lu is in use but on no LRU list (left isolated)", pfn);
+		CHECK(!PageFlag(page, PG_locked), "frame %lu is left locked", pfn);
+		CHECK(!PageMlocked(page) || PageUnevictable(page), "mlocked frame %lu is evictable", pfn);
+		CHECK(!!PageAnon(page) != !!cs->cached[pfn], "frame %lu: anon and cached at once", pfn);
+		if (!memcg) {
+			CHECK(PcgFlag(pc, PCG_LEAKED),
+			      "frame %lu is in use with no charge (and is no documented seed leak)", pfn);
+			cs->stat[pc->mem_cgroup->id][EMU_STAT_LEAKED]++;
+			cs->lru[cs->uncharged][page_lru(page)]++;
+			continue;
+		}
+		CHECK(!memcg->dead, "frame %lu is charged to removed group %d", pfn, memcg->id);
+		CHECK(!!PcgFlag(pc, PCG_CACHE) == !PageAnon(page), "frame %lu charged with the wrong type", pfn);
+		cs->charged[memcg->id]++;
+		long *st = cs->stat[memcg->id];
+
+		if (PageAnon(page)) {
+			st[EMU_STAT_RSS]++;
+		} else {
+			st[EMU_STAT_CACHE]++;
+			if (PageSwapBacked(page))
+				st[EMU_STAT_SHMEM]++;
+			if (page_mapcount(page))
+				st[EMU_STAT_MAPPED_FILE]++;
+		}
+		if (PcgFlag(pc, PCG_WRONG_CHARGE))
+			st[EMU_STAT_WRONG_CHARGE]++;
+		cs->lru[memcg->id][page_lru(page)]++;
+	}
+	CHECK(m->zone.nr_free == nr_buddy + (m->nr_pages - cs->nr),
+	      "zone says %lu free frames, %lu are", m->zone.nr_free, nr_buddy + (m->nr_pages - cs->nr));
+	return 0;
+}
+
+static int check_lruvec(struct check_state *cs, struct mem_cgroup_per_zone *mz, struct mem_cgroup *memcg,
+			long *expected)
+{
+	for (int l = 0; l < NR_LRU_LISTS; l++) {
+		long n = 0;
+		struct page *page;
+
+		list_for_each_entry(page, &mz->lists[l], lru) {
+			CHECK(PageLRU(page) && page_lru(page) == (enum lru_list)l && page_memcg(page) == memcg,
+			      "frame %lu is on LRU list %d of group %d but belongs elsewhere",
+			      page_to_pfn(page), l, memcg ? memcg->id : -1);
+			if (++n > (long)cs->nr)
+				break;
+		}
+		CHECK(n == (long)mz->count[l] && n == expected[l],
+		      "group %d LRU list %d: %ld pages linked, count says %lu, %ld pages say they are on it",
+		      memcg ? memcg->id : -1, l, n, mz->count[l], expected[l]);
+	}
+	return 0;
+}
+
+static int check_memcgs(struct check_state *cs)
+{
+	struct machine *m = cs->m;
+	static const int checked[] = { EMU_STAT_RSS, EMU_STAT_CACHE, EMU_STAT_SHMEM, EMU_STAT_MAPPED_FILE,
+				       EMU_STAT_WRONG_CHARGE, EMU_STAT_LEAKED, EMU_STAT_SWAP };
+	static const char *names[] = { "rss", "cache", "shmem", "mapped_file", "wrong_charge",
+				       "leaked", "swap" };
+
+	for (unsigned long off = 1; off < m->nr_swap; off++) {
+		unsigned short id = atomic_load(&m->swap_cgroup[off]);
+
+		if (atomic_load(&m->swap_map[off]) && id)
+			cs->stat[id][EMU_STAT_SWAP]++;
+	}
+	for (int id = 0; id < m->nr_memcg_ids; id++) {
+		struct mem_cgroup *memcg = m->memcgs[id];
+		unsigned long long expected;
+
+		if (memcg->dead)
+			continue;
+		expected = cs->charged[id] * PAGE_SIZE + (unsigned long long)atomic_load(&memcg->reserved);
+		for (int c = 0; c < m->nr_memcg_ids; c++) {
+			struct mem_cgroup *child = m->memcgs[c];
+
+			if (!child->dead && child->parent == memcg && child->res.parent == &memcg->res)
+				expected += child->res.usage;
+		}
+		CHECK(memcg->res.usage == expected,
+		      "group %d: usage %llu, but its pages, reservations and children make %llu",
+		      id, memcg->res.usage, expected);
+		CHECK(memcg->res.usage <= memcg->res.limit, "group %d: usage %llu above limit %llu",
+		      id, memcg->res.usage, memcg->res.limit);
+		CHECK(memcg->res.max_usage >= memcg->res.usage, "group %d: max_usage %llu below usage %llu",
+		      id, memcg->res.max_usage, memcg->res.usage);
+		for (unsigned i = 0; i < sizeof(checked) / sizeof(checked[0]); i++)
+			CHECK(atomic_load(&memcg->stat[checked[i]]) == cs->stat[id][checked[i]],
+			      "group %d: %s is %ld pages, the frames say %ld", id, names[i],
+			      atomic_load(&memcg->stat[checked[i]]), cs->stat[id][checked[i]]);
+		if (check_lruvec(cs, &memcg->info[0], memcg, cs->lru[id]))
+			return -EUCLEAN;
+	}
+	return check_lruvec(cs, &m->zone.lruvec, NULL, cs->lru[cs->uncharged]);
+}
+
+static int check_swap(struct check_state *cs)
+{
+	struct machine *m = cs->m;
+	long nr_free = 0;
+
+	for (unsigned long off = 1; off < m->nr_swap; off++) {
+		unsigned short count = atomic_load(&m->swap_map[off]);
+
+		CHECK(count == cs->swapref[off], "swap slot %lu: count %u, %d references", off, count,
+		      cs->swapref[off]);
+		CHECK(count || !atomic_load(&m->swap_cgroup[off]), "free swap slot %lu still charged", off);
+		nr_free += !count;
+	}
+	CHECK(!m->nr_swap || nr_free == atomic_load(&m->nr_swap_free), "swap: %ld free slots, counter says %ld",
+	      nr_free, atomic_load(&m->nr_swap_free));
+	return 0;
+}
+
+static int check_all(struct check_state *cs)
+{
+	struct machine *m = cs->m;
+
+	for (int pid = 1; pid < m->next_pid; pid++) {
+		struct task_struct *p = m->tasks[pid];
+
+		if (p && p->mm && check_mm(cs, p, p->mm))
+			return -EUCLEAN;
+	}
+	if (check_files(cs) || check_frames(cs) || check_memcgs(cs) || check_swap(cs))
+		return -EUCLEAN;
+	return 0;
+}
+
+int emu_check_locked(struct machine *m)
+{
+	struct check_state cs = { .m = m, .nr = m->zone.next_fresh, .uncharged = m->nr_memcg_ids };
+	int ret = -ENOMEM;
+
+	cs.mapped = calloc(cs.nr, sizeof(*cs.mapped));
+	cs.cached = calloc(cs.nr, 1);
+	cs.swapref = calloc(m->nr_swap + 1, sizeof(*cs.swapref));
+	cs.charged = calloc(cs.uncharged + 1, sizeof(*cs.charged));
+	cs.stat = calloc(cs.uncharged + 1, sizeof(*cs.stat));
+	cs.lru = calloc(cs.uncharged + 1, sizeof(*cs.lru));
+	if (cs.mapped && cs.cached && cs.swapref && cs.charged && cs.stat && cs.lru)
+		ret = check_all(&cs);
+	else
+		emu_set_error(-ENOMEM, "out of host memory for the check");
+	free(cs.mapped);
+	free(cs.cached);
+	free(cs.swapref);
+	free(cs.charged);
+	free(cs.stat);
+	free(cs.lru);
+	return ret;
+}

@@ -1,0 +1,131 @@
+/* res_counter, page_cgroup and mem_cgroup (include/linux/res_counter.h, memcontrol.h, page_cgroup.h). */
+#ifndef _LINUX_MEMCONTROL_H
+#define _LINUX_MEMCONTROL_H
+
+#include "../memcg_emu.h"
+#include "mm_types.h"
+
+/* struct res_counter, kernel/res_counter.c (2.6.29+, with the parent link for hierarchy). */
+struct res_counter {
+	unsigned long long usage;
+	unsigned long long max_usage;
+	unsigned long long limit;
+	unsigned long long failcnt;
+	spinlock_t lock;
+	struct res_counter *parent;
+};
+
+#define RESOURCE_MAX (~0ULL)
+
+void res_counter_init(struct res_counter *counter, struct res_counter *parent);
+int res_counter_charge(struct res_counter *counter, unsigned long long val,
+		       struct res_counter **limit_fail_at);
+void res_counter_uncharge(struct res_counter *counter, unsigned long long val);
+void res_counter_uncharge_until(struct res_counter *counter, struct res_counter *top,
+				unsigned long long val);
+int res_counter_set_limit(struct res_counter *counter, unsigned long long limit);
+unsigned long long res_counter_read_usage(struct res_counter *counter);
+void res_counter_reset_max(struct res_counter *counter);
+void res_counter_reset_failcnt(struct res_counter *counter);
+
+/* page_cgroup flags (include/linux/page_cgroup.h) plus the emulator's WRONG_CHARGE. */
+enum {
+	PCG_USED,
+	PCG_CACHE,		/* charged as page cache (file or shmem) */
+	PCG_FILE,		/* on the file LRU (not swap backed) */
+	PCG_WRONG_CHARGE,	/* lazy policies: charged to a group its task has left */
+	PCG_LEAKED,		/* seed: uncharged by a failed rollback; mem_cgroup = who lost it */
+};
+
+struct page_cgroup {
+	struct mem_cgroup *mem_cgroup;
+	struct page *page;
+	_Atomic unsigned long flags;
+};
+
+#define PAGE_CGROUP_LOCK_BIT 0
+
+#define PcgFlag(pc, bit)	(!!(atomic_load(&(pc)->flags) & (1UL << (bit))))
+
+/* LRU lists (include/linux/mmzone.h) */
+enum lru_list {
+	LRU_INACTIVE_ANON,
+	LRU_ACTIVE_ANON,
+	LRU_INACTIVE_FILE,
+	LRU_ACTIVE_FILE,
+	LRU_UNEVICTABLE,
+	NR_LRU_LISTS
+};
+
+#define MAX_NR_ZONES 1
+
+/* struct mem_cgroup_per_zone, mm/memcontrol.c 2.6.26: the group's LRU lists in one zone. */
+struct mem_cgroup_per_zone {
+	spinlock_t lru_lock;
+	struct list_head lists[NR_LRU_LISTS];
+	unsigned long count[NR_LRU_LISTS];
+};
+
+struct mem_cgroup {
+	int id;
+	struct machine *machine;
+	struct res_counter res;
+	struct mem_cgroup *parent;
+	struct mem_cgroup_per_zone info[MAX_NR_ZONES];
+	atomic_long stat[EMU_NR_STATS];
+	int use_hierarchy;
+	int dead;				/* rmdir'ed; kept for stale ids */
+	atomic_long reserved;			/* bytes an in-flight move holds on this group */
+	atomic_int moving_account;		/* an upstream move is in flight from/to here */
+};
+
+static inline void mem_cgroup_stat_add(struct mem_cgroup *memcg, int idx, long val)
+{
+	atomic_fetch_add_explicit(&memcg->stat[idx], val, memory_order_relaxed);
+}
+
+/* mm/memcontrol.c */
+struct page_cgroup *lookup_page_cgroup(struct page *page);
+void lock_page_cgroup(struct page *page);
+void unlock_page_cgroup(struct page *page);
+struct mem_cgroup *page_memcg(struct page *page);
+struct mem_cgroup *mem_cgroup_from_task(struct task_struct *p);
+struct mem_cgroup *try_get_mem_cgroup_from_mm(struct mm_struct *mm);
+
+enum charge_type { MEM_CGROUP_CHARGE_TYPE_MAPPED, MEM_CGROUP_CHARGE_TYPE_CACHE,
+		   MEM_CGROUP_CHARGE_TYPE_SHMEM };
+
+#define CHARGE_OOM	1	/* the memcg OOM killer may run */
+#define CHARGE_RECLAIM	2	/* reclaim on failure */
+
+int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int flags,
+			  struct mem_cgroup **over_limit);
+void mem_cgroup_commit_charge(struct page *page, struct mem_cgroup *memcg,
+			      enum charge_type ctype);
+void mem_cgroup_cancel_charge(struct mem_cgroup *memcg, unsigned long nr_pages);
+int mem_cgroup_charge_common(struct page *page, struct mm_struct *mm,
+			     struct mem_cgroup *memcg, enum charge_type ctype, int flags);
+void mem_cgroup_uncharge_page(struct page *page);
+void page_file_rmap_update(struct page *page, int delta);
+void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mm_struct *mm);
+struct mem_cgroup *mem_cgroup_swapin_memcg(struct mm_struct *mm, unsigned long swp_off);
+void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off);
+unsigned long long mem_cgroup_margin(struct mem_cgroup *memcg);
+int mem_cgroup_move_account(struct page *page, struct mem_cgroup *from,
+			    struct mem_cgroup *to, int uncharge_from);
+struct mem_cgroup *mem_cgroup_lookup(struct machine *m, int id);
+int mem_cgroup_by_index(struct machine *m, int id, struct mem_cgroup **memcg);
+struct mem_cgroup_per_zone *page_cgroup_zoneinfo(struct mem_cgroup *memcg, struct page *page);
+
+/* mm/vmscan.c and the LRU (mm/swap.c) */
+void lru_cache_add(struct page *page);
+void del_page_from_lru(struct page *page);
+int isolate_lru_page(struct page *page);
+void putback_lru_page(struct page *page);
+void putback_lru_pages(struct list_head *l);
+unsigned long try_to_free_mem_cgroup_pages(struct mem_cgroup *memcg, unsigned long nr_pages);
+enum lru_list page_lru(struct page *page);
+void rotate_reclaimable_page(struct page *page);
+void lru_set_page_flag(struct page *page, int bit, int set);
+
+#endif

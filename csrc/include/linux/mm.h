@@ -1,0 +1,151 @@
+/* The machine and the mm functions shared between files (include/linux/mm.h, mmzone.h, swap.h). */
+#ifndef _LINUX_MM_H
+#define _LINUX_MM_H
+
+#include <stdio.h>
+#include "memcontrol.h"
+
+/* struct zone: the free lists, and the LRU of pages no group is charged for. */
+struct zone {
+	spinlock_t lock;
+	struct list_head free_list;
+	unsigned long nr_free;
+	unsigned long next_fresh;		/* pfns from here on were never handed out */
+	struct mem_cgroup_per_zone lruvec;	/* uncharged in-use pages (seed leaks) */
+};
+
+#define PID_MAX		32768
+#define MEMCG_ID_MAX	65535
+
+/* The emulated machine: everything the kernel keeps in globals. */
+struct machine {
+	int kernel;				/* enum emu_kernel */
+	unsigned long nr_pages;
+	struct page *mem_map;
+	struct page_cgroup *page_cgroup_map;	/* flatmem page_cgroup array, 2.6.27+ */
+	struct zone zone;
+	struct page *zero_page;
+
+	unsigned long nr_swap;
+	_Atomic unsigned short *swap_map;	/* PTE and shmem references to each slot */
+	_Atomic unsigned short *swap_cgroup;	/* id of the group charged for the slot */
+	spinlock_t swap_lock;
+	unsigned long swap_cursor;
+	atomic_long nr_swap_free;
+
+	spinlock_t memcg_lock;
+	struct mem_cgroup *memcgs[MEMCG_ID_MAX + 1];
+	int nr_memcg_ids;
+
+	struct rw_semaphore tasklist_lock;
+	struct task_struct *tasks[PID_MAX];
+	int next_pid;
+
+	spinlock_t files_lock;
+	struct list_head files;			/* every address_space, named and shmem */
+	spinlock_t anon_vma_lock;
+	struct list_head anon_vmas;		/* freed with the machine: rmap walks may race an unmap */
+
+	atomic_int bug;
+	char bug_msg[256];
+	void *resched_handle;
+	atomic_long resched_fail;
+};
+
+static inline unsigned long page_to_pfn(struct page *page)
+{
+	return (unsigned long)(page - cur_machine->mem_map);
+}
+
+static inline struct page *pfn_to_page(unsigned long pfn)
+{
+	return cur_machine->mem_map + pfn;
+}
+
+static inline struct anon_vma *page_anon_vma(struct page *page)
+{
+	return (struct anon_vma *)(page->mapping & ~PAGE_MAPPING_ANON);
+}
+
+static inline struct address_space *page_mapping(struct page *page)
+{
+	return PageAnon(page) ? NULL : (struct address_space *)page->mapping;
+}
+
+/* mm/page_alloc.c */
+struct page *alloc_page(void);
+struct page *alloc_page_vma(void);
+void put_page(struct page *page);
+void free_page_to_zone(struct page *page);
+
+/* mm/memory.c */
+int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
+		    int write);
+void zap_page_range(struct vm_area_struct *vma, unsigned long start, unsigned long end);
+int copy_page_range(struct mm_struct *dst, struct mm_struct *src, struct vm_area_struct *vma);
+struct pte_table *pte_table_lookup(struct mm_struct *mm, unsigned long addr, int alloc);
+struct page *vm_normal_page(struct vm_area_struct *vma, unsigned long addr, pte_t pte);
+void free_pgtables(struct mm_struct *mm);
+
+/* mm/rmap.c */
+void anon_vma_prepare(struct vm_area_struct *vma);
+void anon_vma_link(struct vm_area_struct *vma);
+void anon_vma_unlink(struct vm_area_struct *vma);
+void page_add_new_anon_rmap(struct page *page, struct vm_area_struct *vma, unsigned long addr);
+void page_add_file_rmap(struct page *page);
+void page_dup_rmap(struct page *page);
+void page_remove_rmap(struct page *page);
+int try_to_unmap(struct page *page, long swp_off);
+
+/* mm/mmap.c and mm/mlock.c */
+struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr);
+int do_mmap(struct mm_struct *mm, unsigned long len, unsigned long flags,
+	    struct address_space *file, unsigned long *addr);
+int do_munmap(struct mm_struct *mm, unsigned long start, unsigned long len);
+int mlock_fixup(struct mm_struct *mm, unsigned long start, unsigned long end);
+void exit_mmap(struct mm_struct *mm);
+int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm);
+void mlock_vma_page(struct page *page);
+void munlock_vma_page(struct page *page);
+
+/* mm/filemap.c and mm/shmem.c */
+struct address_space *file_lookup(struct machine *m, const char *path, int create);
+struct address_space *shmem_file_setup(struct machine *m);
+void shmem_put(struct address_space *mapping);
+int filemap_fault(struct mm_struct *mm, struct address_space *mapping, unsigned long index,
+		  struct page **pagep);
+int generic_file_write(struct mm_struct *mm, struct address_space *mapping, unsigned long pages);
+
+/* mm/swapfile.c */
+long get_swap_page(void);
+void swap_duplicate(unsigned long off);
+void swap_free(unsigned long off);
+
+/* mm/oom_kill.c */
+int mem_cgroup_out_of_memory(struct mem_cgroup *memcg);
+int select_bad_process(struct mem_cgroup *memcg);
+int mem_cgroup_is_descendant(struct mem_cgroup *memcg, struct mem_cgroup *root);
+
+/* kernel/fork.c and kernel/exit.c */
+struct mm_struct *mm_alloc(void);
+void mmput(struct mm_struct *mm);
+struct mm_struct *get_task_mm(struct task_struct *task);
+struct task_struct *find_task_by_pid(struct machine *m, int pid);
+void do_exit(struct task_struct *task);
+int copy_process(struct task_struct *parent);
+int do_execve(struct task_struct *task);
+int task_new(struct machine *m, struct mem_cgroup *memcg);
+unsigned long get_mm_rss(struct mm_struct *mm);
+
+/* mm/pagewalk.c */
+struct mm_walk {
+	int (*pmd_entry)(struct pte_table *pt, unsigned long addr, unsigned long end,
+			 struct mm_walk *walk);
+	int (*pte_hole)(unsigned long addr, unsigned long end, struct mm_walk *walk);
+	struct mm_struct *mm;
+	struct vm_area_struct *vma;
+	void *private;
+};
+int walk_page_range(unsigned long addr, unsigned long end, struct mm_walk *walk);
+
+#endif

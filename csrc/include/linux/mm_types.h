@@ -1,0 +1,181 @@
+/* struct page, the page tables, VMAs, mm_struct, task_struct (include/linux/mm_types.h, sched.h). */
+#ifndef _LINUX_MM_TYPES_H
+#define _LINUX_MM_TYPES_H
+
+#include <stdatomic.h>
+#include "kernel.h"
+#include "list.h"
+#include "spinlock.h"
+
+/* Page flags (include/linux/page-flags.h); PG_anon is the mapping's low bit, as in the kernel. */
+enum pageflags {
+	PG_locked,
+	PG_lru,
+	PG_active,
+	PG_dirty,
+	PG_swapbacked,
+	PG_unevictable,
+	PG_mlocked,
+	PG_reserved,	/* the zero page */
+	PG_buddy,	/* on the free list */
+};
+
+#define PAGE_MAPPING_ANON 1UL
+
+struct page {
+	_Atomic unsigned long flags;
+	atomic_int _count;
+	atomic_int _mapcount;		/* -1: not mapped */
+	struct list_head lru;		/* lruvec list, isolation list or free list */
+	uintptr_t mapping;		/* anon_vma | PAGE_MAPPING_ANON, or address_space */
+	unsigned long index;		/* anon: vaddr >> PAGE_SHIFT; file: page offset */
+	_Atomic uintptr_t page_cgroup;	/* struct page_cgroup *, bit 0 = PAGE_CGROUP_LOCK_BIT */
+};
+
+#define PageFlag(page, bit)	(!!(atomic_load(&(page)->flags) & (1UL << (bit))))
+#define SetPageFlag(page, bit)	atomic_fetch_or(&(page)->flags, 1UL << (bit))
+#define ClearPageFlag(page, bit) atomic_fetch_and(&(page)->flags, ~(1UL << (bit)))
+#define TestClearPageFlag(page, bit) \
+	(!!(atomic_fetch_and(&(page)->flags, ~(1UL << (bit))) & (1UL << (bit))))
+#define TestSetPageFlag(page, bit) \
+	(!!(atomic_fetch_or(&(page)->flags, 1UL << (bit)) & (1UL << (bit))))
+
+#define PageLRU(p)		PageFlag(p, PG_lru)
+#define PageActive(p)		PageFlag(p, PG_active)
+#define PageSwapBacked(p)	PageFlag(p, PG_swapbacked)
+#define PageUnevictable(p)	PageFlag(p, PG_unevictable)
+#define PageMlocked(p)		PageFlag(p, PG_mlocked)
+#define PageReserved(p)		PageFlag(p, PG_reserved)
+#define PageAnon(p)		(((p)->mapping & PAGE_MAPPING_ANON) != 0)
+
+static inline int page_count(struct page *page) { return atomic_load(&page->_count); }
+static inline int page_mapcount(struct page *page) { return atomic_load(&page->_mapcount) + 1; }
+static inline void get_page(struct page *page) { atomic_fetch_add(&page->_count, 1); }
+static inline int trylock_page(struct page *page) { return !TestSetPageFlag(page, PG_locked); }
+static inline void unlock_page(struct page *page) { ClearPageFlag(page, PG_locked); }
+
+/* pte_t, x86-64 layout: bit 0 present, bit 1 RW, pfn from bit 12; a swap entry is !present with bit 9. */
+typedef uint64_t pte_t;
+#define _PAGE_PRESENT	0x001ULL
+#define _PAGE_RW	0x002ULL
+#define _PAGE_SWP	0x200ULL
+#define PTE_PFN_SHIFT	12
+#define PTRS_PER_TABLE	512
+
+static inline int pte_none(pte_t pte) { return pte == 0; }
+static inline int pte_present(pte_t pte) { return pte & _PAGE_PRESENT; }
+static inline int pte_write(pte_t pte) { return !!(pte & _PAGE_RW); }
+static inline int is_swap_pte(pte_t pte) { return !pte_present(pte) && (pte & _PAGE_SWP); }
+static inline unsigned long pte_pfn(pte_t pte) { return pte >> PTE_PFN_SHIFT; }
+static inline unsigned long pte_to_swp_offset(pte_t pte) { return pte >> PTE_PFN_SHIFT; }
+static inline pte_t pfn_pte(unsigned long pfn, int write)
+{
+	return ((pte_t)pfn << PTE_PFN_SHIFT) | _PAGE_PRESENT | (write ? _PAGE_RW : 0);
+}
+static inline pte_t swp_entry_to_pte(unsigned long off)
+{
+	return ((pte_t)off << PTE_PFN_SHIFT) | _PAGE_SWP;
+}
+
+/* The last level: 512 PTEs and their split page-table lock (pte_offset_map_lock). */
+struct pte_table {
+	pte_t pte[PTRS_PER_TABLE];
+	spinlock_t ptl;
+};
+
+/* Upper levels: pgd -> pud -> pmd -> pte_table. */
+struct pt_dir {
+	_Atomic(void *) entry[PTRS_PER_TABLE];
+};
+typedef _Atomic(void *) pmd_t;
+
+#define PGDIR_SHIFT	39
+#define PUD_SHIFT	30
+#define PMD_SHIFT	21
+#define PMD_SIZE	(1UL << PMD_SHIFT)
+#define TASK_SIZE	(1UL << 47)
+
+#define pgd_index(a)	(((a) >> PGDIR_SHIFT) & 511)
+#define pud_index(a)	(((a) >> PUD_SHIFT) & 511)
+#define pmd_index(a)	(((a) >> PMD_SHIFT) & 511)
+#define pte_index(a)	(((a) >> PAGE_SHIFT) & 511)
+
+/* vm_flags */
+#define VM_READ		0x0001UL
+#define VM_WRITE	0x0002UL
+#define VM_SHARED	0x0008UL
+#define VM_MAYSHARE	0x0080UL
+#define VM_LOCKED	0x2000UL
+#define VM_HUGETLB	0x00400000UL
+
+struct mm_struct;
+struct address_space;
+
+/* anon_vma as in 2.6.26: a lock and the list of VMAs whose anon pages it covers. */
+struct anon_vma {
+	spinlock_t lock;
+	struct list_head head;
+	struct list_head all;			/* on the machine's list */
+};
+
+struct vm_area_struct {
+	struct mm_struct *vm_mm;
+	unsigned long vm_start, vm_end;
+	struct vm_area_struct *vm_next;
+	unsigned long vm_flags;
+	unsigned long vm_pgoff;
+	struct address_space *vm_file;		/* file or shmem inode; NULL for anon */
+	struct anon_vma *anon_vma;
+	struct list_head anon_vma_node;
+	struct list_head shared;		/* on vm_file->i_mmap */
+};
+
+/* Page cache of one file (struct address_space); shmem slots may hold swap entries. */
+struct address_space {
+	char *path;				/* NULL for MAP_SHARED|MAP_ANONYMOUS shmem */
+	int shmem;
+	spinlock_t tree_lock;
+	uintptr_t *slots;			/* struct page *, or (swap offset << 1) | 1 */
+	unsigned long nr_slots;
+	unsigned long size;			/* in pages */
+	spinlock_t i_mmap_lock;
+	struct list_head i_mmap;
+	atomic_int refcount;			/* mappings of an anonymous shmem object */
+	struct address_space *next;		/* machine's list of named files */
+	struct list_head all;
+};
+
+#define SLOT_IS_SWAP(s)		((s) & 1)
+#define SLOT_SWAP_OFF(s)	((s) >> 1)
+#define SWAP_SLOT(off)		(((uintptr_t)(off) << 1) | 1)
+
+struct task_struct;
+
+struct mm_struct {
+	struct vm_area_struct *mmap;		/* sorted list of VMAs */
+	struct pt_dir *pgd;
+	struct rw_semaphore mmap_sem;
+	atomic_int mm_users;
+	unsigned long free_area_cache;		/* next top-down mmap address */
+	struct task_struct *owner;
+	spinlock_t page_table_lock;		/* anon_vma_prepare() */
+	atomic_long rss[2];			/* MM_FILEPAGES, MM_ANONPAGES */
+	struct machine *machine;
+};
+
+enum { MM_FILEPAGES, MM_ANONPAGES };
+
+struct mem_cgroup;
+
+struct task_struct {
+	int pid;
+	int state;				/* TASK_RUNNING, TASK_DEAD */
+	int oom_killed;
+	spinlock_t alloc_lock;			/* task_lock(): guards ->mm */
+	struct mm_struct *mm;
+	_Atomic(struct mem_cgroup *) mem_cgroup;	/* the task's memory cgroup */
+};
+
+enum { TASK_RUNNING, TASK_DEAD };
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * memcg-emu: the whole Python-visible C API.  The cffi builder reads this file
+ * verbatim as its cdef (preprocessor lines dropped), so keep it to plain
+ * declarations.  Every function returns a negative errno on failure and sets
+ * the text emu_last_error() returns.
+ */
+#ifndef _MEMCG_EMU_H
+#define _MEMCG_EMU_H
+
+struct machine;
+struct move_ctx;
+
+/* Kernel profiles: the version rules a machine follows. */
+enum emu_kernel {
+	EMU_KERNEL_2_6_26 = 20626,
+	EMU_KERNEL_2_6_34 = 20634,
+	EMU_KERNEL_2_6_35 = 20635,
+	EMU_KERNEL_3_4 = 30400,
+	EMU_KERNEL_6_1 = 60100,
+	EMU_KERNEL_6_13 = 61300,
+};
+
+enum emu_vma_kind {
+	EMU_VMA_ANON = 0,
+	EMU_VMA_FILE = 1,
+	EMU_VMA_SHM = 2,
+};
+
+/* Per-memcg statistics, local to the group (memory.stat adds the total_ lines). */
+enum emu_stat {
+	EMU_STAT_CACHE = 0,
+	EMU_STAT_RSS,
+	EMU_STAT_SHMEM,
+	EMU_STAT_MAPPED_FILE,
+	EMU_STAT_SWAP,
+	EMU_STAT_PGPGIN,
+	EMU_STAT_PGPGOUT,
+	EMU_STAT_PGFAULT,
+	EMU_STAT_PGMAJFAULT,
+	EMU_STAT_INACTIVE_ANON,
+	EMU_STAT_ACTIVE_ANON,
+	EMU_STAT_INACTIVE_FILE,
+	EMU_STAT_ACTIVE_FILE,
+	EMU_STAT_UNEVICTABLE,
+	EMU_STAT_WRONG_CHARGE,
+	EMU_STAT_LEAKED,
+	EMU_NR_STATS
+};
+
+struct emu_res {
+	unsigned long long usage;
+	unsigned long long max_usage;
+	unsigned long long limit;
+	unsigned long long failcnt;
+};
+
+/* What a touch did when a charge ended in the memcg OOM killer. */
+struct emu_fault_info {
+	int oom_victim;			/* pid killed, or 0 */
+	int oom_memcg;			/* id of the group that was out of memory */
+	unsigned long pages_faulted;
+};
+
+int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kernel,
+		    struct machine **out);
+void emu_machine_free(struct machine *m);
+int emu_last_error(char *buf, int len);
+
+/* mem_cgroup */
+int emu_memcg_create(struct machine *m, int parent_id);
+int emu_memcg_destroy(struct machine *m, int id);
+int emu_memcg_resize_limit(struct machine *m, int id, unsigned long long limit);
+int emu_memcg_res(struct machine *m, int id, struct emu_res *out);
+int emu_memcg_reset_max_usage(struct machine *m, int id);
+int emu_memcg_reset_failcnt(struct machine *m, int id);
+int emu_memcg_force_empty(struct machine *m, int id);
+int emu_memcg_stat(struct machine *m, int id, long long *out);
+int emu_memcg_set_use_hierarchy(struct machine *m, int id, int val);
+int emu_memcg_tasks(struct machine *m, int id, int *pids, int max);
+int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages);
+
+/* tasks and their memory */
+int emu_task_new(struct machine *m, int memcg_id);
+int emu_task_fork(struct machine *m, int pid);
+int emu_task_exec(struct machine *m, int pid);
+int emu_task_exit(struct machine *m, int pid);
+int emu_task_memcg(struct machine *m, int pid);
+int emu_task_attach(struct machine *m, int pid, int memcg_id);
+int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
+	     const char *path, int private_, unsigned long long *addr);
+int emu_munmap(struct machine *m, int pid, unsigned long long addr, unsigned long long len);
+int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long long len,
+	      struct emu_fault_info *info);
+int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long long len,
+	      int write, struct emu_fault_info *info);
+int emu_file_write(struct machine *m, int pid, const char *path, unsigned long long len,
+		   struct emu_fault_info *info);
+
+/* invariants of DESIGN section 6; 0 or -EUCLEAN with the broken one in emu_last_error() */
+int emu_check(struct machine *m);
+
+/* cond_resched() hook: C calls emu_py_resched(handle, phase, pages) at each preemption point */
+void emu_set_resched_hook(struct machine *m, void *handle);
+#ifdef CFFI_CDEF
+extern "Python+C" int emu_py_resched(void *handle, int phase, unsigned long pages);
+#else
+int emu_py_resched(void *handle, int phase, unsigned long pages);
+#endif
+
+#endif

@@ -1,0 +1,193 @@
+/* Tasks and their mm: creation, fork, exec and exit (kernel/fork.c, kernel/exit.c, fs/exec.c). */
+#include "../include/linux/mm.h"
+
+#define MMAP_BASE 0x7f0000000000UL
+
+/* mm_alloc(), kernel/fork.c */
+struct mm_struct *mm_alloc(void)
+{
+	struct mm_struct *mm = calloc(1, sizeof(*mm));
+
+	if (!mm)
+		return NULL;
+	mm->pgd = calloc(1, sizeof(struct pt_dir));
+	if (!mm->pgd) {
+		free(mm);
+		return NULL;
+	}
+	init_rwsem(&mm->mmap_sem);
+	spin_lock_init(&mm->page_table_lock);
+	atomic_init(&mm->mm_users, 1);
+	mm->free_area_cache = MMAP_BASE;
+	mm->machine = cur_machine;
+	return mm;
+}
+
+/* mmput(), kernel/fork.c: the last user tears the address space down. */
+void mmput(struct mm_struct *mm)
+{
+	if (atomic_fetch_sub(&mm->mm_users, 1) != 1)
+		return;
+	exit_mmap(mm);
+	destroy_rwsem(&mm->mmap_sem);
+	free(mm);
+}
+
+/* get_task_mm(), kernel/fork.c */
+struct mm_struct *get_task_mm(struct task_struct *task)
+{
+	struct mm_struct *mm;
+
+	spin_lock(&task->alloc_lock);
+	mm = task->mm;
+	if (mm)
+		atomic_fetch_add(&mm->mm_users, 1);
+	spin_unlock(&task->alloc_lock);
+	return mm;
+}
+
+unsigned long get_mm_rss(struct mm_struct *mm)
+{
+	return atomic_load(&mm->rss[MM_FILEPAGES]) + atomic_load(&mm->rss[MM_ANONPAGES]);
+}
+
+/* find_task_by_vpid(), kernel/pid.c: a live task, or NULL. */
+struct task_struct *find_task_by_pid(struct machine *m, int pid)
+{
+	struct task_struct *p = NULL;
+
+	if (pid <= 0 || pid >= PID_MAX)
+		return NULL;
+	down_read(&m->tasklist_lock);
+	p = m->tasks[pid];
+	up_read(&m->tasklist_lock);
+	if (p) {
+		int dead;
+
+		spin_lock(&p->alloc_lock);
+		dead = p->state == TASK_DEAD;
+		spin_unlock(&p->alloc_lock);
+		if (dead)
+			p = NULL;
+	}
+	return p;
+}
+
+/* alloc_pid() and the new task_struct; returns the pid or -errno. */
+static int task_register(struct machine *m, struct task_struct *p)
+{
+	int pid;
+
+	down_write(&m->tasklist_lock);
+	if (m->next_pid >= PID_MAX) {
+		up_write(&m->tasklist_lock);
+		return emu_set_error(-EAGAIN, "out of pids (%d)", PID_MAX);
+	}
+	pid = m->next_pid++;
+	p->pid = pid;
+	m->tasks[pid] = p;
+	up_write(&m->tasklist_lock);
+	return pid;
+}
+
+static struct task_struct *task_alloc(struct mm_struct *mm, struct mem_cgroup *memcg)
+{
+	struct task_struct *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	spin_lock_init(&p->alloc_lock);
+	p->mm = mm;
+	p->state = TASK_RUNNING;
+	atomic_init(&p->mem_cgroup, memcg);
+	mm->owner = p;
+	return p;
+}
+
+/* A task with an empty mm in @memcg. */
+int task_new(struct machine *m, struct mem_cgroup *memcg)
+{
+	struct mm_struct *mm = mm_alloc();
+	struct task_struct *p;
+	int pid;
+
+	if (!mm)
+		return emu_set_error(-ENOMEM, "out of host memory");
+	p = task_alloc(mm, memcg);
+	if (!p) {
+		mmput(mm);
+		return emu_set_error(-ENOMEM, "out of host memory");
+	}
+	pid = task_register(m, p);
+	if (pid < 0) {
+		mmput(mm);
+		free(p);
+	}
+	return pid;
+}
+
+/* copy_process()/dup_mm(), kernel/fork.c: the child shares every page copy-on-write. */
+int copy_process(struct task_struct *parent)
+{
+	struct machine *m = cur_machine;
+	struct mm_struct *oldmm = get_task_mm(parent), *mm;
+	struct task_struct *p;
+	int ret, pid;
+
+	if (!oldmm)
+		return emu_set_error(-ESRCH, "task %d has exited", parent->pid);
+	mm = mm_alloc();
+	if (!mm) {
+		mmput(oldmm);
+		return emu_set_error(-ENOMEM, "out of host memory");
+	}
+	down_write(&oldmm->mmap_sem);
+	ret = dup_mmap(mm, oldmm);
+	up_write(&oldmm->mmap_sem);
+	mmput(oldmm);
+	p = ret ? NULL : task_alloc(mm, mem_cgroup_from_task(parent));
+	if (!p) {
+		mmput(mm);
+		return emu_set_error(-ENOMEM, "out of host memory");
+	}
+	pid = task_register(m, p);
+	if (pid < 0) {
+		mmput(mm);
+		free(p);
+	}
+	return pid;
+}
+
+/* exec_mmap(), fs/exec.c: a fresh mm; the old one is torn down (uncharged). */
+int do_execve(struct task_struct *task)
+{
+	struct mm_struct *mm = mm_alloc(), *old;
+
+	if (!mm)
+		return emu_set_error(-ENOMEM, "out of host memory");
+	mm->owner = task;
+	spin_lock(&task->alloc_lock);
+	old = task->mm;
+	task->mm = old ? mm : NULL;
+	spin_unlock(&task->alloc_lock);
+	if (!old) {
+		mmput(mm);
+		return emu_set_error(-ESRCH, "task %d has exited", task->pid);
+	}
+	mmput(old);
+	return 0;
+}
+
+/* do_exit(), kernel/exit.c: the task is gone and drops its mm. */
+void do_exit(struct task_struct *task)
+{
+	struct mm_struct *mm;
+
+	spin_lock(&task->alloc_lock);
+	mm = task->mm;
+	task->mm = NULL;
+	task->state = TASK_DEAD;
+	spin_unlock(&task->alloc_lock);
+	if (mm)
+		mmput(mm);
+}

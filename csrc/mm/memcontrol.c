@@ -1,0 +1,480 @@
+/*
+ * Memory controller: page_cgroup, charge, uncharge, move_account and the
+ * per-memcg LRU placement, after mm/memcontrol.c (2.6.26, with the later
+ * pieces each function names).
+ */
+#include "../include/linux/mm.h"
+
+/* lookup_page_cgroup(), mm/page_cgroup.c (2.6.27 flatmem): one per frame. */
+struct page_cgroup *lookup_page_cgroup(struct page *page)
+{
+	return &cur_machine->page_cgroup_map[page_to_pfn(page)];
+}
+
+/* lock_page_cgroup(), mm/memcontrol.c 2.6.26: bit spinlock on page->page_cgroup. */
+void lock_page_cgroup(struct page *page)
+{
+	bit_spin_lock(PAGE_CGROUP_LOCK_BIT, &page->page_cgroup);
+}
+
+void unlock_page_cgroup(struct page *page)
+{
+	bit_spin_unlock(PAGE_CGROUP_LOCK_BIT, &page->page_cgroup);
+}
+
+/* page_get_page_cgroup(), mm/memcontrol.c 2.6.26 */
+static struct page_cgroup *page_get_page_cgroup(struct page *page)
+{
+	return (struct page_cgroup *)(atomic_load(&page->page_cgroup) &
+				      ~((uintptr_t)1 << PAGE_CGROUP_LOCK_BIT));
+}
+
+/* page_assign_page_cgroup(), mm/memcontrol.c 2.6.26: caller holds the lock bit. */
+static void page_assign_page_cgroup(struct page *page, struct page_cgroup *pc)
+{
+	atomic_store(&page->page_cgroup, (uintptr_t)pc | ((uintptr_t)1 << PAGE_CGROUP_LOCK_BIT));
+}
+
+/* The group a page is charged to, or NULL (page_memcg(), 5.x). */
+struct mem_cgroup *page_memcg(struct page *page)
+{
+	struct page_cgroup *pc = page_get_page_cgroup(page);
+
+	return pc ? pc->mem_cgroup : NULL;
+}
+
+struct mem_cgroup *mem_cgroup_lookup(struct machine *m, int id)
+{
+	struct mem_cgroup *memcg = NULL;
+
+	if (id < 0 || id > MEMCG_ID_MAX)
+		return NULL;
+	spin_lock(&m->memcg_lock);
+	memcg = m->memcgs[id];
+	spin_unlock(&m->memcg_lock);
+	return (memcg && !memcg->dead) ? memcg : NULL;
+}
+
+/* Walk the id table: 0 past its end, else 1 with *memcg the group or NULL. */
+int mem_cgroup_by_index(struct machine *m, int id, struct mem_cgroup **memcg)
+{
+	int ok;
+
+	spin_lock(&m->memcg_lock);
+	ok = id < m->nr_memcg_ids;
+	*memcg = ok ? m->memcgs[id] : NULL;
+	spin_unlock(&m->memcg_lock);
+	return ok;
+}
+
+/* mem_cgroup_is_descendant(), mm/memcontrol.c */
+int mem_cgroup_is_descendant(struct mem_cgroup *memcg, struct mem_cgroup *root)
+{
+	/* charges climb only through hierarchical links */
+	for (; memcg; memcg = memcg->res.parent ? memcg->parent : NULL)
+		if (memcg == root)
+			return 1;
+	return 0;
+}
+
+/* mem_cgroup_from_task(), mm/memcontrol.c */
+struct mem_cgroup *mem_cgroup_from_task(struct task_struct *p)
+{
+	return atomic_load(&p->mem_cgroup);
+}
+
+/* get_mem_cgroup_from_mm(), mm/memcontrol.c: the mm owner's group. */
+struct mem_cgroup *try_get_mem_cgroup_from_mm(struct mm_struct *mm)
+{
+	return mem_cgroup_from_task(mm->owner);
+}
+
+struct mem_cgroup_per_zone *page_cgroup_zoneinfo(struct mem_cgroup *memcg, struct page *page)
+{
+	(void)page;	/* one zone */
+	return memcg ? &memcg->info[0] : &cur_machine->zone.lruvec;
+}
+
+/* mem_cgroup_margin(), mm/memcontrol.c 3.x: room left, the tightest level counting. */
+unsigned long long mem_cgroup_margin(struct mem_cgroup *memcg)
+{
+	unsigned long long margin = RESOURCE_MAX;
+
+	for (struct res_counter *c = &memcg->res; c; c = c->parent) {
+		spin_lock(&c->lock);
+		if (c->limit - c->usage < margin)
+			margin = c->limit > c->usage ? c->limit - c->usage : 0;
+		spin_unlock(&c->lock);
+	}
+	return margin;
+}
+
+static struct mem_cgroup *mem_cgroup_from_res_counter(struct res_counter *c)
+{
+	return container_of(c, struct mem_cgroup, res);
+}
+
+/* Set when a charge gave up and the memcg OOM killer should run once the fault unwinds. */
+__thread struct mem_cgroup *current_memcg_in_oom;
+
+/* Upstream move in flight: chargers wait instead of failing (mem_cgroup_wait_acct_move). */
+int mem_cgroup_wait_acct_move(struct mem_cgroup *over_limit);
+
+/*
+ * mem_cgroup_try_charge(): the charge loop of mem_cgroup_charge_common(),
+ * mm/memcontrol.c 2.6.26 -- charge; on failure reclaim from the group over
+ * its limit and retry; after MEM_CGROUP_RECLAIM_RETRIES fruitless rounds,
+ * arm the OOM killer (run later, as mem_cgroup_oom_synchronize() does) and
+ * fail.
+ */
+int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int flags,
+			  struct mem_cgroup **over_limit)
+{
+	int nr_retries = MEM_CGROUP_RECLAIM_RETRIES;
+	struct res_counter *fail;
+	struct mem_cgroup *mem_over_limit;
+
+	for (;;) {
+		if (!res_counter_charge(&memcg->res, nr_pages * PAGE_SIZE, &fail))
+			return 0;
+		mem_over_limit = mem_cgroup_from_res_counter(fail);
+		if (over_limit)
+			*over_limit = mem_over_limit;
+		if (!(flags & CHARGE_RECLAIM))
+			return -ENOMEM;
+		if (mem_cgroup_wait_acct_move(mem_over_limit))
+			continue;
+		if (try_to_free_mem_cgroup_pages(mem_over_limit, nr_pages))
+			continue;
+		/* reclaim may have freed through others' work: look again (res_counter_check_under_limit) */
+		if (mem_cgroup_margin(mem_over_limit) >= nr_pages * PAGE_SIZE)
+			continue;
+		if (!nr_retries--) {
+			if (flags & CHARGE_OOM)
+				current_memcg_in_oom = mem_over_limit;
+			return -ENOMEM;
+		}
+	}
+}
+
+void mem_cgroup_cancel_charge(struct mem_cgroup *memcg, unsigned long nr_pages)
+{
+	res_counter_uncharge(&memcg->res, nr_pages * PAGE_SIZE);
+}
+
+static void mem_cgroup_charge_statistics(struct mem_cgroup *memcg, struct page *page,
+					 struct page_cgroup *pc, int sign)
+{
+	if (PcgFlag(pc, PCG_CACHE)) {
+		mem_cgroup_stat_add(memcg, EMU_STAT_CACHE, sign);
+		if (PageSwapBacked(page))
+			mem_cgroup_stat_add(memcg, EMU_STAT_SHMEM, sign);
+		if (page_mapcount(page) > 0)
+			mem_cgroup_stat_add(memcg, EMU_STAT_MAPPED_FILE, sign);
+	} else {
+		mem_cgroup_stat_add(memcg, EMU_STAT_RSS, sign);
+	}
+	if (PcgFlag(pc, PCG_WRONG_CHARGE))
+		mem_cgroup_stat_add(memcg, EMU_STAT_WRONG_CHARGE, sign);
+}
+
+/* __mem_cgroup_commit_charge(), mm/memcontrol.c 2.6.29: bind a charged page to its group. */
+void mem_cgroup_commit_charge(struct page *page, struct mem_cgroup *memcg, enum charge_type ctype)
+{
+	struct page_cgroup *pc = lookup_page_cgroup(page);
+	unsigned long flags = 1UL << PCG_USED;
+
+	if (ctype != MEM_CGROUP_CHARGE_TYPE_MAPPED)
+		flags |= 1UL << PCG_CACHE;
+	if (ctype == MEM_CGROUP_CHARGE_TYPE_CACHE)
+		flags |= 1UL << PCG_FILE;
+	lock_page_cgroup(page);
+	BUG_ON(page_get_page_cgroup(page) != NULL);
+	if (PcgFlag(pc, PCG_LEAKED))	/* a seed leak ends when the page is charged again */
+		mem_cgroup_stat_add(pc->mem_cgroup, EMU_STAT_LEAKED, -1);
+	pc->mem_cgroup = memcg;
+	pc->page = page;
+	atomic_store(&pc->flags, flags);
+	page_assign_page_cgroup(page, pc);
+	mem_cgroup_charge_statistics(memcg, page, pc, 1);
+	mem_cgroup_stat_add(memcg, EMU_STAT_PGPGIN, 1);
+	unlock_page_cgroup(page);
+}
+
+/*
+ * mem_cgroup_charge_common(), mm/memcontrol.c 2.6.26: charge one page to
+ * @memcg, or to the group of @mm's owner.
+ */
+int mem_cgroup_charge_common(struct page *page, struct mm_struct *mm, struct mem_cgroup *memcg,
+			     enum charge_type ctype, int flags)
+{
+	int ret;
+
+	if (!memcg)
+		memcg = try_get_mem_cgroup_from_mm(mm);
+	ret = mem_cgroup_try_charge(memcg, 1, flags, NULL);
+	if (ret)
+		return ret;
+	mem_cgroup_commit_charge(page, memcg, ctype);
+	return 0;
+}
+
+/*
+ * __mem_cgroup_uncharge_common(), mm/memcontrol.c: drop the page's charge.
+ * Called when the frame is freed (6.1 uncharges at free time).
+ */
+void mem_cgroup_uncharge_page(struct page *page)
+{
+	struct page_cgroup *pc = lookup_page_cgroup(page);
+	struct mem_cgroup *memcg;
+
+	lock_page_cgroup(page);
+	if (!page_get_page_cgroup(page)) {
+		/* a seed leak ends when its page is freed */
+		if (PcgFlag(pc, PCG_LEAKED)) {
+			atomic_store(&pc->flags, 0);
+			mem_cgroup_stat_add(pc->mem_cgroup, EMU_STAT_LEAKED, -1);
+			pc->mem_cgroup = NULL;
+		}
+		unlock_page_cgroup(page);
+		return;
+	}
+	memcg = pc->mem_cgroup;
+	mem_cgroup_charge_statistics(memcg, page, pc, -1);
+	mem_cgroup_stat_add(memcg, EMU_STAT_PGPGOUT, 1);
+	atomic_store(&pc->flags, 0);
+	pc->mem_cgroup = NULL;
+	page_assign_page_cgroup(page, NULL);
+	unlock_page_cgroup(page);
+	res_counter_uncharge(&memcg->res, PAGE_SIZE);
+}
+
+/*
+ * page_add_file_rmap()/page_remove_rmap() for page cache, mm/rmap.c with
+ * mem_cgroup_update_file_mapped() (2.6.32): the mapcount moves 0<->1 under
+ * the page_cgroup lock, so a concurrent move sees mapped_file and the
+ * mapcount agree.
+ */
+void page_file_rmap_update(struct page *page, int delta)
+{
+	struct page_cgroup *pc;
+	int old;
+
+	lock_page_cgroup(page);
+	old = atomic_fetch_add(&page->_mapcount, delta);
+	pc = page_get_page_cgroup(page);
+	if (pc && PcgFlag(pc, PCG_CACHE)) {
+		if (delta > 0 && old == -1)
+			mem_cgroup_stat_add(pc->mem_cgroup, EMU_STAT_MAPPED_FILE, 1);
+		else if (delta < 0 && old == 0)
+			mem_cgroup_stat_add(pc->mem_cgroup, EMU_STAT_MAPPED_FILE, -1);
+	}
+	unlock_page_cgroup(page);
+}
+
+/*
+ * mem_cgroup_move_account(), mm/memcontrol.c 2.6.32: hand a page's charge
+ * from @from to @to, whose counter the caller has already charged.  The
+ * page must be off the LRU, so no list holds it under @from's lock.
+ */
+int mem_cgroup_move_account(struct page *page, struct mem_cgroup *from, struct mem_cgroup *to,
+			    int uncharge_from)
+{
+	struct page_cgroup *pc;
+
+	BUG_ON(PageLRU(page));
+	lock_page_cgroup(page);
+	pc = page_get_page_cgroup(page);
+	if (!pc || pc->mem_cgroup != from) {
+		unlock_page_cgroup(page);
+		return -EINVAL;
+	}
+	mem_cgroup_charge_statistics(from, page, pc, -1);
+	atomic_fetch_and(&pc->flags, ~(1UL << PCG_WRONG_CHARGE));
+	pc->mem_cgroup = to;
+	mem_cgroup_charge_statistics(to, page, pc, 1);
+	unlock_page_cgroup(page);
+	if (uncharge_from)
+		res_counter_uncharge(&from->res, PAGE_SIZE);
+	return 0;
+}
+
+/*
+ * swap_cgroup_record() at pageout, mm/memcontrol.c 2.6.29: the slot
+ * remembers the group; the memory charge goes when the frame is freed.  A
+ * lazy (WRONG_CHARGE) page is recorded for the group its task is in now, so
+ * the refault charges there.
+ */
+void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mm_struct *mm)
+{
+	struct page_cgroup *pc = lookup_page_cgroup(page);
+	struct mem_cgroup *memcg = page_memcg(page);
+
+	if (!memcg)
+		return;
+	if (mm && PcgFlag(pc, PCG_WRONG_CHARGE))
+		memcg = try_get_mem_cgroup_from_mm(mm);
+	atomic_store(&cur_machine->swap_cgroup[swp_off], (unsigned short)memcg->id);
+	mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, 1);
+}
+
+/*
+ * The group a swap-in charges: the slot's record while that group lives
+ * (mem_cgroup_swapin_charge_folio(), 6.1), else the mm owner's; 2.6.26 had
+ * no record and charged the mm.
+ */
+struct mem_cgroup *mem_cgroup_swapin_memcg(struct mm_struct *mm, unsigned long swp_off)
+{
+	struct machine *m = cur_machine;
+
+	if (m->kernel > EMU_KERNEL_2_6_26) {
+		struct mem_cgroup *memcg = mem_cgroup_lookup(m, atomic_load(&m->swap_cgroup[swp_off]));
+
+		if (memcg)
+			return memcg;
+	}
+	return try_get_mem_cgroup_from_mm(mm);
+}
+
+/* mem_cgroup_uncharge_swap(), mm/memcontrol.c 2.6.29 */
+void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off)
+{
+	unsigned short id = atomic_exchange(&m->swap_cgroup[swp_off], 0);
+	struct mem_cgroup *memcg;
+
+	if (!id)
+		return;
+	spin_lock(&m->memcg_lock);
+	memcg = m->memcgs[id];
+	spin_unlock(&m->memcg_lock);
+	if (memcg)
+		mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, -1);
+}
+
+/* ---- LRU placement (mm/swap.c, mm/memcontrol.c mem_cgroup_add_lru_list) ---- */
+
+enum lru_list page_lru(struct page *page)
+{
+	int file;
+
+	if (PageUnevictable(page))
+		return LRU_UNEVICTABLE;
+	file = !PageSwapBacked(page);
+	return (file ? LRU_INACTIVE_FILE : LRU_INACTIVE_ANON) + (PageActive(page) ? 1 : 0);
+}
+
+/*
+ * Lock the lruvec the page belongs to.  A page changes group only while off
+ * the LRU, but the group is read before the lock: look again under it
+ * (folio_lruvec_lock(), 5.x).
+ */
+static struct mem_cgroup_per_zone *lock_page_lruvec(struct page *page)
+{
+	for (;;) {
+		struct mem_cgroup *memcg = page_memcg(page);
+		struct mem_cgroup_per_zone *mz = page_cgroup_zoneinfo(memcg, page);
+
+		spin_lock(&mz->lru_lock);
+		if (page_memcg(page) == memcg)
+			return mz;
+		spin_unlock(&mz->lru_lock);
+	}
+}
+
+/* lru_cache_add(), mm/swap.c: onto the head; reclaim takes from the tail. */
+void lru_cache_add(struct page *page)
+{
+	struct mem_cgroup_per_zone *mz = lock_page_lruvec(page);
+	enum lru_list lru;
+
+	BUG_ON(PageLRU(page));
+	lru = page_lru(page);
+	list_add(&page->lru, &mz->lists[lru]);
+	mz->count[lru]++;
+	SetPageFlag(page, PG_lru);
+	spin_unlock(&mz->lru_lock);
+}
+
+/* del_page_from_lru(), include/linux/mm_inline.h */
+void del_page_from_lru(struct page *page)
+{
+	struct mem_cgroup_per_zone *mz = lock_page_lruvec(page);
+
+	if (TestClearPageFlag(page, PG_lru)) {
+		list_del(&page->lru);
+		mz->count[page_lru(page)]--;
+	}
+	spin_unlock(&mz->lru_lock);
+}
+
+/* isolate_lru_page(), mm/vmscan.c: take the page off its LRU with a reference. */
+int isolate_lru_page(struct page *page)
+{
+	struct mem_cgroup_per_zone *mz = lock_page_lruvec(page);
+	int ret = -EBUSY;
+
+	if (TestClearPageFlag(page, PG_lru)) {
+		list_del(&page->lru);
+		mz->count[page_lru(page)]--;
+		get_page(page);
+		ret = 0;
+	}
+	spin_unlock(&mz->lru_lock);
+	return ret;
+}
+
+/* putback_lru_page(), mm/vmscan.c: back on the list its flags name; drop the isolation reference. */
+void putback_lru_page(struct page *page)
+{
+	lru_cache_add(page);
+	put_page(page);
+}
+
+/* putback_lru_pages(), mm/migrate.c */
+void putback_lru_pages(struct list_head *l)
+{
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, l, lru) {
+		list_del(&page->lru);
+		putback_lru_page(page);
+	}
+}
+
+/*
+ * Change a flag that decides which list the page is on (PG_active,
+ * PG_unevictable), moving it across under the lruvec lock if it is on one.
+ */
+void lru_set_page_flag(struct page *page, int bit, int set)
+{
+	struct mem_cgroup_per_zone *mz = lock_page_lruvec(page);
+	int on_lru = PageLRU(page);
+
+	if (on_lru) {
+		list_del(&page->lru);
+		mz->count[page_lru(page)]--;
+	}
+	if (set)
+		SetPageFlag(page, bit);
+	else
+		ClearPageFlag(page, bit);
+	if (on_lru) {
+		list_add(&page->lru, &mz->lists[page_lru(page)]);
+		mz->count[page_lru(page)]++;
+	}
+	spin_unlock(&mz->lru_lock);
+}
+
+/* rotate_reclaimable_page(), mm/swap.c: to the reclaim end of its inactive list. */
+void rotate_reclaimable_page(struct page *page)
+{
+	struct mem_cgroup_per_zone *mz = lock_page_lruvec(page);
+
+	if (PageLRU(page)) {
+		mz->count[page_lru(page)]--;
+		ClearPageFlag(page, PG_active);
+		mz->count[page_lru(page)]++;
+		list_move_tail(&page->lru, &mz->lists[page_lru(page)]);
+	}
+	spin_unlock(&mz->lru_lock);
+}

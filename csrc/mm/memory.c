@@ -1,0 +1,427 @@
+/* Page tables and page faults (mm/memory.c). */
+#include "../include/linux/mm.h"
+
+extern __thread struct mem_cgroup *current_memcg_in_oom;
+
+/* The page table walk with allocation (pud_alloc/pmd_alloc/pte_alloc_map_lock). */
+struct pte_table *pte_table_lookup(struct mm_struct *mm, unsigned long addr, int alloc)
+{
+	_Atomic(void *) *slot;
+	struct pt_dir *dir = mm->pgd;
+	static const int shifts[3] = { PGDIR_SHIFT, PUD_SHIFT, PMD_SHIFT };
+
+	for (int level = 0; level < 3; level++) {
+		void *next;
+
+		slot = &dir->entry[(addr >> shifts[level]) & 511];
+		next = atomic_load_explicit(slot, memory_order_acquire);
+		if (!next) {
+			void *expected = NULL;
+
+			if (!alloc)
+				return NULL;
+			if (level < 2) {
+				next = calloc(1, sizeof(struct pt_dir));
+			} else {
+				next = calloc(1, sizeof(struct pte_table));
+				if (next)
+					spin_lock_init(&((struct pte_table *)next)->ptl);
+			}
+			if (!next)
+				return NULL;
+			/* another fault may have populated it meanwhile (__pte_alloc) */
+			if (!atomic_compare_exchange_strong(slot, &expected, next)) {
+				free(next);
+				next = expected;
+			}
+		}
+		if (level < 2)
+			dir = next;
+		else
+			return next;
+	}
+	return NULL;
+}
+
+/* free_pgtables(), mm/memory.c: the tables go once no VMA can reach them. */
+void free_pgtables(struct mm_struct *mm)
+{
+	struct pt_dir *pgd = mm->pgd;
+
+	for (int i = 0; i < PTRS_PER_TABLE; i++) {
+		struct pt_dir *pud = atomic_load(&pgd->entry[i]);
+
+		if (!pud)
+			continue;
+		for (int j = 0; j < PTRS_PER_TABLE; j++) {
+			struct pt_dir *pmd = atomic_load(&pud->entry[j]);
+
+			if (!pmd)
+				continue;
+			for (int k = 0; k < PTRS_PER_TABLE; k++)
+				free(atomic_load(&pmd->entry[k]));
+			free(pmd);
+		}
+		free(pud);
+	}
+	free(pgd);
+	mm->pgd = NULL;
+}
+
+/* vm_normal_page(), mm/memory.c: NULL for the zero page. */
+struct page *vm_normal_page(struct vm_area_struct *vma, unsigned long addr, pte_t pte)
+{
+	struct page *page = pfn_to_page(pte_pfn(pte));
+
+	(void)vma;
+	(void)addr;
+	return page == cur_machine->zero_page ? NULL : page;
+}
+
+/*
+ * A frame for a fault; when RAM itself is exhausted, reclaim from the whole
+ * machine, then arm the (global) OOM killer at the root group.
+ */
+struct page *alloc_page_vma(void)
+{
+	struct machine *m = cur_machine;
+
+	for (int retries = 0; retries <= MEM_CGROUP_RECLAIM_RETRIES; retries++) {
+		struct page *page = alloc_page();
+
+		if (page)
+			return page;
+		try_to_free_mem_cgroup_pages(m->memcgs[0], 1);
+	}
+	current_memcg_in_oom = m->memcgs[0];
+	return NULL;
+}
+
+/* lru_cache_add_active_or_unevictable(), mm/swap.c: pages of a VM_LOCKED vma are mlocked. */
+static void lru_cache_add_vma(struct page *page, struct vm_area_struct *vma)
+{
+	if (vma->vm_flags & VM_LOCKED) {
+		SetPageFlag(page, PG_mlocked);
+		SetPageFlag(page, PG_unevictable);
+	}
+	lru_cache_add(page);
+}
+
+/* count_memcg_event_mm(), include/linux/memcontrol.h */
+static void count_memcg_event_mm(struct mm_struct *mm, int idx)
+{
+	mem_cgroup_stat_add(try_get_mem_cgroup_from_mm(mm), idx, 1);
+}
+
+/* A new private anon page for @addr, charged to the mm's group. */
+static struct page *new_anon_page(struct mm_struct *mm)
+{
+	struct page *page = alloc_page_vma();
+
+	if (!page)
+		return NULL;
+	if (mem_cgroup_charge_common(page, mm, NULL, MEM_CGROUP_CHARGE_TYPE_MAPPED,
+				     CHARGE_RECLAIM | CHARGE_OOM)) {
+		put_page(page);
+		return NULL;
+	}
+	return page;
+}
+
+/* Install @page as a new anon page at @addr if the PTE still holds @orig. */
+static int install_anon_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
+			     struct pte_table *pt, pte_t orig, struct page *page)
+{
+	pte_t *pte = &pt->pte[pte_index(addr)];
+
+	spin_lock(&pt->ptl);
+	if (*pte != orig) {
+		spin_unlock(&pt->ptl);
+		put_page(page);
+		return -EAGAIN;
+	}
+	page_add_new_anon_rmap(page, vma, addr);
+	lru_cache_add_vma(page, vma);
+	*pte = pfn_pte(page_to_pfn(page), 1);
+	atomic_fetch_add(&mm->rss[MM_ANONPAGES], 1);
+	spin_unlock(&pt->ptl);
+	return 0;
+}
+
+/* do_anonymous_page(), mm/memory.c: a read maps the zero page, a write a new charged page. */
+static int do_anonymous_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
+			     struct pte_table *pt, int write)
+{
+	struct page *page;
+
+	if (!write) {
+		pte_t *pte = &pt->pte[pte_index(addr)];
+
+		spin_lock(&pt->ptl);
+		if (pte_none(*pte))
+			*pte = pfn_pte(page_to_pfn(cur_machine->zero_page), 0);
+		spin_unlock(&pt->ptl);
+		return 0;
+	}
+	anon_vma_prepare(vma);
+	page = new_anon_page(mm);
+	if (!page)
+		return -ENOMEM;
+	return install_anon_page(mm, vma, addr, pt, 0, page);
+}
+
+/*
+ * do_wp_page(), mm/memory.c: a write to a write-protected PTE.  An anon page
+ * mapped once is reused; anything else (COW after fork, the zero page, a
+ * MAP_PRIVATE file page) is copied into a new anon page charged to the writer.
+ */
+static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
+		      struct pte_table *pt, pte_t orig)
+{
+	pte_t *pte = &pt->pte[pte_index(addr)];
+	struct page *old, *page;
+
+	spin_lock(&pt->ptl);
+	if (*pte != orig) {
+		spin_unlock(&pt->ptl);
+		return -EAGAIN;
+	}
+	old = vm_normal_page(vma, addr, orig);
+	if ((vma->vm_flags & VM_SHARED) || (old && PageAnon(old) && page_mapcount(old) == 1)) {
+		*pte = orig | _PAGE_RW;
+		spin_unlock(&pt->ptl);
+		return 0;
+	}
+	if (old)
+		get_page(old);
+	spin_unlock(&pt->ptl);
+
+	anon_vma_prepare(vma);
+	page = new_anon_page(mm);
+	if (!page) {
+		if (old)
+			put_page(old);
+		return -ENOMEM;
+	}
+	spin_lock(&pt->ptl);
+	if (*pte != orig) {
+		spin_unlock(&pt->ptl);
+		put_page(page);
+		if (old)
+			put_page(old);
+		return -EAGAIN;
+	}
+	if (old) {
+		page_remove_rmap(old);
+		atomic_fetch_sub(&mm->rss[PageAnon(old) ? MM_ANONPAGES : MM_FILEPAGES], 1);
+	}
+	page_add_new_anon_rmap(page, vma, addr);
+	lru_cache_add_vma(page, vma);
+	*pte = pfn_pte(page_to_pfn(page), 1);
+	atomic_fetch_add(&mm->rss[MM_ANONPAGES], 1);
+	spin_unlock(&pt->ptl);
+	if (old) {
+		put_page(old);	/* the old PTE's reference */
+		put_page(old);	/* ours */
+	}
+	return 0;
+}
+
+/* do_swap_page(), mm/memory.c: swap-in, charged as mem_cgroup_swapin_memcg() says. */
+static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
+			struct pte_table *pt, pte_t orig)
+{
+	unsigned long off = pte_to_swp_offset(orig);
+	struct page *page = alloc_page_vma();
+	int ret;
+
+	if (!page)
+		return -ENOMEM;
+	if (mem_cgroup_charge_common(page, mm, mem_cgroup_swapin_memcg(mm, off),
+				     MEM_CGROUP_CHARGE_TYPE_MAPPED, CHARGE_RECLAIM | CHARGE_OOM)) {
+		put_page(page);
+		return -ENOMEM;
+	}
+	anon_vma_prepare(vma);
+	ret = install_anon_page(mm, vma, addr, pt, orig, page);
+	if (!ret) {
+		swap_free(off);
+		count_memcg_event_mm(mm, EMU_STAT_PGMAJFAULT);
+	}
+	return ret;
+}
+
+/* __do_fault(), mm/memory.c: a file or shmem page; a write to MAP_PRIVATE copies it. */
+static int do_file_fault(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
+			 struct pte_table *pt, int write)
+{
+	unsigned long index = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
+	int shared = !!(vma->vm_flags & VM_SHARED);
+	pte_t *pte = &pt->pte[pte_index(addr)];
+	struct page *page;
+	int ret;
+
+	ret = filemap_fault(mm, vma->vm_file, index, &page);
+	if (ret)
+		return ret;
+	if (write && !shared) {
+		/* do_cow_fault(): the private copy; the cache page stays in the file */
+		struct page *copy;
+
+		anon_vma_prepare(vma);
+		copy = new_anon_page(mm);
+		put_page(page);
+		if (!copy)
+			return -ENOMEM;
+		return install_anon_page(mm, vma, addr, pt, 0, copy);
+	}
+	spin_lock(&pt->ptl);
+	if (!pte_none(*pte)) {
+		spin_unlock(&pt->ptl);
+		put_page(page);
+		return -EAGAIN;
+	}
+	page_add_file_rmap(page);
+	if (vma->vm_flags & VM_LOCKED)
+		mlock_vma_page(page);
+	*pte = pfn_pte(page_to_pfn(page), shared);
+	atomic_fetch_add(&mm->rss[MM_FILEPAGES], 1);
+	spin_unlock(&pt->ptl);
+	return 0;
+}
+
+/*
+ * handle_mm_fault(), mm/memory.c, for one page; the caller holds mmap_sem
+ * for read.  Returns 0, or -ENOMEM when the charge (or RAM) ran out.
+ */
+int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr, int write)
+{
+	struct pte_table *pt = pte_table_lookup(mm, addr, 1);
+
+	if (!pt)
+		return -ENOMEM;
+	for (;;) {
+		pte_t pte;
+		int ret;
+
+		spin_lock(&pt->ptl);
+		pte = pt->pte[pte_index(addr)];
+		spin_unlock(&pt->ptl);
+		if (pte_present(pte)) {
+			if (!write || pte_write(pte))
+				return 0;
+			ret = do_wp_page(mm, vma, addr, pt, pte);
+		} else if (is_swap_pte(pte)) {
+			ret = do_swap_page(mm, vma, addr, pt, pte);
+		} else if (!vma->vm_file) {
+			ret = do_anonymous_page(mm, vma, addr, pt, write);
+		} else {
+			ret = do_file_fault(mm, vma, addr, pt, write);
+		}
+		if (ret != -EAGAIN) {
+			if (!ret)
+				count_memcg_event_mm(mm, EMU_STAT_PGFAULT);
+			return ret;
+		}
+	}
+}
+
+/* mlock_vma_page(), mm/mlock.c: off to the unevictable list. */
+void mlock_vma_page(struct page *page)
+{
+	if (!TestSetPageFlag(page, PG_mlocked))
+		lru_set_page_flag(page, PG_unevictable, 1);
+}
+
+/* munlock_vma_page(), mm/mlock.c: back to an evictable list. */
+void munlock_vma_page(struct page *page)
+{
+	if (TestClearPageFlag(page, PG_mlocked))
+		lru_set_page_flag(page, PG_unevictable, 0);
+}
+
+/* zap_pte_range(), mm/memory.c: drop every mapping in [start, end) of @vma. */
+void zap_page_range(struct vm_area_struct *vma, unsigned long start, unsigned long end)
+{
+	struct mm_struct *mm = vma->vm_mm;
+
+	for (unsigned long addr = start; addr < end;) {
+		unsigned long next = min((addr + PMD_SIZE) & ~(PMD_SIZE - 1), end);
+		struct pte_table *pt = pte_table_lookup(mm, addr, 0);
+
+		if (pt) {
+			spin_lock(&pt->ptl);
+			for (; addr < next; addr += PAGE_SIZE) {
+				pte_t *pte = &pt->pte[pte_index(addr)];
+				struct page *page;
+
+				if (pte_none(*pte))
+					continue;
+				if (is_swap_pte(*pte)) {
+					swap_free(pte_to_swp_offset(*pte));
+					*pte = 0;
+					continue;
+				}
+				page = vm_normal_page(vma, addr, *pte);
+				*pte = 0;
+				if (!page)
+					continue;
+				atomic_fetch_sub(&mm->rss[PageAnon(page) ? MM_ANONPAGES : MM_FILEPAGES], 1);
+				page_remove_rmap(page);
+				if (vma->vm_flags & VM_LOCKED)
+					munlock_vma_page(page);
+				put_page(page);
+			}
+			spin_unlock(&pt->ptl);
+		}
+		addr = next;
+	}
+}
+
+/*
+ * copy_pte_range(), mm/memory.c (fork): share every page; private ones are
+ * write-protected in both so the first write copies (COW).
+ */
+int copy_page_range(struct mm_struct *dst, struct mm_struct *src, struct vm_area_struct *vma)
+{
+	int cow = !(vma->vm_flags & VM_SHARED);
+
+	for (unsigned long addr = vma->vm_start; addr < vma->vm_end;) {
+		unsigned long next = min((addr + PMD_SIZE) & ~(PMD_SIZE - 1), vma->vm_end);
+		struct pte_table *spt = pte_table_lookup(src, addr, 0), *dpt;
+
+		if (!spt) {
+			addr = next;
+			continue;
+		}
+		dpt = pte_table_lookup(dst, addr, 1);
+		if (!dpt)
+			return -ENOMEM;
+		spin_lock(&spt->ptl);
+		spin_lock(&dpt->ptl);
+		for (; addr < next; addr += PAGE_SIZE) {
+			pte_t *spte = &spt->pte[pte_index(addr)];
+			struct page *page;
+
+			if (pte_none(*spte))
+				continue;
+			if (is_swap_pte(*spte)) {
+				swap_duplicate(pte_to_swp_offset(*spte));
+				dpt->pte[pte_index(addr)] = *spte;
+				continue;
+			}
+			if (cow)
+				*spte &= ~_PAGE_RW;
+			dpt->pte[pte_index(addr)] = *spte;
+			page = vm_normal_page(vma, addr, *spte);
+			if (!page)
+				continue;
+			get_page(page);
+			page_dup_rmap(page);
+			atomic_fetch_add(&dst->rss[PageAnon(page) ? MM_ANONPAGES : MM_FILEPAGES], 1);
+		}
+		spin_unlock(&dpt->ptl);
+		spin_unlock(&spt->ptl);
+	}
+	return 0;
+}

@@ -1,0 +1,231 @@
+/* VMAs: mmap, munmap, split, mlock, fork and exit (mm/mmap.c, mm/mlock.c, kernel/fork.c). */
+#include "../include/linux/mm.h"
+
+#define MMAP_MIN_ADDR	0x10000UL
+
+/* find_vma(), mm/mmap.c: the first VMA ending above @addr. */
+struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr)
+{
+	struct vm_area_struct *vma;
+
+	for (vma = mm->mmap; vma; vma = vma->vm_next)
+		if (vma->vm_end > addr)
+			return vma;
+	return NULL;
+}
+
+static void vma_link_list(struct mm_struct *mm, struct vm_area_struct *vma)
+{
+	struct vm_area_struct **pp = &mm->mmap;
+
+	while (*pp && (*pp)->vm_start < vma->vm_start)
+		pp = &(*pp)->vm_next;
+	vma->vm_next = *pp;
+	*pp = vma;
+}
+
+/* __vma_link_file(), mm/mmap.c */
+static void vma_link_file(struct vm_area_struct *vma)
+{
+	struct address_space *mapping = vma->vm_file;
+
+	if (!mapping)
+		return;
+	spin_lock(&mapping->i_mmap_lock);
+	list_add_tail(&vma->shared, &mapping->i_mmap);
+	spin_unlock(&mapping->i_mmap_lock);
+}
+
+/* unlink_file_vma() and anon_vma_unlink(), then the VMA itself goes (remove_vma()). */
+static void remove_vma(struct vm_area_struct *vma)
+{
+	struct address_space *mapping = vma->vm_file;
+
+	anon_vma_unlink(vma);
+	if (mapping) {
+		spin_lock(&mapping->i_mmap_lock);
+		list_del(&vma->shared);
+		spin_unlock(&mapping->i_mmap_lock);
+		shmem_put(mapping);
+	}
+	free(vma);
+}
+
+/* do_mmap_pgoff(), mm/mmap.c: a new VMA below the last one (top-down layout). */
+int do_mmap(struct mm_struct *mm, unsigned long len, unsigned long flags,
+	    struct address_space *file, unsigned long *addr)
+{
+	struct vm_area_struct *vma;
+
+	len = (len + PAGE_SIZE - 1) & PAGE_MASK;
+	if (!len || len > mm->free_area_cache - MMAP_MIN_ADDR)
+		return -ENOMEM;
+	vma = calloc(1, sizeof(*vma));
+	if (!vma)
+		return -ENOMEM;
+	vma->vm_mm = mm;
+	vma->vm_end = mm->free_area_cache;
+	vma->vm_start = vma->vm_end - len;
+	vma->vm_flags = VM_READ | VM_WRITE | flags;
+	vma->vm_file = file;
+	INIT_LIST_HEAD(&vma->anon_vma_node);
+	INIT_LIST_HEAD(&vma->shared);
+	/* one guard page between mappings keeps them apart, as distinct VMAs */
+	mm->free_area_cache = vma->vm_start - PAGE_SIZE;
+	vma_link_list(mm, vma);
+	vma_link_file(vma);
+	*addr = vma->vm_start;
+	return 0;
+}
+
+/*
+ * split_vma(), mm/mmap.c: cut @vma at @addr; the rmap walkers see the new
+ * bounds under their locks (vma_adjust()).
+ */
+static int split_vma(struct vm_area_struct *vma, unsigned long addr)
+{
+	struct vm_area_struct *new = malloc(sizeof(*new));
+	struct address_space *mapping = vma->vm_file;
+
+	if (!new)
+		return -ENOMEM;
+	*new = *vma;
+	new->vm_start = addr;
+	if (mapping)
+		new->vm_pgoff += (addr - vma->vm_start) >> PAGE_SHIFT;
+	INIT_LIST_HEAD(&new->anon_vma_node);
+	INIT_LIST_HEAD(&new->shared);
+	if (mapping) {
+		atomic_fetch_add(&mapping->refcount, 1);
+		spin_lock(&mapping->i_mmap_lock);
+	}
+	if (vma->anon_vma)
+		spin_lock(&vma->anon_vma->lock);
+	vma->vm_end = addr;
+	vma->vm_next = new;
+	if (vma->anon_vma) {
+		list_add_tail(&new->anon_vma_node, &vma->anon_vma->head);
+		spin_unlock(&vma->anon_vma->lock);
+	}
+	if (mapping) {
+		list_add_tail(&new->shared, &mapping->i_mmap);
+		spin_unlock(&mapping->i_mmap_lock);
+	}
+	return 0;
+}
+
+/* Split so that [start, end) is made of whole VMAs. */
+static int split_range(struct mm_struct *mm, unsigned long start, unsigned long end)
+{
+	struct vm_area_struct *vma = find_vma(mm, start);
+	int ret;
+
+	if (vma && vma->vm_start < start && (ret = split_vma(vma, start)))
+		return ret;
+	vma = find_vma(mm, end);
+	if (vma && vma->vm_start < end && (ret = split_vma(vma, end)))
+		return ret;
+	return 0;
+}
+
+/* do_munmap(), mm/mmap.c */
+int do_munmap(struct mm_struct *mm, unsigned long start, unsigned long len)
+{
+	unsigned long end = start + len;
+	struct vm_area_struct **pp;
+	int ret = split_range(mm, start, end);
+
+	if (ret)
+		return ret;
+	pp = &mm->mmap;
+	while (*pp) {
+		struct vm_area_struct *vma = *pp;
+
+		if (vma->vm_start >= start && vma->vm_end <= end) {
+			*pp = vma->vm_next;
+			zap_page_range(vma, vma->vm_start, vma->vm_end);
+			remove_vma(vma);
+		} else {
+			pp = &vma->vm_next;
+		}
+	}
+	return 0;
+}
+
+/*
+ * mlock_fixup() and __mm_populate(), mm/mlock.c: mark [start, end) VM_LOCKED,
+ * fault every page in (writing private mappings, as populate_vma_page_range
+ * does) and move the pages to the unevictable list.  Caller holds mmap_sem
+ * for write.
+ */
+int mlock_fixup(struct mm_struct *mm, unsigned long start, unsigned long end)
+{
+	struct vm_area_struct *vma;
+	int ret = split_range(mm, start, end);
+
+	if (ret)
+		return ret;
+	for (vma = find_vma(mm, start); vma && vma->vm_start < end; vma = vma->vm_next)
+		vma->vm_flags |= VM_LOCKED;
+	for (vma = find_vma(mm, start); vma && vma->vm_start < end; vma = vma->vm_next) {
+		for (unsigned long addr = vma->vm_start; addr < vma->vm_end; addr += PAGE_SIZE) {
+			struct pte_table *pt;
+			struct page *page = NULL;
+
+			ret = handle_mm_fault(mm, vma, addr, !(vma->vm_flags & VM_SHARED));
+			if (ret)
+				return ret;
+			pt = pte_table_lookup(mm, addr, 0);
+			spin_lock(&pt->ptl);
+			if (pte_present(pt->pte[pte_index(addr)]))
+				page = vm_normal_page(vma, addr, pt->pte[pte_index(addr)]);
+			if (page)
+				mlock_vma_page(page);
+			spin_unlock(&pt->ptl);
+		}
+	}
+	return 0;
+}
+
+/* exit_mmap(), mm/mmap.c: unmap everything, unlink every VMA, then free the tables. */
+void exit_mmap(struct mm_struct *mm)
+{
+	struct vm_area_struct *vma = mm->mmap, *next;
+
+	mm->mmap = NULL;
+	for (; vma; vma = next) {
+		next = vma->vm_next;
+		zap_page_range(vma, vma->vm_start, vma->vm_end);
+		remove_vma(vma);
+	}
+	free_pgtables(mm);
+}
+
+/* dup_mmap(), kernel/fork.c: copy the VMAs (without VM_LOCKED) and share the pages. */
+int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
+{
+	struct vm_area_struct *mpnt, **pp = &mm->mmap;
+
+	mm->free_area_cache = oldmm->free_area_cache;
+	for (mpnt = oldmm->mmap; mpnt; mpnt = mpnt->vm_next) {
+		struct vm_area_struct *tmp = malloc(sizeof(*tmp));
+
+		if (!tmp)
+			return -ENOMEM;
+		*tmp = *mpnt;
+		tmp->vm_mm = mm;
+		tmp->vm_flags &= ~VM_LOCKED;
+		tmp->vm_next = NULL;
+		INIT_LIST_HEAD(&tmp->anon_vma_node);
+		INIT_LIST_HEAD(&tmp->shared);
+		anon_vma_link(tmp);
+		if (tmp->vm_file)
+			atomic_fetch_add(&tmp->vm_file->refcount, 1);
+		vma_link_file(tmp);
+		*pp = tmp;
+		pp = &tmp->vm_next;
+		if (copy_page_range(mm, oldmm, mpnt))
+			return -ENOMEM;
+	}
+	return 0;
+}

@@ -1,0 +1,49 @@
+/* The memcg OOM killer (mm/oom_kill.c). */
+#include "../include/linux/mm.h"
+
+/* select_bad_process(), mm/oom_kill.c: the group's task with the most resident pages. */
+int select_bad_process(struct mem_cgroup *memcg)
+{
+	struct machine *m = cur_machine;
+	unsigned long best = 0;
+	int victim = 0;
+
+	down_read(&m->tasklist_lock);
+	for (int pid = 1; pid < m->next_pid; pid++) {
+		struct task_struct *p = m->tasks[pid];
+		struct mm_struct *mm;
+		unsigned long points;
+
+		if (!p || !mem_cgroup_is_descendant(mem_cgroup_from_task(p), memcg))
+			continue;
+		mm = get_task_mm(p);
+		if (!mm)
+			continue;
+		points = get_mm_rss(mm) + 1;
+		mmput(mm);
+		if (points > best) {
+			best = points;
+			victim = pid;
+		}
+	}
+	up_read(&m->tasklist_lock);
+	return victim;
+}
+
+/* mem_cgroup_out_of_memory(), mm/oom_kill.c: kill the worst task; its pid, or 0. */
+int mem_cgroup_out_of_memory(struct mem_cgroup *memcg)
+{
+	int pid = select_bad_process(memcg);
+	struct task_struct *p;
+
+	if (!pid)
+		return 0;
+	p = find_task_by_pid(cur_machine, pid);
+	if (!p)
+		return 0;
+	spin_lock(&p->alloc_lock);
+	p->oom_killed = 1;
+	spin_unlock(&p->alloc_lock);
+	do_exit(p);
+	return pid;
+}

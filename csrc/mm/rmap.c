@@ -1,0 +1,152 @@
+/* Reverse mapping: anon_vma lists (2.6.26 form) and i_mmap (mm/rmap.c). */
+#include "../include/linux/mm.h"
+
+/* anon_vma_prepare(), mm/rmap.c */
+void anon_vma_prepare(struct vm_area_struct *vma)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct machine *m = cur_machine;
+
+	if (vma->anon_vma)
+		return;
+	spin_lock(&mm->page_table_lock);
+	if (!vma->anon_vma) {
+		struct anon_vma *av = calloc(1, sizeof(*av));
+
+		BUG_ON(!av);
+		if (av) {
+			spin_lock_init(&av->lock);
+			INIT_LIST_HEAD(&av->head);
+			spin_lock(&m->anon_vma_lock);
+			list_add(&av->all, &m->anon_vmas);
+			spin_unlock(&m->anon_vma_lock);
+			spin_lock(&av->lock);
+			list_add(&vma->anon_vma_node, &av->head);
+			vma->anon_vma = av;
+			spin_unlock(&av->lock);
+		}
+	}
+	spin_unlock(&mm->page_table_lock);
+}
+
+/* anon_vma_link(), mm/rmap.c 2.6.26 */
+void anon_vma_link(struct vm_area_struct *vma)
+{
+	struct anon_vma *av = vma->anon_vma;
+
+	if (av) {
+		spin_lock(&av->lock);
+		list_add_tail(&vma->anon_vma_node, &av->head);
+		spin_unlock(&av->lock);
+	}
+}
+
+/* anon_vma_unlink(), mm/rmap.c 2.6.26 */
+void anon_vma_unlink(struct vm_area_struct *vma)
+{
+	struct anon_vma *av = vma->anon_vma;
+
+	if (av) {
+		spin_lock(&av->lock);
+		list_del(&vma->anon_vma_node);
+		spin_unlock(&av->lock);
+	}
+}
+
+/* page_add_new_anon_rmap(), mm/rmap.c */
+void page_add_new_anon_rmap(struct page *page, struct vm_area_struct *vma, unsigned long addr)
+{
+	SetPageFlag(page, PG_swapbacked);
+	page->mapping = (uintptr_t)vma->anon_vma | PAGE_MAPPING_ANON;
+	page->index = addr >> PAGE_SHIFT;
+	atomic_store(&page->_mapcount, 0);
+}
+
+/* page_dup_rmap(), include/linux/rmap.h: fork shares the page. */
+void page_dup_rmap(struct page *page)
+{
+	if (PageAnon(page))
+		atomic_fetch_add(&page->_mapcount, 1);
+	else
+		page_file_rmap_update(page, 1);
+}
+
+/* page_add_file_rmap(), mm/rmap.c */
+void page_add_file_rmap(struct page *page)
+{
+	page_file_rmap_update(page, 1);
+}
+
+/* page_remove_rmap(), mm/rmap.c: an anon page's charge goes when the frame is freed. */
+void page_remove_rmap(struct page *page)
+{
+	if (PageAnon(page))
+		atomic_fetch_sub(&page->_mapcount, 1);
+	else
+		page_file_rmap_update(page, -1);
+}
+
+/*
+ * try_to_unmap_one(), mm/rmap.c: clear the PTE mapping @page at @address in
+ * @vma, leaving a swap entry when @swp_off >= 0.
+ */
+static void try_to_unmap_one(struct page *page, struct vm_area_struct *vma,
+			     unsigned long address, long swp_off)
+{
+	struct pte_table *pt = pte_table_lookup(vma->vm_mm, address, 0);
+	pte_t *pte;
+
+	if (!pt)
+		return;
+	spin_lock(&pt->ptl);
+	pte = &pt->pte[pte_index(address)];
+	if (pte_present(*pte) && pte_pfn(*pte) == page_to_pfn(page)) {
+		if (swp_off >= 0) {
+			*pte = swp_entry_to_pte((unsigned long)swp_off);
+			mem_cgroup_swapout(page, (unsigned long)swp_off, vma->vm_mm);
+			atomic_fetch_sub(&vma->vm_mm->rss[MM_ANONPAGES], 1);
+		} else {
+			*pte = 0;
+			atomic_fetch_sub(&vma->vm_mm->rss[PageAnon(page) ? MM_ANONPAGES : MM_FILEPAGES], 1);
+		}
+		page_remove_rmap(page);
+		put_page(page);
+	}
+	spin_unlock(&pt->ptl);
+}
+
+/*
+ * try_to_unmap(), mm/rmap.c: unmap @page everywhere it is mapped; returns
+ * 0 when no mapping is left.  An anon page (mapped once: we keep no swap
+ * cache) gets the swap entry @swp_off in its PTE.
+ */
+int try_to_unmap(struct page *page, long swp_off)
+{
+	struct vm_area_struct *vma;
+
+	if (PageAnon(page)) {
+		struct anon_vma *av = page_anon_vma(page);
+		unsigned long address = page->index << PAGE_SHIFT;
+
+		spin_lock(&av->lock);
+		list_for_each_entry(vma, &av->head, anon_vma_node)
+			if (address >= vma->vm_start && address < vma->vm_end)
+				try_to_unmap_one(page, vma, address, swp_off);
+		spin_unlock(&av->lock);
+	} else {
+		struct address_space *mapping = page_mapping(page);
+
+		if (!mapping)
+			return page_mapcount(page) ? -EAGAIN : 0;
+		spin_lock(&mapping->i_mmap_lock);
+		list_for_each_entry(vma, &mapping->i_mmap, shared) {
+			unsigned long npages = (vma->vm_end - vma->vm_start) >> PAGE_SHIFT;
+
+			if (page->index >= vma->vm_pgoff && page->index < vma->vm_pgoff + npages)
+				try_to_unmap_one(page, vma, vma->vm_start +
+						 ((page->index - vma->vm_pgoff) << PAGE_SHIFT), -1);
+		}
+		spin_unlock(&mapping->i_mmap_lock);
+	}
+	return page_mapcount(page) ? -EAGAIN : 0;
+}

@@ -1,0 +1,48 @@
+/* Swap slots (mm/swapfile.c): a reference count and the owning group per slot. */
+#include "../include/linux/mm.h"
+
+/* get_swap_page(), mm/swapfile.c: a free slot with one reference, or -1. */
+long get_swap_page(void)
+{
+	struct machine *m = cur_machine;
+	long off = -1;
+
+	spin_lock(&m->swap_lock);
+	if (atomic_load(&m->nr_swap_free) > 0) {
+		for (unsigned long n = 0; n < m->nr_swap; n++) {
+			unsigned long i = (m->swap_cursor + n) % m->nr_swap;
+
+			if (i == 0)
+				continue;	/* slot 0 stays unused, as the swap header */
+			if (!atomic_load(&m->swap_map[i])) {
+				atomic_store(&m->swap_map[i], 1);
+				m->swap_cursor = i + 1;
+				atomic_fetch_sub(&m->nr_swap_free, 1);
+				off = (long)i;
+				break;
+			}
+		}
+	}
+	spin_unlock(&m->swap_lock);
+	return off;
+}
+
+/* swap_duplicate(), mm/swapfile.c */
+void swap_duplicate(unsigned long off)
+{
+	atomic_fetch_add(&cur_machine->swap_map[off], 1);
+}
+
+/* swap_free(), mm/swapfile.c: the last reference frees the slot and its record. */
+void swap_free(unsigned long off)
+{
+	struct machine *m = cur_machine;
+
+	spin_lock(&m->swap_lock);
+	BUG_ON(atomic_load(&m->swap_map[off]) == 0);
+	if (atomic_fetch_sub(&m->swap_map[off], 1) == 1) {
+		mem_cgroup_uncharge_swap(m, off);
+		atomic_fetch_add(&m->nr_swap_free, 1);
+	}
+	spin_unlock(&m->swap_lock);
+}

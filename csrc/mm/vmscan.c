@@ -1,0 +1,207 @@
+/* Memory-cgroup reclaim (mm/vmscan.c, try_to_free_mem_cgroup_pages and what it calls). */
+#include "../include/linux/mm.h"
+
+/* The lazy-move policy's hook: recharge a WRONG_CHARGE page instead of reclaiming it. */
+int mem_cgroup_lazy_recharge(struct page *page);
+
+static int swap_available(void)
+{
+	return cur_machine->nr_swap && READ_ONCE(cur_machine->nr_swap_free) > 0;
+}
+
+/* pageout of a swap-backed page: anon gets a swap PTE, shmem a swap slot in its file. */
+static int reclaim_swapbacked(struct page *page)
+{
+	long swp;
+
+	if (PageAnon(page) && page_mapcount(page) > 1)
+		return -EBUSY;	/* shared after fork: we keep no swap cache to share it through */
+	swp = get_swap_page();
+	if (swp < 0)
+		return -ENOMEM;
+	if (PageAnon(page)) {
+		if (page_mapcount(page) == 0 || try_to_unmap(page, swp)) {
+			swap_free(swp);
+			return -EAGAIN;
+		}
+		return 0;
+	} else {
+		struct address_space *mapping = page_mapping(page);
+		int ret = -EAGAIN;
+
+		if (try_to_unmap(page, -1) || !mapping) {
+			swap_free(swp);
+			return -EAGAIN;
+		}
+		spin_lock(&mapping->tree_lock);
+		/* the page cache and our isolation are the only references left */
+		if (page_count(page) == 2 && page_mapcount(page) == 0 &&
+		    mapping->slots[page->index] == (uintptr_t)page) {
+			mapping->slots[page->index] = SWAP_SLOT(swp);
+			mem_cgroup_swapout(page, swp, NULL);
+			page->mapping = 0;
+			atomic_fetch_sub(&page->_count, 1);
+			ret = 0;
+		}
+		spin_unlock(&mapping->tree_lock);
+		if (ret)
+			swap_free(swp);
+		return ret;
+	}
+}
+
+/* A clean page-cache page: unmap it and drop it from its file (__remove_mapping). */
+static int reclaim_file(struct page *page)
+{
+	struct address_space *mapping = page_mapping(page);
+	int ret = -EAGAIN;
+
+	if (!mapping || try_to_unmap(page, -1))
+		return -EAGAIN;
+	spin_lock(&mapping->tree_lock);
+	if (page_count(page) == 2 && page_mapcount(page) == 0 &&
+	    mapping->slots[page->index] == (uintptr_t)page) {
+		mapping->slots[page->index] = 0;
+		page->mapping = 0;
+		atomic_fetch_sub(&page->_count, 1);
+		ret = 0;
+	}
+	spin_unlock(&mapping->tree_lock);
+	return ret;
+}
+
+/* shrink_page_list(), mm/vmscan.c: free what can be freed, put the rest back. */
+static unsigned long shrink_page_list(struct list_head *page_list)
+{
+	unsigned long nr_reclaimed = 0;
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, page_list, lru) {
+		int ret = -EBUSY;
+
+		list_del(&page->lru);
+		if (!trylock_page(page)) {
+			putback_lru_page(page);
+			continue;
+		}
+		if (!PageMlocked(page) && !PageUnevictable(page)) {
+			if (mem_cgroup_lazy_recharge(page) == 0)
+				ret = 0;
+			else if (PageSwapBacked(page))
+				ret = reclaim_swapbacked(page);
+			else
+				ret = reclaim_file(page);
+		}
+		unlock_page(page);
+		if (ret == 0)
+			nr_reclaimed++;
+		putback_lru_page(page);	/* or, once freed from its file, drops the last reference */
+	}
+	return nr_reclaimed;
+}
+
+/* isolate_lru_pages(), mm/vmscan.c: up to @nr pages from the tail (the reclaim end). */
+static unsigned long isolate_lru_pages(struct mem_cgroup_per_zone *mz, enum lru_list lru,
+				       unsigned long nr, struct list_head *dst)
+{
+	unsigned long taken = 0;
+
+	spin_lock(&mz->lru_lock);
+	while (taken < nr && !list_empty(&mz->lists[lru])) {
+		struct page *page = list_last_entry(&mz->lists[lru], struct page, lru);
+
+		list_move(&page->lru, dst);
+		ClearPageFlag(page, PG_lru);
+		mz->count[lru]--;
+		get_page(page);
+		taken++;
+	}
+	spin_unlock(&mz->lru_lock);
+	return taken;
+}
+
+/* shrink_active_list(), mm/vmscan.c: age pages from the active to the inactive list. */
+static unsigned long shrink_active_list(struct mem_cgroup_per_zone *mz, enum lru_list lru,
+					unsigned long nr)
+{
+	unsigned long moved = 0;
+
+	spin_lock(&mz->lru_lock);
+	while (moved < nr && !list_empty(&mz->lists[lru])) {
+		struct page *page = list_last_entry(&mz->lists[lru], struct page, lru);
+
+		ClearPageFlag(page, PG_active);
+		list_move(&page->lru, &mz->lists[lru - 1]);
+		mz->count[lru]--;
+		mz->count[lru - 1]++;
+		moved++;
+	}
+	spin_unlock(&mz->lru_lock);
+	return moved;
+}
+
+static unsigned long lru_count(struct mem_cgroup_per_zone *mz, enum lru_list lru)
+{
+	unsigned long n;
+
+	spin_lock(&mz->lru_lock);
+	n = mz->count[lru];
+	spin_unlock(&mz->lru_lock);
+	return n;
+}
+
+/*
+ * shrink_zone() for one group, mm/vmscan.c: file pages first, anon pages
+ * only with free swap; every page is looked at once at the most per call.
+ */
+static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup_per_zone *mz, unsigned long nr_to_reclaim)
+{
+	unsigned long nr_reclaimed = 0, budget;
+	int anon = swap_available();
+
+	budget = lru_count(mz, LRU_INACTIVE_FILE) + lru_count(mz, LRU_ACTIVE_FILE);
+	if (anon)
+		budget += lru_count(mz, LRU_INACTIVE_ANON) + lru_count(mz, LRU_ACTIVE_ANON);
+	while (nr_reclaimed < nr_to_reclaim && budget) {
+		LIST_HEAD(page_list);
+		unsigned long batch = min(SWAP_CLUSTER_MAX, budget), taken;
+
+		taken = isolate_lru_pages(mz, LRU_INACTIVE_FILE, batch, &page_list);
+		if (anon && taken < batch)
+			taken += isolate_lru_pages(mz, LRU_INACTIVE_ANON, batch - taken, &page_list);
+		if (!taken) {
+			taken = shrink_active_list(mz, LRU_ACTIVE_FILE, batch);
+			if (anon)
+				taken += shrink_active_list(mz, LRU_ACTIVE_ANON, batch - taken);
+			if (!taken)
+				break;
+			continue;
+		}
+		budget -= min(budget, taken);
+		nr_reclaimed += shrink_page_list(&page_list);
+	}
+	return nr_reclaimed;
+}
+
+/*
+ * try_to_free_mem_cgroup_pages(), mm/vmscan.c: reclaim at least
+ * SWAP_CLUSTER_MAX pages from @memcg and, when it is hierarchical, its
+ * descendants; returns how many were freed.  Lazy pages (WRONG_CHARGE) sit
+ * at the reclaim end and go first.
+ */
+unsigned long try_to_free_mem_cgroup_pages(struct mem_cgroup *memcg, unsigned long nr_pages)
+{
+	struct machine *m = cur_machine;
+	unsigned long target = max(nr_pages, SWAP_CLUSTER_MAX), reclaimed = 0;
+
+	for (int id = 0; reclaimed < target; id++) {
+		struct mem_cgroup *mc;
+
+		if (!mem_cgroup_by_index(m, id, &mc))
+			break;
+		if (!mc || mc->dead || !mem_cgroup_is_descendant(mc, memcg))
+			continue;
+		reclaimed += shrink_mem_cgroup_zone(&mc->info[0], target - reclaimed);
+	}
+	return reclaimed;
+}
