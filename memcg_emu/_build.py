@@ -1,7 +1,8 @@
 """cffi builder (out-of-line API mode) for the C core in csrc/.
 
-The cdef is csrc/include/memcg_emu.h itself, with its preprocessor lines
-dropped and only the CFFI_CDEF branch of its one #ifdef kept.
+The cdef is csrc/include/memcg_emu.h itself: its EMU_ constants kept, its
+other preprocessor lines dropped, and only the CFFI_CDEF branch of its one
+#ifdef kept.
 
 MEMCG_EMU_SANITIZE=address builds with -fsanitize=address,undefined,
 MEMCG_EMU_SANITIZE=thread with -fsanitize=thread; MEMCG_EMU_DEBUG=1 turns on
@@ -31,6 +32,8 @@ def read_cdef(path):
             keep[-1] = not keep[-1]
         elif word == "#endif":
             keep.pop()
+        elif word == "#define" and line.split()[1].startswith("EMU_") and all(keep):
+            out.append(line)  # constants: cffi takes integer #defines as they are
         elif not word.startswith("#") and all(keep):
             out.append(line)
     return "\n".join(out)

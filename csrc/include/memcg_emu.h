@@ -47,6 +47,19 @@ enum emu_stat {
 	EMU_NR_STATS
 };
 
+/* An unlimited res_counter (RESOURCE_MAX). */
+#define EMU_RES_MAX 0xffffffffffffffff
+
+/* The cond_resched() points of a move, as on_resched(info).phase names them. */
+enum emu_phase {
+	EMU_PHASE_WALK = 1,
+	EMU_PHASE_ROOM,
+	EMU_PHASE_MOVE,
+	EMU_PHASE_PUTBACK,
+	EMU_PHASE_ROLLBACK,
+	EMU_PHASE_PRECHARGE,
+};
+
 struct emu_res {
 	unsigned long long usage;
 	unsigned long long max_usage;

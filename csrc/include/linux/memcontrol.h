@@ -15,7 +15,7 @@ struct res_counter {
 	struct res_counter *parent;
 };
 
-#define RESOURCE_MAX (~0ULL)
+#define RESOURCE_MAX ((unsigned long long)EMU_RES_MAX)
 
 void res_counter_init(struct res_counter *counter, struct res_counter *parent);
 int res_counter_charge(struct res_counter *counter, unsigned long long val,

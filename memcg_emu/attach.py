@@ -1,0 +1,116 @@
+"""cgroup_attach_task() with subsystems and rollback (kernel/cgroup.c as the seed changes it).
+
+Every bound subsystem's can_attach runs in the kernel's order; when one
+fails, the subsystems that already said yes are undone (the seed's
+attach_rollback, upstream's cancel_attach) and the write fails with that
+errno; when all say yes, every attach runs.
+"""
+import errno
+
+from ._core import lib
+from .errors import check_ret
+
+__all__ = ["SUBSYSTEMS", "PHASES", "AttachContext", "cgroup_attach_task"]
+
+PHASES = {
+    lib.EMU_PHASE_WALK: "walk",
+    lib.EMU_PHASE_ROOM: "room",
+    lib.EMU_PHASE_MOVE: "move",
+    lib.EMU_PHASE_PUTBACK: "putback",
+    lib.EMU_PHASE_ROLLBACK: "rollback",
+    lib.EMU_PHASE_PRECHARGE: "precharge",
+}
+
+
+class AttachContext:
+    """One task's migration: who moves where under which policy, and what happened."""
+
+    def __init__(self, machine, pid, src, dst, policy):
+        self.machine = machine
+        self.pid = pid
+        self.src = src
+        self.dst = dst
+        self.policy = policy
+        self.state = None          # the policy's own in-flight state
+        self.pages_moved = 0
+        self.pages_leaked = 0
+        self.outcome = None        # "moved", "refused", "half-moved"
+
+
+class Cpuset:
+    """cpuset_can_attach(), kernel/cpuset.c: no cpus or no mems, no tasks (ENOSPC)."""
+
+    name = "cpuset"
+
+    def can_attach(self, ctx):
+        if not ctx.dst.cpus or not ctx.dst.mems:
+            raise OSError(errno.ENOSPC, f"cgroup {ctx.dst.path!r} has no cpus or mems")
+
+    def cancel(self, ctx):
+        pass
+
+    def attach(self, ctx):
+        pass
+
+
+class Memory:
+    """The memory controller: the policy decides what happens to the charges."""
+
+    name = "memory"
+
+    def can_attach(self, ctx):
+        ctx.policy.can_attach(ctx)
+
+    def cancel(self, ctx):
+        ctx.policy.cancel(ctx)
+
+    def attach(self, ctx):
+        check_ret(lib.emu_task_attach(ctx.machine._m, ctx.pid, ctx.dst.memcg_id))
+        ctx.policy.attach(ctx)
+
+
+class Devices:
+    """The devices controller: no control files here, it only takes part in attach."""
+
+    name = "devices"
+
+    def can_attach(self, ctx):
+        pass
+
+    def cancel(self, ctx):
+        pass
+
+    def attach(self, ctx):
+        pass
+
+
+_SUBSYS = (Cpuset(), Memory(), Devices())
+SUBSYSTEMS = tuple(ss.name for ss in _SUBSYS)
+
+
+def cgroup_attach_task(machine, pid, dst, policy):
+    """Move task ``pid`` into cgroup ``dst``; returns the AttachContext, raises OSError on refusal."""
+    with machine._cgroup_mutex:  # cgroup_mutex
+        src = machine._by_memcg[check_ret(lib.emu_task_memcg(machine._m, pid))]
+        ctx = AttachContext(machine, pid, src, dst, policy)
+        if src is dst:
+            ctx.outcome = "moved"
+            return ctx
+        done = []
+        for ss in _SUBSYS:
+            try:
+                injected = machine._fail_next.pop(ss.name, None)
+                if injected:
+                    raise OSError(injected, f"{ss.name}: can_attach refused (injected)")
+                ss.can_attach(ctx)
+            except BaseException:
+                for prev in reversed(done):
+                    prev.cancel(ctx)
+                ctx.outcome = "refused"
+                raise
+            done.append(ss)
+        for ss in done:
+            ss.attach(ctx)
+        ctx.outcome = ctx.outcome or "moved"
+        machine.last_attach = ctx
+        return ctx

@@ -1,0 +1,251 @@
+"""The cgroup tree and its control files (kernel/cgroup.c, the cftypes of mm/memcontrol.c and kernel/cpuset.c).
+
+One hierarchy with the cpuset, memory and devices subsystems bound, cgroup v1
+names and text formats.  Values are formatted and parsed as the machine's
+kernel profile does; C holds the counters.
+"""
+import errno
+
+from . import profiles
+from ._core import ffi, lib
+from .errors import check_ret
+from .sizes import memparse, parse_u64
+
+__all__ = ["Cgroup", "read_file", "write_file", "parse_cpulist"]
+
+PAGE_SIZE = 4096
+
+# The order of memory.stat in 6.1 (memcg1_stat_format); the swap lines only with swap.
+STAT_LOCAL = [
+    ("cache", lib.EMU_STAT_CACHE, PAGE_SIZE),
+    ("rss", lib.EMU_STAT_RSS, PAGE_SIZE),
+    ("rss_huge", None, 0),
+    ("shmem", lib.EMU_STAT_SHMEM, PAGE_SIZE),
+    ("mapped_file", lib.EMU_STAT_MAPPED_FILE, PAGE_SIZE),
+    ("dirty", None, 0),
+    ("writeback", None, 0),
+    ("workingset_refault_anon", None, 0),
+    ("workingset_refault_file", None, 0),
+    ("swap", lib.EMU_STAT_SWAP, PAGE_SIZE),
+    ("pgpgin", lib.EMU_STAT_PGPGIN, 1),
+    ("pgpgout", lib.EMU_STAT_PGPGOUT, 1),
+    ("pgfault", lib.EMU_STAT_PGFAULT, 1),
+    ("pgmajfault", lib.EMU_STAT_PGMAJFAULT, 1),
+    ("inactive_anon", lib.EMU_STAT_INACTIVE_ANON, PAGE_SIZE),
+    ("active_anon", lib.EMU_STAT_ACTIVE_ANON, PAGE_SIZE),
+    ("inactive_file", lib.EMU_STAT_INACTIVE_FILE, PAGE_SIZE),
+    ("active_file", lib.EMU_STAT_ACTIVE_FILE, PAGE_SIZE),
+    ("unevictable", lib.EMU_STAT_UNEVICTABLE, PAGE_SIZE),
+]
+
+
+class Cgroup:
+    """One directory of the hierarchy: its memcg id in C and the non-memory subsystems' state."""
+
+    def __init__(self, path, memcg_id, parent):
+        self.path = path
+        self.memcg_id = memcg_id
+        self.parent = parent
+        self.children = {}
+        self.cpus = parent.cpus if parent else set()
+        self.mems = parent.mems if parent else set()
+        self.move_charge_at_immigrate = 0
+        self.use_hierarchy = parent.use_hierarchy if parent else 0
+
+    def descendants(self):
+        yield self
+        for child in self.children.values():
+            yield from child.descendants()
+
+
+def parse_cpulist(text, limit, what):
+    """cpulist_parse(), lib/bitmap.c: '0-2,4' into a set; EINVAL outside [0, limit)."""
+    text = text.strip()
+    result = set()
+    if not text:
+        return result
+    for part in text.split(","):
+        lo, sep, hi = part.partition("-")
+        try:
+            lo_v = int(lo, 10)
+            hi_v = int(hi, 10) if sep else lo_v
+        except ValueError:
+            raise OSError(errno.EINVAL, f"{what}: {text!r} is not a list like 0-2,4") from None
+        if lo_v < 0 or hi_v < lo_v or hi_v >= limit:
+            raise OSError(errno.EINVAL, f"{what}: {part!r} is outside 0-{limit - 1}")
+        result.update(range(lo_v, hi_v + 1))
+    return result
+
+
+def format_cpulist(cpus):
+    out, run = [], []
+    for c in sorted(cpus):
+        if run and c == run[-1] + 1:
+            run.append(c)
+            continue
+        if run:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [c]
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(out)
+
+
+def memcg_res(machine, cg):
+    res = ffi.new("struct emu_res *")
+    check_ret(lib.emu_memcg_res(machine._m, cg.memcg_id, res))
+    return res
+
+
+def memcg_stat(machine, cg):
+    out = ffi.new("long long[]", lib.EMU_NR_STATS)
+    check_ret(lib.emu_memcg_stat(machine._m, cg.memcg_id, out))
+    return list(out)
+
+
+def hierarchical_limit(machine, cg):
+    """hierarchical_memory_limit: the tightest limit on the way up through hierarchical links."""
+    limit = memcg_res(machine, cg).limit
+    while cg.parent is not None and cg.parent.use_hierarchy:
+        cg = cg.parent
+        limit = min(limit, memcg_res(machine, cg).limit)
+    return limit
+
+
+def format_stat(machine, cg):
+    profile = machine.profile
+    swap = machine.swap_pages > 0
+    local = memcg_stat(machine, cg)
+    subtree = [memcg_stat(machine, d) for d in cg.descendants()] if cg.use_hierarchy else [local]
+    lines = []
+
+    def emit(prefix, values):
+        for name, idx, unit in STAT_LOCAL:
+            if name == "swap" and not swap:
+                continue
+            lines.append(f"{prefix}{name} {values(idx) * unit if idx is not None else 0}")
+
+    emit("", lambda idx: local[idx])
+    lines.append(f"hierarchical_memory_limit {profile.show_limit(hierarchical_limit(machine, cg))}")
+    if swap:
+        lines.append(f"hierarchical_memsw_limit {profile.show_limit(lib.EMU_RES_MAX)}")
+    emit("total_", lambda idx: sum(s[idx] for s in subtree))
+    return "\n".join(lines) + "\n"
+
+
+def read_file(machine, cg, name):
+    """The text of control file ``name`` of ``cg``, exactly as the kernel prints it."""
+    profile = machine.profile
+    if name in ("tasks", "cgroup.procs"):
+        return "".join(f"{pid}\n" for pid in machine._pids_in(cg))
+    if name == "cpuset.cpus":
+        return format_cpulist(cg.cpus) + "\n"
+    if name == "cpuset.mems":
+        return format_cpulist(cg.mems) + "\n"
+    if name == "memory.usage_in_bytes":
+        return f"{memcg_res(machine, cg).usage}\n"
+    if name == "memory.max_usage_in_bytes":
+        return f"{memcg_res(machine, cg).max_usage}\n"
+    if name == "memory.limit_in_bytes":
+        return f"{profile.show_limit(memcg_res(machine, cg).limit)}\n"
+    if name == "memory.failcnt":
+        return f"{memcg_res(machine, cg).failcnt}\n"
+    if name == "memory.stat":
+        return format_stat(machine, cg)
+    if name == "memory.use_hierarchy":
+        return f"{cg.use_hierarchy}\n"
+    if name == "memory.move_charge_at_immigrate":
+        return f"{profile.show_move_charge(cg.move_charge_at_immigrate)}\n"
+    if name == "memory.kmem.usage_in_bytes":
+        return "0\n"  # the emulator charges no kernel memory
+    if name == "memcg_emu.wrong_charge_bytes":
+        return f"{memcg_stat(machine, cg)[lib.EMU_STAT_WRONG_CHARGE] * PAGE_SIZE}\n"
+    if name == "memcg_emu.leaked_bytes":
+        return f"{memcg_stat(machine, cg)[lib.EMU_STAT_LEAKED] * PAGE_SIZE}\n"
+    if name == "memory.force_empty":
+        raise OSError(errno.EINVAL, "memory.force_empty is write-only")
+    raise OSError(errno.ENOENT, f"no control file {name!r}")
+
+
+def _write_limit(machine, cg, text):
+    if cg.parent is None:
+        raise OSError(errno.EINVAL, "the root group has no limit to set")
+    text = text.strip()
+    if text == "-1":
+        limit = lib.EMU_RES_MAX
+    else:
+        value, rest = memparse(text)
+        if rest:
+            raise OSError(errno.EINVAL, f"{text!r} is not a size")
+        limit = machine.profile.round_limit(value)
+    check_ret(lib.emu_memcg_resize_limit(machine._m, cg.memcg_id, limit))
+
+
+def _write_use_hierarchy(machine, cg, text):
+    value = parse_u64(text)
+    if machine.profile.always_hierarchical:
+        if value != 1:
+            machine.dmesg.append("cgroup: Non-hierarchical mode is deprecated.")
+            raise OSError(errno.EINVAL, "non-hierarchical mode is gone in this kernel")
+        return
+    # mem_cgroup_hierarchy_write(), mm/memcontrol.c 2.6.29-5.x
+    if value not in (0, 1):
+        raise OSError(errno.EINVAL, "memory.use_hierarchy takes 0 or 1")
+    if cg.parent is not None and cg.parent.use_hierarchy:
+        raise OSError(errno.EINVAL, "the parent is hierarchical")
+    if value != cg.use_hierarchy:
+        if cg.children:
+            raise OSError(errno.EBUSY, "the group has children")
+        check_ret(lib.emu_memcg_set_use_hierarchy(machine._m, cg.memcg_id, value))
+        cg.use_hierarchy = value
+
+
+def _write_move_charge(machine, cg, text):
+    value = parse_u64(text)
+    machine.profile.check_move_charge(value)
+    machine.dmesg.extend(machine.profile.move_charge_warning())
+    cg.move_charge_at_immigrate = value
+
+
+def _write_cpuset(machine, cg, attr, text):
+    limit = machine.cpus if attr == "cpus" else 1
+    new = parse_cpulist(text, limit, f"cpuset.{attr}")
+    if cg.parent is not None and not new <= getattr(cg.parent, attr):
+        raise OSError(errno.EACCES, f"cpuset.{attr} must be a subset of the parent's")
+    if not new and machine._pids_in(cg):
+        raise OSError(errno.ENOSPC, f"cpuset.{attr} cannot be emptied while the group has tasks")
+    if any(not new >= getattr(c, attr) for c in cg.children.values()):
+        raise OSError(errno.EBUSY, f"a child uses cpuset.{attr} outside the new value")
+    setattr(cg, attr, new)
+
+
+def write_file(machine, cg, name, value):
+    """Write ``value`` (str or int) to control file ``name``: OSError as the kernel fails."""
+    text = str(value)
+    if name in ("tasks", "cgroup.procs"):
+        try:
+            pid = parse_u64(text)
+        except OSError:
+            raise OSError(errno.EINVAL, f"{text!r} is not a pid") from None
+        machine._attach(pid, cg, None)
+    elif name == "memory.limit_in_bytes":
+        _write_limit(machine, cg, text)
+    elif name == "memory.max_usage_in_bytes":
+        check_ret(lib.emu_memcg_reset_max_usage(machine._m, cg.memcg_id))  # any value resets
+    elif name == "memory.failcnt":
+        check_ret(lib.emu_memcg_reset_failcnt(machine._m, cg.memcg_id))
+    elif name == "memory.force_empty":
+        if cg.parent is None:
+            raise OSError(errno.EINVAL, "memory.force_empty is refused on the root group")
+        check_ret(lib.emu_memcg_force_empty(machine._m, cg.memcg_id))
+    elif name == "memory.use_hierarchy":
+        _write_use_hierarchy(machine, cg, text)
+    elif name == "memory.move_charge_at_immigrate":
+        _write_move_charge(machine, cg, text)
+    elif name in ("cpuset.cpus", "cpuset.mems"):
+        _write_cpuset(machine, cg, name.split(".")[1], text)
+    elif name in ("memory.usage_in_bytes", "memory.stat", "memory.kmem.usage_in_bytes",
+                  "memcg_emu.wrong_charge_bytes", "memcg_emu.leaked_bytes"):
+        raise OSError(errno.EINVAL, f"{name} is read-only")
+    else:
+        raise OSError(errno.ENOENT, f"no control file {name!r}")

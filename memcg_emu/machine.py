@@ -1,0 +1,283 @@
+"""The emulated machine: RAM, swap, tasks and the cgroup tree, over the C core."""
+import errno
+import threading
+
+from . import attach, cgroup
+from ._core import ffi, lib
+from .errors import OOMKilled, check_ret, last_error
+from .policies import POLICIES, get_policy
+from .profiles import get_profile
+from .sizes import parse_size
+
+__all__ = ["Machine"]
+
+PAGE_SIZE = 4096
+KINDS = {"anon": lib.EMU_VMA_ANON, "file": lib.EMU_VMA_FILE, "shm": lib.EMU_VMA_SHM}
+
+
+@ffi.def_extern(error=-1)
+def emu_py_resched(handle, phase, pages):
+    """cond_resched() from C: run the machine's hook; an exception fails the move."""
+    machine = ffi.from_handle(handle)
+    return machine._run_resched_hook(phase, pages)
+
+
+class ReschedInfo:
+    """What the on_resched hook is told: which policy, which phase, pages done in it."""
+
+    __slots__ = ("policy", "phase", "pages", "pid", "src", "dst")
+
+    def __init__(self, policy, phase, pages, pid, src, dst):
+        self.policy, self.phase, self.pages = policy, phase, pages
+        self.pid, self.src, self.dst = pid, src, dst
+
+    def __repr__(self):
+        return f"<resched {self.policy} {self.phase} pages={self.pages} pid={self.pid}>"
+
+
+class Machine:
+    """An emulated machine with the cgroup-v1 memory controller.
+
+    >>> m = Machine(ram="1G")
+    >>> m.mkdir("A")
+    >>> pid = m.spawn("A")
+    >>> addr = m.mmap(pid, "8M")
+    >>> m.touch(pid, addr, "8M")
+    >>> m.read("A", "memory.usage_in_bytes")
+    '8388608\\n'
+    """
+
+    def __init__(self, ram="4G", swap="0", page_size=4096, policy="upstream", kernel="6.1", cpus=1):
+        if page_size != PAGE_SIZE:
+            raise ValueError(f"page_size must be {PAGE_SIZE} (x86-64 base pages); got {page_size!r}")
+        ram_bytes = parse_size(ram, "ram")
+        swap_bytes = parse_size(swap, "swap")
+        if ram_bytes % PAGE_SIZE or swap_bytes % PAGE_SIZE:
+            raise ValueError("ram and swap must be whole pages")
+        if not isinstance(cpus, int) or isinstance(cpus, bool) or not 1 <= cpus <= 1024:
+            raise ValueError(f"cpus must be an int from 1 to 1024, not {cpus!r}")
+        self.profile = get_profile(kernel)
+        self.policy = get_policy(policy).name
+        self.ram_pages = ram_bytes // PAGE_SIZE
+        self.swap_pages = swap_bytes // PAGE_SIZE
+        self.cpus = cpus
+        self.dmesg = []
+        out = ffi.new("struct machine **")
+        check_ret(lib.emu_machine_new(self.ram_pages, self.swap_pages, self.profile.version, out))
+        self._m = ffi.gc(out[0], lib.emu_machine_free)
+        self._handle = ffi.new_handle(self)
+        self._resched_fn = None
+        self._resched_error = None
+        self._move_info = None
+        self._fail_next = {}
+        self._cgroup_mutex = threading.RLock()
+        root = cgroup.Cgroup("", 0, None)
+        root.cpus = set(range(cpus))
+        root.mems = {0}
+        root.use_hierarchy = 1 if self.profile.always_hierarchical else 0
+        self._root = root
+        self._by_memcg = {0: root}
+
+    # ---- the cgroup tree ----
+    def _cg(self, path):
+        if not isinstance(path, str):
+            raise ValueError(f"cgroup path must be a string, not {path!r}")
+        node = self._root
+        for part in [p for p in path.strip("/").split("/") if p]:
+            node = node.children.get(part)
+            if node is None:
+                raise OSError(errno.ENOENT, f"no cgroup {path!r}")
+        return node
+
+    def mkdir(self, path):
+        """Create cgroup ``path`` ("A", "A/B"); EEXIST, ENOENT for a missing parent."""
+        if not isinstance(path, str):
+            raise ValueError(f"cgroup path must be a string, not {path!r}")
+        parts = [p for p in path.strip("/").split("/") if p]
+        if not parts:
+            raise OSError(errno.EEXIST, "the root cgroup exists")
+        if any(p in (".", "..") or len(p) > 255 or "\0" in p for p in parts):
+            raise OSError(errno.EINVAL, f"bad cgroup name in {path!r}")
+        with self._cgroup_mutex:
+            parent = self._cg("/".join(parts[:-1]))
+            if parts[-1] in parent.children:
+                raise OSError(errno.EEXIST, f"cgroup {path!r} exists")
+            memcg_id = check_ret(lib.emu_memcg_create(self._m, parent.memcg_id))
+            node = cgroup.Cgroup("/".join(parts), memcg_id, parent)
+            parent.children[parts[-1]] = node
+            self._by_memcg[memcg_id] = node
+
+    def rmdir(self, path):
+        """Remove an empty cgroup; its remaining charges go to the parent (EBUSY with tasks or children)."""
+        with self._cgroup_mutex:
+            node = self._cg(path)
+            if node.parent is None:
+                raise OSError(errno.EBUSY, "the root cgroup cannot be removed")
+            if node.children:
+                raise OSError(errno.EBUSY, f"cgroup {path!r} has children")
+            if self._pids_in(node):
+                raise OSError(errno.EBUSY, f"cgroup {path!r} has tasks")
+            check_ret(lib.emu_memcg_destroy(self._m, node.memcg_id))
+            del node.parent.children[node.path.rsplit("/", 1)[-1]]
+            del self._by_memcg[node.memcg_id]
+
+    def read(self, path, name):
+        """The text of a control file, exactly as the kernel prints it."""
+        return cgroup.read_file(self, self._cg(path), name)
+
+    def write(self, path, name, value):
+        """Write a control file; OSError with the kernel's errno when it refuses."""
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise ValueError(f"control files take str or int, not {value!r}")
+        if isinstance(value, str) and "\0" in value:
+            raise OSError(errno.EINVAL, "NUL in a control-file write")
+        cgroup.write_file(self, self._cg(path), name, value)
+
+    def _pids_in(self, cg):
+        n = check_ret(lib.emu_memcg_tasks(self._m, cg.memcg_id, ffi.NULL, 0))
+        while True:
+            buf = ffi.new("int[]", max(n, 1))
+            got = check_ret(lib.emu_memcg_tasks(self._m, cg.memcg_id, buf, n))
+            if got <= n:
+                return list(buf)[:got]
+            n = got
+
+    # ---- tasks ----
+    @staticmethod
+    def _pid(pid):
+        if not isinstance(pid, int) or isinstance(pid, bool):
+            raise ValueError(f"pid must be an int, not {pid!r}")
+        if not 0 < pid < 1 << 31:
+            raise OSError(errno.ESRCH, f"no task with pid {pid}")
+        return pid
+
+    def spawn(self, path=""):
+        """A new task with an empty address space in cgroup ``path``; returns its pid."""
+        with self._cgroup_mutex:
+            node = self._cg(path)
+            if not node.cpus or not node.mems:
+                raise OSError(errno.ENOSPC, f"cgroup {path!r} has no cpus or mems")
+            return check_ret(lib.emu_task_new(self._m, node.memcg_id))
+
+    def cgroup_of(self, pid):
+        """The path of the cgroup task ``pid`` is in ("" for the root)."""
+        return self._by_memcg[check_ret(lib.emu_task_memcg(self._m, self._pid(pid)))].path
+
+    def fork(self, pid):
+        """fork(): the child shares every page copy-on-write, in the parent's cgroup."""
+        with self._cgroup_mutex:  # cgroup_threadgroup_rwsem: no fork while a task moves
+            return check_ret(lib.emu_task_fork(self._m, self._pid(pid)))
+
+    def exec(self, pid):
+        """execve(): a fresh, empty address space; the old one is torn down."""
+        check_ret(lib.emu_task_exec(self._m, self._pid(pid)))
+
+    def exit(self, pid):
+        check_ret(lib.emu_task_exit(self._m, self._pid(pid)))
+
+    # ---- memory ----
+    def mmap(self, pid, size, kind="anon", path=None, private=False):
+        """Map ``size`` bytes: kind anon | file (page cache of ``path``) | shm; returns the address."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        if kind == "file":
+            if not isinstance(path, str) or not path or "\0" in path:
+                raise ValueError("a file mapping needs a path (a non-empty string)")
+        elif path is not None:
+            raise ValueError(f"a {kind} mapping takes no path")
+        length = parse_size(size)
+        if length == 0:
+            raise OSError(errno.EINVAL, "mmap of 0 bytes")
+        addr = ffi.new("unsigned long long *")
+        cpath = path.encode() if path else ffi.NULL
+        check_ret(lib.emu_mmap(self._m, self._pid(pid), length, KINDS[kind], cpath, bool(private), addr))
+        return addr[0]
+
+    def _fault_call(self, fn, pid, *args):
+        info = ffi.new("struct emu_fault_info *")
+        ret = fn(self._m, pid, *args, info)
+        if ret < 0 and info.oom_victim:
+            cg = self._by_memcg.get(info.oom_memcg)
+            raise OOMKilled(last_error(), info.oom_victim, cg.path if cg else None)
+        check_ret(ret)
+        return info
+
+    @staticmethod
+    def _addr(addr):
+        if not isinstance(addr, int) or isinstance(addr, bool) or addr < 0:
+            raise ValueError(f"address must be a non-negative int, not {addr!r}")
+        return addr
+
+    def touch(self, pid, addr, size, write=True):
+        """Fault in every page of [addr, addr+size): a write charges, a read of anon maps the zero page.
+
+        EFAULT if any of it is unmapped (and nothing is touched); OOMKilled when a
+        charge ended in the OOM killer.
+        """
+        self._fault_call(lib.emu_touch, self._pid(pid), self._addr(addr), parse_size(size), bool(write))
+
+    def mlock(self, pid, addr, size):
+        """mlock(): fault the range in and pin it on the unevictable list."""
+        self._fault_call(lib.emu_mlock, self._pid(pid), self._addr(addr), parse_size(size))
+
+    def munmap(self, pid, addr, size):
+        check_ret(lib.emu_munmap(self._m, self._pid(pid), self._addr(addr), parse_size(size)))
+
+    def file_write(self, pid, path, size):
+        """write(2) ``path`` up to ``size`` bytes: new page cache is charged to the task's group."""
+        if not isinstance(path, str) or not path or "\0" in path:
+            raise ValueError("file_write needs a path (a non-empty string)")
+        self._fault_call(lib.emu_file_write, self._pid(pid), path.encode(), parse_size(size))
+
+    def reclaim(self, path, size):
+        """Memory pressure: try to reclaim ``size`` bytes from a cgroup; returns bytes freed."""
+        pages = (parse_size(size) + PAGE_SIZE - 1) // PAGE_SIZE
+        return check_ret(lib.emu_memcg_reclaim(self._m, self._cg(path).memcg_id, pages)) * PAGE_SIZE
+
+    def drain(self):
+        """Flush per-cpu charge caches: the emulator keeps none, so there is nothing to do."""
+
+    # ---- moving ----
+    def move(self, pid, path, policy=None):
+        """Write ``pid`` into ``path``'s tasks file under ``policy`` (default: the machine's)."""
+        self._attach(self._pid(pid), self._cg(path), policy)
+
+    def _attach(self, pid, cg, policy):
+        attach.cgroup_attach_task(self, pid, cg, get_policy(policy or self.policy))
+
+    def fail_next_can_attach(self, subsys, err):
+        """Make subsystem ``subsys``'s next can_attach fail with errno ``err`` (one shot)."""
+        if subsys not in attach.SUBSYSTEMS:
+            raise ValueError(f"subsys must be one of {', '.join(attach.SUBSYSTEMS)}, not {subsys!r}")
+        if not isinstance(err, int) or isinstance(err, bool) or err <= 0:
+            raise ValueError(f"errno must be a positive int, not {err!r}")
+        self._fail_next[subsys] = err
+
+    def on_resched(self, fn):
+        """Run ``fn(info)`` at every cond_resched() point of a move; None removes it."""
+        if fn is not None and not callable(fn):
+            raise ValueError("on_resched takes a callable or None")
+        self._resched_fn = fn
+        lib.emu_set_resched_hook(self._m, self._handle if fn else ffi.NULL)
+
+    def _run_resched_hook(self, phase, pages):
+        fn, info = self._resched_fn, self._move_info
+        if fn is None or info is None:
+            return 0
+        try:
+            fn(ReschedInfo(info["policy"], attach.PHASES.get(phase, str(phase)), pages,
+                           info["pid"], info["src"], info["dst"]))
+        except BaseException as e:  # handed back to the mover, which re-raises it
+            self._resched_error = e
+            return -1
+        return 0
+
+    def check(self):
+        """Walk every page and counter; AssertionError naming the first broken invariant."""
+        ret = lib.emu_check(self._m)
+        if ret < 0:
+            raise AssertionError(last_error())
+
+    @property
+    def policies(self):
+        return POLICIES

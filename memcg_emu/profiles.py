@@ -1,0 +1,81 @@
+"""Kernel profiles: the version rules a machine follows (``Machine(kernel=...)``)."""
+import errno
+
+from ._core import lib
+
+__all__ = ["PROFILES", "Profile", "get_profile"]
+
+PAGE_SIZE = 4096
+U64_MAX = (1 << 64) - 1
+# PAGE_COUNTER_MAX * PAGE_SIZE: how 3.19+ kernels show "unlimited"
+PAGE_COUNTER_MAX_BYTES = ((1 << 63) - 1) // PAGE_SIZE * PAGE_SIZE
+
+
+class Profile:
+    def __init__(self, name, version, move_charge_mask, page_counter, always_hierarchical,
+                 deprecation_warning=False):
+        self.name = name
+        self.version = version
+        self.move_charge_mask = move_charge_mask      # None: no such file
+        self.page_counter = page_counter              # 3.19+: limits round down, max is LONG_MAX pages
+        self.always_hierarchical = always_hierarchical
+        self.deprecation_warning = deprecation_warning
+        self._warned = False
+
+    def __repr__(self):
+        return f"<kernel profile {self.name}>"
+
+    def round_limit(self, value):
+        """page_counter_memparse() (3.19+) rounds down; res_counter_memparse_write_strategy() up."""
+        if self.page_counter:
+            return min(value // PAGE_SIZE * PAGE_SIZE, PAGE_COUNTER_MAX_BYTES)
+        return min((value + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE, lib.EMU_RES_MAX)
+
+    def show_limit(self, limit):
+        return min(limit, PAGE_COUNTER_MAX_BYTES) if self.page_counter else limit
+
+    def has_move_charge(self):
+        return self.move_charge_mask is not None
+
+    def check_move_charge(self, value):
+        """mem_cgroup_move_charge_write(): EINVAL for bits this version does not know."""
+        if self.move_charge_mask is None:
+            raise OSError(errno.ENOENT, f"kernel {self.name} has no memory.move_charge_at_immigrate")
+        if value & ~self.move_charge_mask:
+            raise OSError(errno.EINVAL, f"kernel {self.name} takes only mask "
+                          f"{self.move_charge_mask} in memory.move_charge_at_immigrate")
+
+    def show_move_charge(self, value):
+        if self.move_charge_mask is None:
+            raise OSError(errno.ENOENT, f"kernel {self.name} has no memory.move_charge_at_immigrate")
+        return value
+
+    def move_charge_warning(self):
+        """6.1.y (backported from 6.3) warns once, on any write."""
+        if not self.deprecation_warning or self._warned:
+            return []
+        self._warned = True
+        return ["Cgroup memory moving (move_charge_at_immigrate) is deprecated. Please report "
+                "your usecase to linux-mm@kvack.org if you depend on this functionality."]
+
+
+def _profiles():
+    return {
+        "2.6.26": Profile("2.6.26", lib.EMU_KERNEL_2_6_26, None, False, False),
+        "2.6.34": Profile("2.6.34", lib.EMU_KERNEL_2_6_34, 1, False, False),
+        "2.6.35": Profile("2.6.35", lib.EMU_KERNEL_2_6_35, 3, False, False),
+        "3.4": Profile("3.4", lib.EMU_KERNEL_3_4, 3, False, False),
+        "6.1": Profile("6.1", lib.EMU_KERNEL_6_1, 3, True, True, deprecation_warning=True),
+        "6.13": Profile("6.13", lib.EMU_KERNEL_6_13, 0, True, True),
+    }
+
+
+PROFILES = tuple(_profiles())
+
+
+def get_profile(name):
+    """A fresh profile object (it remembers its warn-once state) for kernel ``name``."""
+    profiles = _profiles()
+    if name not in profiles:
+        raise ValueError(f"unknown kernel profile {name!r}; choose one of {', '.join(PROFILES)}")
+    return profiles[name]
