@@ -35,6 +35,7 @@ class AttachContext:
         self.pages_moved = 0
         self.pages_leaked = 0
         self.outcome = None        # "moved", "refused", "half-moved"
+        self.oom_victims = []      # tasks the OOM killer took during the move
 
 
 class Cpuset:
@@ -93,6 +94,7 @@ def cgroup_attach_task(machine, pid, dst, policy):
     with machine._cgroup_mutex:  # cgroup_mutex
         src = machine._by_memcg[check_ret(lib.emu_task_memcg(machine._m, pid))]
         ctx = AttachContext(machine, pid, src, dst, policy)
+        machine.last_attach = ctx
         if src is dst:
             ctx.outcome = "moved"
             return ctx
@@ -112,5 +114,4 @@ def cgroup_attach_task(machine, pid, dst, policy):
         for ss in done:
             ss.attach(ctx)
         ctx.outcome = ctx.outcome or "moved"
-        machine.last_attach = ctx
         return ctx

@@ -70,6 +70,7 @@ class Machine:
         self._resched_error = None
         self._move_info = None
         self._fail_next = {}
+        self.last_attach = None    # the AttachContext of the latest write to tasks
         self._cgroup_mutex = threading.RLock()
         root = cgroup.Cgroup("", 0, None)
         root.cpus = set(range(cpus))
@@ -174,6 +175,12 @@ class Machine:
 
     def exit(self, pid):
         check_ret(lib.emu_task_exit(self._m, self._pid(pid)))
+
+    def set_oom_score_adj(self, pid, adj):
+        """/proc/<pid>/oom_score_adj: -1000 never OOM-killed ... 1000 killed first."""
+        if not isinstance(adj, int) or isinstance(adj, bool):
+            raise ValueError(f"oom_score_adj must be an int, not {adj!r}")
+        check_ret(lib.emu_task_set_oom_score_adj(self._m, self._pid(pid), max(min(adj, 1 << 30), -(1 << 30))))
 
     # ---- memory ----
     def mmap(self, pid, size, kind="anon", path=None, private=False):

@@ -6,7 +6,75 @@ Each policy has the same hooks, called by cgroup_attach_task():
 (after the task is in its new group).
 """
 
+import errno
+
+from ._core import ffi, lib
+from .errors import check_ret
+
 __all__ = ["POLICIES", "Policy", "get_policy"]
+
+PAGE_SIZE = 4096
+
+
+class MoveContext:
+    """A C move context (struct move_ctx) for one pass over a task's pages.
+
+    Use as a context manager: leaving puts back whatever is still isolated
+    and frees it.  ``call(fn)`` runs one C step and re-raises an exception
+    the on_resched hook raised during it.
+    """
+
+    def __init__(self, ctx, target):
+        self.machine = ctx.machine
+        self.attach = ctx
+        self.target = target
+        out = ffi.new("struct move_ctx **")
+        check_ret(lib.emu_move_begin(self.machine._m, ctx.pid, target.memcg_id, out))
+        self.ptr = out[0]
+        self.machine._move_info = {"policy": ctx.policy.name, "pid": ctx.pid,
+                                   "src": ctx.src.path, "dst": target.path}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.machine._move_info = None
+        check_ret(lib.emu_move_end(self.ptr))
+        self.ptr = None
+
+    def hook_error(self):
+        err, self.machine._resched_error = self.machine._resched_error, None
+        return err
+
+    def call(self, fn, *args):
+        """Run a C step; an exception from the hook wins over the step's own errno."""
+        ret = fn(self.ptr, *args)
+        err = self.hook_error()
+        if err is not None:
+            raise err
+        return check_ret(ret)
+
+    def resched(self, phase, pages):
+        """A cond_resched() point reached from Python (the policy's own loops)."""
+        if self.machine._run_resched_hook(phase, pages):
+            raise self.hook_error()
+
+    def stats(self):
+        st = ffi.new("struct emu_move_stats *")
+        lib.emu_move_stats(self.ptr, st)
+        return st
+
+    def record(self, st=None):
+        st = st or self.stats()
+        self.attach.pages_moved = st.moved
+        self.attach.pages_leaked += st.leaked
+        self.attach.oom_victims = list(st.victims)[:st.nr_victims]
+
+
+def margin(machine, cg):
+    out = ffi.new("unsigned long long *")
+    check_ret(lib.emu_memcg_margin(machine._m, cg.memcg_id, out))
+    return out[0]
 
 
 class Policy:
@@ -28,7 +96,65 @@ class NonePolicy(Policy):
     name = "none"
 
 
-_POLICIES = {p.name: p for p in (NonePolicy,)}
+class SeedPolicy(Policy):
+    """The RFD patch "memcg: Move Usage at Task Move" (2008) as posted, phases 0-5.
+
+    can_attach: (1) walk the page tables and isolate every present private
+    anon page mapped once; (2) reclaim in the new group until it has room,
+    ENOMEM if reclaim makes no progress; (3) uncharge/charge page by page,
+    reclaim and OOM killer armed; on a failed charge roll back best-effort,
+    leaking what the old group no longer takes; (4) put the pages back.
+    (5) is the later subsystems' can_attach: when one refuses, cancel() is
+    the patch's mem_cgroup_attach_rollback(): the same algorithm again,
+    towards the group the task is still in.
+
+    The posted patch has slips; this is what it means:
+    - ``if (newcg->res.limit > necessary) rc = -ENOMEM;`` is dead: the next
+      if/else overwrites rc.  The room loop only compares usage + needed with
+      the limit (here: with the tightest level of the hierarchy).
+    - a missing brace in __recharge_get_page_range() puts pte_unmap_unlock()
+      and cond_resched() inside the PTE loop; they belong after it.
+    - ``rCU_read_lock()`` in mem_cgroup_attach_rollback() is rcu_read_lock().
+    - ``goto rollback;;``: a stray semicolon, harmless.
+    - the old cgroup_attach_task() calls every subsystem's attach_rollback,
+      including the one that refused; for memory that would recharge pages
+      to the group they are already in, a no-op, so only the subsystems that
+      said yes are rolled back.
+    """
+
+    name = "seed"
+
+    def can_attach(self, ctx):
+        self.recharge_task(ctx, ctx.dst)
+
+    def cancel(self, ctx):
+        self.recharge_task(ctx, ctx.src)
+
+    def recharge_task(self, ctx, target):
+        """mem_cgroup_recharge_task(): move the task's movable charges to ``target``."""
+        machine = ctx.machine
+        with MoveContext(ctx, target) as mc:
+            isolated = mc.call(lib.emu_seed_isolate)
+            necessary = isolated * PAGE_SIZE
+            while margin(machine, target) < necessary:
+                short = (necessary - margin(machine, target) + PAGE_SIZE - 1) // PAGE_SIZE
+                if not machine.reclaim(target.path, short * PAGE_SIZE):
+                    raise OSError(errno.ENOMEM, f"cannot make room for {necessary} bytes in "
+                                  f"{target.path!r}: reclaim makes no progress")
+                mc.resched(lib.EMU_PHASE_ROOM, short)
+            try:
+                mc.call(lib.emu_seed_recharge)
+            except BaseException:
+                lib.emu_seed_rollback(mc.ptr)
+                mc.hook_error()
+                mc.record()
+                mc.call(lib.emu_move_putback)
+                raise
+            mc.record()
+            mc.call(lib.emu_move_putback)
+
+
+_POLICIES = {p.name: p for p in (NonePolicy, SeedPolicy)}
 POLICIES = tuple(_POLICIES)
 
 

@@ -5,12 +5,12 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
-#include "../include/linux/mm.h"
+#include "entry.h"
 
 __thread struct machine *cur_machine;
 extern __thread struct mem_cgroup *current_memcg_in_oom;
 
-static __thread char emu_errbuf[256];
+__thread char emu_errbuf[256];
 
 int emu_set_error(int err, const char *fmt, ...)
 {
@@ -37,14 +37,7 @@ void emu_bug(const char *file, int line, const char *cond)
 		snprintf(m->bug_msg, sizeof(m->bug_msg), "kernel BUG at %s:%d: %s", file, line, cond);
 }
 
-#define EMU_ENTER(m)							\
-	struct machine *saved_machine_ = cur_machine;			\
-	if (atomic_load(&(m)->bug))					\
-		return emu_set_error(-ENOTRECOVERABLE, "%s", (m)->bug_msg); \
-	cur_machine = (m);						\
-	emu_errbuf[0] = 0
-
-static int emu_leave(struct machine *saved, int ret)
+int emu_leave(struct machine *saved, int ret)
 {
 	struct machine *m = cur_machine;
 
@@ -55,8 +48,6 @@ static int emu_leave(struct machine *saved, int ret)
 	cur_machine = saved;
 	return ret;
 }
-
-#define EMU_RETURN(ret) return emu_leave(saved_machine_, (ret))
 
 /* cond_resched(): the machine's hook runs here; non-zero means the hook raised. */
 int cond_resched_phase(int phase, unsigned long pages)
@@ -154,6 +145,8 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	INIT_LIST_HEAD(&m->files);
 	spin_lock_init(&m->anon_vma_lock);
 	INIT_LIST_HEAD(&m->anon_vmas);
+	spin_lock_init(&m->moves_lock);
+	INIT_LIST_HEAD(&m->moves);
 	m->next_pid = 1;
 	if (!mem_cgroup_alloc(m, NULL)) {
 		emu_machine_free(m);
@@ -199,7 +192,7 @@ void emu_machine_free(struct machine *m)
 	cur_machine = saved;
 }
 
-static struct mem_cgroup *memcg_arg(struct machine *m, int id)
+struct mem_cgroup *memcg_arg(struct machine *m, int id)
 {
 	struct mem_cgroup *memcg = mem_cgroup_lookup(m, id);
 
@@ -208,12 +201,7 @@ static struct mem_cgroup *memcg_arg(struct machine *m, int id)
 	return memcg;
 }
 
-#define MEMCG_ARG(memcg, m, id) \
-	struct mem_cgroup *memcg = memcg_arg(m, id); \
-	if (!memcg) \
-		EMU_RETURN(-ENOENT)
-
-static struct task_struct *task_arg(struct machine *m, int pid)
+struct task_struct *task_arg(struct machine *m, int pid)
 {
 	struct task_struct *p = find_task_by_pid(m, pid);
 
@@ -221,11 +209,6 @@ static struct task_struct *task_arg(struct machine *m, int pid)
 		emu_set_error(-ESRCH, "no task with pid %d", pid);
 	return p;
 }
-
-#define TASK_ARG(p, m, pid) \
-	struct task_struct *p = task_arg(m, pid); \
-	if (!p) \
-		EMU_RETURN(-ESRCH)
 
 int emu_memcg_create(struct machine *m, int parent_id)
 {
@@ -480,6 +463,20 @@ int emu_task_attach(struct machine *m, int pid, int memcg_id)
 	MEMCG_ARG(memcg, m, memcg_id);
 
 	atomic_store(&p->mem_cgroup, memcg);
+	EMU_RETURN(0);
+}
+
+/* /proc/<pid>/oom_score_adj */
+int emu_task_set_oom_score_adj(struct machine *m, int pid, int adj)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+
+	if (adj < -1000 || adj > 1000)
+		EMU_RETURN(emu_set_error(-EINVAL, "oom_score_adj %d is outside -1000..1000", adj));
+	spin_lock(&p->alloc_lock);
+	p->oom_score_adj = adj;
+	spin_unlock(&p->alloc_lock);
 	EMU_RETURN(0);
 }
 

@@ -11,6 +11,7 @@ struct check_state {
 	unsigned long nr;		/* frames handed out so far */
 	int *mapped;			/* PTEs per frame */
 	unsigned char *cached;		/* frame is in a file's page cache */
+	unsigned char *isolated;	/* frame is on an in-flight move's list */
 	int *swapref;			/* references per swap slot */
 	long *charged;			/* pages charged, per group id */
 	long (*stat)[EMU_NR_STATS];	/* recomputed statistics, per group id */
@@ -146,11 +147,13 @@ static int check_frames(struct check_state *cs)
 		}
 		CHECK(page_mapcount(page) == cs->mapped[pfn],
 		      "frame %lu: mapcount %d but %d PTEs map it", pfn, page_mapcount(page), cs->mapped[pfn]);
-		expected_count = cs->mapped[pfn] + cs->cached[pfn];
+		expected_count = cs->mapped[pfn] + cs->cached[pfn] + cs->isolated[pfn];
 		CHECK(expected_count > 0, "frame %lu is in use but neither mapped nor cached", pfn);
 		CHECK(page_count(page) == expected_count, "frame %lu: refcount %d, expected %d",
 		      pfn, page_count(page), expected_count);
-		CHECK(PageLRU(page), "frame %lu is in use but on no LRU list (left isolated)", pfn);
+		CHECK(!!PageLRU(page) == !cs->isolated[pfn], cs->isolated[pfn] ?
+		      "frame %lu is on an LRU list and on a move's list" :
+		      "frame %lu is in use but on no LRU list (left isolated)", pfn);
 		CHECK(!PageFlag(page, PG_locked), "frame %lu is left locked", pfn);
 		CHECK(!PageMlocked(page) || PageUnevictable(page), "mlocked frame %lu is evictable", pfn);
 		CHECK(!!PageAnon(page) != !!cs->cached[pfn], "frame %lu: anon and cached at once", pfn);
@@ -158,7 +161,8 @@ static int check_frames(struct check_state *cs)
 			CHECK(PcgFlag(pc, PCG_LEAKED),
 			      "frame %lu is in use with no charge (and is no documented seed leak)", pfn);
 			cs->stat[pc->mem_cgroup->id][EMU_STAT_LEAKED]++;
-			cs->lru[cs->uncharged][page_lru(page)]++;
+			if (!cs->isolated[pfn])
+				cs->lru[cs->uncharged][page_lru(page)]++;
 			continue;
 		}
 		CHECK(!memcg->dead, "frame %lu is charged to removed group %d", pfn, memcg->id);
@@ -177,7 +181,8 @@ static int check_frames(struct check_state *cs)
 		}
 		if (PcgFlag(pc, PCG_WRONG_CHARGE))
 			st[EMU_STAT_WRONG_CHARGE]++;
-		cs->lru[memcg->id][page_lru(page)]++;
+		if (!cs->isolated[pfn])
+			cs->lru[memcg->id][page_lru(page)]++;
 	}
 	CHECK(m->zone.nr_free == nr_buddy + (m->nr_pages - cs->nr),
 	      "zone says %lu free frames, %lu are", m->zone.nr_free, nr_buddy + (m->nr_pages - cs->nr));
@@ -267,10 +272,33 @@ static int check_swap(struct check_state *cs)
 	return 0;
 }
 
+/* Pages on an in-flight move's lists (check() run from an on_resched hook). */
+static int check_moves(struct check_state *cs)
+{
+	struct move_ctx *ctx;
+	struct page *page;
+
+	list_for_each_entry(ctx, &cs->m->moves, node) {
+		struct list_head *lists[2] = { &ctx->isolated, &ctx->moved };
+
+		for (int i = 0; i < 2; i++) {
+			list_for_each_entry(page, lists[i], lru) {
+				unsigned long pfn = page_to_pfn(page);
+
+				CHECK(pfn < cs->nr && !cs->isolated[pfn], "frame %lu is isolated twice", pfn);
+				cs->isolated[pfn] = 1;
+			}
+		}
+	}
+	return 0;
+}
+
 static int check_all(struct check_state *cs)
 {
 	struct machine *m = cs->m;
 
+	if (check_moves(cs))
+		return -EUCLEAN;
 	for (int pid = 1; pid < m->next_pid; pid++) {
 		struct task_struct *p = m->tasks[pid];
 
@@ -289,16 +317,18 @@ int emu_check_locked(struct machine *m)
 
 	cs.mapped = calloc(cs.nr, sizeof(*cs.mapped));
 	cs.cached = calloc(cs.nr, 1);
+	cs.isolated = calloc(cs.nr, 1);
 	cs.swapref = calloc(m->nr_swap + 1, sizeof(*cs.swapref));
 	cs.charged = calloc(cs.uncharged + 1, sizeof(*cs.charged));
 	cs.stat = calloc(cs.uncharged + 1, sizeof(*cs.stat));
 	cs.lru = calloc(cs.uncharged + 1, sizeof(*cs.lru));
-	if (cs.mapped && cs.cached && cs.swapref && cs.charged && cs.stat && cs.lru)
+	if (cs.mapped && cs.cached && cs.isolated && cs.swapref && cs.charged && cs.stat && cs.lru)
 		ret = check_all(&cs);
 	else
 		emu_set_error(-ENOMEM, "out of host memory for the check");
 	free(cs.mapped);
 	free(cs.cached);
+	free(cs.isolated);
 	free(cs.swapref);
 	free(cs.charged);
 	free(cs.stat);

@@ -99,6 +99,7 @@ int emu_task_exec(struct machine *m, int pid);
 int emu_task_exit(struct machine *m, int pid);
 int emu_task_memcg(struct machine *m, int pid);
 int emu_task_attach(struct machine *m, int pid, int memcg_id);
+int emu_task_set_oom_score_adj(struct machine *m, int pid, int adj);
 int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
 	     const char *path, int private_, unsigned long long *addr);
 int emu_munmap(struct machine *m, int pid, unsigned long long addr, unsigned long long len);
@@ -108,6 +109,27 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 	      int write, struct emu_fault_info *info);
 int emu_file_write(struct machine *m, int pid, const char *path, unsigned long long len,
 		   struct emu_fault_info *info);
+
+/* moving a task's charges: the context and the steps each policy is made of */
+struct emu_move_stats {
+	unsigned long isolated;		/* targets found and taken off the LRU */
+	unsigned long moved;		/* pages whose charge moved */
+	unsigned long leaked;		/* seed: pages left uncharged by a failed rollback */
+	unsigned long skipped;		/* targets that stopped qualifying meanwhile */
+	unsigned long precharge;	/* upstream: charge still held on the new group */
+	unsigned long moved_swap;
+	int nr_victims;			/* tasks the OOM killer took during the move */
+	int victims[16];
+};
+
+int emu_move_begin(struct machine *m, int pid, int to_id, struct move_ctx **out);
+int emu_move_end(struct move_ctx *ctx);
+int emu_move_stats(struct move_ctx *ctx, struct emu_move_stats *out);
+int emu_move_putback(struct move_ctx *ctx);
+int emu_memcg_margin(struct machine *m, int id, unsigned long long *out);
+int emu_seed_isolate(struct move_ctx *ctx);
+int emu_seed_recharge(struct move_ctx *ctx);
+int emu_seed_rollback(struct move_ctx *ctx);
 
 /* invariants of DESIGN section 6; 0 or -EUCLEAN with the broken one in emu_last_error() */
 int emu_check(struct machine *m);

@@ -29,6 +29,12 @@ void mmput(struct mm_struct *mm)
 	if (atomic_fetch_sub(&mm->mm_users, 1) != 1)
 		return;
 	exit_mmap(mm);
+	if (mm->owner) {
+		spin_lock(&mm->owner->alloc_lock);
+		if (mm->owner->mm != mm)
+			mm->owner->memdie = 0;	/* an OOM victim's memory is free now */
+		spin_unlock(&mm->owner->alloc_lock);
+	}
 	destroy_rwsem(&mm->mmap_sem);
 	free(mm);
 }

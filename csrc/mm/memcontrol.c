@@ -478,3 +478,141 @@ void rotate_reclaimable_page(struct page *page)
 	}
 	spin_unlock(&mz->lru_lock);
 }
+
+/* ---- the RFD patch: "memcg: Move Usage at Task Move" (2.6.26-rc2-mm1) ---- */
+
+/* A page the failed seed rollback could not charge back: in use, charged nowhere. */
+static void mem_cgroup_mark_leaked(struct page *page, struct mem_cgroup *memcg)
+{
+	struct page_cgroup *pc = lookup_page_cgroup(page);
+
+	lock_page_cgroup(page);
+	if (!page_get_page_cgroup(page)) {
+		pc->mem_cgroup = memcg;
+		pc->page = page;
+		atomic_store(&pc->flags, 1UL << PCG_LEAKED);
+		mem_cgroup_stat_add(memcg, EMU_STAT_LEAKED, 1);
+	}
+	unlock_page_cgroup(page);
+}
+
+/*
+ * mem_cgroup_recharge_private(), the RFD patch: a private anon page mapped
+ * once (and held only by its PTE and our isolation) is uncharged and charged
+ * again to @memcg, reclaim and OOM armed (GFP_KERNEL).  Pages that stopped
+ * qualifying are left alone and count as done.
+ */
+static int mem_cgroup_recharge_private(struct page *page, struct mem_cgroup *memcg, struct move_ctx *ctx)
+{
+	int ret;
+
+	if (page_count(page) != 2 || page_mapcount(page) != 1 || !PageAnon(page)) {
+		ctx->nr_skipped++;
+		return 0;
+	}
+	mem_cgroup_uncharge_page(page);
+	/* here the page is charged to no group: the window the RFD's rollback has to close */
+	ret = mem_cgroup_charge_common(page, NULL, memcg, MEM_CGROUP_CHARGE_TYPE_MAPPED,
+				       CHARGE_RECLAIM | CHARGE_OOM);
+	if (ret)
+		move_ctx_oom(ctx);
+	return ret;
+}
+
+/* __recharge_get_page_range(), the RFD patch: isolate the movable pages of one PTE table. */
+static int __recharge_get_page_range(struct pte_table *pt, unsigned long addr, unsigned long end,
+				     struct mm_walk *walk)
+{
+	struct move_ctx *ctx = walk->private;
+
+	spin_lock(&pt->ptl);
+	for (; addr != end; addr += PAGE_SIZE) {
+		pte_t ptent = pt->pte[pte_index(addr)];
+		struct page *page;
+
+		if (!pte_present(ptent))
+			continue;
+		page = vm_normal_page(walk->vma, addr, ptent);
+		if (!page || !PageAnon(page) || page_mapcount(page) > 1)
+			continue;
+		if (!isolate_lru_page(page)) {
+			list_add_tail(&page->lru, &ctx->isolated);
+			ctx->nr_isolated++;
+		}
+	}
+	spin_unlock(&pt->ptl);	/* the posted patch lost this brace: the unlock sat inside the loop */
+	return cond_resched_phase(EMU_PHASE_WALK, ctx->nr_isolated);
+}
+
+/*
+ * Phase 1 of mem_cgroup_recharge_task(), the RFD patch: walk the private,
+ * non-hugetlb VMAs and isolate every present anon page mapped once,
+ * whichever group it is charged to.
+ */
+int mem_cgroup_recharge_isolate(struct move_ctx *ctx)
+{
+	struct mm_struct *mm = ctx->mm;
+	struct mm_walk walk = { .pmd_entry = __recharge_get_page_range, .mm = mm, .private = ctx };
+	int ret = 0;
+
+	down_read(&mm->mmap_sem);
+	for (struct vm_area_struct *vma = mm->mmap; vma && !ret; vma = vma->vm_next) {
+		if ((vma->vm_flags & VM_HUGETLB) || (vma->vm_flags & (VM_SHARED | VM_MAYSHARE)))
+			continue;
+		walk.vma = vma;
+		ret = walk_page_range(vma->vm_start, vma->vm_end, &walk);
+	}
+	up_read(&mm->mmap_sem);
+	return ret;
+}
+
+/*
+ * Phase 3 of mem_cgroup_recharge_task(): move each isolated page's charge
+ * to ctx->to, a cond_resched() every PTE table's worth.  On failure the
+ * page that failed is on ctx->moved, uncharged.
+ */
+int mem_cgroup_recharge_move(struct move_ctx *ctx)
+{
+	unsigned long n = 0;
+
+	while (!list_empty(&ctx->isolated)) {
+		struct page *page = list_first_entry(&ctx->isolated, struct page, lru);
+		int ret;
+
+		if (n++ % PTRS_PER_TABLE == 0 && (ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved)))
+			return ret;
+		list_move_tail(&page->lru, &ctx->moved);	/* here this page is the target of rollback */
+		ret = mem_cgroup_recharge_private(page, ctx->to, ctx);
+		if (ret)
+			return ret;
+		ctx->nr_moved++;
+	}
+	return 0;
+}
+
+/*
+ * The rollback of mem_cgroup_recharge_task(): charge every moved page back
+ * to ctx->from, best effort; a page that does not fit stays uncharged (the
+ * leak the RFD accepts), counted in memcg_emu.leaked_bytes of ctx->from.
+ */
+int mem_cgroup_recharge_rollback(struct move_ctx *ctx)
+{
+	unsigned long n = 0;
+	struct page *page;
+
+	list_for_each_entry(page, &ctx->moved, lru) {
+		if (n++ % PTRS_PER_TABLE == 0)
+			cond_resched_phase(EMU_PHASE_ROLLBACK, n - 1);	/* rollback goes on regardless */
+		if (page_memcg(page) == ctx->from)
+			continue;
+		if (mem_cgroup_recharge_private(page, ctx->from, ctx) == 0) {
+			if (ctx->nr_moved)
+				ctx->nr_moved--;
+			continue;
+		}
+		/* ignore this failure intentionally: the page is charged nowhere */
+		mem_cgroup_mark_leaked(page, ctx->from);
+		ctx->nr_leaked++;
+	}
+	return 0;
+}

@@ -1,26 +1,43 @@
 /* The memcg OOM killer (mm/oom_kill.c). */
 #include "../include/linux/mm.h"
 
-/* select_bad_process(), mm/oom_kill.c: the group's task with the most resident pages. */
+/*
+ * select_bad_process(), mm/oom_kill.c: the group's task with the highest
+ * oom_badness() (resident pages, shifted by oom_score_adj per mille of RAM);
+ * -1 while an earlier victim is still exiting (TIF_MEMDIE): wait, kill no more.
+ */
 int select_bad_process(struct mem_cgroup *memcg)
 {
 	struct machine *m = cur_machine;
-	unsigned long best = 0;
+	long best = 0;
 	int victim = 0;
 
 	down_read(&m->tasklist_lock);
 	for (int pid = 1; pid < m->next_pid; pid++) {
 		struct task_struct *p = m->tasks[pid];
 		struct mm_struct *mm;
-		unsigned long points;
+		long points;
+		int memdie, adj;
 
 		if (!p || !mem_cgroup_is_descendant(mem_cgroup_from_task(p), memcg))
+			continue;
+		spin_lock(&p->alloc_lock);
+		memdie = p->memdie;
+		adj = p->oom_score_adj;
+		spin_unlock(&p->alloc_lock);
+		if (memdie) {
+			victim = -1;
+			break;
+		}
+		if (adj == -1000)
 			continue;
 		mm = get_task_mm(p);
 		if (!mm)
 			continue;
-		points = get_mm_rss(mm) + 1;
+		points = (long)get_mm_rss(mm) + (long)adj * (long)(m->nr_pages / 1000);
 		mmput(mm);
+		if (points <= 0)
+			points = 1;
 		if (points > best) {
 			best = points;
 			victim = pid;
@@ -36,13 +53,14 @@ int mem_cgroup_out_of_memory(struct mem_cgroup *memcg)
 	int pid = select_bad_process(memcg);
 	struct task_struct *p;
 
-	if (!pid)
+	if (pid <= 0)
 		return 0;
 	p = find_task_by_pid(cur_machine, pid);
 	if (!p)
 		return 0;
 	spin_lock(&p->alloc_lock);
 	p->oom_killed = 1;
+	p->memdie = 1;
 	spin_unlock(&p->alloc_lock);
 	do_exit(p);
 	return pid;

@@ -46,6 +46,9 @@ struct machine {
 	spinlock_t anon_vma_lock;
 	struct list_head anon_vmas;		/* freed with the machine: rmap walks may race an unmap */
 
+	spinlock_t moves_lock;
+	struct list_head moves;			/* in-flight moves: their pages are isolated */
+
 	atomic_int bug;
 	char bug_msg[256];
 	void *resched_handle;
@@ -136,6 +139,29 @@ int copy_process(struct task_struct *parent);
 int do_execve(struct task_struct *task);
 int task_new(struct machine *m, struct mem_cgroup *memcg);
 unsigned long get_mm_rss(struct mm_struct *mm);
+
+/*
+ * An in-flight move of one task's charges (custom: the state the seed keeps
+ * on its stack, upstream's struct move_charge_struct "mc", and the other
+ * policies' bookkeeping).
+ */
+#define MOVE_MAX_VICTIMS 16
+struct move_ctx {
+	struct machine *machine;
+	struct task_struct *task;
+	struct mm_struct *mm;
+	struct mem_cgroup *from, *to;
+	struct list_head isolated;		/* targets taken off the LRU, not yet moved */
+	struct list_head moved;			/* targets whose charge has moved */
+	struct list_head node;			/* on machine->moves */
+	unsigned long nr_isolated, nr_moved, nr_leaked, nr_skipped;
+	unsigned long precharge, moved_charge, moved_swap, reserved;
+	int move_type;				/* upstream: move_charge_at_immigrate bits */
+	int nr_victims;
+	int victims[MOVE_MAX_VICTIMS];
+};
+
+void move_ctx_oom(struct move_ctx *ctx);
 
 /* mm/pagewalk.c */
 struct mm_walk {

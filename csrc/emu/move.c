@@ -1,0 +1,124 @@
+/*
+ * The move context and the per-policy entry points (custom to the
+ * emulator): Python decides, these do the per-page work in C.
+ */
+#include "entry.h"
+
+extern __thread struct mem_cgroup *current_memcg_in_oom;
+
+int mem_cgroup_recharge_isolate(struct move_ctx *ctx);
+int mem_cgroup_recharge_move(struct move_ctx *ctx);
+int mem_cgroup_recharge_rollback(struct move_ctx *ctx);
+
+/* A charge of the move gave up with the OOM killer armed: run it now, no locks held. */
+void move_ctx_oom(struct move_ctx *ctx)
+{
+	struct mem_cgroup *memcg = current_memcg_in_oom;
+	int victim;
+
+	if (!memcg)
+		return;
+	current_memcg_in_oom = NULL;
+	victim = mem_cgroup_out_of_memory(memcg);
+	if (victim && ctx->nr_victims < MOVE_MAX_VICTIMS)
+		ctx->victims[ctx->nr_victims++] = victim;
+}
+
+int emu_move_begin(struct machine *m, int pid, int to_id, struct move_ctx **out)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+	MEMCG_ARG(to, m, to_id);
+	struct move_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (!ctx)
+		EMU_RETURN(emu_set_error(-ENOMEM, "out of host memory"));
+	ctx->machine = m;
+	ctx->task = p;
+	ctx->mm = get_task_mm(p);
+	ctx->from = mem_cgroup_from_task(p);
+	ctx->to = to;
+	INIT_LIST_HEAD(&ctx->isolated);
+	INIT_LIST_HEAD(&ctx->moved);
+	spin_lock(&m->moves_lock);
+	list_add(&ctx->node, &m->moves);
+	spin_unlock(&m->moves_lock);
+	*out = ctx;
+	EMU_RETURN(0);
+}
+
+/* putback_lru_pages() of both lists (phase 4 of the seed). */
+int emu_move_putback(struct move_ctx *ctx)
+{
+	EMU_ENTER(ctx->machine);
+
+	putback_lru_pages(&ctx->isolated);
+	putback_lru_pages(&ctx->moved);
+	EMU_RETURN(cond_resched_phase(EMU_PHASE_PUTBACK, ctx->nr_moved));
+}
+
+int emu_move_end(struct move_ctx *ctx)
+{
+	struct machine *m = ctx->machine;
+	EMU_ENTER(m);
+
+	putback_lru_pages(&ctx->isolated);
+	putback_lru_pages(&ctx->moved);
+	spin_lock(&m->moves_lock);
+	list_del(&ctx->node);
+	spin_unlock(&m->moves_lock);
+	if (ctx->mm)
+		mmput(ctx->mm);
+	free(ctx);
+	EMU_RETURN(0);
+}
+
+int emu_move_stats(struct move_ctx *ctx, struct emu_move_stats *out)
+{
+	out->isolated = ctx->nr_isolated;
+	out->moved = ctx->nr_moved;
+	out->leaked = ctx->nr_leaked;
+	out->skipped = ctx->nr_skipped;
+	out->precharge = ctx->precharge;
+	out->moved_swap = ctx->moved_swap;
+	out->nr_victims = ctx->nr_victims;
+	for (int i = 0; i < ctx->nr_victims; i++)
+		out->victims[i] = ctx->victims[i];
+	return 0;
+}
+
+int emu_memcg_margin(struct machine *m, int id, unsigned long long *out)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	*out = mem_cgroup_margin(memcg);
+	EMU_RETURN(0);
+}
+
+int emu_seed_isolate(struct move_ctx *ctx)
+{
+	EMU_ENTER(ctx->machine);
+
+	int ret = ctx->mm ? mem_cgroup_recharge_isolate(ctx) : 0;	/* no mm: nothing to move */
+
+	EMU_RETURN(ret ? ret : (int)min(ctx->nr_isolated, 0x7fffffffUL));
+}
+
+int emu_seed_recharge(struct move_ctx *ctx)
+{
+	EMU_ENTER(ctx->machine);
+	int ret = mem_cgroup_recharge_move(ctx);
+
+	if (ret == -ENOMEM)
+		emu_set_error(-ENOMEM, "memory cgroup %d is full: a page could not be charged to it",
+			      ctx->to->id);
+	EMU_RETURN(ret);
+}
+
+int emu_seed_rollback(struct move_ctx *ctx)
+{
+	EMU_ENTER(ctx->machine);
+
+	EMU_RETURN(mem_cgroup_recharge_rollback(ctx));
+}
