@@ -38,9 +38,13 @@ class MoveContext:
         return self
 
     def __exit__(self, *exc):
-        self.machine._move_info = None
-        check_ret(lib.emu_move_end(self.ptr))
-        self.ptr = None
+        self.close()
+
+    def close(self):
+        if self.ptr is not None:
+            self.machine._move_info = None
+            check_ret(lib.emu_move_end(self.ptr))
+            self.ptr = None
 
     def hook_error(self):
         err, self.machine._resched_error = self.machine._resched_error, None
@@ -154,7 +158,62 @@ class SeedPolicy(Policy):
             mc.call(lib.emu_move_putback)
 
 
-_POLICIES = {p.name: p for p in (NonePolicy, SeedPolicy)}
+class UpstreamPolicy(Policy):
+    """Linux cgroup v1 ``memory.move_charge_at_immigrate`` (2.6.34 to 6.12), per kernel profile.
+
+    can_attach counts the targets the destination's bits select (bit 0: anon
+    and its swap; bit 1: file and shmem pages in the task's mapped ranges,
+    unfaulted page cache included) among pages charged to the old group, and
+    precharges them on the new group (bulk without reclaim, then one at a
+    time with reclaim): ENOMEM refuses the move and changes nothing.  After
+    the task is in its new group, the move walk hands each page over
+    (charging one more page whenever the precharge runs out, stopping there
+    if that fails: a partial move), then the old group is uncharged at once
+    and the leftover precharge cancelled.  Chargers over the limit of either
+    group wait for the move to end instead of reclaiming and going OOM.
+    """
+
+    name = "upstream"
+
+    def can_attach(self, ctx):
+        move_type = ctx.dst.move_charge_at_immigrate if ctx.machine.profile.has_move_charge() else 0
+        if not move_type:
+            return
+        mc = MoveContext(ctx, ctx.dst)
+        try:
+            mc.call(lib.emu_upstream_can_attach, move_type)
+        except BaseException:
+            mc.close()
+            raise
+        ctx.state = mc
+
+    def cancel(self, ctx):
+        """mem_cgroup_cancel_attach(): release the precharge."""
+        if ctx.state is not None:
+            lib.emu_upstream_clear(ctx.state.ptr)
+            ctx.state.close()
+            ctx.state = None
+
+    def attach(self, ctx):
+        """mem_cgroup_move_task() (post_attach in 6.1): move, then mem_cgroup_clear_mc()."""
+        mc = ctx.state
+        if mc is None:
+            return
+        ctx.state = None
+        try:
+            ret = lib.emu_upstream_move(mc.ptr)
+            err = mc.hook_error()
+            check_ret(lib.emu_upstream_clear(mc.ptr))
+            mc.record()
+            if ret < 0 and err is None:
+                ctx.outcome = "half-moved"
+            if err is not None:
+                raise err
+        finally:
+            mc.close()
+
+
+_POLICIES = {p.name: p for p in (NonePolicy, SeedPolicy, UpstreamPolicy)}
 POLICIES = tuple(_POLICIES)
 
 

@@ -145,6 +145,8 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	INIT_LIST_HEAD(&m->files);
 	spin_lock_init(&m->anon_vma_lock);
 	INIT_LIST_HEAD(&m->anon_vmas);
+	pthread_mutex_init(&m->mc_lock, NULL);
+	pthread_cond_init(&m->mc_waitq, NULL);
 	spin_lock_init(&m->moves_lock);
 	INIT_LIST_HEAD(&m->moves);
 	m->next_pid = 1;
@@ -184,6 +186,8 @@ void emu_machine_free(struct machine *m)
 	for (int id = 0; id < m->nr_memcg_ids; id++)
 		free(m->memcgs[id]);
 	destroy_rwsem(&m->tasklist_lock);
+	pthread_mutex_destroy(&m->mc_lock);
+	pthread_cond_destroy(&m->mc_waitq);
 	free(m->mem_map);
 	free(m->page_cgroup_map);
 	free(m->swap_map);

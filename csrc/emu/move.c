@@ -9,6 +9,9 @@ extern __thread struct mem_cgroup *current_memcg_in_oom;
 int mem_cgroup_recharge_isolate(struct move_ctx *ctx);
 int mem_cgroup_recharge_move(struct move_ctx *ctx);
 int mem_cgroup_recharge_rollback(struct move_ctx *ctx);
+int mem_cgroup_precharge_mc(struct move_ctx *ctx, int move_type);
+int mem_cgroup_move_charge(struct move_ctx *ctx);
+void mem_cgroup_clear_mc(struct move_ctx *ctx);
 
 /* A charge of the move gave up with the OOM killer armed: run it now, no locks held. */
 void move_ctx_oom(struct move_ctx *ctx)
@@ -121,4 +124,42 @@ int emu_seed_rollback(struct move_ctx *ctx)
 	EMU_ENTER(ctx->machine);
 
 	EMU_RETURN(mem_cgroup_recharge_rollback(ctx));
+}
+
+/* mem_cgroup_can_attach(): count and precharge; on failure the precharge is cancelled. */
+int emu_upstream_can_attach(struct move_ctx *ctx, int move_type)
+{
+	EMU_ENTER(ctx->machine);
+	int ret;
+
+	if (!ctx->mm || ctx->mm->owner != ctx->task)
+		EMU_RETURN(0);	/* only the mm owner's move carries charges */
+	ret = mem_cgroup_precharge_mc(ctx, move_type);
+	if (ret) {
+		mem_cgroup_clear_mc(ctx);
+		if (ret == -ENOMEM)
+			emu_set_error(-ENOMEM, "memory cgroup %d cannot take the %lu pages to move "
+				      "(precharge failed)", ctx->to->id, ctx->nr_isolated);
+	}
+	EMU_RETURN(ret);
+}
+
+/* mem_cgroup_move_task(): the move walk; -ENOMEM when it stopped part way. */
+int emu_upstream_move(struct move_ctx *ctx)
+{
+	EMU_ENTER(ctx->machine);
+	int ret = ctx->mm && ctx->move_type ? mem_cgroup_move_charge(ctx) : 0;
+
+	if (ret == -ENOMEM)
+		emu_set_error(-ENOMEM, "memory cgroup %d filled up during the move: %lu pages moved, "
+			      "the rest stay behind", ctx->to->id, ctx->nr_moved);
+	EMU_RETURN(ret);
+}
+
+int emu_upstream_clear(struct move_ctx *ctx)
+{
+	EMU_ENTER(ctx->machine);
+
+	mem_cgroup_clear_mc(ctx);
+	EMU_RETURN(0);
 }

@@ -130,6 +130,12 @@ int emu_memcg_margin(struct machine *m, int id, unsigned long long *out);
 int emu_seed_isolate(struct move_ctx *ctx);
 int emu_seed_recharge(struct move_ctx *ctx);
 int emu_seed_rollback(struct move_ctx *ctx);
+int emu_upstream_can_attach(struct move_ctx *ctx, int move_type);
+int emu_upstream_move(struct move_ctx *ctx);
+int emu_upstream_clear(struct move_ctx *ctx);
+
+/* memory.move_charge_at_immigrate bits */
+enum { EMU_MOVE_ANON = 1, EMU_MOVE_FILE = 2 };
 
 /* invariants of DESIGN section 6; 0 or -EUCLEAN with the broken one in emu_last_error() */
 int emu_check(struct machine *m);

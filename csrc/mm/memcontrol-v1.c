@@ -1,16 +1,363 @@
 /*
- * Charge moving at task migration, cgroup v1 (mm/memcontrol-v1.c, 6.12;
- * mm/memcontrol.c before): memory.move_charge_at_immigrate.
+ * Charge moving at task migration, cgroup v1 memory.move_charge_at_immigrate
+ * (mm/memcontrol.c 2.6.34-6.0, mm/memcontrol-v1.c 6.1-6.12): count the
+ * targets, precharge them on the new group, move page ownership with the
+ * task's page tables as the guide, then uncharge the old group at once.
+ * Kernel profiles select the version rules (mapcount, VM_SHARED, bits).
  */
 #include "../include/linux/mm.h"
 
-/*
- * mem_cgroup_wait_acct_move(), mm/memcontrol.c: a charger over the limit of
- * a group an upstream move is working on waits for the move to end, then
- * retries, instead of reclaiming and going OOM.  Returns 1 if it waited.
- */
+enum mc_target_type { MC_TARGET_NONE, MC_TARGET_PAGE, MC_TARGET_SWAP };
+
+int mem_cgroup_is_descendant(struct mem_cgroup *memcg, struct mem_cgroup *root);
+
+/* mem_cgroup_under_move() and mem_cgroup_wait_acct_move(), mm/memcontrol.c */
 int mem_cgroup_wait_acct_move(struct mem_cgroup *over_limit)
 {
-	(void)over_limit;
+	struct machine *m = cur_machine;
+	int waited = 0;
+
+	pthread_mutex_lock(&m->mc_lock);
+	if (m->mc_active && !pthread_equal(m->mc_moving_task, pthread_self()) &&
+	    (mem_cgroup_is_descendant(m->mc_from, over_limit) ||
+	     mem_cgroup_is_descendant(m->mc_to, over_limit))) {
+		while (m->mc_active)
+			pthread_cond_wait(&m->mc_waitq, &m->mc_lock);
+		waited = 1;
+	}
+	pthread_mutex_unlock(&m->mc_lock);
+	return waited;
+}
+
+/* The page the PTE maps, if it is a target under the profile's rules (mc_handle_present_pte). */
+static struct page *mc_handle_present_pte(struct move_ctx *ctx, struct vm_area_struct *vma,
+					  unsigned long addr, pte_t ptent)
+{
+	struct page *page = vm_normal_page(vma, addr, ptent);
+	int kernel = ctx->machine->kernel;
+
+	if (!page)
+		return NULL;
+	if (PageAnon(page)) {
+		if (!(ctx->move_type & EMU_MOVE_ANON))
+			return NULL;
+		if (kernel == EMU_KERNEL_2_6_34 && page_mapcount(page) > 1)
+			return NULL;
+		/* the 2.6.35 slip (page_mapcount(page) > 2), kept until 3.4 dropped the test */
+		if (kernel == EMU_KERNEL_2_6_35 && page_mapcount(page) > 2)
+			return NULL;
+	} else if (!(ctx->move_type & EMU_MOVE_FILE)) {
+		return NULL;
+	}
+	return page;
+}
+
+/* mc_handle_file_pte(): page cache in the mapped range, faulted in by this task or not. */
+static struct page *mc_handle_file_pte(struct move_ctx *ctx, struct vm_area_struct *vma,
+				       unsigned long addr)
+{
+	struct address_space *mapping = vma->vm_file;
+	unsigned long index = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
+	struct page *page = NULL;
+
+	if (!mapping || !(ctx->move_type & EMU_MOVE_FILE))
+		return NULL;
+	spin_lock(&mapping->tree_lock);
+	if (index < mapping->nr_slots && mapping->slots[index] && !SLOT_IS_SWAP(mapping->slots[index]))
+		page = (struct page *)mapping->slots[index];
+	spin_unlock(&mapping->tree_lock);
+	return page;	/* shmem swap entries are not moved (5.10+) */
+}
+
+/* get_mctgt_type(), mm/memcontrol.c: what one PTE offers to the move. */
+static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_struct *vma,
+					  unsigned long addr, pte_t ptent, struct page **pagep,
+					  unsigned long *swp)
+{
+	struct machine *m = ctx->machine;
+	struct page *page = NULL;
+
+	if (pte_present(ptent)) {
+		page = mc_handle_present_pte(ctx, vma, addr, ptent);
+	} else if (is_swap_pte(ptent)) {
+		unsigned long off = pte_to_swp_offset(ptent);
+
+		if (!(ctx->move_type & EMU_MOVE_ANON))
+			return MC_TARGET_NONE;
+		/* 2.6.34/35: a slot other mms still reference is not moved (mem_cgroup_count_swap_user) */
+		if (m->kernel <= EMU_KERNEL_2_6_35 && atomic_load(&m->swap_map[off]) > 1)
+			return MC_TARGET_NONE;
+		if (atomic_load(&m->swap_cgroup[off]) != ctx->from->id)
+			return MC_TARGET_NONE;
+		*swp = off;
+		return MC_TARGET_SWAP;
+	} else if (pte_none(ptent)) {
+		page = mc_handle_file_pte(ctx, vma, addr);
+	}
+	if (!page || page_memcg(page) != ctx->from)
+		return MC_TARGET_NONE;
+	*pagep = page;
+	return MC_TARGET_PAGE;
+}
+
+/* The VMAs a walk visits: never hugetlb; 2.6.34 also skipped every VM_SHARED one. */
+static int mc_walk_vma(struct move_ctx *ctx, struct vm_area_struct *vma)
+{
+	if (vma->vm_flags & VM_HUGETLB)
+		return 0;
+	if (ctx->machine->kernel == EMU_KERNEL_2_6_34 && (vma->vm_flags & VM_SHARED))
+		return 0;
+	return 1;
+}
+
+/* mem_cgroup_count_precharge_pte_range() */
+static int mem_cgroup_count_precharge_pte_range(struct pte_table *pt, unsigned long addr,
+						unsigned long end, struct mm_walk *walk)
+{
+	struct move_ctx *ctx = walk->private;
+
+	spin_lock(&pt->ptl);
+	for (; addr != end; addr += PAGE_SIZE) {
+		struct page *page;
+		unsigned long swp;
+
+		if (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp))
+			ctx->precharge++;	/* counted here; charged by mem_cgroup_do_precharge() */
+	}
+	spin_unlock(&pt->ptl);
+	return cond_resched_phase(EMU_PHASE_WALK, ctx->precharge);
+}
+
+/* File VMAs have targets where no page table exists yet (unfaulted page cache). */
+static int mem_cgroup_count_precharge_hole(unsigned long addr, unsigned long end, struct mm_walk *walk)
+{
+	struct move_ctx *ctx = walk->private;
+
+	for (; walk->vma->vm_file && addr != end; addr += PAGE_SIZE) {
+		struct page *page = mc_handle_file_pte(ctx, walk->vma, addr);
+
+		if (page && page_memcg(page) == ctx->from)
+			ctx->precharge++;
+	}
 	return 0;
+}
+
+/* mem_cgroup_count_precharge(), mm/memcontrol.c */
+static unsigned long mem_cgroup_count_precharge(struct move_ctx *ctx)
+{
+	struct mm_walk walk = { .pmd_entry = mem_cgroup_count_precharge_pte_range,
+				.pte_hole = mem_cgroup_count_precharge_hole,
+				.mm = ctx->mm, .private = ctx };
+	unsigned long counted;
+	int ret = 0;
+
+	down_read(&ctx->mm->mmap_sem);
+	for (struct vm_area_struct *vma = ctx->mm->mmap; vma && !ret; vma = vma->vm_next) {
+		if (!mc_walk_vma(ctx, vma))
+			continue;
+		walk.vma = vma;
+		ret = walk_page_range(vma->vm_start, vma->vm_end, &walk);
+	}
+	up_read(&ctx->mm->mmap_sem);
+	counted = ctx->precharge;
+	ctx->precharge = 0;
+	return ret ? 0 : counted;
+}
+
+/*
+ * mem_cgroup_do_precharge(), mm/memcontrol.c 6.1: one bulk charge without
+ * reclaim, then page by page with reclaim (never the OOM killer).
+ */
+static int mem_cgroup_do_precharge(struct move_ctx *ctx, unsigned long count)
+{
+	struct mem_cgroup *to = ctx->to;
+	int ret;
+
+	if (!mem_cgroup_try_charge(to, count, 0, NULL)) {
+		ctx->precharge += count;
+		atomic_fetch_add(&to->reserved, (long)(count * PAGE_SIZE));
+		return 0;
+	}
+	while (count--) {
+		ret = mem_cgroup_try_charge(to, 1, CHARGE_RECLAIM, NULL);
+		if (ret)
+			return ret;
+		ctx->precharge++;
+		atomic_fetch_add(&to->reserved, (long)PAGE_SIZE);
+		if (ctx->precharge % PTRS_PER_TABLE == 0 &&
+		    (ret = cond_resched_phase(EMU_PHASE_PRECHARGE, ctx->precharge)))
+			return ret;
+	}
+	return 0;
+}
+
+/* mem_cgroup_move_swap_account(), mm/memcontrol.c: the slot's record changes hands. */
+static int mem_cgroup_move_swap_account(struct move_ctx *ctx, unsigned long off)
+{
+	unsigned short expected = (unsigned short)ctx->from->id;
+
+	if (!atomic_compare_exchange_strong(&ctx->machine->swap_cgroup[off], &expected,
+					    (unsigned short)ctx->to->id))
+		return -EINVAL;
+	mem_cgroup_stat_add(ctx->from, EMU_STAT_SWAP, -1);
+	mem_cgroup_stat_add(ctx->to, EMU_STAT_SWAP, 1);
+	return 0;
+}
+
+/* One page of the move walk: isolate, move_account, put back. */
+static void mc_move_page(struct move_ctx *ctx, struct page *page)
+{
+	if (!trylock_page(page))
+		return;
+	if (!isolate_lru_page(page)) {
+		if (!mem_cgroup_move_account(page, ctx->from, ctx->to, 0)) {
+			ctx->precharge--;
+			ctx->moved_charge++;
+			/* the charge is now the page's on to, and the old group's until clear_mc */
+			atomic_fetch_sub(&ctx->to->reserved, (long)PAGE_SIZE);
+			atomic_fetch_add(&ctx->from->reserved, (long)PAGE_SIZE);
+		}
+		putback_lru_page(page);
+	}
+	unlock_page(page);
+}
+
+/*
+ * mem_cgroup_move_charge_pte_range(), mm/memcontrol.c: move what the
+ * precharge covers; when it runs out, charge one more page, and stop the
+ * whole walk if that fails (a partial move).
+ */
+static int mem_cgroup_move_charge_pte_range(struct pte_table *pt, unsigned long addr,
+					    unsigned long end, struct mm_walk *walk)
+{
+	struct move_ctx *ctx = walk->private;
+	int ret;
+
+retry:
+	spin_lock(&pt->ptl);
+	for (; addr != end; addr += PAGE_SIZE) {
+		struct page *page = NULL;
+		unsigned long swp = 0;
+
+		if (!ctx->precharge)
+			break;
+		switch (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp)) {
+		case MC_TARGET_PAGE:
+			get_page(page);
+			spin_unlock(&pt->ptl);
+			mc_move_page(ctx, page);
+			put_page(page);
+			spin_lock(&pt->ptl);
+			break;
+		case MC_TARGET_SWAP:
+			if (!mem_cgroup_move_swap_account(ctx, swp)) {
+				ctx->precharge--;
+				ctx->moved_swap++;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	spin_unlock(&pt->ptl);
+	if (addr != end) {
+		/* more targets than counted (the task faulted meanwhile): charge one more */
+		ret = mem_cgroup_do_precharge(ctx, 1);
+		if (!ret)
+			goto retry;
+		return ret;
+	}
+	return cond_resched_phase(EMU_PHASE_MOVE, ctx->moved_charge + ctx->moved_swap);
+}
+
+static int mem_cgroup_move_charge_hole(unsigned long addr, unsigned long end, struct mm_walk *walk)
+{
+	struct move_ctx *ctx = walk->private;
+
+	for (; walk->vma->vm_file && addr != end; addr += PAGE_SIZE) {
+		struct page *page = mc_handle_file_pte(ctx, walk->vma, addr);
+
+		if (!page || page_memcg(page) != ctx->from)
+			continue;
+		if (!ctx->precharge && mem_cgroup_do_precharge(ctx, 1))
+			return -ENOMEM;
+		mc_move_page(ctx, page);
+	}
+	return 0;
+}
+
+/* Count the targets and precharge them: mem_cgroup_can_attach()/mem_cgroup_precharge_mc(). */
+int mem_cgroup_precharge_mc(struct move_ctx *ctx, int move_type)
+{
+	struct machine *m = ctx->machine;
+	unsigned long count;
+
+	ctx->move_type = move_type;
+	pthread_mutex_lock(&m->mc_lock);
+	m->mc_from = ctx->from;
+	m->mc_to = ctx->to;
+	m->mc_moving_task = pthread_self();
+	m->mc_active = 1;
+	pthread_mutex_unlock(&m->mc_lock);
+	count = mem_cgroup_count_precharge(ctx);
+	ctx->nr_isolated = count;
+	return mem_cgroup_do_precharge(ctx, count);
+}
+
+/* mem_cgroup_move_charge(), mm/memcontrol.c: the walk that moves ownership. */
+int mem_cgroup_move_charge(struct move_ctx *ctx)
+{
+	struct mm_walk walk = { .pmd_entry = mem_cgroup_move_charge_pte_range,
+				.pte_hole = mem_cgroup_move_charge_hole,
+				.mm = ctx->mm, .private = ctx };
+	int ret = 0;
+
+	atomic_fetch_add(&ctx->from->moving_account, 1);
+	down_read(&ctx->mm->mmap_sem);
+	for (struct vm_area_struct *vma = ctx->mm->mmap; vma && !ret; vma = vma->vm_next) {
+		if (!mc_walk_vma(ctx, vma))
+			continue;
+		walk.vma = vma;
+		ret = walk_page_range(vma->vm_start, vma->vm_end, &walk);
+	}
+	up_read(&ctx->mm->mmap_sem);
+	atomic_fetch_sub(&ctx->from->moving_account, 1);
+	ctx->nr_moved = ctx->moved_charge;
+	return ret;
+}
+
+/*
+ * __mem_cgroup_clear_mc(), mm/memcontrol.c: cancel the leftover precharge,
+ * uncharge the old group for everything moved, in one go, and wake the
+ * chargers that waited for the move.
+ */
+void mem_cgroup_clear_mc(struct move_ctx *ctx)
+{
+	struct machine *m = ctx->machine;
+
+	if (ctx->precharge) {
+		mem_cgroup_cancel_charge(ctx->to, ctx->precharge);
+		atomic_fetch_sub(&ctx->to->reserved, (long)(ctx->precharge * PAGE_SIZE));
+		ctx->precharge = 0;
+	}
+	if (ctx->moved_charge) {
+		mem_cgroup_cancel_charge(ctx->from, ctx->moved_charge);
+		atomic_fetch_sub(&ctx->from->reserved, (long)(ctx->moved_charge * PAGE_SIZE));
+		ctx->moved_charge = 0;
+	}
+	if (ctx->moved_swap > ctx->swap_settled) {
+		/* the precharge put swap entries on to's memory counter; they live on swap */
+		unsigned long n = ctx->moved_swap - ctx->swap_settled;
+
+		mem_cgroup_cancel_charge(ctx->to, n);
+		atomic_fetch_sub(&ctx->to->reserved, (long)(n * PAGE_SIZE));
+		ctx->swap_settled = ctx->moved_swap;
+	}
+	pthread_mutex_lock(&m->mc_lock);
+	if (m->mc_active && pthread_equal(m->mc_moving_task, pthread_self())) {
+		m->mc_active = 0;
+		m->mc_from = m->mc_to = NULL;
+		pthread_cond_broadcast(&m->mc_waitq);
+	}
+	pthread_mutex_unlock(&m->mc_lock);
 }

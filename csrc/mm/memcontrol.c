@@ -294,6 +294,9 @@ int mem_cgroup_move_account(struct page *page, struct mem_cgroup *from, struct m
 	pc->mem_cgroup = to;
 	mem_cgroup_charge_statistics(to, page, pc, 1);
 	unlock_page_cgroup(page);
+	/* mem_cgroup_charge_statistics() both ways: one pgpgout and one pgpgin event */
+	mem_cgroup_stat_add(from, EMU_STAT_PGPGOUT, 1);
+	mem_cgroup_stat_add(to, EMU_STAT_PGPGIN, 1);
 	if (uncharge_from)
 		res_counter_uncharge(&from->res, PAGE_SIZE);
 	return 0;

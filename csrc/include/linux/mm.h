@@ -46,6 +46,13 @@ struct machine {
 	spinlock_t anon_vma_lock;
 	struct list_head anon_vmas;		/* freed with the machine: rmap walks may race an unmap */
 
+	/* struct move_charge_struct mc, mm/memcontrol.c: the one upstream move in flight */
+	pthread_mutex_t mc_lock;
+	pthread_cond_t mc_waitq;
+	struct mem_cgroup *mc_from, *mc_to;
+	pthread_t mc_moving_task;
+	int mc_active;
+
 	spinlock_t moves_lock;
 	struct list_head moves;			/* in-flight moves: their pages are isolated */
 
@@ -155,7 +162,7 @@ struct move_ctx {
 	struct list_head moved;			/* targets whose charge has moved */
 	struct list_head node;			/* on machine->moves */
 	unsigned long nr_isolated, nr_moved, nr_leaked, nr_skipped;
-	unsigned long precharge, moved_charge, moved_swap, reserved;
+	unsigned long precharge, moved_charge, moved_swap, swap_settled;
 	int move_type;				/* upstream: move_charge_at_immigrate bits */
 	int nr_victims;
 	int victims[MOVE_MAX_VICTIMS];
