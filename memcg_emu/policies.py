@@ -68,11 +68,12 @@ class MoveContext:
         lib.emu_move_stats(self.ptr, st)
         return st
 
-    def record(self, st=None):
-        st = st or self.stats()
-        self.attach.pages_moved = st.moved
+    def record(self, towards_dst=True):
+        """Add this pass to the attach's totals; a pass back to the source counts negative."""
+        st = self.stats()
+        self.attach.pages_moved += st.moved if towards_dst else -st.moved
         self.attach.pages_leaked += st.leaked
-        self.attach.oom_victims = list(st.victims)[:st.nr_victims]
+        self.attach.oom_victims += list(st.victims)[:st.nr_victims]
 
 
 def margin(machine, cg):
@@ -151,10 +152,10 @@ class SeedPolicy(Policy):
             except BaseException:
                 lib.emu_seed_rollback(mc.ptr)
                 mc.hook_error()
-                mc.record()
+                mc.record(target is ctx.dst)
                 mc.call(lib.emu_move_putback)
                 raise
-            mc.record()
+            mc.record(target is ctx.dst)
             mc.call(lib.emu_move_putback)
 
 

@@ -1,0 +1,122 @@
+"""The RFD's case study, under every policy and its variants (the project's main job).
+
+group_A: limit 1G, task_X uses 800M; group_B: limit 1G, 500M used by task_Z;
+move task_X to group_B.  Variants: as posted (B lacks room), B with room
+(limit 2G), B filled by task_W at a preemption point of the move (the
+seed's rollback case a), and a later subsystem (devices) refusing (case b).
+The upstream policy runs with group_B's move_charge_at_immigrate = 1.
+"""
+import errno
+import time
+
+from .machine import Machine
+from .policies import POLICIES
+
+__all__ = ["VARIANTS", "run_case", "run_casestudy", "format_table"]
+
+MiB = 1 << 20
+PAGE_SIZE = 4096
+
+VARIANTS = {
+    "as-posted": "B limit 1G with 500M used: no room for X's 800M",
+    "room": "B limit 2G: room enough",
+    "b-filled": "B limit 1400M; after 1000 pages have moved, task_W in B faults 200M (rollback case a)",
+    "later-refuses": "B limit 2G; the devices subsystem refuses after memory said yes (case b)",
+}
+
+
+def _usage(m, cg):
+    return int(m.read(cg, "memory.usage_in_bytes"))
+
+
+def run_case(policy, variant, kernel="6.1"):
+    """One move of task_X from A to B; a dict of what happened."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    m = Machine(ram="4G", swap="0", policy=policy, kernel=kernel)
+    m.mkdir("group_A")
+    m.write("group_A", "memory.limit_in_bytes", "1G")
+    m.mkdir("group_B")
+    m.write("group_B", "memory.limit_in_bytes",
+            {"as-posted": "1G", "b-filled": "1400M"}.get(variant, "2G"))
+    if m.profile.has_move_charge() and m.profile.move_charge_mask & 1:
+        m.write("group_B", "memory.move_charge_at_immigrate", "1")
+    x = m.spawn("group_A")
+    m.touch(x, m.mmap(x, "800M"), "800M")
+    z = m.spawn("group_B")
+    m.touch(z, m.mmap(z, "500M"), "500M")
+    names = {x: "task_X", z: "task_Z"}
+    if variant == "b-filled":
+        w = m.spawn("group_B")
+        names[w] = "task_W"
+        w_addr = m.mmap(w, "200M")
+        fired = []
+
+        def fill_b(info):
+            if info.phase == "move" and info.pages >= 1000 and not fired:
+                fired.append(info.pages)
+                try:
+                    m.touch(w, w_addr, "200M")
+                except OSError:
+                    pass  # task_W itself may hit the limit: that is the race
+        m.on_resched(fill_b)
+    if variant == "later-refuses":
+        m.fail_next_can_attach("devices", errno.EPERM)
+    before = {cg: _usage(m, cg) for cg in ("group_A", "group_B")}
+    for cg in before:
+        m.write(cg, "memory.max_usage_in_bytes", "0")  # the peak of the move from here on
+    t0 = time.perf_counter()
+    status = "ok"
+    try:
+        m.move(x, "group_B")
+    except OSError as e:
+        status = errno.errorcode.get(e.errno, str(e.errno))
+    seconds = time.perf_counter() - t0
+    m.on_resched(None)
+    ctx = m.last_attach
+    alive = {}
+    for pid, name in names.items():
+        try:
+            alive[name] = m.cgroup_of(pid)
+        except OSError:
+            alive[name] = None  # OOM-killed during the move
+    outcome = "moved" if status == "ok" else f"refused {status}"
+    if status == "ok" and ctx.outcome == "half-moved":
+        outcome = "half-moved"
+    row = {
+        "policy": policy,
+        "variant": variant,
+        "kernel": kernel,
+        "outcome": outcome,
+        "status": status,
+        "task_X_in": alive["task_X"],
+        "before": before,
+        "peak": {cg: int(m.read(cg, "memory.max_usage_in_bytes")) for cg in before},
+        "after": {cg: _usage(m, cg) for cg in before},
+        "pages_moved": ctx.pages_moved,
+        "leaked_bytes": int(m.read("group_A", "memcg_emu.leaked_bytes")),
+        "oom_killed": sorted(name for name, cg in alive.items() if cg is None),
+        "seconds": seconds,
+    }
+    m.check()
+    return row
+
+
+def run_casestudy(policies=POLICIES, variants=tuple(VARIANTS), kernel="6.1"):
+    return [run_case(p, v, kernel) for p in policies for v in variants]
+
+
+def format_table(rows):
+    head = ("policy", "variant", "outcome", "A before/peak/after MiB", "B before/peak/after MiB",
+            "moved pages", "leaked", "OOM-killed", "ms")
+    table = [head]
+    for r in rows:
+        def triple(cg):
+            return "/".join(str(round(r[k][cg] / MiB)) for k in ("before", "peak", "after"))
+        table.append((r["policy"], r["variant"], r["outcome"], triple("group_A"), triple("group_B"),
+                      str(r["pages_moved"]), f"{r['leaked_bytes'] // MiB}M" if r["leaked_bytes"] else "0",
+                      ",".join(r["oom_killed"]) or "-", f"{r['seconds'] * 1000:.1f}"))
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

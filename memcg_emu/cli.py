@@ -1,0 +1,127 @@
+"""The ``memcg-emu`` command line.
+
+Each subcommand is one ``cmd_<name>(args) -> exit code`` function plus an
+``add_<name>(subparsers)`` that declares its arguments; ``main`` only
+dispatches. Exit codes: 0 done, 1 the run found a problem, 2 bad input.
+"""
+import argparse
+import json
+import sys
+
+from . import __version__
+from .scenario import ScenarioError, load, run
+
+__all__ = ["main", "build_parser"]
+
+PROG = "memcg-emu"
+
+
+class UsageError(Exception):
+    """Bad input from the user (a file that cannot be read or validated): exit code 2."""
+
+
+def _write_json(data, out):
+    text = json.dumps(data, indent=1) + "\n"
+    if out is None or out == "-":
+        sys.stdout.write(text)
+    else:
+        try:
+            with open(out, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            raise UsageError(f"{out}: {e.strerror}") from None
+
+
+def _load(path, **overrides):
+    try:
+        return load(path, **overrides)
+    except OSError as e:
+        raise UsageError(f"{path}: {e.strerror or e}") from None
+    except ScenarioError as e:
+        raise UsageError(f"{path}: {e}") from None
+
+
+# ---- run ----
+
+def add_run(subparsers):
+    p = subparsers.add_parser("run", help="run a scenario file and print its result JSON",
+                              description="Replay a scenario (DESIGN section 7) on a fresh emulated "
+                              "machine and print the result JSON, comparable with a real kernel's "
+                              "by kcompare.py.")
+    p.add_argument("file", metavar="FILE.json", help="the scenario")
+    p.add_argument("--policy", help="charge-moving policy (overrides the file's emu.policy)")
+    p.add_argument("--kernel", help="kernel profile (overrides the file's emu.kernel)")
+    p.add_argument("--check", action="store_true",
+                   help="check every invariant after each step (slower)")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the result here instead of stdout")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args):
+    scenario = _load(args.file, policy=args.policy, kernel=args.kernel)
+    _write_json(run(scenario, check=args.check), args.output)
+    return 0
+
+
+# ---- casestudy ----
+
+def add_casestudy(subparsers):
+    from .casestudy import VARIANTS
+    p = subparsers.add_parser("casestudy", help="the RFD's case study under every policy",
+                              description="Move task_X (800M) from group_A (limit 1G) to group_B "
+                              "(500M used) under every policy and variant: "
+                              + "; ".join(f"{k}: {v}" for k, v in VARIANTS.items()) + ".")
+    p.add_argument("--policy", action="append", help="only this policy (repeatable)")
+    p.add_argument("--variant", action="append", choices=list(VARIANTS),
+                   help="only this variant (repeatable)")
+    p.add_argument("--kernel", default="6.1", help="kernel profile (default 6.1)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    p.set_defaults(func=cmd_casestudy)
+
+
+def cmd_casestudy(args):
+    from .casestudy import VARIANTS, format_table, run_casestudy
+    from .policies import POLICIES
+    policies = args.policy or list(POLICIES)
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        raise UsageError(f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICIES)}")
+    try:
+        rows = run_casestudy(policies, args.variant or list(VARIANTS), args.kernel)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        _write_json(rows, None)
+    else:
+        print(format_table(rows))
+    return 0
+
+
+# Subcommands, in --help order: add_<name> + cmd_<name>.
+SUBCOMMANDS = (add_run, add_casestudy)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog=PROG, description="memcg-emu: a kernel-faithful emulator "
+                                     "of Linux memory-cgroup v1 charge accounting")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``memcg-emu`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 itself on bad usage
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
