@@ -159,6 +159,100 @@ class SeedPolicy(Policy):
             mc.call(lib.emu_move_putback)
 
 
+class ReservePolicy(Policy):
+    """RFD policy 1: reserve first.
+
+    can_attach isolates the seed's targets and charges their whole size to
+    the new group at once (reclaiming there; ENOMEM and nothing changed when
+    that fails).  attach hands the pages over against the reservation and
+    uncharges the old group only at the end: meanwhile the task is counted
+    twice (max_usage shows it).  cancel releases the reservation, which is
+    all there is to undo.
+    """
+
+    name = "reserve"
+
+    def can_attach(self, ctx):
+        mc = MoveContext(ctx, ctx.dst)
+        try:
+            mc.call(lib.emu_seed_isolate)
+            mc.call(lib.emu_reserve_charge)
+        except BaseException:
+            mc.close()
+            raise
+        ctx.state = mc
+
+    def cancel(self, ctx):
+        mc, ctx.state = ctx.state, None
+        if mc is not None:
+            lib.emu_reserve_cancel(mc.ptr)
+            mc.close()
+
+    def attach(self, ctx):
+        mc, ctx.state = ctx.state, None
+        try:
+            mc.call(lib.emu_reserve_move)
+            mc.record()
+            mc.call(lib.emu_move_putback)
+        finally:
+            mc.close()
+
+
+class HalfPolicy(Policy):
+    """RFD policy 4: allow a half-moved state and abandon rollback.
+
+    The task always moves; then its pages move one by one (charge the new
+    group with reclaim, never OOM) until the first that does not fit.  The
+    rest stay charged to the old group; nothing rolls back.
+    """
+
+    name = "half"
+
+    def attach(self, ctx):
+        with MoveContext(ctx, ctx.dst) as mc:
+            mc.call(lib.emu_seed_isolate)
+            ret = lib.emu_half_move(mc.ptr)
+            err = mc.hook_error()
+            mc.record()
+            mc.call(lib.emu_move_putback)
+            if err is not None:
+                raise err
+            if ret < 0:
+                ctx.outcome = "half-moved"
+
+
+class LazyPolicy(Policy):
+    """RFD policy 3: the lazy manner.
+
+    The task moves, its charges do not: each target page still charged
+    elsewhere is marked WRONG_CHARGE (memcg_emu.wrong_charge_bytes of the
+    group that holds it) and rotated to the reclaim end of that group's
+    inactive list.  Reclaim takes them first; a refault charges the task's
+    new group.  Until then the new group's tasks may use more than its limit,
+    by at most the WRONG_CHARGE bytes.  Mlocked pages never leave.
+    """
+
+    name = "lazy"
+    recharge = False
+
+    def attach(self, ctx):
+        with MoveContext(ctx, ctx.dst) as mc:
+            mc.call(lib.emu_seed_isolate)
+            mc.call(lib.emu_lazy_mark, self.recharge)
+            mc.record()
+
+
+class LazyMovePolicy(LazyPolicy):
+    """RFD policy 3, "lazy manner and allow moving of usage instead of freeing it".
+
+    As lazy, but when reclaim reaches a WRONG_CHARGE page whose task's group
+    has room, the charge moves there instead of the page being freed.
+    """
+
+    name = "lazy-move"
+    recharge = True
+
+
 class UpstreamPolicy(Policy):
     """Linux cgroup v1 ``memory.move_charge_at_immigrate`` (2.6.34 to 6.12), per kernel profile.
 
@@ -214,7 +308,8 @@ class UpstreamPolicy(Policy):
             mc.close()
 
 
-_POLICIES = {p.name: p for p in (NonePolicy, SeedPolicy, UpstreamPolicy)}
+_POLICIES = {p.name: p for p in (NonePolicy, SeedPolicy, ReservePolicy, LazyPolicy, LazyMovePolicy,
+                                  HalfPolicy, UpstreamPolicy)}
 POLICIES = tuple(_POLICIES)
 
 

@@ -1,13 +1,232 @@
-/* The RFD's other policies, custom to the emulator: reserve, lazy, lazy-move, half. */
-#include "../include/linux/mm.h"
+/*
+ * The RFD's other policies, custom to the emulator (the kernel never had
+ * them): reserve (policy 1), half (policy 4), lazy (policy 3) and lazy-move
+ * (policy 3 with "moving of usage instead of freeing it").  Each works on
+ * the seed's target set, isolated by emu_seed_isolate().
+ */
+#include "entry.h"
+
+void move_ctx_oom(struct move_ctx *ctx);
+
+static void pc_set_flag(struct page *page, int bit, int set)
+{
+	struct page_cgroup *pc = lookup_page_cgroup(page);
+
+	lock_page_cgroup(page);
+	if (page_memcg(page)) {
+		int had = PcgFlag(pc, bit);
+
+		if (set)
+			atomic_fetch_or(&pc->flags, 1UL << bit);
+		else
+			atomic_fetch_and(&pc->flags, ~(1UL << bit));
+		if (bit == PCG_WRONG_CHARGE && had != !!set)
+			mem_cgroup_stat_add(pc->mem_cgroup, EMU_STAT_WRONG_CHARGE, set ? 1 : -1);
+	}
+	unlock_page_cgroup(page);
+}
+
+/* reserve, step 1: charge the whole target size to the new group (reclaim, no OOM). */
+int emu_reserve_charge(struct move_ctx *ctx)
+{
+	EMU_ENTER(ctx->machine);
+	unsigned long n = ctx->nr_isolated;
+	int ret;
+
+	if (!n)
+		EMU_RETURN(0);
+	ret = mem_cgroup_try_charge(ctx->to, n, CHARGE_RECLAIM, NULL);
+	if (ret)
+		EMU_RETURN(emu_set_error(-ENOMEM, "memory cgroup %d cannot reserve %lu pages", ctx->to->id, n));
+	ctx->precharge = n;
+	atomic_fetch_add(&ctx->to->reserved, (long)(n * PAGE_SIZE));
+	EMU_RETURN(0);
+}
+
+/* The old group keeps the page's charge until the move ends: note whose it is. */
+static void reserve_note_old(struct move_ctx *ctx, struct mem_cgroup *old)
+{
+	for (int i = 0; i < ctx->nr_old; i++) {
+		if (ctx->old_memcg[i] == old) {
+			ctx->old_pages[i]++;
+			return;
+		}
+	}
+	if (ctx->nr_old < 8) {
+		ctx->old_memcg[ctx->nr_old] = old;
+		ctx->old_pages[ctx->nr_old++] = 1;
+		return;
+	}
+	res_counter_uncharge(&old->res, PAGE_SIZE);	/* a ninth group: settled at once */
+	atomic_fetch_sub(&old->reserved, (long)PAGE_SIZE);
+}
 
 /*
- * lazy-move: under memory pressure a WRONG_CHARGE page is recharged to the
- * group its task is in now, when that group has room, instead of being
- * reclaimed.  Returns 0 if the page left its group that way.
+ * reserve, step 2 (attach): hand each page to the new group against the
+ * reservation; the old groups are uncharged only when all have moved, so
+ * the task counts twice meanwhile.
+ */
+int emu_reserve_move(struct move_ctx *ctx)
+{
+	EMU_ENTER(ctx->machine);
+	unsigned long n = 0;
+	int ret = 0;
+
+	while (!list_empty(&ctx->isolated)) {
+		struct page *page = list_first_entry(&ctx->isolated, struct page, lru);
+		struct mem_cgroup *old = page_memcg(page);
+
+		if (n++ % PTRS_PER_TABLE == 0 && (ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved)))
+			break;
+		list_move_tail(&page->lru, &ctx->moved);
+		if (!old || old == ctx->to || mem_cgroup_move_account(page, old, ctx->to, 0)) {
+			ctx->nr_skipped++;
+			continue;
+		}
+		atomic_fetch_add(&old->reserved, (long)PAGE_SIZE);
+		atomic_fetch_sub(&ctx->to->reserved, (long)PAGE_SIZE);
+		ctx->precharge--;
+		ctx->nr_moved++;
+		reserve_note_old(ctx, old);
+	}
+	for (int i = 0; i < ctx->nr_old; i++) {
+		res_counter_uncharge(&ctx->old_memcg[i]->res, ctx->old_pages[i] * PAGE_SIZE);
+		atomic_fetch_sub(&ctx->old_memcg[i]->reserved, (long)(ctx->old_pages[i] * PAGE_SIZE));
+	}
+	ctx->nr_old = 0;
+	if (ctx->precharge) {	/* targets that stopped qualifying: their reservation goes */
+		mem_cgroup_cancel_charge(ctx->to, ctx->precharge);
+		atomic_fetch_sub(&ctx->to->reserved, (long)(ctx->precharge * PAGE_SIZE));
+		ctx->precharge = 0;
+	}
+	EMU_RETURN(ret);
+}
+
+/* reserve, rollback: releasing the reservation is all there is to undo. */
+int emu_reserve_cancel(struct move_ctx *ctx)
+{
+	EMU_ENTER(ctx->machine);
+
+	if (ctx->precharge) {
+		mem_cgroup_cancel_charge(ctx->to, ctx->precharge);
+		atomic_fetch_sub(&ctx->to->reserved, (long)(ctx->precharge * PAGE_SIZE));
+		ctx->precharge = 0;
+	}
+	EMU_RETURN(0);
+}
+
+/*
+ * half (attach): page by page, charge the new group (reclaim, no OOM) and
+ * hand the page over; at the first page that does not fit, stop.  What is
+ * left stays charged to the old group; nothing rolls back.
+ */
+int emu_half_move(struct move_ctx *ctx)
+{
+	EMU_ENTER(ctx->machine);
+	unsigned long n = 0;
+
+	while (!list_empty(&ctx->isolated)) {
+		struct page *page = list_first_entry(&ctx->isolated, struct page, lru);
+		struct mem_cgroup *old = page_memcg(page);
+		int ret;
+
+		if (n++ % PTRS_PER_TABLE == 0 && (ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved)))
+			EMU_RETURN(ret);
+		list_move_tail(&page->lru, &ctx->moved);
+		if (!old || old == ctx->to) {
+			ctx->nr_skipped++;
+			continue;
+		}
+		if (mem_cgroup_try_charge(ctx->to, 1, CHARGE_RECLAIM, NULL))
+			EMU_RETURN(emu_set_error(-ENOMEM, "memory cgroup %d is full after %lu pages: the "
+						 "rest stay behind", ctx->to->id, ctx->nr_moved));
+		if (mem_cgroup_move_account(page, old, ctx->to, 1)) {
+			mem_cgroup_cancel_charge(ctx->to, 1);
+			ctx->nr_skipped++;
+			continue;
+		}
+		ctx->nr_moved++;
+	}
+	EMU_RETURN(0);
+}
+
+/*
+ * lazy and lazy-move (attach): mark each target still charged elsewhere
+ * WRONG_CHARGE and rotate it to the reclaim end of its inactive list;
+ * reclaim then takes it first (lazy-move: recharges it when the task's
+ * group has room).  Mlocked pages are marked but never leave.
+ */
+int emu_lazy_mark(struct move_ctx *ctx, int recharge)
+{
+	EMU_ENTER(ctx->machine);
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, &ctx->isolated, lru) {
+		struct mem_cgroup *old = page_memcg(page);
+		int wrong = old && old != ctx->to;
+
+		list_del(&page->lru);
+		pc_set_flag(page, PCG_WRONG_CHARGE, wrong);	/* cleared: back in its group */
+		pc_set_flag(page, PCG_RECHARGE, wrong && recharge);
+		if (wrong)
+			ctx->nr_moved++;
+		else
+			ctx->nr_skipped++;
+		lru_cache_add(page);
+		if (wrong)
+			rotate_reclaimable_page(page);
+		put_page(page);		/* the isolation reference, held across the rotation */
+	}
+	EMU_RETURN(0);
+}
+
+/* The group of the task whose PTE maps this (mapped-once anon) page now, or NULL. */
+static struct mem_cgroup *page_owner_memcg(struct page *page)
+{
+	struct anon_vma *av = page_anon_vma(page);
+	unsigned long address = page->index << PAGE_SHIFT;
+	struct mem_cgroup *memcg = NULL;
+	struct vm_area_struct *vma;
+
+	if (!PageAnon(page) || page_mapcount(page) != 1)
+		return NULL;
+	spin_lock(&av->lock);
+	list_for_each_entry(vma, &av->head, anon_vma_node) {
+		if (address >= vma->vm_start && address < vma->vm_end) {
+			struct pte_table *pt = pte_table_lookup(vma->vm_mm, address, 0);
+
+			if (pt && pte_present(pt->pte[pte_index(address)]) &&
+			    pte_pfn(pt->pte[pte_index(address)]) == page_to_pfn(page)) {
+				memcg = try_get_mem_cgroup_from_mm(vma->vm_mm);
+				break;
+			}
+		}
+	}
+	spin_unlock(&av->lock);
+	return memcg;
+}
+
+/*
+ * lazy-move, from shrink_page_list(): a WRONG_CHARGE page (isolated and
+ * locked by reclaim) is recharged to its task's group when that group has
+ * room, instead of being reclaimed.  0 if the page left its group that way.
  */
 int mem_cgroup_lazy_recharge(struct page *page)
 {
-	(void)page;
-	return -EAGAIN;
+	struct page_cgroup *pc = lookup_page_cgroup(page);
+	struct mem_cgroup *from = page_memcg(page), *to;
+
+	if (!from || !PcgFlag(pc, PCG_WRONG_CHARGE) || !PcgFlag(pc, PCG_RECHARGE))
+		return -EAGAIN;
+	to = page_owner_memcg(page);
+	if (!to || to == from)
+		return -EAGAIN;
+	if (mem_cgroup_try_charge(to, 1, 0, NULL))
+		return -ENOMEM;		/* no room there: reclaim it as lazy would */
+	if (mem_cgroup_move_account(page, from, to, 1)) {
+		mem_cgroup_cancel_charge(to, 1);
+		return -EAGAIN;
+	}
+	pc_set_flag(page, PCG_RECHARGE, 0);
+	return 0;
 }

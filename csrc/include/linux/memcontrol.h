@@ -34,6 +34,7 @@ enum {
 	PCG_CACHE,		/* charged as page cache (file or shmem) */
 	PCG_FILE,		/* on the file LRU (not swap backed) */
 	PCG_WRONG_CHARGE,	/* lazy policies: charged to a group its task has left */
+	PCG_RECHARGE,		/* lazy-move: under pressure, recharge to the task's group */
 	PCG_LEAKED,		/* seed: uncharged by a failed rollback; mem_cgroup = who lost it */
 };
 

@@ -166,6 +166,10 @@ struct move_ctx {
 	int move_type;				/* upstream: move_charge_at_immigrate bits */
 	int nr_victims;
 	int victims[MOVE_MAX_VICTIMS];
+	/* reserve: the groups whose charge the moved pages still hold, and how much */
+	int nr_old;
+	struct mem_cgroup *old_memcg[8];
+	unsigned long old_pages[8];
 };
 
 void move_ctx_oom(struct move_ctx *ctx);
