@@ -59,7 +59,11 @@ def add_run(subparsers):
 
 def cmd_run(args):
     scenario = _load(args.file, policy=args.policy, kernel=args.kernel)
-    _write_json(run(scenario, check=args.check), args.output)
+    try:
+        result = run(scenario, check=args.check)
+    except ScenarioError as e:
+        raise UsageError(f"{args.file}: {e}") from None
+    _write_json(result, args.output)
     return 0
 
 

@@ -15,7 +15,7 @@ from .machine import Machine
 from .policies import POLICIES
 from .profiles import PROFILES
 
-__all__ = ["Scenario", "ScenarioError", "OPS", "load", "run"]
+__all__ = ["Scenario", "ScenarioError", "OPS", "load", "run", "parse_value"]
 
 MiB = 1 << 20
 DEFAULT_POLICY = "upstream"
@@ -180,7 +180,8 @@ def _validate_steps(steps):
         if "op" not in step:
             raise ScenarioError("missing required field 'op'", i)
         if not isinstance(op, str) or op not in OPS:
-            raise ScenarioError(f"unknown op {op!r}; known ops: {', '.join(OPS)}", i)
+            raise ScenarioError(f"unknown op {op!r}; known ops: {', '.join(OPS)}", i,
+                                op if isinstance(op, str) else None)
         spec = OPS[op]
         for key in step:
             if key != "op" and key not in spec.required and key not in spec.optional \
@@ -238,9 +239,6 @@ def _validate_emu(emu, policy, kernel):
         if key not in ("policy", "kernel"):
             raise ScenarioError(f"emu.{key}: unknown setting; emu takes policy, kernel")
     out = {"policy": emu.get("policy", DEFAULT_POLICY), "kernel": emu.get("kernel", DEFAULT_KERNEL)}
-    for key in ("policy", "kernel"):
-        if key in emu:
-            _check_emu_value(key, emu[key])
     if policy is not None:
         out["policy"] = policy
     if kernel is not None:
@@ -337,8 +335,11 @@ class _Runner:
         vm = scenario.vm
         self.scenario = scenario
         self.check = check
-        self.machine = Machine(ram=vm["mem_mb"] * MiB, swap=vm["swap_mb"] * MiB,
-                               policy=scenario.policy, kernel=scenario.kernel, cpus=vm["smp"])
+        try:
+            self.machine = Machine(ram=vm["mem_mb"] * MiB, swap=vm["swap_mb"] * MiB,
+                                   policy=scenario.policy, kernel=scenario.kernel, cpus=vm["smp"])
+        except (OSError, ValueError) as e:
+            raise ScenarioError(f"vm: cannot build the machine: {e}") from None
         self.pids = {}        # task name -> pid (alive)
         self.gone = {}        # task name -> status its steps now get ("died", or ESRCH: never born)
         self.names = {}       # pid -> task name

@@ -1,0 +1,208 @@
+"""The seed policy: the RFD patch's move, its refusals and both rollback cases, in exact bytes."""
+import errno
+
+import pytest
+
+from memcg_emu import Machine
+from policy_helpers import PAGE, MiB, alive, leaked, stat, usage
+
+
+def mixed_task(m):
+    """A task in A with every kind of page; returns (pid, movable pages, all pages charged to A)."""
+    x = m.spawn("A")
+    anon = m.mmap(x, "8M")
+    m.touch(x, anon, "8M")                         # 2048 anon pages
+    child = m.fork(x)                              # all 2048 now COW-shared (mapcount 2)
+    m.touch(x, anon, "4M")                         # X copies 1024 of them: mapped once, movable
+    shm = m.mmap(x, "2M", kind="shm")
+    m.touch(x, shm, "2M")                          # 512 shmem pages: shared, stay
+    shared = m.mmap(x, "2M", kind="file", path="/f1")
+    m.touch(x, shared, "2M")                       # 512 page-cache pages: stay
+    private = m.mmap(x, "2M", kind="file", path="/f2", private=True)
+    m.touch(x, private, "1M", write=False)         # 256 cache pages mapped read-only: stay
+    m.touch(x, private + MiB, "1M")                # 256 cache pages + 256 private anon copies: copies move
+    movable = 1024 + 256
+    charged = 2048 + 1024 + 512 + 512 + 512 + 256
+    return x, child, movable, charged
+
+
+@pytest.fixture
+def m():
+    m = Machine(ram="1G", policy="seed")
+    m.mkdir("A")
+    m.mkdir("B")
+    return m
+
+
+def test_moves_exactly_private_anon_pages_mapped_once(m):
+    x, child, movable, charged = mixed_task(m)
+    assert usage(m, "A") == charged * PAGE
+    m.move(x, "B")
+    assert m.cgroup_of(x) == "B" and m.cgroup_of(child) == "A"
+    assert usage(m, "B") == movable * PAGE
+    assert usage(m, "A") == (charged - movable) * PAGE
+    assert stat(m, "B")["rss"] == movable * PAGE and stat(m, "B")["cache"] == 0
+    assert stat(m, "A")["cache"] == (512 + 512 + 512) * PAGE
+    assert m.last_attach.pages_moved == movable
+    m.check()
+
+
+def test_refused_move_changes_nothing(m):
+    m.write("B", "memory.limit_in_bytes", "4M")
+    x, _, _, charged = mixed_task(m)
+    before = (stat(m, "A"), stat(m, "B"), m.read("B", "memory.failcnt"))
+    with pytest.raises(OSError) as e:
+        m.move(x, "B")
+    assert e.value.errno == errno.ENOMEM
+    assert m.cgroup_of(x) == "A"
+    assert usage(m, "A") == charged * PAGE and usage(m, "B") == 0
+    assert (stat(m, "A"), stat(m, "B"), m.read("B", "memory.failcnt")) == before
+    m.check()
+
+
+def race_b(m, x, b_limit, w_bytes, at_pages):
+    """B gets filled by task W (never OOM-killed) once `at_pages` pages have moved."""
+    m.write("B", "memory.limit_in_bytes", b_limit)
+    w = m.spawn("B")
+    m.set_oom_score_adj(w, -1000)
+    m.set_oom_score_adj(x, -1000)
+    w_addr = m.mmap(w, w_bytes)
+    return w, w_addr
+
+
+def test_rollback_case_a_returns_every_charge_when_old_group_has_room(m):
+    x = m.spawn("A")
+    m.touch(x, m.mmap(x, "80M"), "80M")
+    w, w_addr = race_b(m, x, "120M", "50M", 5120)
+    fired = []
+
+    def hook(info):
+        if info.phase == "move" and info.pages >= 5120 and not fired:
+            fired.append(info.pages)
+            m.touch(w, w_addr, "50M")
+    m.on_resched(hook)
+    with pytest.raises(OSError) as e:
+        m.move(x, "B")
+    assert e.value.errno == errno.ENOMEM and fired == [5120]
+    assert m.cgroup_of(x) == "A"
+    assert usage(m, "A") == 80 * MiB and usage(m, "B") == 50 * MiB
+    assert leaked(m, "A") == 0 and m.last_attach.pages_moved == 0
+    m.check()
+
+
+def test_rollback_case_a_leaks_exactly_what_the_full_old_group_cannot_take(m):
+    m.write("A", "memory.limit_in_bytes", "100M")
+    x = m.spawn("A")
+    m.touch(x, m.mmap(x, "80M"), "80M")            # 20480 pages
+    w, w_addr = race_b(m, x, "120M", "50M", 5120)
+    g = m.spawn("A")
+    m.set_oom_score_adj(g, -1000)
+    g_addr = m.mmap(g, "40M")
+    events = []
+
+    def hook(info):
+        if info.phase == "move" and info.pages >= 5120 and "w" not in events:
+            events.append("w")
+            m.touch(w, w_addr, "50M")              # B: 20M moved + 50M = 70M of 120M
+        if info.phase == "rollback" and "g" not in events:
+            events.append("g")
+            m.touch(g, g_addr, "40M")              # A: 10M unmoved + 40M = 50M of 100M
+    m.on_resched(hook)
+    with pytest.raises(OSError):
+        m.move(x, "B")
+    # 5120 + 12800 pages moved before B was full, plus the page whose charge failed:
+    # 17921 must go back.  A holds X's 2559 unmoved pages and G's 10240, so it has
+    # room for 12801 of them; 5120 stay charged nowhere.
+    assert events == ["w", "g"]
+    assert leaked(m, "A") == 5120 * PAGE
+    assert m.last_attach.pages_leaked == 5120
+    assert usage(m, "A") == 100 * MiB and usage(m, "B") == 50 * MiB
+    assert stat(m, "A")["rss"] == 100 * MiB     # charged pages only: the leak is in nobody's rss
+    m.check()                                   # the leak is the only uncharged page in use
+    m.exit(x)
+    assert leaked(m, "A") == 0 and usage(m, "A") == 40 * MiB
+    m.check()
+
+
+def test_rollback_case_b_attach_rollback_returns_the_charges(m):
+    x, child, movable, charged = mixed_task(m)
+    m.fail_next_can_attach("devices", errno.EPERM)
+    with pytest.raises(PermissionError):
+        m.move(x, "B")
+    assert m.cgroup_of(x) == "A"
+    assert usage(m, "A") == charged * PAGE and usage(m, "B") == 0
+    assert int(m.read("B", "memory.max_usage_in_bytes")) == movable * PAGE   # they had moved
+    assert m.last_attach.pages_moved == 0
+    m.check()
+
+
+def test_seed_move_oom_kills_in_the_destination(m):
+    """GFP_KERNEL in phase 3: a charge that fails there runs the OOM killer in the new group."""
+    x = m.spawn("A")
+    m.touch(x, m.mmap(x, "40M"), "40M")
+    m.write("B", "memory.limit_in_bytes", "60M")
+    z = m.spawn("B")
+    z_addr = m.mmap(z, "30M")
+    fired = []
+
+    def hook(info):
+        if info.phase == "move" and info.pages >= 512 and not fired:
+            fired.append(1)
+            m.touch(z, z_addr, "30M")           # B: 2M moved + 30M; 38M more will not fit
+    m.on_resched(hook)
+    with pytest.raises(OSError):
+        m.move(x, "B")
+    assert not alive(m, z) and alive(m, x)
+    assert m.cgroup_of(x) == "A" and usage(m, "A") == 40 * MiB and usage(m, "B") == 0
+    m.check()
+
+
+def test_none_never_moves_a_charge(m):
+    x, child, movable, charged = mixed_task(m)
+    m.move(x, "B", policy="none")
+    assert m.cgroup_of(x) == "B"
+    assert usage(m, "A") == charged * PAGE and usage(m, "B") == 0
+    new = m.mmap(x, "1M")
+    m.touch(x, new, "1M")                       # new faults charge the new group
+    assert usage(m, "B") == MiB
+    m.check()
+
+
+def test_cpuset_refusal_leaves_everything_unchanged(m):
+    x, _, _, charged = mixed_task(m)
+    m.write("B", "cpuset.cpus", "")
+    before = (stat(m, "A"), stat(m, "B"))
+    with pytest.raises(OSError) as e:
+        m.move(x, "B")
+    assert e.value.errno == errno.ENOSPC
+    assert m.cgroup_of(x) == "A" and (stat(m, "A"), stat(m, "B")) == before
+    m.check()
+
+
+def test_hook_exception_rolls_back_and_propagates(m):
+    x = m.spawn("A")
+    m.touch(x, m.mmap(x, "8M"), "8M")
+
+    def hook(info):
+        if info.phase == "move" and info.pages >= 1024:
+            raise KeyError("stop")
+    m.on_resched(hook)
+    with pytest.raises(KeyError):
+        m.move(x, "B")
+    assert m.cgroup_of(x) == "A" and usage(m, "A") == 8 * MiB and usage(m, "B") == 0
+    m.check()
+
+
+def test_check_passes_inside_the_move(m):
+    """Pages isolated by an in-flight move are accounted for by check()."""
+    x = m.spawn("A")
+    m.touch(x, m.mmap(x, "8M"), "8M")
+    seen = []
+
+    def hook(info):
+        m.check()
+        seen.append(info.phase)
+    m.on_resched(hook)
+    m.move(x, "B")
+    assert {"walk", "move", "putback"} <= set(seen)
+    m.check()
