@@ -154,10 +154,12 @@ static unsigned long lru_count(struct mem_cgroup_per_zone *mz, enum lru_list lru
  * shrink_zone() for one group, mm/vmscan.c: file pages first, anon pages
  * only with free swap; every page is looked at once at the most per call.
  */
-static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup_per_zone *mz, unsigned long nr_to_reclaim)
+static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned long nr_to_reclaim)
 {
+	struct mem_cgroup_per_zone *mz = &memcg->info[0];
 	unsigned long nr_reclaimed = 0, budget;
-	int anon = swap_available();
+	/* anon is worth scanning with free swap, or for lazy-move's recharges */
+	int anon = swap_available() || atomic_load(&memcg->stat[EMU_STAT_WRONG_CHARGE]) > 0;
 
 	budget = lru_count(mz, LRU_INACTIVE_FILE) + lru_count(mz, LRU_ACTIVE_FILE);
 	if (anon)
@@ -201,7 +203,7 @@ unsigned long try_to_free_mem_cgroup_pages(struct mem_cgroup *memcg, unsigned lo
 			break;
 		if (!mc || mc->dead || !mem_cgroup_is_descendant(mc, memcg))
 			continue;
-		reclaimed += shrink_mem_cgroup_zone(&mc->info[0], target - reclaimed);
+		reclaimed += shrink_mem_cgroup_zone(mc, target - reclaimed);
 	}
 	return reclaimed;
 }

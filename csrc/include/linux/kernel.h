@@ -20,8 +20,9 @@
 #define PAGE_MASK	(~(PAGE_SIZE - 1))
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)
-#define min(a, b)	((a) < (b) ? (a) : (b))
-#define max(a, b)	((a) > (b) ? (a) : (b))
+/* min()/max(), include/linux/minmax.h: each argument evaluated once */
+#define min(a, b)	({ __typeof__(a) _a = (a); __typeof__(b) _b = (b); _a < _b ? _a : _b; })
+#define max(a, b)	({ __typeof__(a) _a = (a); __typeof__(b) _b = (b); _a > _b ? _a : _b; })
 #define READ_ONCE(x)	atomic_load_explicit(&(x), memory_order_relaxed)
 #define SWAP_CLUSTER_MAX 32UL
 #define MEM_CGROUP_RECLAIM_RETRIES 5
