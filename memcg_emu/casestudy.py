@@ -12,7 +12,7 @@ import time
 from .machine import Machine
 from .policies import POLICIES
 
-__all__ = ["VARIANTS", "run_case", "run_casestudy", "format_table"]
+__all__ = ["VARIANTS", "casestudy_scenario", "run_case", "run_casestudy", "format_table"]
 
 MiB = 1 << 20
 PAGE_SIZE = 4096
@@ -23,6 +23,30 @@ VARIANTS = {
     "b-filled": "B limit 1400M; after 1000 pages have moved, task_W in B faults 200M (rollback case a)",
     "later-refuses": "B limit 2G; the devices subsystem refuses after memory said yes (case b)",
 }
+
+
+def casestudy_scenario(b_limit="1G"):
+    """The case study as a scenario file (DESIGN section 7), as posted: B limit 1G."""
+    return {
+        "name": "casestudy",
+        "description": f"The RFD case study: group_A limit 1G, task_X uses 800M; group_B limit "
+                       f"{b_limit}, task_Z uses 500M, move_charge_at_immigrate=1; move task_X to group_B",
+        "vm": {"mem_mb": 4096, "smp": 1, "swap_mb": 0, "thp": "never"},
+        "steps": [
+            {"op": "mkdir", "cg": "group_A"},
+            {"op": "write", "cg": "group_A", "file": "memory.limit_in_bytes", "value": "1G"},
+            {"op": "mkdir", "cg": "group_B"},
+            {"op": "write", "cg": "group_B", "file": "memory.limit_in_bytes", "value": b_limit},
+            {"op": "write", "cg": "group_B", "file": "memory.move_charge_at_immigrate", "value": "1"},
+            {"op": "spawn", "task": "task_X", "cg": "group_A"},
+            {"op": "anon", "task": "task_X", "bytes": 800 * MiB},
+            {"op": "spawn", "task": "task_Z", "cg": "group_B"},
+            {"op": "anon", "task": "task_Z", "bytes": 500 * MiB},
+            {"op": "move", "task": "task_X", "cg": "group_B", "label": "X A->B"},
+            {"op": "read", "cg": "group_A", "file": "memcg_emu.wrong_charge_bytes", "label": "A.wrong"},
+            {"op": "read", "cg": "group_A", "file": "memcg_emu.leaked_bytes", "label": "A.leaked"},
+        ],
+    }
 
 
 def _usage(m, cg):

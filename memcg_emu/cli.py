@@ -101,8 +101,53 @@ def cmd_casestudy(args):
     return 0
 
 
+# ---- compare ----
+
+def add_compare(subparsers):
+    p = subparsers.add_parser("compare", help="one scenario under every policy: table, JSON, plot",
+                              description="Run a scenario (default: the case study as posted) under "
+                              "every policy; print a table and write OUT/compare.json and "
+                              "OUT/compare.png (the plot needs pip install .[plot]).")
+    p.add_argument("file", metavar="FILE.json", nargs="?", help="the scenario (default: case study)")
+    p.add_argument("--policy", action="append", help="only this policy (repeatable)")
+    p.add_argument("--kernel", help="kernel profile (overrides the file's emu.kernel)")
+    p.add_argument("--b-limit", default="1G",
+                   help="group_B's limit in the default case study (1G as posted; 2G gives room)")
+    p.add_argument("--out", default=".", help="directory for compare.json and compare.png")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args):
+    import os
+
+    from .casestudy import casestudy_scenario
+    from .compare import compare, format_table, plot
+    from .policies import POLICIES
+    policies = args.policy or list(POLICIES)
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        raise UsageError(f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICIES)}")
+    source = args.file or casestudy_scenario(args.b_limit)
+    try:
+        rows = compare(source, policies, args.kernel)
+    except OSError as e:
+        raise UsageError(f"{args.file}: {e.strerror or e}") from None
+    except ScenarioError as e:
+        raise UsageError(f"{args.file or 'case study'}: {e}") from None
+    print(format_table(rows))
+    os.makedirs(args.out, exist_ok=True)
+    _write_json(rows, os.path.join(args.out, "compare.json"))
+    try:
+        plot(rows, os.path.join(args.out, "compare.png"))
+    except ImportError:
+        print("no plot: matplotlib is not installed (pip install .[plot])", file=sys.stderr)
+    else:
+        print(f"wrote {os.path.join(args.out, 'compare.json')} and compare.png")
+    return 0
+
+
 # Subcommands, in --help order: add_<name> + cmd_<name>.
-SUBCOMMANDS = (add_run, add_casestudy)
+SUBCOMMANDS = (add_run, add_casestudy, add_compare)
 
 
 def build_parser():

@@ -331,10 +331,11 @@ class _Died(Exception):
 
 
 class _Runner:
-    def __init__(self, scenario, check):
+    def __init__(self, scenario, check, trace=False):
         vm = scenario.vm
         self.scenario = scenario
         self.check = check
+        self.trace = trace
         try:
             self.machine = Machine(ram=vm["mem_mb"] * MiB, swap=vm["swap_mb"] * MiB,
                                    policy=scenario.policy, kernel=scenario.kernel, cpus=vm["smp"])
@@ -487,6 +488,8 @@ class _Runner:
             raise
         entry["from"] = _cg_path(self.machine.cgroup_of(pid))
         result = {"pid": pid, "from": entry["from"]}
+        if self.trace:
+            self.trace_move(entry, self.machine.cgroup_of(pid), s["cg"])
         try:
             self.machine.write(s["cg"], s.get("file", "tasks"), str(pid))
         except OOMKilled as e:
@@ -497,10 +500,27 @@ class _Runner:
             entry["errno"] = None if e.victim == pid else e.errno
         except OSError as e:
             entry["status"], entry["errno"] = _errno_name(e.errno), e.errno
+        finally:
+            if self.trace:
+                self.machine.on_resched(None)
+                entry["trace"].append(self.sample("end", 0, entry))
         if s["task"] in self.pids:
             entry["after"] = _cg_path(self.machine.cgroup_of(pid))
         result.update(status=entry["status"], errno=entry["errno"], after=entry["after"])
         return result
+
+    def sample(self, phase, pages, entry):
+        usage = [int(self.machine.read(cg, "memory.usage_in_bytes")) for cg in entry["groups"]]
+        return {"phase": phase, "pages": pages, "from_usage": usage[0], "to_usage": usage[1]}
+
+    def trace_move(self, entry, src, dst):
+        """Sample both groups' usage at every cond_resched() point of this move."""
+        entry["groups"] = [src, dst]
+        entry["limits"] = [int(self.machine.read(cg, "memory.limit_in_bytes")) for cg in (src, dst)]
+        entry["trace"] = []
+        entry["trace"].append(self.sample("start", 0, entry))
+        self.machine.on_resched(lambda info: entry["trace"].append(
+            self.sample(info.phase, info.pages, entry)))
 
     def op_exit(self, s):
         pid = self.task(s["task"])
@@ -565,13 +585,15 @@ class _Runner:
         }
 
 
-def run(scenario, policy=None, kernel=None, check=False):
+def run(scenario, policy=None, kernel=None, check=False, trace=False):
     """Replay a scenario on a fresh Machine and return the result JSON (a dict).
 
     ``scenario`` is a Scenario, a path or a dict (validated first); ``policy`` /
     ``kernel`` override its ``emu`` settings; ``check=True`` runs Machine.check()
-    after every step (AssertionError naming the step on a broken invariant).
+    after every step (AssertionError naming the step on a broken invariant);
+    ``trace=True`` adds to each move the usage of its two groups at every
+    cond_resched() point ("groups", "trace").
     """
     if not isinstance(scenario, Scenario) or policy is not None or kernel is not None:
         scenario = load(scenario, policy=policy, kernel=kernel)
-    return _Runner(scenario, check).run()
+    return _Runner(scenario, check, trace).run()
