@@ -36,6 +36,7 @@ class AttachContext:
         self.pages_leaked = 0
         self.outcome = None        # "moved", "refused", "half-moved"
         self.oom_victims = []      # tasks the OOM killer took during the move
+        self.phases = {}           # seconds spent in each phase of the move (see policies.PHASE_OF)
 
 
 class Cpuset:

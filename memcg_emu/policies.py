@@ -7,6 +7,7 @@ Each policy has the same hooks, called by cgroup_attach_task():
 """
 
 import errno
+import time
 
 from ._core import ffi, lib
 from .errors import check_ret
@@ -14,6 +15,20 @@ from .errors import check_ret
 __all__ = ["POLICIES", "Policy", "get_policy"]
 
 PAGE_SIZE = 4096
+
+# What each C step of a move is, for AttachContext.phases (seconds per phase).
+PHASE_OF = {
+    lib.emu_seed_isolate: "walk+isolate",
+    lib.emu_seed_recharge: "move",
+    lib.emu_move_putback: "putback",
+    lib.emu_reserve_charge: "reserve/room",
+    lib.emu_reserve_move: "move",
+    lib.emu_half_move: "move",
+    lib.emu_lazy_mark: "move",
+    lib.emu_upstream_can_attach: "walk+reserve",
+    lib.emu_upstream_move: "move",
+    lib.emu_upstream_clear: "accounting",
+}
 
 
 class MoveContext:
@@ -51,12 +66,19 @@ class MoveContext:
         return err
 
     def call(self, fn, *args):
-        """Run a C step; an exception from the hook wins over the step's own errno."""
-        ret = fn(self.ptr, *args)
+        """Run a C step, timed into the attach's phases; an exception from the hook wins."""
+        ret = self.timed(fn, *args)
         err = self.hook_error()
         if err is not None:
             raise err
         return check_ret(ret)
+
+    def timed(self, fn, *args):
+        t0 = time.perf_counter()
+        ret = fn(self.ptr, *args)
+        name = PHASE_OF.get(fn, "other")
+        self.attach.phases[name] = self.attach.phases.get(name, 0.0) + time.perf_counter() - t0
+        return ret
 
     def resched(self, phase, pages):
         """A cond_resched() point reached from Python (the policy's own loops)."""
@@ -141,12 +163,14 @@ class SeedPolicy(Policy):
         with MoveContext(ctx, target) as mc:
             isolated = mc.call(lib.emu_seed_isolate)
             necessary = isolated * PAGE_SIZE
+            t0 = time.perf_counter()
             while margin(machine, target) < necessary:
                 short = (necessary - margin(machine, target) + PAGE_SIZE - 1) // PAGE_SIZE
                 if not machine.reclaim(target.path, short * PAGE_SIZE):
                     raise OSError(errno.ENOMEM, f"cannot make room for {necessary} bytes in "
                                   f"{target.path!r}: reclaim makes no progress")
                 mc.resched(lib.EMU_PHASE_ROOM, short)
+            ctx.phases["reserve/room"] = ctx.phases.get("reserve/room", 0.0) + time.perf_counter() - t0
             try:
                 mc.call(lib.emu_seed_recharge)
             except BaseException:
@@ -211,7 +235,7 @@ class HalfPolicy(Policy):
     def attach(self, ctx):
         with MoveContext(ctx, ctx.dst) as mc:
             mc.call(lib.emu_seed_isolate)
-            ret = lib.emu_half_move(mc.ptr)
+            ret = mc.timed(lib.emu_half_move)
             err = mc.hook_error()
             mc.record()
             mc.call(lib.emu_move_putback)
@@ -296,9 +320,9 @@ class UpstreamPolicy(Policy):
             return
         ctx.state = None
         try:
-            ret = lib.emu_upstream_move(mc.ptr)
+            ret = mc.timed(lib.emu_upstream_move)
             err = mc.hook_error()
-            check_ret(lib.emu_upstream_clear(mc.ptr))
+            check_ret(mc.timed(lib.emu_upstream_clear))
             mc.record()
             if ret < 0 and err is None:
                 ctx.outcome = "half-moved"

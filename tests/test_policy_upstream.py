@@ -116,10 +116,25 @@ def test_unfaulted_page_cache_in_a_mapped_range_moves_with_bit_1():
     m.write("B", "memory.move_charge_at_immigrate", 2)
     x = m.spawn("A")
     m.file_write(x, "/data", "3M")                  # page cache charged to A, never mapped
-    m.mmap(x, "2M", kind="file", path="/data")      # maps the first 2M, touches nothing
+    addr = m.mmap(x, "2M", kind="file", path="/data")   # one PTE table's worth, 2M aligned
+    m.touch(x, addr, PAGE, write=False)             # the table exists; 511 PTEs stay empty
     m.move(x, "B")
-    assert stat(m, "B")["cache"] == 2 * MiB and stat(m, "B")["mapped_file"] == 0
+    assert stat(m, "B")["cache"] == 2 * MiB and stat(m, "B")["mapped_file"] == PAGE
     assert stat(m, "A")["cache"] == MiB
+    m.check()
+
+
+def test_no_page_table_no_target():
+    """The walks have no pte_hole: page cache behind a range never faulted stays (as in the kernel)."""
+    m = Machine(ram="256M")
+    m.mkdir("A")
+    m.mkdir("B")
+    m.write("B", "memory.move_charge_at_immigrate", 2)
+    x = m.spawn("A")
+    m.file_write(x, "/data", "2M")
+    m.mmap(x, "2M", kind="file", path="/data")
+    m.move(x, "B")
+    assert stat(m, "A")["cache"] == 2 * MiB and usage(m, "B") == 0
     m.check()
 
 
@@ -179,24 +194,25 @@ def test_partial_move_when_the_extra_charge_fails():
     m = Machine(ram="256M")
     m.mkdir("A")
     m.mkdir("B")
-    m.write("B", "memory.limit_in_bytes", "8M")
+    m.write("B", "memory.limit_in_bytes", 8 * MiB + PAGE)
     m.write("B", "memory.move_charge_at_immigrate", 3)
     x = m.spawn("A")
-    m.mmap(x, "2M", kind="file", path="/log")        # mapped, nothing cached yet
+    shm = m.mmap(x, "2M", kind="shm")               # one PTE table
+    m.touch(x, shm, PAGE)                           # its first page: the table exists
     anon = m.mmap(x, "8M")                          # lower address: walked first
     m.touch(x, anon, "8M")
-    y = m.spawn("A")
+    y = m.fork(x)                                   # shares the shm object, in A
     fired = []
 
     def hook(info):
         if info.phase == "move" and not fired:
             fired.append(info.pages)
-            m.file_write(y, "/log", "1M")            # 256 new targets in X's mapped range
+            m.touch(y, shm, "1M")                    # 255 new shmem pages, charged to A, in X's range
     m.on_resched(hook)
-    m.move(x, "B")
+    m.move(x, "B")                                  # precharged 2049 pages: B is full
     assert m.cgroup_of(x) == "B" and m.last_attach.outcome == "half-moved"
-    assert usage(m, "B") == 8 * MiB and usage(m, "A") == MiB
-    assert stat(m, "A")["cache"] == MiB
+    assert usage(m, "B") == 8 * MiB + PAGE and usage(m, "A") == MiB - PAGE
+    assert stat(m, "A")["shmem"] == MiB - PAGE
     m.check()
 
 

@@ -52,7 +52,11 @@ static struct page *mc_handle_present_pte(struct move_ctx *ctx, struct vm_area_s
 	return page;
 }
 
-/* mc_handle_file_pte(): page cache in the mapped range, faulted in by this task or not. */
+/*
+ * mc_handle_file_pte(): page cache behind an empty PTE of the mapped range,
+ * faulted in by this task or not, with a reference (find_get_incore_page()).
+ * The walks have no pte_hole: where no PTE table exists nothing is found.
+ */
 static struct page *mc_handle_file_pte(struct move_ctx *ctx, struct vm_area_struct *vma,
 				       unsigned long addr)
 {
@@ -63,16 +67,22 @@ static struct page *mc_handle_file_pte(struct move_ctx *ctx, struct vm_area_stru
 	if (!mapping || !(ctx->move_type & EMU_MOVE_FILE))
 		return NULL;
 	spin_lock(&mapping->tree_lock);
-	if (index < mapping->nr_slots && mapping->slots[index] && !SLOT_IS_SWAP(mapping->slots[index]))
+	if (index < mapping->nr_slots && mapping->slots[index] && !SLOT_IS_SWAP(mapping->slots[index])) {
 		page = (struct page *)mapping->slots[index];
+		get_page(page);
+	}
 	spin_unlock(&mapping->tree_lock);
 	return page;	/* shmem swap entries are not moved (5.10+) */
 }
 
-/* get_mctgt_type(), mm/memcontrol.c: what one PTE offers to the move. */
+/*
+ * get_mctgt_type(), mm/memcontrol.c: what one PTE offers to the move.  A
+ * page found in the page cache behind an empty PTE comes with a reference
+ * (*ref set); a mapped one is held by the PTE lock the caller holds.
+ */
 static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_struct *vma,
 					  unsigned long addr, pte_t ptent, struct page **pagep,
-					  unsigned long *swp)
+					  unsigned long *swp, int *ref)
 {
 	struct machine *m = ctx->machine;
 	struct page *page = NULL;
@@ -93,9 +103,14 @@ static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_s
 		return MC_TARGET_SWAP;
 	} else if (pte_none(ptent)) {
 		page = mc_handle_file_pte(ctx, vma, addr);
+		*ref = page != NULL;
 	}
-	if (!page || page_memcg(page) != ctx->from)
+	if (!page || page_memcg(page) != ctx->from) {
+		if (page && *ref)
+			put_page(page);
+		*ref = 0;
 		return MC_TARGET_NONE;
+	}
 	*pagep = page;
 	return MC_TARGET_PAGE;
 }
@@ -120,33 +135,22 @@ static int mem_cgroup_count_precharge_pte_range(struct pte_table *pt, unsigned l
 	for (; addr != end; addr += PAGE_SIZE) {
 		struct page *page;
 		unsigned long swp;
+		int ref = 0;
 
-		if (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp))
+		if (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp, &ref))
 			ctx->precharge++;	/* counted here; charged by mem_cgroup_do_precharge() */
+		if (ref)
+			put_page(page);
 	}
 	spin_unlock(&pt->ptl);
 	return cond_resched_phase(EMU_PHASE_WALK, ctx->precharge);
 }
 
-/* File VMAs have targets where no page table exists yet (unfaulted page cache). */
-static int mem_cgroup_count_precharge_hole(unsigned long addr, unsigned long end, struct mm_walk *walk)
-{
-	struct move_ctx *ctx = walk->private;
-
-	for (; walk->vma->vm_file && addr != end; addr += PAGE_SIZE) {
-		struct page *page = mc_handle_file_pte(ctx, walk->vma, addr);
-
-		if (page && page_memcg(page) == ctx->from)
-			ctx->precharge++;
-	}
-	return 0;
-}
-
 /* mem_cgroup_count_precharge(), mm/memcontrol.c */
 static unsigned long mem_cgroup_count_precharge(struct move_ctx *ctx)
 {
+	/* no pte_hole: where no page table exists, nothing is looked at (as in the kernel) */
 	struct mm_walk walk = { .pmd_entry = mem_cgroup_count_precharge_pte_range,
-				.pte_hole = mem_cgroup_count_precharge_hole,
 				.mm = ctx->mm, .private = ctx };
 	unsigned long counted;
 	int ret = 0;
@@ -204,22 +208,40 @@ static int mem_cgroup_move_swap_account(struct move_ctx *ctx, unsigned long off)
 	return 0;
 }
 
-/* One page of the move walk: isolate, move_account, put back. */
-static void mc_move_page(struct move_ctx *ctx, struct page *page)
+/*
+ * The pages the walk found in one PTE table, moved as a batch: trylock,
+ * isolate, mem_cgroup_move_account(), put back, unlock -- what
+ * mem_cgroup_move_charge_pte_range() does page by page, with each lock
+ * taken once per batch.  @ref marks the pages whose reference to drop.
+ */
+static void mc_move_pages(struct move_ctx *ctx, struct page **pages, const unsigned char *ref,
+			  unsigned long n)
 {
-	if (!trylock_page(page))
-		return;
-	if (!isolate_lru_page(page)) {
-		if (!mem_cgroup_move_account(page, ctx->from, ctx->to, 0)) {
-			ctx->precharge--;
-			ctx->moved_charge++;
-			/* the charge is now the page's on to, and the old group's until clear_mc */
-			atomic_fetch_sub(&ctx->to->reserved, (long)PAGE_SIZE);
-			atomic_fetch_add(&ctx->from->reserved, (long)PAGE_SIZE);
-		}
-		putback_lru_page(page);
+	struct page *isolated[PTRS_PER_TABLE], *moving[PTRS_PER_TABLE];
+	unsigned char locked[PTRS_PER_TABLE];
+	unsigned long nb = 0, moved;
+
+	for (unsigned long i = 0; i < n; i++) {
+		locked[i] = trylock_page(pages[i]);
+		if (locked[i])
+			isolated[nb++] = pages[i];
 	}
-	unlock_page(page);
+	isolate_lru_page_batch(isolated, nb, 0);
+	for (unsigned long i = 0; i < nb; i++)
+		moving[i] = isolated[i];
+	moved = mem_cgroup_move_account_batch(moving, nb, ctx->from, ctx->to);
+	lru_add_page_batch(isolated, nb);	/* moved or not, each goes back to its group's list */
+	for (unsigned long i = 0; i < n; i++) {
+		if (locked[i])
+			unlock_page(pages[i]);
+		if (ref[i])
+			put_page(pages[i]);
+	}
+	ctx->precharge -= moved;
+	ctx->moved_charge += moved;
+	/* the charge is now the page's on to, and the old group's until clear_mc */
+	atomic_fetch_sub(&ctx->to->reserved, (long)(moved * PAGE_SIZE));
+	atomic_fetch_add(&ctx->from->reserved, (long)(moved * PAGE_SIZE));
 }
 
 /*
@@ -231,23 +253,23 @@ static int mem_cgroup_move_charge_pte_range(struct pte_table *pt, unsigned long 
 					    unsigned long end, struct mm_walk *walk)
 {
 	struct move_ctx *ctx = walk->private;
+	struct page *pages[PTRS_PER_TABLE];
+	unsigned char ref[PTRS_PER_TABLE];
+	unsigned long n;
 	int ret;
 
 retry:
+	n = 0;
 	spin_lock(&pt->ptl);
-	for (; addr != end; addr += PAGE_SIZE) {
+	for (; addr != end && ctx->precharge > n; addr += PAGE_SIZE) {
 		struct page *page = NULL;
 		unsigned long swp = 0;
+		int r = 0;
 
-		if (!ctx->precharge)
-			break;
-		switch (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp)) {
+		switch (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp, &r)) {
 		case MC_TARGET_PAGE:
-			get_page(page);
-			spin_unlock(&pt->ptl);
-			mc_move_page(ctx, page);
-			put_page(page);
-			spin_lock(&pt->ptl);
+			pages[n] = page;
+			ref[n++] = (unsigned char)r;
 			break;
 		case MC_TARGET_SWAP:
 			if (!mem_cgroup_move_swap_account(ctx, swp)) {
@@ -259,31 +281,17 @@ retry:
 			break;
 		}
 	}
+	if (n)
+		mc_move_pages(ctx, pages, ref, n);
 	spin_unlock(&pt->ptl);
 	if (addr != end) {
-		/* more targets than counted (the task faulted meanwhile): charge one more */
+		/* more targets than counted (they appeared meanwhile): charge one more */
 		ret = mem_cgroup_do_precharge(ctx, 1);
 		if (!ret)
 			goto retry;
 		return ret;
 	}
 	return cond_resched_phase(EMU_PHASE_MOVE, ctx->moved_charge + ctx->moved_swap);
-}
-
-static int mem_cgroup_move_charge_hole(unsigned long addr, unsigned long end, struct mm_walk *walk)
-{
-	struct move_ctx *ctx = walk->private;
-
-	for (; walk->vma->vm_file && addr != end; addr += PAGE_SIZE) {
-		struct page *page = mc_handle_file_pte(ctx, walk->vma, addr);
-
-		if (!page || page_memcg(page) != ctx->from)
-			continue;
-		if (!ctx->precharge && mem_cgroup_do_precharge(ctx, 1))
-			return -ENOMEM;
-		mc_move_page(ctx, page);
-	}
-	return 0;
 }
 
 /* Count the targets and precharge them: mem_cgroup_can_attach()/mem_cgroup_precharge_mc(). */
@@ -308,7 +316,6 @@ int mem_cgroup_precharge_mc(struct move_ctx *ctx, int move_type)
 int mem_cgroup_move_charge(struct move_ctx *ctx)
 {
 	struct mm_walk walk = { .pmd_entry = mem_cgroup_move_charge_pte_range,
-				.pte_hole = mem_cgroup_move_charge_hole,
 				.mm = ctx->mm, .private = ctx };
 	int ret = 0;
 

@@ -162,20 +162,41 @@ void mem_cgroup_cancel_charge(struct mem_cgroup *memcg, unsigned long nr_pages)
 	res_counter_uncharge(&memcg->res, nr_pages * PAGE_SIZE);
 }
 
+/* The statistics a charged page contributes to its group, added into @d times @sign. */
+static void page_stat_delta(struct page *page, struct page_cgroup *pc, long *d, int sign)
+{
+	if (PcgFlag(pc, PCG_CACHE)) {
+		d[EMU_STAT_CACHE] += sign;
+		if (PageSwapBacked(page))
+			d[EMU_STAT_SHMEM] += sign;
+		if (page_mapcount(page) > 0)
+			d[EMU_STAT_MAPPED_FILE] += sign;
+	} else {
+		d[EMU_STAT_RSS] += sign;
+	}
+	if (PcgFlag(pc, PCG_WRONG_CHARGE))
+		d[EMU_STAT_WRONG_CHARGE] += sign;
+}
+
+/* Apply (and clear) accumulated statistics: one atomic add per counter that moved. */
+static void mem_cgroup_stat_apply(struct mem_cgroup *memcg, long *d)
+{
+	for (int i = 0; i < EMU_NR_STATS; i++) {
+		if (d[i]) {
+			mem_cgroup_stat_add(memcg, i, d[i]);
+			d[i] = 0;
+		}
+	}
+}
+
+/* mem_cgroup_charge_statistics(), mm/memcontrol.c */
 static void mem_cgroup_charge_statistics(struct mem_cgroup *memcg, struct page *page,
 					 struct page_cgroup *pc, int sign)
 {
-	if (PcgFlag(pc, PCG_CACHE)) {
-		mem_cgroup_stat_add(memcg, EMU_STAT_CACHE, sign);
-		if (PageSwapBacked(page))
-			mem_cgroup_stat_add(memcg, EMU_STAT_SHMEM, sign);
-		if (page_mapcount(page) > 0)
-			mem_cgroup_stat_add(memcg, EMU_STAT_MAPPED_FILE, sign);
-	} else {
-		mem_cgroup_stat_add(memcg, EMU_STAT_RSS, sign);
-	}
-	if (PcgFlag(pc, PCG_WRONG_CHARGE))
-		mem_cgroup_stat_add(memcg, EMU_STAT_WRONG_CHARGE, sign);
+	long d[EMU_NR_STATS] = { 0 };
+
+	page_stat_delta(page, pc, d, sign);
+	mem_cgroup_stat_apply(memcg, d);
 }
 
 /* __mem_cgroup_commit_charge(), mm/memcontrol.c 2.6.29: bind a charged page to its group. */
@@ -273,15 +294,17 @@ void page_file_rmap_update(struct page *page, int delta)
 }
 
 /*
- * mem_cgroup_move_account(), mm/memcontrol.c 2.6.32: hand a page's charge
- * from @from to @to, whose counter the caller has already charged.  The
- * page must be off the LRU, so no list holds it under @from's lock.
+ * The heart of mem_cgroup_move_account(): switch one off-LRU page from
+ * @from to @to under its page_cgroup lock, its statistics into @dfrom/@dto.
+ * The caller holds @from's lru_lock: whoever holds a group's lru_lock sees
+ * the group of its pages stand still (what folio_memcg_lock() gives 6.1).
  */
-int mem_cgroup_move_account(struct page *page, struct mem_cgroup *from, struct mem_cgroup *to,
-			    int uncharge_from)
+static int __mem_cgroup_move_account(struct page *page, struct mem_cgroup *from, struct mem_cgroup *to,
+				     long *dfrom, long *dto)
 {
 	struct page_cgroup *pc;
 
+	lockdep_assert_held(&from->info[0].lru_lock);
 	BUG_ON(PageLRU(page));
 	lock_page_cgroup(page);
 	pc = page_get_page_cgroup(page);
@@ -289,17 +312,64 @@ int mem_cgroup_move_account(struct page *page, struct mem_cgroup *from, struct m
 		unlock_page_cgroup(page);
 		return -EINVAL;
 	}
-	mem_cgroup_charge_statistics(from, page, pc, -1);
+	page_stat_delta(page, pc, dfrom, -1);
 	atomic_fetch_and(&pc->flags, ~(1UL << PCG_WRONG_CHARGE));
 	pc->mem_cgroup = to;
-	mem_cgroup_charge_statistics(to, page, pc, 1);
+	page_stat_delta(page, pc, dto, 1);
 	unlock_page_cgroup(page);
 	/* mem_cgroup_charge_statistics() both ways: one pgpgout and one pgpgin event */
-	mem_cgroup_stat_add(from, EMU_STAT_PGPGOUT, 1);
-	mem_cgroup_stat_add(to, EMU_STAT_PGPGIN, 1);
+	dfrom[EMU_STAT_PGPGOUT]++;
+	dto[EMU_STAT_PGPGIN]++;
+	return 0;
+}
+
+/*
+ * mem_cgroup_move_account(), mm/memcontrol.c 2.6.32: hand a page's charge
+ * from @from to @to, whose counter the caller has already charged.  The
+ * page must be off the LRU, so no list holds it under @from's lock.
+ */
+int mem_cgroup_move_account(struct page *page, struct mem_cgroup *from, struct mem_cgroup *to,
+			    int uncharge_from)
+{
+	long dfrom[EMU_NR_STATS] = { 0 }, dto[EMU_NR_STATS] = { 0 };
+	int ret;
+
+	spin_lock(&from->info[0].lru_lock);
+	ret = __mem_cgroup_move_account(page, from, to, dfrom, dto);
+	spin_unlock(&from->info[0].lru_lock);
+	if (ret)
+		return ret;
+	mem_cgroup_stat_apply(from, dfrom);
+	mem_cgroup_stat_apply(to, dto);
 	if (uncharge_from)
 		res_counter_uncharge(&from->res, PAGE_SIZE);
 	return 0;
+}
+
+/*
+ * mem_cgroup_move_account() over a batch of off-LRU pages (one PTE table's
+ * worth), the statistics applied once: pages not charged to @from are
+ * skipped and set to NULL.  Returns how many moved.
+ */
+unsigned long mem_cgroup_move_account_batch(struct page **pages, unsigned long n,
+					    struct mem_cgroup *from, struct mem_cgroup *to)
+{
+	long dfrom[EMU_NR_STATS] = { 0 }, dto[EMU_NR_STATS] = { 0 };
+	unsigned long moved = 0;
+
+	spin_lock(&from->info[0].lru_lock);
+	for (unsigned long i = 0; i < n; i++) {
+		if (!pages[i])
+			continue;
+		if (__mem_cgroup_move_account(pages[i], from, to, dfrom, dto))
+			pages[i] = NULL;
+		else
+			moved++;
+	}
+	spin_unlock(&from->info[0].lru_lock);
+	mem_cgroup_stat_apply(from, dfrom);
+	mem_cgroup_stat_apply(to, dto);
+	return moved;
 }
 
 /*
@@ -368,8 +438,8 @@ enum lru_list page_lru(struct page *page)
 
 /*
  * Lock the lruvec the page belongs to.  A page changes group only while off
- * the LRU, but the group is read before the lock: look again under it
- * (folio_lruvec_lock(), 5.x).
+ * the LRU and under its old group's lru_lock, but the group is read before
+ * the lock: look again under it (folio_lruvec_lock(), 5.x).
  */
 static struct mem_cgroup_per_zone *lock_page_lruvec(struct page *page)
 {
@@ -433,14 +503,84 @@ void putback_lru_page(struct page *page)
 	put_page(page);
 }
 
-/* putback_lru_pages(), mm/migrate.c */
+/*
+ * isolate_lru_page() over a batch (the pages of one PTE table): one lock
+ * hold per run of pages of the same group.  Pages not on an LRU are set to
+ * NULL; with @get each isolated page also gets a reference.
+ */
+unsigned long isolate_lru_page_batch(struct page **pages, unsigned long n, int get)
+{
+	struct mem_cgroup_per_zone *mz = NULL;
+	unsigned long isolated = 0;
+
+	for (unsigned long i = 0; i < n; i++) {
+		struct page *page = pages[i];
+		struct mem_cgroup_per_zone *want = page_cgroup_zoneinfo(page_memcg(page), page);
+
+		if (want != mz) {
+			if (mz)
+				spin_unlock(&mz->lru_lock);
+			mz = lock_page_lruvec(page);	/* looks again under the lock */
+		}
+		if (TestClearPageFlag(page, PG_lru)) {
+			list_del(&page->lru);
+			mz->count[page_lru(page)]--;
+			if (get)
+				get_page(page);
+			isolated++;
+		} else {
+			pages[i] = NULL;
+		}
+	}
+	if (mz)
+		spin_unlock(&mz->lru_lock);
+	return isolated;
+}
+
+/* lru_cache_add() over a batch: one lock hold per run of pages of the same group (pagevec). */
+void lru_add_page_batch(struct page **pages, unsigned long n)
+{
+	struct mem_cgroup_per_zone *mz = NULL;
+
+	for (unsigned long i = 0; i < n; i++) {
+		struct page *page = pages[i];
+		struct mem_cgroup_per_zone *want;
+		enum lru_list lru;
+
+		if (!page)
+			continue;
+		want = page_cgroup_zoneinfo(page_memcg(page), page);
+		if (want != mz) {
+			if (mz)
+				spin_unlock(&mz->lru_lock);
+			mz = lock_page_lruvec(page);
+		}
+		lru = page_lru(page);
+		list_add(&page->lru, &mz->lists[lru]);
+		mz->count[lru]++;
+		SetPageFlag(page, PG_lru);
+	}
+	if (mz)
+		spin_unlock(&mz->lru_lock);
+}
+
+/* putback_lru_pages(), mm/migrate.c: a pagevec at a time, then the isolation references go. */
 void putback_lru_pages(struct list_head *l)
 {
-	struct page *page, *next;
+	struct page *pages[PTRS_PER_TABLE];
 
-	list_for_each_entry_safe(page, next, l, lru) {
-		list_del(&page->lru);
-		putback_lru_page(page);
+	while (!list_empty(l)) {
+		unsigned long n = 0;
+
+		while (n < PTRS_PER_TABLE && !list_empty(l)) {
+			struct page *page = list_first_entry(l, struct page, lru);
+
+			list_del(&page->lru);
+			pages[n++] = page;
+		}
+		lru_add_page_batch(pages, n);
+		for (unsigned long i = 0; i < n; i++)
+			put_page(pages[i]);
 	}
 }
 

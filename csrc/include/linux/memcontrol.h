@@ -114,6 +114,10 @@ void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off);
 unsigned long long mem_cgroup_margin(struct mem_cgroup *memcg);
 int mem_cgroup_move_account(struct page *page, struct mem_cgroup *from,
 			    struct mem_cgroup *to, int uncharge_from);
+unsigned long mem_cgroup_move_account_batch(struct page **pages, unsigned long n,
+					    struct mem_cgroup *from, struct mem_cgroup *to);
+unsigned long isolate_lru_page_batch(struct page **pages, unsigned long n, int get);
+void lru_add_page_batch(struct page **pages, unsigned long n);
 struct mem_cgroup *mem_cgroup_lookup(struct machine *m, int id);
 int mem_cgroup_by_index(struct machine *m, int id, struct mem_cgroup **memcg);
 struct mem_cgroup_per_zone *page_cgroup_zoneinfo(struct mem_cgroup *memcg, struct page *page);
