@@ -59,6 +59,9 @@ def compile_args():
 
 
 sources = sorted(glob.glob(os.path.join(CSRC, "*", "*.c")))
+# every object depends on every header: a changed struct must rebuild them all
+headers = sorted(glob.glob(os.path.join(CSRC, "include", "**", "*.h"), recursive=True)
+                 + glob.glob(os.path.join(CSRC, "*", "*.h")))
 extra_compile_args, extra_link_args = compile_args()
 
 ffibuilder = FFI()
@@ -67,6 +70,7 @@ ffibuilder.set_source(
     "memcg_emu._core",
     '#include "memcg_emu.h"',
     sources=[os.path.relpath(s, ROOT) for s in sources],
+    depends=[os.path.relpath(h, ROOT) for h in headers],
     include_dirs=[os.path.relpath(os.path.join(CSRC, "include"), ROOT)],
     extra_compile_args=extra_compile_args,
     extra_link_args=extra_link_args,

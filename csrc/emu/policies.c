@@ -43,51 +43,54 @@ int emu_reserve_charge(struct move_ctx *ctx)
 	EMU_RETURN(0);
 }
 
-/* The old group keeps the page's charge until the move ends: note whose it is. */
-static void reserve_note_old(struct move_ctx *ctx, struct mem_cgroup *old)
+/* The old group keeps the pages' charge until the move ends: note whose it is. */
+static void reserve_note_old(struct move_ctx *ctx, struct mem_cgroup *old, unsigned long n)
 {
 	for (int i = 0; i < ctx->nr_old; i++) {
 		if (ctx->old_memcg[i] == old) {
-			ctx->old_pages[i]++;
+			ctx->old_pages[i] += n;
 			return;
 		}
 	}
 	if (ctx->nr_old < 8) {
 		ctx->old_memcg[ctx->nr_old] = old;
-		ctx->old_pages[ctx->nr_old++] = 1;
+		ctx->old_pages[ctx->nr_old++] = n;
 		return;
 	}
-	res_counter_uncharge(&old->res, PAGE_SIZE);	/* a ninth group: settled at once */
-	atomic_fetch_sub(&old->reserved, (long)PAGE_SIZE);
+	res_counter_uncharge(&old->res, n * PAGE_SIZE);	/* a ninth group: settled at once */
+	atomic_fetch_sub(&old->reserved, (long)(n * PAGE_SIZE));
 }
 
 /*
  * reserve, step 2 (attach): hand each page to the new group against the
- * reservation; the old groups are uncharged only when all have moved, so
- * the task counts twice meanwhile.
+ * reservation, a batch of one group's pages at a time; the old groups are
+ * uncharged only when all have moved, so the task counts twice meanwhile.
  */
 int emu_reserve_move(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
-	unsigned long n = 0;
+	struct page *pages[PTRS_PER_TABLE];
 	int ret = 0;
 
 	while (!list_empty(&ctx->isolated)) {
-		struct page *page = list_first_entry(&ctx->isolated, struct page, lru);
-		struct mem_cgroup *old = page_memcg(page);
+		struct mem_cgroup *old;
+		unsigned long n, moved = 0;
 
-		if (n++ % PTRS_PER_TABLE == 0 && (ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved)))
+		if ((ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved)))
 			break;
-		list_move_tail(&page->lru, &ctx->moved);
-		if (!old || old == ctx->to || mem_cgroup_move_account(page, old, ctx->to, 0)) {
-			ctx->nr_skipped++;
+		n = move_take_batch(&ctx->isolated, pages, &old);
+		for (unsigned long i = 0; i < n; i++)
+			list_move_tail(&pages[i]->lru, &ctx->moved);
+		if (old && old != ctx->to)
+			moved = mem_cgroup_move_account_batch(pages, n, old, ctx->to);
+		ctx->nr_skipped += n - moved;
+		if (!moved)
 			continue;
-		}
-		atomic_fetch_add(&old->reserved, (long)PAGE_SIZE);
-		atomic_fetch_sub(&ctx->to->reserved, (long)PAGE_SIZE);
-		ctx->precharge--;
-		ctx->nr_moved++;
-		reserve_note_old(ctx, old);
+		atomic_fetch_add(&old->reserved, (long)(moved * PAGE_SIZE));
+		atomic_fetch_sub(&ctx->to->reserved, (long)(moved * PAGE_SIZE));
+		ctx->precharge -= moved;
+		ctx->nr_moved += moved;
+		reserve_note_old(ctx, old, moved);
 	}
 	for (int i = 0; i < ctx->nr_old; i++) {
 		res_counter_uncharge(&ctx->old_memcg[i]->res, ctx->old_pages[i] * PAGE_SIZE);
@@ -118,34 +121,54 @@ int emu_reserve_cancel(struct move_ctx *ctx)
 /*
  * half (attach): page by page, charge the new group (reclaim, no OOM) and
  * hand the page over; at the first page that does not fit, stop.  What is
- * left stays charged to the old group; nothing rolls back.
+ * left stays charged to the old group; nothing rolls back.  A batch of one
+ * group's pages that fits without reclaim is charged at once.
  */
 int emu_half_move(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
-	unsigned long n = 0;
+	struct page *pages[PTRS_PER_TABLE];
 
 	while (!list_empty(&ctx->isolated)) {
-		struct page *page = list_first_entry(&ctx->isolated, struct page, lru);
-		struct mem_cgroup *old = page_memcg(page);
-		int ret;
+		struct mem_cgroup *old;
+		struct res_counter *fail;
+		unsigned long n, moved;
+		int ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved);
 
-		if (n++ % PTRS_PER_TABLE == 0 && (ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved)))
+		if (ret)
 			EMU_RETURN(ret);
-		list_move_tail(&page->lru, &ctx->moved);
+		n = move_take_batch(&ctx->isolated, pages, &old);
 		if (!old || old == ctx->to) {
-			ctx->nr_skipped++;
+			for (unsigned long i = 0; i < n; i++)
+				list_move_tail(&pages[i]->lru, &ctx->moved);
+			ctx->nr_skipped += n;
 			continue;
 		}
-		if (mem_cgroup_try_charge(ctx->to, 1, CHARGE_RECLAIM, NULL))
-			EMU_RETURN(emu_set_error(-ENOMEM, "memory cgroup %d is full after %lu pages: the "
-						 "rest stay behind", ctx->to->id, ctx->nr_moved));
-		if (mem_cgroup_move_account(page, old, ctx->to, 1)) {
-			mem_cgroup_cancel_charge(ctx->to, 1);
-			ctx->nr_skipped++;
+		if (!res_counter_charge(&ctx->to->res, n * PAGE_SIZE, &fail)) {
+			for (unsigned long i = 0; i < n; i++)
+				list_move_tail(&pages[i]->lru, &ctx->moved);
+			moved = mem_cgroup_move_account_batch(pages, n, old, ctx->to);
+			res_counter_uncharge(&old->res, moved * PAGE_SIZE);
+			if (moved < n)
+				mem_cgroup_cancel_charge(ctx->to, n - moved);
+			ctx->nr_moved += moved;
+			ctx->nr_skipped += n - moved;
 			continue;
 		}
-		ctx->nr_moved++;
+		for (unsigned long i = 0; i < n; i++) {
+			struct page *page = pages[i];
+
+			if (mem_cgroup_try_charge(ctx->to, 1, CHARGE_RECLAIM, NULL))
+				EMU_RETURN(emu_set_error(-ENOMEM, "memory cgroup %d is full after %lu pages: "
+							 "the rest stay behind", ctx->to->id, ctx->nr_moved));
+			list_move_tail(&page->lru, &ctx->moved);
+			if (mem_cgroup_move_account(page, old, ctx->to, 1)) {
+				mem_cgroup_cancel_charge(ctx->to, 1);
+				ctx->nr_skipped++;
+				continue;
+			}
+			ctx->nr_moved++;
+		}
 	}
 	EMU_RETURN(0);
 }

@@ -643,15 +643,20 @@ static void mem_cgroup_mark_leaked(struct page *page, struct mem_cgroup *memcg)
  * mem_cgroup_recharge_private(), the RFD patch: a private anon page mapped
  * once (and held only by its PTE and our isolation) is uncharged and charged
  * again to @memcg, reclaim and OOM armed (GFP_KERNEL).  Pages that stopped
- * qualifying are left alone and count as done.
+ * qualifying are left alone (1): the patch counts them as done.
  */
+static int recharge_qualifies(struct page *page)
+{
+	return page_count(page) == 2 && page_mapcount(page) == 1 && PageAnon(page);
+}
+
 static int mem_cgroup_recharge_private(struct page *page, struct mem_cgroup *memcg, struct move_ctx *ctx)
 {
 	int ret;
 
-	if (page_count(page) != 2 || page_mapcount(page) != 1 || !PageAnon(page)) {
+	if (!recharge_qualifies(page)) {
 		ctx->nr_skipped++;
-		return 0;
+		return 1;
 	}
 	mem_cgroup_uncharge_page(page);
 	/* here the page is charged to no group: the window the RFD's rollback has to close */
@@ -667,6 +672,8 @@ static int __recharge_get_page_range(struct pte_table *pt, unsigned long addr, u
 				     struct mm_walk *walk)
 {
 	struct move_ctx *ctx = walk->private;
+	struct page *pages[PTRS_PER_TABLE];
+	unsigned long n = 0;
 
 	spin_lock(&pt->ptl);
 	for (; addr != end; addr += PAGE_SIZE) {
@@ -678,8 +685,13 @@ static int __recharge_get_page_range(struct pte_table *pt, unsigned long addr, u
 		page = vm_normal_page(walk->vma, addr, ptent);
 		if (!page || !PageAnon(page) || page_mapcount(page) > 1)
 			continue;
-		if (!isolate_lru_page(page)) {
-			list_add_tail(&page->lru, &ctx->isolated);
+		pages[n++] = page;
+	}
+	/* isolate_lru_page() for each, the LRU lock taken once per run of one group's pages */
+	isolate_lru_page_batch(pages, n, 1);
+	for (unsigned long i = 0; i < n; i++) {
+		if (pages[i]) {
+			list_add_tail(&pages[i]->lru, &ctx->isolated);
 			ctx->nr_isolated++;
 		}
 	}
@@ -710,25 +722,69 @@ int mem_cgroup_recharge_isolate(struct move_ctx *ctx)
 }
 
 /*
+ * Up to a PTE table's worth of pages from the head of @list that are all
+ * charged to one group (*memcg): the unit the batched moves work on.
+ */
+unsigned long move_take_batch(struct list_head *list, struct page **pages, struct mem_cgroup **memcg)
+{
+	unsigned long n = 0;
+	struct page *page;
+
+	*memcg = NULL;
+	list_for_each_entry(page, list, lru) {
+		if (n == PTRS_PER_TABLE || (n && page_memcg(page) != *memcg))
+			break;
+		if (!n)
+			*memcg = page_memcg(page);
+		pages[n++] = page;
+	}
+	return n;
+}
+
+/*
  * Phase 3 of mem_cgroup_recharge_task(): move each isolated page's charge
- * to ctx->to, a cond_resched() every PTE table's worth.  On failure the
- * page that failed is on ctx->moved, uncharged.
+ * to ctx->to, a cond_resched() every PTE table's worth.  A batch whose pages
+ * all qualify and fit without reclaim is charged and uncharged at once;
+ * otherwise the patch's page-by-page loop runs, and on failure the page
+ * that failed is on ctx->moved, uncharged.
  */
 int mem_cgroup_recharge_move(struct move_ctx *ctx)
 {
-	unsigned long n = 0;
+	struct page *pages[PTRS_PER_TABLE];
 
 	while (!list_empty(&ctx->isolated)) {
-		struct page *page = list_first_entry(&ctx->isolated, struct page, lru);
-		int ret;
+		struct mem_cgroup *old;
+		struct res_counter *fail;
+		unsigned long n, moved, i;
+		int ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved);
 
-		if (n++ % PTRS_PER_TABLE == 0 && (ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved)))
-			return ret;
-		list_move_tail(&page->lru, &ctx->moved);	/* here this page is the target of rollback */
-		ret = mem_cgroup_recharge_private(page, ctx->to, ctx);
 		if (ret)
 			return ret;
-		ctx->nr_moved++;
+		n = move_take_batch(&ctx->isolated, pages, &old);
+		for (i = 0; i < n && recharge_qualifies(pages[i]); i++)
+			;
+		if (i == n && old && old != ctx->to &&
+		    !res_counter_charge(&ctx->to->res, n * PAGE_SIZE, &fail)) {
+			for (i = 0; i < n; i++)
+				list_move_tail(&pages[i]->lru, &ctx->moved);
+			moved = mem_cgroup_move_account_batch(pages, n, old, ctx->to);
+			res_counter_uncharge(&old->res, moved * PAGE_SIZE);
+			if (moved < n)
+				res_counter_uncharge(&ctx->to->res, (n - moved) * PAGE_SIZE);
+			ctx->nr_moved += moved;
+			ctx->nr_skipped += n - moved;
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			struct page *page = list_first_entry(&ctx->isolated, struct page, lru);
+
+			list_move_tail(&page->lru, &ctx->moved);	/* here this page is the target of rollback */
+			ret = mem_cgroup_recharge_private(page, ctx->to, ctx);
+			if (ret < 0)
+				return ret;
+			if (!ret)
+				ctx->nr_moved++;
+		}
 	}
 	return 0;
 }
@@ -744,15 +800,18 @@ int mem_cgroup_recharge_rollback(struct move_ctx *ctx)
 	struct page *page;
 
 	list_for_each_entry(page, &ctx->moved, lru) {
+		struct mem_cgroup *cur = page_memcg(page);
+		int ret;
+
 		if (n++ % PTRS_PER_TABLE == 0)
 			cond_resched_phase(EMU_PHASE_ROLLBACK, n - 1);	/* rollback goes on regardless */
-		if (page_memcg(page) == ctx->from)
+		if (cur == ctx->from)
 			continue;
-		if (mem_cgroup_recharge_private(page, ctx->from, ctx) == 0) {
-			if (ctx->nr_moved)
-				ctx->nr_moved--;
+		ret = mem_cgroup_recharge_private(page, ctx->from, ctx);
+		if (ret == 0 && cur)	/* it had moved (the page whose charge failed had not) */
+			ctx->nr_moved--;
+		if (ret >= 0)
 			continue;
-		}
 		/* ignore this failure intentionally: the page is charged nowhere */
 		mem_cgroup_mark_leaked(page, ctx->from);
 		ctx->nr_leaked++;

@@ -116,6 +116,7 @@ int mem_cgroup_move_account(struct page *page, struct mem_cgroup *from,
 			    struct mem_cgroup *to, int uncharge_from);
 unsigned long mem_cgroup_move_account_batch(struct page **pages, unsigned long n,
 					    struct mem_cgroup *from, struct mem_cgroup *to);
+unsigned long move_take_batch(struct list_head *list, struct page **pages, struct mem_cgroup **memcg);
 unsigned long isolate_lru_page_batch(struct page **pages, unsigned long n, int get);
 void lru_add_page_batch(struct page **pages, unsigned long n);
 struct mem_cgroup *mem_cgroup_lookup(struct machine *m, int id);
