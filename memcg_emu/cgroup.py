@@ -6,9 +6,9 @@ kernel profile does; C holds the counters.
 """
 import errno
 
-from . import profiles
 from ._core import ffi, lib
 from .errors import check_ret
+from .profiles import HIERARCHY_WARNING
 from .sizes import memparse, parse_u64
 
 __all__ = ["Cgroup", "read_file", "write_file", "parse_cpulist"]
@@ -51,6 +51,7 @@ class Cgroup:
         self.mems = parent.mems if parent else set()
         self.move_charge_at_immigrate = 0
         self.use_hierarchy = parent.use_hierarchy if parent else 0
+        self.zombies = []      # memcg ids of removed children: their swap records live on
 
     def descendants(self):
         yield self
@@ -97,10 +98,14 @@ def memcg_res(machine, cg):
     return res
 
 
-def memcg_stat(machine, cg):
+def memcg_stat_id(machine, memcg_id):
     out = ffi.new("long long[]", lib.EMU_NR_STATS)
-    check_ret(lib.emu_memcg_stat(machine._m, cg.memcg_id, out))
+    check_ret(lib.emu_memcg_stat(machine._m, memcg_id, out))
     return list(out)
+
+
+def memcg_stat(machine, cg):
+    return memcg_stat_id(machine, cg.memcg_id)
 
 
 def hierarchical_limit(machine, cg):
@@ -116,7 +121,11 @@ def format_stat(machine, cg):
     profile = machine.profile
     swap = machine.swap_pages > 0
     local = memcg_stat(machine, cg)
-    subtree = [memcg_stat(machine, d) for d in cg.descendants()] if cg.use_hierarchy else [local]
+    if cg.use_hierarchy:
+        ids = [d.memcg_id for d in cg.descendants()] + [z for d in cg.descendants() for z in d.zombies]
+        subtree = [memcg_stat_id(machine, i) for i in ids]
+    else:
+        subtree = [local]
     lines = []
 
     def emit(prefix, values):
@@ -152,7 +161,7 @@ def read_file(machine, cg, name):
         return f"{memcg_res(machine, cg).failcnt}\n"
     if name == "memory.stat":
         return format_stat(machine, cg)
-    if name == "memory.use_hierarchy":
+    if name == "memory.use_hierarchy" and profile.has_use_hierarchy:
         return f"{cg.use_hierarchy}\n"
     if name == "memory.move_charge_at_immigrate":
         return f"{profile.show_move_charge(cg.move_charge_at_immigrate)}\n"
@@ -185,25 +194,25 @@ def _write_use_hierarchy(machine, cg, text):
     value = parse_u64(text)
     if machine.profile.always_hierarchical:
         if value != 1:
-            machine.dmesg.append("cgroup: Non-hierarchical mode is deprecated.")
+            machine.dmesg.extend(machine.profile.warn_once(HIERARCHY_WARNING))
             raise OSError(errno.EINVAL, "non-hierarchical mode is gone in this kernel")
         return
     # mem_cgroup_hierarchy_write(), mm/memcontrol.c 2.6.29-5.x
-    if value not in (0, 1):
-        raise OSError(errno.EINVAL, "memory.use_hierarchy takes 0 or 1")
-    if cg.parent is not None and cg.parent.use_hierarchy:
-        raise OSError(errno.EINVAL, "the parent is hierarchical")
-    if value != cg.use_hierarchy:
-        if cg.children:
-            raise OSError(errno.EBUSY, "the group has children")
-        check_ret(lib.emu_memcg_set_use_hierarchy(machine._m, cg.memcg_id, value))
-        cg.use_hierarchy = value
+    if value not in (0, 1) or (cg.parent is not None and cg.parent.use_hierarchy):
+        raise OSError(errno.EINVAL, "memory.use_hierarchy takes 0 or 1, and only below a "
+                      "non-hierarchical parent")
+    if cg.children:
+        raise OSError(errno.EBUSY, "the group has children")
+    check_ret(lib.emu_memcg_set_use_hierarchy(machine._m, cg.memcg_id, value))
+    cg.use_hierarchy = value
 
 
 def _write_move_charge(machine, cg, text):
+    if not machine.profile.has_move_charge():
+        raise OSError(errno.ENOENT, f"kernel {machine.profile.name} has no memory.move_charge_at_immigrate")
     value = parse_u64(text)
-    machine.profile.check_move_charge(value)
     machine.dmesg.extend(machine.profile.move_charge_warning())
+    machine.profile.check_move_charge(value)
     cg.move_charge_at_immigrate = value
 
 
@@ -238,7 +247,7 @@ def write_file(machine, cg, name, value):
         if cg.parent is None:
             raise OSError(errno.EINVAL, "memory.force_empty is refused on the root group")
         check_ret(lib.emu_memcg_force_empty(machine._m, cg.memcg_id))
-    elif name == "memory.use_hierarchy":
+    elif name == "memory.use_hierarchy" and machine.profile.has_use_hierarchy:
         _write_use_hierarchy(machine, cg, text)
     elif name == "memory.move_charge_at_immigrate":
         _write_move_charge(machine, cg, text)

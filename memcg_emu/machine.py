@@ -119,6 +119,7 @@ class Machine:
             if self._pids_in(node):
                 raise OSError(errno.EBUSY, f"cgroup {path!r} has tasks")
             check_ret(lib.emu_memcg_destroy(self._m, node.memcg_id))
+            node.parent.zombies += [node.memcg_id] + node.zombies
             del node.parent.children[node.path.rsplit("/", 1)[-1]]
             del self._by_memcg[node.memcg_id]
 

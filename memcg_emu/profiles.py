@@ -9,6 +9,12 @@ PAGE_SIZE = 4096
 U64_MAX = (1 << 64) - 1
 # PAGE_COUNTER_MAX * PAGE_SIZE: how 3.19+ kernels show "unlimited"
 PAGE_COUNTER_MAX_BYTES = ((1 << 63) - 1) // PAGE_SIZE * PAGE_SIZE
+# RESOURCE_MAX before 3.12: res_counter_init() set the limit to LLONG_MAX
+LLONG_MAX = (1 << 63) - 1
+MOVE_CHARGE_WARNING = ("Cgroup memory moving (move_charge_at_immigrate) is deprecated. Please report "
+                       "your usecase to linux-mm@kvack.org if you depend on this functionality.")
+HIERARCHY_WARNING = ("Non-hierarchical mode is deprecated. Please report your usecase to "
+                     "linux-mm@kvack.org if you depend on this functionality.")
 
 
 class Profile:
@@ -20,7 +26,8 @@ class Profile:
         self.page_counter = page_counter              # 3.19+: limits round down, max is LONG_MAX pages
         self.always_hierarchical = always_hierarchical
         self.deprecation_warning = deprecation_warning
-        self._warned = False
+        self.has_use_hierarchy = version >= lib.EMU_KERNEL_2_6_34   # the file came in 2.6.29
+        self._warned = set()
 
     def __repr__(self):
         return f"<kernel profile {self.name}>"
@@ -32,7 +39,9 @@ class Profile:
         return min((value + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE, lib.EMU_RES_MAX)
 
     def show_limit(self, limit):
-        return min(limit, PAGE_COUNTER_MAX_BYTES) if self.page_counter else limit
+        if self.page_counter:
+            return min(limit, PAGE_COUNTER_MAX_BYTES)
+        return LLONG_MAX if limit == lib.EMU_RES_MAX else limit
 
     def has_move_charge(self):
         return self.move_charge_mask is not None
@@ -50,13 +59,16 @@ class Profile:
             raise OSError(errno.ENOENT, f"kernel {self.name} has no memory.move_charge_at_immigrate")
         return value
 
-    def move_charge_warning(self):
-        """6.1.y (backported from 6.3) warns once, on any write."""
-        if not self.deprecation_warning or self._warned:
+    def warn_once(self, text):
+        """pr_warn_once(): the dmesg lines a write adds, at most once per text."""
+        if text in self._warned:
             return []
-        self._warned = True
-        return ["Cgroup memory moving (move_charge_at_immigrate) is deprecated. Please report "
-                "your usecase to linux-mm@kvack.org if you depend on this functionality."]
+        self._warned.add(text)
+        return [text]
+
+    def move_charge_warning(self):
+        """6.1.y (backported from 6.3) and 6.13 warn once, on any write, before the value check."""
+        return self.warn_once(MOVE_CHARGE_WARNING) if self.deprecation_warning else []
 
 
 def _profiles():
@@ -66,7 +78,7 @@ def _profiles():
         "2.6.35": Profile("2.6.35", lib.EMU_KERNEL_2_6_35, 3, False, False),
         "3.4": Profile("3.4", lib.EMU_KERNEL_3_4, 3, False, False),
         "6.1": Profile("6.1", lib.EMU_KERNEL_6_1, 3, True, True, deprecation_warning=True),
-        "6.13": Profile("6.13", lib.EMU_KERNEL_6_13, 0, True, True),
+        "6.13": Profile("6.13", lib.EMU_KERNEL_6_13, 0, True, True, deprecation_warning=True),
     }
 
 

@@ -4,7 +4,7 @@ import errno
 import pytest
 
 from memcg_emu import Machine
-from policy_helpers import PAGE, MiB, stat, usage
+from helpers import PAGE, MiB, stat, usage
 
 
 def world(policy, b_limit="100M", swap="0", x_size="80M"):

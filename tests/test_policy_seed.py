@@ -4,7 +4,7 @@ import errno
 import pytest
 
 from memcg_emu import Machine
-from policy_helpers import PAGE, MiB, alive, leaked, stat, usage
+from helpers import PAGE, MiB, alive, leaked, stat, usage
 
 
 def mixed_task(m):

@@ -1,13 +1,12 @@
 """The upstream policy (memory.move_charge_at_immigrate) and its kernel profiles."""
 import errno
-import json
 import os
 
 import pytest
 
 from memcg_emu import Machine
 from memcg_emu.scenario import load, run
-from policy_helpers import PAGE, MiB, stat, usage
+from helpers import PAGE, MiB, stat, usage
 
 P = 65 * PAGE
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

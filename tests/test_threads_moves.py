@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from memcg_emu import POLICIES, Machine
-from policy_helpers import PAGE, usage
+from helpers import PAGE, usage
 
 ROUNDS = 60
 

@@ -242,11 +242,11 @@ static int mem_cgroup_reparent_pages(struct mem_cgroup *memcg)
 		for (int l = 0; l < NR_LRU_LISTS && !page; l++)
 			if (!list_empty(&mz->lists[l]))
 				page = list_first_entry(&mz->lists[l], struct page, lru);
-		if (page)
-			get_page(page);
+		if (page && !get_page_unless_zero(page))
+			page = NULL;	/* being freed: its put_page() takes it off */
 		spin_unlock(&mz->lru_lock);
 		if (!page) {
-			/* a page of ours is isolated by reclaim right now: let it come back */
+			/* a page of ours is isolated by reclaim, or being freed, right now */
 			if (spins > 10000000)
 				return emu_set_error(-EBUSY, "pages of the group stay isolated");
 			sched_yield();
@@ -283,16 +283,10 @@ int emu_memcg_destroy(struct machine *m, int id)
 	ret = mem_cgroup_reparent_pages(memcg);
 	if (ret)
 		EMU_RETURN(ret);
-	/* swap records follow (mem_cgroup_id_put() leaves them to the parent's id in 6.1) */
-	for (unsigned long off = 0; off < m->nr_swap; off++) {
-		unsigned short expected = (unsigned short)id;
-
-		if (atomic_compare_exchange_strong(&m->swap_cgroup[off], &expected,
-						   (unsigned short)memcg->parent->id)) {
-			mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, -1);
-			mem_cgroup_stat_add(memcg->parent, EMU_STAT_SWAP, 1);
-		}
-	}
+	/*
+	 * Swap slots keep the dead group's id (mem_cgroup_id_put() waits for
+	 * them in 6.1): a swap-in then charges the faulting task's group.
+	 */
 	spin_lock(&m->memcg_lock);
 	memcg->dead = 1;
 	spin_unlock(&m->memcg_lock);
@@ -358,10 +352,14 @@ int emu_memcg_force_empty(struct machine *m, int id)
 	EMU_RETURN(0);
 }
 
+/* Statistics of a group, removed ones included (their swap slots still count in the parent). */
 int emu_memcg_stat(struct machine *m, int id, long long *out)
 {
 	EMU_ENTER(m);
-	MEMCG_ARG(memcg, m, id);
+	struct mem_cgroup *memcg;
+
+	if (!mem_cgroup_by_index(m, id, &memcg) || !memcg)
+		EMU_RETURN(emu_set_error(-ENOENT, "no memory cgroup with id %d", id));
 	static const int lru_stat[NR_LRU_LISTS] = {
 		EMU_STAT_INACTIVE_ANON, EMU_STAT_ACTIVE_ANON, EMU_STAT_INACTIVE_FILE,
 		EMU_STAT_ACTIVE_FILE, EMU_STAT_UNEVICTABLE,

@@ -24,7 +24,7 @@ struct check_state {
 static int check_mm(struct check_state *cs, struct task_struct *p, struct mm_struct *mm)
 {
 	struct machine *m = cs->m;
-	long rss[2] = { 0, 0 };
+	long rss[3] = { 0, 0, 0 };
 	unsigned long prev_end = 0;
 
 	for (struct vm_area_struct *vma = mm->mmap; vma; vma = vma->vm_next) {
@@ -60,6 +60,7 @@ static int check_mm(struct check_state *cs, struct task_struct *p, struct mm_str
 						CHECK(off && off < m->nr_swap, "task %d: bad swap entry at 0x%lx",
 						      p->pid, addr);
 						cs->swapref[off]++;
+						rss[MM_SWAPENTS]++;
 						continue;
 					}
 					CHECK(pte_present(pte), "task %d: garbage PTE at 0x%lx", p->pid, addr);
@@ -91,9 +92,9 @@ static int check_mm(struct check_state *cs, struct task_struct *p, struct mm_str
 			}
 		}
 	}
-	CHECK(rss[0] == atomic_load(&mm->rss[0]) && rss[1] == atomic_load(&mm->rss[1]),
-	      "task %d: rss counters %ld/%ld, PTEs say %ld/%ld", p->pid, atomic_load(&mm->rss[0]),
-	      atomic_load(&mm->rss[1]), rss[0], rss[1]);
+	for (int i = 0; i < 3; i++)
+		CHECK(rss[i] == atomic_load(&mm->rss[i]), "task %d: rss counter %d is %ld, PTEs say %ld",
+		      p->pid, i, atomic_load(&mm->rss[i]), rss[i]);
 	return 0;
 }
 

@@ -203,29 +203,25 @@ int emu_lazy_mark(struct move_ctx *ctx, int recharge)
 	EMU_RETURN(0);
 }
 
+static int page_owner_one(struct page *page, struct vm_area_struct *vma, unsigned long address, void *arg)
+{
+	struct pte_table *pt;
+
+	if (!page_check_address(page, vma, address, &pt))
+		return 0;
+	*(struct mem_cgroup **)arg = try_get_mem_cgroup_from_mm(vma->vm_mm);
+	spin_unlock(&pt->ptl);
+	return 1;
+}
+
 /* The group of the task whose PTE maps this (mapped-once anon) page now, or NULL. */
 static struct mem_cgroup *page_owner_memcg(struct page *page)
 {
-	struct anon_vma *av = page_anon_vma(page);
-	unsigned long address = page->index << PAGE_SHIFT;
 	struct mem_cgroup *memcg = NULL;
-	struct vm_area_struct *vma;
 
 	if (!PageAnon(page) || page_mapcount(page) != 1)
 		return NULL;
-	spin_lock(&av->lock);
-	list_for_each_entry(vma, &av->head, anon_vma_node) {
-		if (address >= vma->vm_start && address < vma->vm_end) {
-			struct pte_table *pt = pte_table_lookup(vma->vm_mm, address, 0);
-
-			if (pt && pte_present(pt->pte[pte_index(address)]) &&
-			    pte_pfn(pt->pte[pte_index(address)]) == page_to_pfn(page)) {
-				memcg = try_get_mem_cgroup_from_mm(vma->vm_mm);
-				break;
-			}
-		}
-	}
-	spin_unlock(&av->lock);
+	rmap_walk(page, page_owner_one, &memcg);
 	return memcg;
 }
 

@@ -57,6 +57,12 @@ unsigned long get_mm_rss(struct mm_struct *mm)
 	return atomic_load(&mm->rss[MM_FILEPAGES]) + atomic_load(&mm->rss[MM_ANONPAGES]);
 }
 
+/* get_mm_counter(mm, MM_SWAPENTS) */
+unsigned long get_mm_swapents(struct mm_struct *mm)
+{
+	return atomic_load(&mm->rss[MM_SWAPENTS]);
+}
+
 /* find_task_by_vpid(), kernel/pid.c: a live task, or NULL. */
 struct task_struct *find_task_by_pid(struct machine *m, int pid)
 {

@@ -486,10 +486,11 @@ int isolate_lru_page(struct page *page)
 	struct mem_cgroup_per_zone *mz = lock_page_lruvec(page);
 	int ret = -EBUSY;
 
-	if (TestClearPageFlag(page, PG_lru)) {
+	/* a page whose last reference is gone stays for put_page() to take off */
+	if (PageLRU(page) && get_page_unless_zero(page)) {
+		ClearPageFlag(page, PG_lru);
 		list_del(&page->lru);
 		mz->count[page_lru(page)]--;
-		get_page(page);
 		ret = 0;
 	}
 	spin_unlock(&mz->lru_lock);
@@ -506,7 +507,8 @@ void putback_lru_page(struct page *page)
 /*
  * isolate_lru_page() over a batch (the pages of one PTE table): one lock
  * hold per run of pages of the same group.  Pages not on an LRU are set to
- * NULL; with @get each isolated page also gets a reference.
+ * NULL; with @get each isolated page also gets a reference (without it the
+ * caller's PTE lock keeps the pages alive).
  */
 unsigned long isolate_lru_page_batch(struct page **pages, unsigned long n, int get)
 {
@@ -522,11 +524,10 @@ unsigned long isolate_lru_page_batch(struct page **pages, unsigned long n, int g
 				spin_unlock(&mz->lru_lock);
 			mz = lock_page_lruvec(page);	/* looks again under the lock */
 		}
-		if (TestClearPageFlag(page, PG_lru)) {
+		if (PageLRU(page) && (!get || get_page_unless_zero(page))) {
+			ClearPageFlag(page, PG_lru);
 			list_del(&page->lru);
 			mz->count[page_lru(page)]--;
-			if (get)
-				get_page(page);
 			isolated++;
 		} else {
 			pages[i] = NULL;

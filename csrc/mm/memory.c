@@ -245,6 +245,7 @@ static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma, unsign
 	anon_vma_prepare(vma);
 	ret = install_anon_page(mm, vma, addr, pt, orig, page);
 	if (!ret) {
+		atomic_fetch_sub(&mm->rss[MM_SWAPENTS], 1);
 		swap_free(off);
 		count_memcg_event_mm(mm, EMU_STAT_PGMAJFAULT);
 	}
@@ -333,9 +334,14 @@ void mlock_vma_page(struct page *page)
 		lru_set_page_flag(page, PG_unevictable, 1);
 }
 
-/* munlock_vma_page(), mm/mlock.c: back to an evictable list. */
+/*
+ * munlock_vma_page(), mm/mlock.c: back to an evictable list, unless another
+ * VM_LOCKED mapping still maps it (try_to_munlock()).  No PTE lock held.
+ */
 void munlock_vma_page(struct page *page)
 {
+	if (!PageMlocked(page) || page_mlocked_elsewhere(page))
+		return;
 	if (TestClearPageFlag(page, PG_mlocked))
 		lru_set_page_flag(page, PG_unevictable, 0);
 }
@@ -348,6 +354,8 @@ void zap_page_range(struct vm_area_struct *vma, unsigned long start, unsigned lo
 	for (unsigned long addr = start; addr < end;) {
 		unsigned long next = min((addr + PMD_SIZE) & ~(PMD_SIZE - 1), end);
 		struct pte_table *pt = pte_table_lookup(mm, addr, 0);
+		struct page *munlock[PTRS_PER_TABLE];
+		unsigned long nm = 0;
 
 		if (pt) {
 			spin_lock(&pt->ptl);
@@ -359,6 +367,7 @@ void zap_page_range(struct vm_area_struct *vma, unsigned long start, unsigned lo
 					continue;
 				if (is_swap_pte(*pte)) {
 					swap_free(pte_to_swp_offset(*pte));
+					atomic_fetch_sub(&mm->rss[MM_SWAPENTS], 1);
 					*pte = 0;
 					continue;
 				}
@@ -368,11 +377,17 @@ void zap_page_range(struct vm_area_struct *vma, unsigned long start, unsigned lo
 					continue;
 				atomic_fetch_sub(&mm->rss[PageAnon(page) ? MM_ANONPAGES : MM_FILEPAGES], 1);
 				page_remove_rmap(page);
-				if (vma->vm_flags & VM_LOCKED)
-					munlock_vma_page(page);
-				put_page(page);
+				if ((vma->vm_flags & VM_LOCKED) && PageMlocked(page))
+					munlock[nm++] = page;	/* keeps the PTE's reference a while */
+				else
+					put_page(page);
 			}
 			spin_unlock(&pt->ptl);
+		}
+		/* the rmap walk of munlock takes other PTE locks: after ours is dropped */
+		for (unsigned long i = 0; i < nm; i++) {
+			munlock_vma_page(munlock[i]);
+			put_page(munlock[i]);
 		}
 		addr = next;
 	}
@@ -408,6 +423,7 @@ int copy_page_range(struct mm_struct *dst, struct mm_struct *src, struct vm_area
 			if (is_swap_pte(*spte)) {
 				swap_duplicate(pte_to_swp_offset(*spte));
 				dpt->pte[pte_index(addr)] = *spte;
+				atomic_fetch_add(&dst->rss[MM_SWAPENTS], 1);
 				continue;
 			}
 			if (cow)

@@ -3,7 +3,8 @@
 
 /*
  * select_bad_process(), mm/oom_kill.c: the group's task with the highest
- * oom_badness() (resident pages, shifted by oom_score_adj per mille of RAM);
+ * oom_badness() (resident pages and swap entries, shifted by oom_score_adj per
+ * mille of RAM);
  * -1 while an earlier victim is still exiting (TIF_MEMDIE): wait, kill no more.
  */
 int select_bad_process(struct mem_cgroup *memcg)
@@ -34,11 +35,11 @@ int select_bad_process(struct mem_cgroup *memcg)
 		mm = get_task_mm(p);
 		if (!mm)
 			continue;
-		points = (long)get_mm_rss(mm) + (long)adj * (long)(m->nr_pages / 1000);
+		points = (long)(get_mm_rss(mm) + get_mm_swapents(mm)) + (long)adj * (long)(m->nr_pages / 1000);
 		mmput(mm);
 		if (points <= 0)
 			points = 1;
-		if (points > best) {
+		if (points >= best) {	/* oom_evaluate_task(): a tie goes to the later task */
 			best = points;
 			victim = pid;
 		}

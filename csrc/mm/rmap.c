@@ -87,42 +87,15 @@ void page_remove_rmap(struct page *page)
 }
 
 /*
- * try_to_unmap_one(), mm/rmap.c: clear the PTE mapping @page at @address in
- * @vma, leaving a swap entry when @swp_off >= 0.
+ * rmap_walk(), mm/rmap.c (3.x+): call @one for every VMA that may map
+ * @page, at the address it would have there, under the anon_vma or i_mmap
+ * lock; a non-zero return stops the walk and is returned.
  */
-static void try_to_unmap_one(struct page *page, struct vm_area_struct *vma,
-			     unsigned long address, long swp_off)
-{
-	struct pte_table *pt = pte_table_lookup(vma->vm_mm, address, 0);
-	pte_t *pte;
-
-	if (!pt)
-		return;
-	spin_lock(&pt->ptl);
-	pte = &pt->pte[pte_index(address)];
-	if (pte_present(*pte) && pte_pfn(*pte) == page_to_pfn(page)) {
-		if (swp_off >= 0) {
-			*pte = swp_entry_to_pte((unsigned long)swp_off);
-			mem_cgroup_swapout(page, (unsigned long)swp_off, vma->vm_mm);
-			atomic_fetch_sub(&vma->vm_mm->rss[MM_ANONPAGES], 1);
-		} else {
-			*pte = 0;
-			atomic_fetch_sub(&vma->vm_mm->rss[PageAnon(page) ? MM_ANONPAGES : MM_FILEPAGES], 1);
-		}
-		page_remove_rmap(page);
-		put_page(page);
-	}
-	spin_unlock(&pt->ptl);
-}
-
-/*
- * try_to_unmap(), mm/rmap.c: unmap @page everywhere it is mapped; returns
- * 0 when no mapping is left.  An anon page (mapped once: we keep no swap
- * cache) gets the swap entry @swp_off in its PTE.
- */
-int try_to_unmap(struct page *page, long swp_off)
+int rmap_walk(struct page *page, int (*one)(struct page *, struct vm_area_struct *, unsigned long, void *),
+	      void *arg)
 {
 	struct vm_area_struct *vma;
+	int ret = 0;
 
 	if (PageAnon(page)) {
 		struct anon_vma *av = page_anon_vma(page);
@@ -130,23 +103,109 @@ int try_to_unmap(struct page *page, long swp_off)
 
 		spin_lock(&av->lock);
 		list_for_each_entry(vma, &av->head, anon_vma_node)
-			if (address >= vma->vm_start && address < vma->vm_end)
-				try_to_unmap_one(page, vma, address, swp_off);
+			if (address >= vma->vm_start && address < vma->vm_end &&
+			    (ret = one(page, vma, address, arg)))
+				break;
 		spin_unlock(&av->lock);
 	} else {
 		struct address_space *mapping = page_mapping(page);
 
 		if (!mapping)
-			return page_mapcount(page) ? -EAGAIN : 0;
+			return 0;
 		spin_lock(&mapping->i_mmap_lock);
 		list_for_each_entry(vma, &mapping->i_mmap, shared) {
 			unsigned long npages = (vma->vm_end - vma->vm_start) >> PAGE_SHIFT;
 
-			if (page->index >= vma->vm_pgoff && page->index < vma->vm_pgoff + npages)
-				try_to_unmap_one(page, vma, vma->vm_start +
-						 ((page->index - vma->vm_pgoff) << PAGE_SHIFT), -1);
+			if (page->index >= vma->vm_pgoff && page->index < vma->vm_pgoff + npages &&
+			    (ret = one(page, vma, vma->vm_start + ((page->index - vma->vm_pgoff) << PAGE_SHIFT),
+				       arg)))
+				break;
 		}
 		spin_unlock(&mapping->i_mmap_lock);
 	}
+	return ret;
+}
+
+/* The PTE mapping @page at @address in @vma, locked, or NULL (page_check_address()). */
+pte_t *page_check_address(struct page *page, struct vm_area_struct *vma, unsigned long address,
+			  struct pte_table **ptp)
+{
+	struct pte_table *pt = pte_table_lookup(vma->vm_mm, address, 0);
+	pte_t *pte;
+
+	if (!pt)
+		return NULL;
+	spin_lock(&pt->ptl);
+	pte = &pt->pte[pte_index(address)];
+	if (pte_present(*pte) && pte_pfn(*pte) == page_to_pfn(page)) {
+		*ptp = pt;
+		return pte;
+	}
+	spin_unlock(&pt->ptl);
+	return NULL;
+}
+
+/*
+ * try_to_unmap_one(), mm/rmap.c: clear the PTE mapping @page in @vma,
+ * leaving a swap entry when *swp_off >= 0.  A VM_LOCKED mapping is left
+ * alone and stops the walk (SWAP_MLOCK): the page goes back to mlocked.
+ */
+static int try_to_unmap_one(struct page *page, struct vm_area_struct *vma, unsigned long address,
+			    void *arg)
+{
+	long swp_off = *(long *)arg;
+	struct pte_table *pt;
+	pte_t *pte = page_check_address(page, vma, address, &pt);
+
+	if (!pte)
+		return 0;
+	if (vma->vm_flags & VM_LOCKED) {
+		spin_unlock(&pt->ptl);
+		return 1;
+	}
+	if (swp_off >= 0) {
+		*pte = swp_entry_to_pte((unsigned long)swp_off);
+		mem_cgroup_swapout(page, (unsigned long)swp_off, vma->vm_mm);
+		atomic_fetch_sub(&vma->vm_mm->rss[MM_ANONPAGES], 1);
+		atomic_fetch_add(&vma->vm_mm->rss[MM_SWAPENTS], 1);
+	} else {
+		*pte = 0;
+		atomic_fetch_sub(&vma->vm_mm->rss[PageAnon(page) ? MM_ANONPAGES : MM_FILEPAGES], 1);
+	}
+	page_remove_rmap(page);
+	put_page(page);
+	spin_unlock(&pt->ptl);
+	return 0;
+}
+
+/*
+ * try_to_unmap(), mm/rmap.c: unmap @page everywhere it is mapped; returns
+ * 0 when no mapping is left.  An anon page (mapped once: we keep no swap
+ * cache) gets the swap entry @swp_off in its PTE.  A page an mlocked VMA
+ * maps is marked mlocked again and stays.
+ */
+int try_to_unmap(struct page *page, long swp_off)
+{
+	if (rmap_walk(page, try_to_unmap_one, &swp_off)) {
+		mlock_vma_page(page);
+		return -EAGAIN;
+	}
 	return page_mapcount(page) ? -EAGAIN : 0;
+}
+
+static int page_mlocked_one(struct page *page, struct vm_area_struct *vma, unsigned long address,
+			    void *arg)
+{
+	struct pte_table *pt;
+
+	if (!(vma->vm_flags & VM_LOCKED) || !page_check_address(page, vma, address, &pt))
+		return 0;
+	spin_unlock(&pt->ptl);
+	return 1;
+}
+
+/* try_to_munlock(), mm/rmap.c: does another VM_LOCKED mapping still map @page? */
+int page_mlocked_elsewhere(struct page *page)
+{
+	return rmap_walk(page, page_mlocked_one, NULL);
 }

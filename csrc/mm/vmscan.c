@@ -85,17 +85,24 @@ static unsigned long shrink_page_list(struct list_head *page_list)
 			continue;
 		}
 		if (!PageMlocked(page) && !PageUnevictable(page)) {
-			if (mem_cgroup_lazy_recharge(page) == 0)
-				ret = 0;
-			else if (PageSwapBacked(page))
+			if (mem_cgroup_lazy_recharge(page) == 0) {
+				unlock_page(page);	/* it lives on, charged to its task's group */
+				putback_lru_page(page);
+				nr_reclaimed++;
+				continue;
+			}
+			if (PageSwapBacked(page))
 				ret = reclaim_swapbacked(page);
 			else
 				ret = reclaim_file(page);
 		}
 		unlock_page(page);
-		if (ret == 0)
+		if (ret == 0) {
 			nr_reclaimed++;
-		putback_lru_page(page);	/* or, once freed from its file, drops the last reference */
+			put_page(page);	/* unmapped and out of its file: the last reference */
+		} else {
+			putback_lru_page(page);
+		}
 	}
 	return nr_reclaimed;
 }
@@ -106,14 +113,21 @@ static unsigned long isolate_lru_pages(struct mem_cgroup_per_zone *mz, enum lru_
 {
 	unsigned long taken = 0;
 
+	unsigned long scanned = 0, len;
+
 	spin_lock(&mz->lru_lock);
-	while (taken < nr && !list_empty(&mz->lists[lru])) {
+	len = mz->count[lru];
+	while (taken < nr && scanned++ < len) {
 		struct page *page = list_last_entry(&mz->lists[lru], struct page, lru);
 
+		if (!get_page_unless_zero(page)) {
+			/* being freed: put_page() takes it off; look past it */
+			list_move(&page->lru, &mz->lists[lru]);
+			continue;
+		}
 		list_move(&page->lru, dst);
 		ClearPageFlag(page, PG_lru);
 		mz->count[lru]--;
-		get_page(page);
 		taken++;
 	}
 	spin_unlock(&mz->lru_lock);

@@ -106,6 +106,11 @@ void page_add_file_rmap(struct page *page);
 void page_dup_rmap(struct page *page);
 void page_remove_rmap(struct page *page);
 int try_to_unmap(struct page *page, long swp_off);
+int rmap_walk(struct page *page, int (*one)(struct page *, struct vm_area_struct *, unsigned long, void *),
+	      void *arg);
+pte_t *page_check_address(struct page *page, struct vm_area_struct *vma, unsigned long address,
+			  struct pte_table **ptp);
+int page_mlocked_elsewhere(struct page *page);
 
 /* mm/mmap.c and mm/mlock.c */
 struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr);
@@ -146,6 +151,7 @@ int copy_process(struct task_struct *parent);
 int do_execve(struct task_struct *task);
 int task_new(struct machine *m, struct mem_cgroup *memcg);
 unsigned long get_mm_rss(struct mm_struct *mm);
+unsigned long get_mm_swapents(struct mm_struct *mm);
 
 /*
  * An in-flight move of one task's charges (custom: the state the seed keeps

@@ -51,6 +51,17 @@ struct page {
 static inline int page_count(struct page *page) { return atomic_load(&page->_count); }
 static inline int page_mapcount(struct page *page) { return atomic_load(&page->_mapcount) + 1; }
 static inline void get_page(struct page *page) { atomic_fetch_add(&page->_count, 1); }
+
+/* get_page_unless_zero(), include/linux/mm.h: no reference to a page already being freed. */
+static inline int get_page_unless_zero(struct page *page)
+{
+	int c = atomic_load(&page->_count);
+
+	while (c > 0)
+		if (atomic_compare_exchange_weak(&page->_count, &c, c + 1))
+			return 1;
+	return 0;
+}
 static inline int trylock_page(struct page *page) { return !TestSetPageFlag(page, PG_locked); }
 static inline void unlock_page(struct page *page) { ClearPageFlag(page, PG_locked); }
 
@@ -159,11 +170,11 @@ struct mm_struct {
 	unsigned long free_area_cache;		/* next top-down mmap address */
 	struct task_struct *owner;
 	spinlock_t page_table_lock;		/* anon_vma_prepare() */
-	atomic_long rss[2];			/* MM_FILEPAGES, MM_ANONPAGES */
+	atomic_long rss[3];			/* MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS */
 	struct machine *machine;
 };
 
-enum { MM_FILEPAGES, MM_ANONPAGES };
+enum { MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS };
 
 struct mem_cgroup;
 

@@ -1,0 +1,34 @@
+"""Fixtures: machines that are checked on the way out (the readers live in helpers.py).
+
+Every machine made through the ``machine`` fixture is walked by ``m.check()``
+when the test ends, so each scenario ends with the invariants of DESIGN
+section 6 verified even when the test body forgets to.
+"""
+import pytest
+
+from memcg_emu import Machine
+
+
+@pytest.fixture
+def machine():
+    """Factory of machines (policy none, kernel 6.1, 1G RAM, no swap by default); each is checked at the end."""
+    made = []
+
+    def make(**kw):
+        kw.setdefault("ram", "1G")
+        kw.setdefault("swap", "0")
+        kw.setdefault("policy", "none")
+        kw.setdefault("kernel", "6.1")
+        m = Machine(**kw)
+        made.append(m)
+        return m
+
+    yield make
+    for m in made:
+        m.check()
+
+
+@pytest.fixture
+def m(machine):
+    """The default machine: 1G RAM, no swap, kernel 6.1, policy none."""
+    return machine()
