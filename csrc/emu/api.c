@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include "entry.h"
 
-__thread struct machine *cur_machine;
+__thread struct machine *cur_machine __attribute__((tls_model("initial-exec")));
 extern __thread struct mem_cgroup *current_memcg_in_oom;
 
 __thread char emu_errbuf[256];

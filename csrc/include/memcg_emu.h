@@ -142,6 +142,14 @@ int emu_upstream_clear(struct move_ctx *ctx);
 /* memory.move_charge_at_immigrate bits */
 enum { EMU_MOVE_ANON = 1, EMU_MOVE_FILE = 2 };
 
+/*
+ * benchmarks: the irreducible per-page work of a move, for the throughput
+ * limit: read each PTE, find the page, lock its page_cgroup, point it at
+ * the other group, unlock.  Returns pages switched; statistics and LRU are
+ * left alone, so call it twice (there and back) before anything else.
+ */
+long emu_bench_min_loop(struct machine *m, int pid, int to_id);
+
 /* invariants of DESIGN section 6; 0 or -EUCLEAN with the broken one in emu_last_error() */
 int emu_check(struct machine *m);
 

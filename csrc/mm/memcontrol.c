@@ -5,42 +5,10 @@
  */
 #include "../include/linux/mm.h"
 
-/* lookup_page_cgroup(), mm/page_cgroup.c (2.6.27 flatmem): one per frame. */
-struct page_cgroup *lookup_page_cgroup(struct page *page)
-{
-	return &cur_machine->page_cgroup_map[page_to_pfn(page)];
-}
-
-/* lock_page_cgroup(), mm/memcontrol.c 2.6.26: bit spinlock on page->page_cgroup. */
-void lock_page_cgroup(struct page *page)
-{
-	bit_spin_lock(PAGE_CGROUP_LOCK_BIT, &page->page_cgroup);
-}
-
-void unlock_page_cgroup(struct page *page)
-{
-	bit_spin_unlock(PAGE_CGROUP_LOCK_BIT, &page->page_cgroup);
-}
-
-/* page_get_page_cgroup(), mm/memcontrol.c 2.6.26 */
-static struct page_cgroup *page_get_page_cgroup(struct page *page)
-{
-	return (struct page_cgroup *)(atomic_load(&page->page_cgroup) &
-				      ~((uintptr_t)1 << PAGE_CGROUP_LOCK_BIT));
-}
-
 /* page_assign_page_cgroup(), mm/memcontrol.c 2.6.26: caller holds the lock bit. */
 static void page_assign_page_cgroup(struct page *page, struct page_cgroup *pc)
 {
 	atomic_store(&page->page_cgroup, (uintptr_t)pc | ((uintptr_t)1 << PAGE_CGROUP_LOCK_BIT));
-}
-
-/* The group a page is charged to, or NULL (page_memcg(), 5.x). */
-struct mem_cgroup *page_memcg(struct page *page)
-{
-	struct page_cgroup *pc = page_get_page_cgroup(page);
-
-	return pc ? pc->mem_cgroup : NULL;
 }
 
 struct mem_cgroup *mem_cgroup_lookup(struct machine *m, int id)
@@ -87,12 +55,6 @@ struct mem_cgroup *mem_cgroup_from_task(struct task_struct *p)
 struct mem_cgroup *try_get_mem_cgroup_from_mm(struct mm_struct *mm)
 {
 	return mem_cgroup_from_task(mm->owner);
-}
-
-struct mem_cgroup_per_zone *page_cgroup_zoneinfo(struct mem_cgroup *memcg, struct page *page)
-{
-	(void)page;	/* one zone */
-	return memcg ? &memcg->info[0] : &cur_machine->zone.lruvec;
 }
 
 /* mem_cgroup_margin(), mm/memcontrol.c 3.x: room left, the tightest level counting. */
@@ -425,16 +387,6 @@ void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off)
 }
 
 /* ---- LRU placement (mm/swap.c, mm/memcontrol.c mem_cgroup_add_lru_list) ---- */
-
-enum lru_list page_lru(struct page *page)
-{
-	int file;
-
-	if (PageUnevictable(page))
-		return LRU_UNEVICTABLE;
-	file = !PageSwapBacked(page);
-	return (file ? LRU_INACTIVE_FILE : LRU_INACTIVE_ANON) + (PageActive(page) ? 1 : 0);
-}
 
 /*
  * Lock the lruvec the page belongs to.  A page changes group only while off

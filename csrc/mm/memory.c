@@ -68,16 +68,6 @@ void free_pgtables(struct mm_struct *mm)
 	mm->pgd = NULL;
 }
 
-/* vm_normal_page(), mm/memory.c: NULL for the zero page. */
-struct page *vm_normal_page(struct vm_area_struct *vma, unsigned long addr, pte_t pte)
-{
-	struct page *page = pfn_to_page(pte_pfn(pte));
-
-	(void)vma;
-	(void)addr;
-	return page == cur_machine->zero_page ? NULL : page;
-}
-
 /*
  * A frame for a fault; when RAM itself is exhausted, reclaim from the whole
  * machine, then arm the (global) OOM killer at the root group.

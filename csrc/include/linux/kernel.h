@@ -50,8 +50,11 @@ void emu_bug(const char *file, int line, const char *cond);
 #define lockdep_assert_held(l) do { } while (0)
 #endif
 
-/* The machine of the calling entry point; the kernel has one, we have many. */
-extern __thread struct machine *cur_machine;
+/*
+ * The machine of the calling entry point; the kernel has one, we have many.
+ * initial-exec: a plain %fs load, not a __tls_get_addr() call per use.
+ */
+extern __thread struct machine *cur_machine __attribute__((tls_model("initial-exec")));
 
 /* Error text for the Python funnel, set next to a negative errno return. */
 int emu_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

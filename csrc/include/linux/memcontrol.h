@@ -86,10 +86,6 @@ static inline void mem_cgroup_stat_add(struct mem_cgroup *memcg, int idx, long v
 }
 
 /* mm/memcontrol.c */
-struct page_cgroup *lookup_page_cgroup(struct page *page);
-void lock_page_cgroup(struct page *page);
-void unlock_page_cgroup(struct page *page);
-struct mem_cgroup *page_memcg(struct page *page);
 struct mem_cgroup *mem_cgroup_from_task(struct task_struct *p);
 struct mem_cgroup *try_get_mem_cgroup_from_mm(struct mm_struct *mm);
 
@@ -121,7 +117,6 @@ unsigned long isolate_lru_page_batch(struct page **pages, unsigned long n, int g
 void lru_add_page_batch(struct page **pages, unsigned long n);
 struct mem_cgroup *mem_cgroup_lookup(struct machine *m, int id);
 int mem_cgroup_by_index(struct machine *m, int id, struct mem_cgroup **memcg);
-struct mem_cgroup_per_zone *page_cgroup_zoneinfo(struct mem_cgroup *memcg, struct page *page);
 
 /* mm/vmscan.c and the LRU (mm/swap.c) */
 void lru_cache_add(struct page *page);
@@ -130,7 +125,6 @@ int isolate_lru_page(struct page *page);
 void putback_lru_page(struct page *page);
 void putback_lru_pages(struct list_head *l);
 unsigned long try_to_free_mem_cgroup_pages(struct mem_cgroup *memcg, unsigned long nr_pages);
-enum lru_list page_lru(struct page *page);
 void rotate_reclaimable_page(struct page *page);
 void lru_set_page_flag(struct page *page, int bit, int set);
 

@@ -72,6 +72,65 @@ static inline struct page *pfn_to_page(unsigned long pfn)
 	return cur_machine->mem_map + pfn;
 }
 
+/* lookup_page_cgroup(), mm/page_cgroup.c (2.6.27 flatmem): one per frame. */
+static inline struct page_cgroup *lookup_page_cgroup(struct page *page)
+{
+	return &cur_machine->page_cgroup_map[page_to_pfn(page)];
+}
+
+/* lock_page_cgroup(), mm/memcontrol.c 2.6.26: bit spinlock on page->page_cgroup. */
+static inline void lock_page_cgroup(struct page *page)
+{
+	bit_spin_lock(PAGE_CGROUP_LOCK_BIT, &page->page_cgroup);
+}
+
+static inline void unlock_page_cgroup(struct page *page)
+{
+	bit_spin_unlock(PAGE_CGROUP_LOCK_BIT, &page->page_cgroup);
+}
+
+/* page_get_page_cgroup(), mm/memcontrol.c 2.6.26 */
+static inline struct page_cgroup *page_get_page_cgroup(struct page *page)
+{
+	return (struct page_cgroup *)(atomic_load_explicit(&page->page_cgroup, memory_order_acquire) &
+				      ~((uintptr_t)1 << PAGE_CGROUP_LOCK_BIT));
+}
+
+/* The group a page is charged to, or NULL (page_memcg(), 5.x). */
+static inline struct mem_cgroup *page_memcg(struct page *page)
+{
+	struct page_cgroup *pc = page_get_page_cgroup(page);
+
+	return pc ? pc->mem_cgroup : NULL;
+}
+
+/* mem_cgroup_page_lruvec(): the group's lists in the page's zone (there is one zone). */
+static inline struct mem_cgroup_per_zone *page_cgroup_zoneinfo(struct mem_cgroup *memcg, struct page *page)
+{
+	(void)page;
+	return memcg ? &memcg->info[0] : &cur_machine->zone.lruvec;
+}
+
+/* page_lru(), include/linux/mm_inline.h */
+static inline enum lru_list page_lru(struct page *page)
+{
+	unsigned long flags = atomic_load_explicit(&page->flags, memory_order_relaxed);
+
+	if (flags & (1UL << PG_unevictable))
+		return LRU_UNEVICTABLE;
+	return (flags & (1UL << PG_swapbacked) ? LRU_INACTIVE_ANON : LRU_INACTIVE_FILE) +
+		!!(flags & (1UL << PG_active));
+}
+
+/* vm_normal_page(), mm/memory.c: NULL for the zero page. */
+static inline struct page *vm_normal_page(struct vm_area_struct *vma, unsigned long addr, pte_t pte)
+{
+	struct page *page = vma->vm_mm->machine->mem_map + pte_pfn(pte);
+
+	(void)addr;
+	return page == vma->vm_mm->machine->zero_page ? NULL : page;
+}
+
 static inline struct anon_vma *page_anon_vma(struct page *page)
 {
 	return (struct anon_vma *)(page->mapping & ~PAGE_MAPPING_ANON);
@@ -94,7 +153,6 @@ int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma, unsigned l
 void zap_page_range(struct vm_area_struct *vma, unsigned long start, unsigned long end);
 int copy_page_range(struct mm_struct *dst, struct mm_struct *src, struct vm_area_struct *vma);
 struct pte_table *pte_table_lookup(struct mm_struct *mm, unsigned long addr, int alloc);
-struct page *vm_normal_page(struct vm_area_struct *vma, unsigned long addr, pte_t pte);
 void free_pgtables(struct mm_struct *mm);
 
 /* mm/rmap.c */
