@@ -218,25 +218,18 @@ static void mc_move_pages(struct move_ctx *ctx, struct page **pages, const unsig
 			  unsigned long n)
 {
 	struct page *isolated[PTRS_PER_TABLE], *moving[PTRS_PER_TABLE];
-	unsigned char locked[PTRS_PER_TABLE];
-	unsigned long nb = 0, moved;
+	unsigned long moved;
 
-	for (unsigned long i = 0; i < n; i++) {
-		locked[i] = trylock_page(pages[i]);
-		if (locked[i])
-			isolated[nb++] = pages[i];
-	}
-	isolate_lru_page_batch(isolated, nb, 0);
-	for (unsigned long i = 0; i < nb; i++)
+	for (unsigned long i = 0; i < n; i++)
+		isolated[i] = pages[i];
+	trylock_isolate_lru_page_batch(isolated, n);
+	for (unsigned long i = 0; i < n; i++)
 		moving[i] = isolated[i];
-	moved = mem_cgroup_move_account_batch(moving, nb, ctx->from, ctx->to);
-	lru_add_page_batch(isolated, nb);	/* moved or not, each goes back to its group's list */
-	for (unsigned long i = 0; i < n; i++) {
-		if (locked[i])
-			unlock_page(pages[i]);
+	moved = mem_cgroup_move_account_batch(moving, n, ctx->from, ctx->to);
+	lru_add_page_batch(isolated, n, 1);	/* moved or not, back to its group's list, unlocked */
+	for (unsigned long i = 0; i < n; i++)
 		if (ref[i])
 			put_page(pages[i]);
-	}
 	ctx->precharge -= moved;
 	ctx->moved_charge += moved;
 	/* the charge is now the page's on to, and the old group's until clear_mc */

@@ -275,7 +275,8 @@ static int __mem_cgroup_move_account(struct page *page, struct mem_cgroup *from,
 		return -EINVAL;
 	}
 	page_stat_delta(page, pc, dfrom, -1);
-	atomic_fetch_and(&pc->flags, ~(1UL << PCG_WRONG_CHARGE));
+	if (PcgFlag(pc, PCG_WRONG_CHARGE))	/* a plain test first: an atomic per page is dear */
+		atomic_fetch_and(&pc->flags, ~(1UL << PCG_WRONG_CHARGE));
 	pc->mem_cgroup = to;
 	page_stat_delta(page, pc, dto, 1);
 	unlock_page_cgroup(page);
@@ -490,8 +491,51 @@ unsigned long isolate_lru_page_batch(struct page **pages, unsigned long n, int g
 	return isolated;
 }
 
-/* lru_cache_add() over a batch: one lock hold per run of pages of the same group (pagevec). */
-void lru_add_page_batch(struct page **pages, unsigned long n)
+/*
+ * trylock_page() and isolate_lru_page() at once, for a batch under one
+ * lock hold per group: a page that is unlocked and on its LRU becomes
+ * locked and isolated in one atomic step; the others are set to NULL.
+ */
+unsigned long trylock_isolate_lru_page_batch(struct page **pages, unsigned long n)
+{
+	const unsigned long lru = 1UL << PG_lru, locked = 1UL << PG_locked;
+	struct mem_cgroup_per_zone *mz = NULL;
+	unsigned long isolated = 0;
+
+	for (unsigned long i = 0; i < n; i++) {
+		struct page *page = pages[i];
+		struct mem_cgroup_per_zone *want = page_cgroup_zoneinfo(page_memcg(page), page);
+		unsigned long old;
+
+		if (want != mz) {
+			if (mz)
+				spin_unlock(&mz->lru_lock);
+			mz = lock_page_lruvec(page);
+		}
+		old = atomic_load(&page->flags);
+		do {
+			if ((old & (lru | locked)) != lru)
+				break;
+		} while (!atomic_compare_exchange_weak(&page->flags, &old, (old | locked) & ~lru));
+		if ((old & (lru | locked)) != lru) {
+			pages[i] = NULL;
+			continue;
+		}
+		list_del(&page->lru);
+		mz->count[page_lru(page)]--;
+		isolated++;
+	}
+	if (mz)
+		spin_unlock(&mz->lru_lock);
+	return isolated;
+}
+
+/*
+ * lru_cache_add() over a batch: one lock hold per run of pages of the same
+ * group (a pagevec); with @unlock the pages, locked by
+ * trylock_isolate_lru_page_batch(), are unlocked too.
+ */
+void lru_add_page_batch(struct page **pages, unsigned long n, int unlock)
 {
 	struct mem_cgroup_per_zone *mz = NULL;
 
@@ -511,7 +555,10 @@ void lru_add_page_batch(struct page **pages, unsigned long n)
 		lru = page_lru(page);
 		list_add(&page->lru, &mz->lists[lru]);
 		mz->count[lru]++;
-		SetPageFlag(page, PG_lru);
+		if (unlock)	/* PG_lru goes on and PG_locked off in one step: we hold the lock */
+			atomic_fetch_xor(&page->flags, (1UL << PG_lru) | (1UL << PG_locked));
+		else
+			SetPageFlag(page, PG_lru);
 	}
 	if (mz)
 		spin_unlock(&mz->lru_lock);
@@ -531,7 +578,7 @@ void putback_lru_pages(struct list_head *l)
 			list_del(&page->lru);
 			pages[n++] = page;
 		}
-		lru_add_page_batch(pages, n);
+		lru_add_page_batch(pages, n, 0);
 		for (unsigned long i = 0; i < n; i++)
 			put_page(pages[i]);
 	}
