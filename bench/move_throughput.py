@@ -19,7 +19,9 @@ same run:
 
 prints a table and, with --json, writes one record per (policy, size):
 {"policy", "pages", "seconds", "pages_per_s", "limit_pages_per_s",
- "python_pages_per_s", "bytes_per_page", "phases", "concurrent_pages_per_s"}.
+ "python_pages_per_s", "bytes_per_page", "phases", "concurrent_pages_per_s"};
+for lazy and lazy-move, phases["later reclaim"] times the reclaim that settles
+what the move left owing (swap-out for lazy, recharge for lazy-move).
 """
 import argparse
 import json
@@ -44,10 +46,14 @@ def rss_bytes():
 
 
 def world(policy, pages):
-    """A machine with task X in A holding `pages` private anon pages, B ready to take them."""
+    """A machine with task X in A holding `pages` private anon pages, B ready to take them.
+
+    The lazy policies get swap as large as the task, for the reclaim that settles them later.
+    """
     ram = (pages * PAGE + (256 << 20)) // (1 << 20) << 20
+    swap = pages * PAGE + (1 << 20) if policy == "lazy" else 0
     rss0 = rss_bytes()
-    m = Machine(ram=ram, policy=policy)
+    m = Machine(ram=ram, swap=swap, policy=policy)
     m.mkdir("A")
     m.mkdir("B")
     m.write("B", "memory.move_charge_at_immigrate", 1)
@@ -75,13 +81,18 @@ def time_move(policy, pages, concurrent=False):
         z = m.spawn("B")
         z_addr = m.mmap(z, "16M")
 
+        running = threading.Event()
+
         def charge_in_b():
+            addr = z_addr
             while not stop.is_set():
-                m.touch(z, z_addr, "16M")
-                m.munmap(z, z_addr, "16M")
-                m.mmap(z, "16M")
+                m.touch(z, addr, "16M")
+                running.set()
+                m.munmap(z, addr, "16M")
+                addr = m.mmap(z, "16M")
         thread = threading.Thread(target=charge_in_b)
         thread.start()
+        running.wait()          # the second thread is charging before the move starts
     t0 = time.perf_counter()
     m.move(x, "B")
     seconds = time.perf_counter() - t0
@@ -89,7 +100,15 @@ def time_move(policy, pages, concurrent=False):
         stop.set()
         thread.join()
     validate(m, policy, pages)
-    return seconds, dict(m.last_attach.phases), rss
+    phases = dict(m.last_attach.phases)
+    if policy.startswith("lazy"):
+        # the later reclaim that settles what lazy left owing: swap-out (lazy) or recharge (lazy-move)
+        t0 = time.perf_counter()
+        freed = m.reclaim("A", pages * PAGE)
+        phases["later reclaim"] = time.perf_counter() - t0
+        if freed < pages * PAGE or int(m.read("A", "memcg_emu.wrong_charge_bytes")):
+            raise SystemExit(f"{policy}: the later reclaim settled {freed} of {pages * PAGE} bytes")
+    return seconds, phases, rss
 
 
 def best(fn, repeat):
@@ -116,20 +135,44 @@ def limit_rate(pages, repeat):
 # ---- the pure-Python baseline: the seed's algorithm over plain Python objects ----
 
 class PyResCounter:
-    def __init__(self, limit=1 << 62):
+    """res_counter with its lock and its parent (the root counts every charge)."""
+
+    def __init__(self, parent=None, limit=1 << 62):
         self.lock = threading.Lock()
-        self.usage, self.limit = 0, limit
+        self.usage, self.max_usage, self.limit, self.parent = 0, 0, limit, parent
 
     def charge(self, n):
-        with self.lock:
-            if self.usage + n > self.limit:
-                return False
-            self.usage += n
-            return True
+        done = []
+        c = self
+        while c:
+            with c.lock:
+                if c.usage + n > c.limit:
+                    for d in done:
+                        d.uncharge_one(n)
+                    return False
+                c.usage += n
+                c.max_usage = max(c.max_usage, c.usage)
+            done.append(c)
+            c = c.parent
+        return True
 
-    def uncharge(self, n):
+    def uncharge_one(self, n):
         with self.lock:
             self.usage -= n
+
+    def uncharge(self, n):
+        c = self
+        while c:
+            c.uncharge_one(n)
+            c = c.parent
+
+
+class PyMemcg:
+    def __init__(self, parent=None):
+        self.res = PyResCounter(parent.res if parent else None)
+        self.stat = {"rss": 0, "pgpgin": 0, "pgpgout": 0}
+        self.lru_lock = threading.Lock()
+        self.lru = {}                          # the inactive anon list, in order
 
 
 class PyPage:
@@ -141,40 +184,52 @@ class PyPage:
 
 
 def python_seed_move(pages):
-    """Build a task with a 4-level page table of PyPages, then move it with the seed's phases."""
-    a, b = PyResCounter(), PyResCounter()
-    lru = {id(a): {}, id(b): {}}
+    """A task with a 4-level page table of PyPages in A, moved to B by the seed's phases 1-4."""
+    root = PyMemcg()
+    a, b = PyMemcg(root), PyMemcg(root)
     pgd = {}
     for i in range(pages):
         page = PyPage(a)
-        a.charge(PAGE)
-        lru[id(a)][id(page)] = page
+        a.res.charge(PAGE)
+        a.stat["rss"] += 1
+        a.lru[id(page)] = page
         pgd.setdefault(i >> 27, {}).setdefault((i >> 18) & 511, {}).setdefault((i >> 9) & 511, {})[i & 511] = page
     t0 = time.perf_counter()
     isolated = []
-    for pud in pgd.values():                       # phase 1: walk and isolate
+    for pud in pgd.values():                       # phase 1: walk the tables, isolate
         for pmd in pud.values():
             for pte in pmd.values():
                 for page in pte.values():
-                    if page.anon and page.mapcount == 1 and page.on_lru:
-                        del lru[id(page.memcg)][id(page)]
-                        page.on_lru = False
-                        page.count += 1
-                        isolated.append(page)
-    if b.usage + len(isolated) * PAGE > b.limit:   # phase 2: room (there is)
-        raise SystemExit("no room")
-    for page in isolated:                          # phase 3: uncharge, charge, under the page lock
+                    if page.anon and page.mapcount == 1:
+                        with page.memcg.lru_lock:
+                            if page.on_lru:
+                                del page.memcg.lru[id(page)]
+                                page.on_lru = False
+                                page.count += 1
+                                isolated.append(page)
+    with b.res.lock:                               # phase 2: room (there is)
+        if b.res.usage + len(isolated) * PAGE > b.res.limit:
+            raise SystemExit("no room")
+    for page in isolated:                          # phase 3: uncharge, charge, page locked
+        if page.count != 2 or page.mapcount != 1:
+            continue
         with page.lock:
-            page.memcg.uncharge(PAGE)
-            if not b.charge(PAGE):
+            old = page.memcg
+            old.res.uncharge(PAGE)
+            old.stat["rss"] -= 1
+            old.stat["pgpgout"] += 1
+            if not b.res.charge(PAGE):
                 raise SystemExit("charge failed")
             page.memcg = b
-    for page in isolated:                          # phase 4: putback
-        lru[id(page.memcg)][id(page)] = page
-        page.on_lru = True
+            b.stat["rss"] += 1
+            b.stat["pgpgin"] += 1
+    for page in isolated:                          # phase 4: put back
+        with page.memcg.lru_lock:
+            page.memcg.lru[id(page)] = page
+            page.on_lru = True
         page.count -= 1
     seconds = time.perf_counter() - t0
-    if b.usage != pages * PAGE or a.usage != 0:
+    if b.res.usage != pages * PAGE or a.res.usage != 0 or root.res.usage != pages * PAGE:
         raise SystemExit("the Python baseline moved the wrong amount")
     return seconds
 
@@ -219,16 +274,19 @@ def main(argv=None):
 
 
 def print_table(records):
-    head = ("policy", "pages", "Mpages/s", "of limit", "x Python", "B/page", "w/ 2nd thread", "slowest phase")
+    head = ("policy", "pages", "Mpages/s", "of limit", "x Python", "B/page", "w/ 2nd thread",
+            "later reclaim Mpages/s", "slowest phase")
     rows = [head]
     for r in records:
-        slow = max(r["phases"].items(), key=lambda kv: kv[1])[0] if r["phases"] else "-"
+        moving = {k: v for k, v in r["phases"].items() if k != "later reclaim"}
+        slow = max(moving.items(), key=lambda kv: kv[1])[0] if moving else "-"
         rows.append((r["policy"], f"2^{r['pages'].bit_length() - 1}", f"{r['pages_per_s'] / 1e6:.1f}",
                      f"{r['pages_per_s'] / r['limit_pages_per_s']:.0%}",
                      f"{r['pages_per_s'] / r['python_pages_per_s']:.0f}" if r["python_pages_per_s"] else "-",
                      f"{r['bytes_per_page']:.0f}" if r["bytes_per_page"] else "-",
                      f"{r['concurrent_pages_per_s'] / 1e6:.1f}M" if r["concurrent_pages_per_s"] else "-",
-                     slow))
+                     f"{r['pages'] / r['phases']['later reclaim'] / 1e6:.1f}" if "later reclaim" in r["phases"]
+                     else "-", slow))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     for i, row in enumerate(rows):
         print("  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths))))
