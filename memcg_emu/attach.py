@@ -33,6 +33,7 @@ class AttachContext:
         self.policy = policy
         self.state = None          # the policy's own in-flight state
         self.pages_moved = 0
+        self.pages_marked = 0      # lazy policies: pages marked WRONG_CHARGE
         self.pages_leaked = 0
         self.outcome = None        # "moved", "refused", "half-moved"
         self.oom_victims = []      # tasks the OOM killer took during the move

@@ -263,7 +263,7 @@ class LazyPolicy(Policy):
         with MoveContext(ctx, ctx.dst) as mc:
             mc.call(lib.emu_seed_isolate)
             mc.call(lib.emu_lazy_mark, self.recharge)
-            mc.record()
+            ctx.pages_marked = mc.stats().moved     # owed, not moved
 
 
 class LazyMovePolicy(LazyPolicy):
