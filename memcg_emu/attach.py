@@ -10,7 +10,7 @@ import errno
 from ._core import lib
 from .errors import check_ret
 
-__all__ = ["SUBSYSTEMS", "PHASES", "AttachContext", "cgroup_attach_task"]
+__all__ = ["SUBSYSTEMS", "PHASES", "AttachHooks", "AttachContext", "cgroup_attach_task"]
 
 PHASES = {
     lib.EMU_PHASE_WALK: "walk",
@@ -40,14 +40,17 @@ class AttachContext:
         self.phases = {}           # seconds spent in each phase of the move (see policies.PHASE_OF)
 
 
-class Cpuset:
-    """cpuset_can_attach(), kernel/cpuset.c: no cpus or no mems, no tasks (ENOSPC)."""
+class AttachHooks:
+    """What a subsystem (or a charge-moving policy) does at a migration; by default nothing.
 
-    name = "cpuset"
+    ``can_attach(ctx)`` may raise OSError to refuse; ``cancel(ctx)`` undoes it when a
+    later subsystem refuses; ``attach(ctx)`` runs once the task is in its new group.
+    """
+
+    name = None
 
     def can_attach(self, ctx):
-        if not ctx.dst.cpus or not ctx.dst.mems:
-            raise OSError(errno.ENOSPC, f"cgroup {ctx.dst.path!r} has no cpus or mems")
+        pass
 
     def cancel(self, ctx):
         pass
@@ -56,7 +59,17 @@ class Cpuset:
         pass
 
 
-class Memory:
+class Cpuset(AttachHooks):
+    """cpuset_can_attach(), kernel/cpuset.c: no cpus or no mems, no tasks (ENOSPC)."""
+
+    name = "cpuset"
+
+    def can_attach(self, ctx):
+        if not ctx.dst.cpus or not ctx.dst.mems:
+            raise OSError(errno.ENOSPC, f"cgroup {ctx.dst.path!r} has no cpus or mems")
+
+
+class Memory(AttachHooks):
     """The memory controller: the policy decides what happens to the charges."""
 
     name = "memory"
@@ -72,19 +85,10 @@ class Memory:
         ctx.policy.attach(ctx)
 
 
-class Devices:
+class Devices(AttachHooks):
     """The devices controller: no control files here, it only takes part in attach."""
 
     name = "devices"
-
-    def can_attach(self, ctx):
-        pass
-
-    def cancel(self, ctx):
-        pass
-
-    def attach(self, ctx):
-        pass
 
 
 _SUBSYS = (Cpuset(), Memory(), Devices())

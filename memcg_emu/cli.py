@@ -83,13 +83,18 @@ def add_casestudy(subparsers):
     p.set_defaults(func=cmd_casestudy)
 
 
+def _policies(args):
+    """The --policy choices, all of them by default; UsageError naming an unknown one."""
+    from .policies import POLICIES
+    for p in args.policy or ():
+        if p not in POLICIES:
+            raise UsageError(f"unknown policy {p!r}; choose from {', '.join(POLICIES)}")
+    return args.policy or list(POLICIES)
+
+
 def cmd_casestudy(args):
     from .casestudy import VARIANTS, format_table, run_casestudy
-    from .policies import POLICIES
-    policies = args.policy or list(POLICIES)
-    unknown = [p for p in policies if p not in POLICIES]
-    if unknown:
-        raise UsageError(f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICIES)}")
+    policies = _policies(args)
     try:
         rows = run_casestudy(policies, args.variant or list(VARIANTS), args.kernel)
     except ValueError as e:
@@ -122,11 +127,7 @@ def cmd_compare(args):
 
     from .casestudy import casestudy_scenario
     from .compare import compare, format_table, plot
-    from .policies import POLICIES
-    policies = args.policy or list(POLICIES)
-    unknown = [p for p in policies if p not in POLICIES]
-    if unknown:
-        raise UsageError(f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICIES)}")
+    policies = _policies(args)
     source = args.file or casestudy_scenario(args.b_limit)
     try:
         rows = compare(source, policies, args.kernel)

@@ -10,6 +10,7 @@ import errno
 import time
 
 from ._core import ffi, lib
+from .attach import AttachHooks
 from .errors import check_ret
 
 __all__ = ["POLICIES", "Policy", "get_policy"]
@@ -104,17 +105,8 @@ def margin(machine, cg):
     return out[0]
 
 
-class Policy:
-    name = None
-
-    def can_attach(self, ctx):
-        pass
-
-    def cancel(self, ctx):
-        pass
-
-    def attach(self, ctx):
-        pass
+class Policy(AttachHooks):
+    """A charge-moving policy: the memory subsystem's hooks, by name."""
 
 
 class NonePolicy(Policy):

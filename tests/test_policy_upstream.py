@@ -20,6 +20,16 @@ LTP = [
 ]
 
 
+def groups(mask, kernel="6.1", **kw):
+    """A machine with groups A and B, B's move_charge_at_immigrate set to ``mask``; and task X in A."""
+    m = Machine(ram="256M", kernel=kernel, policy="upstream", **kw)
+    m.mkdir("A")
+    m.mkdir("B")
+    if mask:
+        m.write("B", "memory.move_charge_at_immigrate", mask)
+    return m, m.spawn("A")
+
+
 def ltp_case(kernel, kinds, mask):
     m = Machine(ram="256M", kernel=kernel, policy="upstream")
     m.mkdir("a")
@@ -71,11 +81,7 @@ def test_ltp_scenario_files(case):
 
 def cow_shared(kernel, sharers):
     """X's 4M of anon shared COW with sharers-1 forked children; returns (B usage, A usage)."""
-    m = Machine(ram="256M", kernel=kernel, policy="upstream")
-    m.mkdir("A")
-    m.mkdir("B")
-    m.write("B", "memory.move_charge_at_immigrate", 1)
-    x = m.spawn("A")
+    m, x = groups(1, kernel)
     m.touch(x, m.mmap(x, "4M"), "4M")
     for _ in range(sharers - 1):
         m.fork(x)
@@ -109,11 +115,7 @@ def test_only_pages_charged_to_the_old_group_move():
 
 
 def test_unfaulted_page_cache_in_a_mapped_range_moves_with_bit_1():
-    m = Machine(ram="256M")
-    m.mkdir("A")
-    m.mkdir("B")
-    m.write("B", "memory.move_charge_at_immigrate", 2)
-    x = m.spawn("A")
+    m, x = groups(2)
     m.file_write(x, "/data", "3M")                  # page cache charged to A, never mapped
     addr = m.mmap(x, "2M", kind="file", path="/data")   # one PTE table's worth, 2M aligned
     m.touch(x, addr, PAGE, write=False)             # the table exists; 511 PTEs stay empty
@@ -125,11 +127,7 @@ def test_unfaulted_page_cache_in_a_mapped_range_moves_with_bit_1():
 
 def test_no_page_table_no_target():
     """The walks have no pte_hole: page cache behind a range never faulted stays (as in the kernel)."""
-    m = Machine(ram="256M")
-    m.mkdir("A")
-    m.mkdir("B")
-    m.write("B", "memory.move_charge_at_immigrate", 2)
-    x = m.spawn("A")
+    m, x = groups(2)
     m.file_write(x, "/data", "2M")
     m.mmap(x, "2M", kind="file", path="/data")
     m.move(x, "B")
@@ -157,11 +155,7 @@ def test_refused_precharge_changes_nothing_but_the_watermark():
 
 
 def test_move_counts_pgpgin_pgpgout_and_keeps_lru_lists():
-    m = Machine(ram="256M")
-    m.mkdir("A")
-    m.mkdir("B")
-    m.write("B", "memory.move_charge_at_immigrate", 1)
-    x = m.spawn("A")
+    m, x = groups(1)
     m.touch(x, m.mmap(x, "4M"), "4M")
     m.move(x, "B")
     a, b = stat(m, "A"), stat(m, "B")
@@ -171,11 +165,7 @@ def test_move_counts_pgpgin_pgpgout_and_keeps_lru_lists():
 
 
 def test_swap_entries_move_with_bit_0():
-    m = Machine(ram="256M", swap="64M")
-    m.mkdir("A")
-    m.mkdir("B")
-    m.write("B", "memory.move_charge_at_immigrate", 1)
-    x = m.spawn("A")
+    m, x = groups(1, swap="64M")
     addr = m.mmap(x, "8M")
     m.touch(x, addr, "8M")
     m.write("A", "memory.limit_in_bytes", "6M")      # 2M goes to swap
@@ -190,12 +180,8 @@ def test_swap_entries_move_with_bit_0():
 
 def test_partial_move_when_the_extra_charge_fails():
     """More targets appear during the walk than were counted; B has no room for them."""
-    m = Machine(ram="256M")
-    m.mkdir("A")
-    m.mkdir("B")
+    m, x = groups(3)
     m.write("B", "memory.limit_in_bytes", 8 * MiB + PAGE)
-    m.write("B", "memory.move_charge_at_immigrate", 3)
-    x = m.spawn("A")
     shm = m.mmap(x, "2M", kind="shm")               # one PTE table
     m.touch(x, shm, PAGE)                           # its first page: the table exists
     anon = m.mmap(x, "8M")                          # lower address: walked first
@@ -216,11 +202,7 @@ def test_partial_move_when_the_extra_charge_fails():
 
 
 def test_cancel_releases_the_precharge():
-    m = Machine(ram="256M")
-    m.mkdir("A")
-    m.mkdir("B")
-    m.write("B", "memory.move_charge_at_immigrate", 1)
-    x = m.spawn("A")
+    m, x = groups(1)
     m.touch(x, m.mmap(x, "4M"), "4M")
     m.fail_next_can_attach("devices", errno.EPERM)
     with pytest.raises(PermissionError):
@@ -231,11 +213,7 @@ def test_cancel_releases_the_precharge():
 
 
 def test_precharge_is_visible_inside_the_move():
-    m = Machine(ram="256M")
-    m.mkdir("A")
-    m.mkdir("B")
-    m.write("B", "memory.move_charge_at_immigrate", 1)
-    x = m.spawn("A")
+    m, x = groups(1)
     m.touch(x, m.mmap(x, "4M"), "4M")
     seen = []
 
@@ -250,10 +228,7 @@ def test_precharge_is_visible_inside_the_move():
 
 
 def test_mask_0_moves_nothing_by_default():
-    m = Machine(ram="256M")
-    m.mkdir("A")
-    m.mkdir("B")
-    x = m.spawn("A")
+    m, x = groups(0)
     m.touch(x, m.mmap(x, "4M"), "4M")
     m.move(x, "B")
     assert usage(m, "A") == 4 * MiB and usage(m, "B") == 0

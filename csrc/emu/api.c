@@ -591,21 +591,29 @@ int emu_munmap(struct machine *m, int pid, unsigned long long addr, unsigned lon
 	EMU_RETURN(ret);
 }
 
+/* The page-aligned [*start, *end) around [addr, addr+len) and the task's mm, or an error. */
+static int task_range(struct task_struct *p, unsigned long long addr, unsigned long long len,
+		      unsigned long *start, unsigned long *end, struct mm_struct **mm)
+{
+	if (!len || len > TASK_SIZE || addr > TASK_SIZE - len)
+		return emu_set_error(-EINVAL, "bad length %llu at 0x%llx", len, addr);
+	*start = addr & PAGE_MASK;
+	*end = (unsigned long)((addr + len + PAGE_SIZE - 1) & PAGE_MASK);
+	*mm = get_task_mm(p);
+	return *mm ? 0 : emu_set_error(-ESRCH, "task %d has exited", p->pid);
+}
+
 int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long long len,
 	      struct emu_fault_info *info)
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
-	unsigned long start = addr & PAGE_MASK, end;
+	unsigned long start, end;
 	struct mm_struct *mm;
-	int ret;
+	int ret = task_range(p, addr, len, &start, &end, &mm);
 
-	if (!len || len > TASK_SIZE || addr > TASK_SIZE - len)
-		EMU_RETURN(emu_set_error(-EINVAL, "bad length %llu at 0x%llx", len, addr));
-	end = (unsigned long)((addr + len + PAGE_SIZE - 1) & PAGE_MASK);
-	mm = get_task_mm(p);
-	if (!mm)
-		EMU_RETURN(emu_set_error(-ESRCH, "task %d has exited", pid));
+	if (ret)
+		EMU_RETURN(ret);
 	down_write(&mm->mmap_sem);
 	ret = range_mapped(mm, start, end) ? mlock_fixup(mm, start, end)
 		: emu_set_error(-ENOMEM, "[0x%lx, 0x%lx) is not mapped", start, end);
@@ -619,16 +627,12 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
-	unsigned long start = addr & PAGE_MASK, end, done = 0;
+	unsigned long start, end, done = 0;
 	struct mm_struct *mm;
-	int ret = 0;
+	int ret = task_range(p, addr, len, &start, &end, &mm);
 
-	if (!len || len > TASK_SIZE || addr > TASK_SIZE - len)
-		EMU_RETURN(emu_set_error(-EINVAL, "bad length %llu at 0x%llx", len, addr));
-	end = (unsigned long)((addr + len + PAGE_SIZE - 1) & PAGE_MASK);
-	mm = get_task_mm(p);
-	if (!mm)
-		EMU_RETURN(emu_set_error(-ESRCH, "task %d has exited", pid));
+	if (ret)
+		EMU_RETURN(ret);
 	down_read(&mm->mmap_sem);
 	if (!range_mapped(mm, start, end)) {
 		ret = emu_set_error(-EFAULT, "task %d: [0x%lx, 0x%lx) is not mapped", pid, start, end);

@@ -116,16 +116,12 @@ static struct task_struct *task_alloc(struct mm_struct *mm, struct mem_cgroup *m
 	return p;
 }
 
-/* A task with an empty mm in @memcg. */
-int task_new(struct machine *m, struct mem_cgroup *memcg)
+/* A new task owning @mm in @memcg: its pid; on failure the mm goes too. */
+static int task_install(struct machine *m, struct mm_struct *mm, struct mem_cgroup *memcg)
 {
-	struct mm_struct *mm = mm_alloc();
-	struct task_struct *p;
+	struct task_struct *p = task_alloc(mm, memcg);
 	int pid;
 
-	if (!mm)
-		return emu_set_error(-ENOMEM, "out of host memory");
-	p = task_alloc(mm, memcg);
 	if (!p) {
 		mmput(mm);
 		return emu_set_error(-ENOMEM, "out of host memory");
@@ -138,13 +134,21 @@ int task_new(struct machine *m, struct mem_cgroup *memcg)
 	return pid;
 }
 
+/* A task with an empty mm in @memcg. */
+int task_new(struct machine *m, struct mem_cgroup *memcg)
+{
+	struct mm_struct *mm = mm_alloc();
+
+	if (!mm)
+		return emu_set_error(-ENOMEM, "out of host memory");
+	return task_install(m, mm, memcg);
+}
+
 /* copy_process()/dup_mm(), kernel/fork.c: the child shares every page copy-on-write. */
 int copy_process(struct task_struct *parent)
 {
-	struct machine *m = cur_machine;
 	struct mm_struct *oldmm = get_task_mm(parent), *mm;
-	struct task_struct *p;
-	int ret, pid;
+	int ret;
 
 	if (!oldmm)
 		return emu_set_error(-ESRCH, "task %d has exited", parent->pid);
@@ -157,17 +161,11 @@ int copy_process(struct task_struct *parent)
 	ret = dup_mmap(mm, oldmm);
 	up_write(&oldmm->mmap_sem);
 	mmput(oldmm);
-	p = ret ? NULL : task_alloc(mm, mem_cgroup_from_task(parent));
-	if (!p) {
+	if (ret) {
 		mmput(mm);
 		return emu_set_error(-ENOMEM, "out of host memory");
 	}
-	pid = task_register(m, p);
-	if (pid < 0) {
-		mmput(mm);
-		free(p);
-	}
-	return pid;
+	return task_install(cur_machine, mm, mem_cgroup_from_task(parent));
 }
 
 /* exec_mmap(), fs/exec.c: a fresh mm; the old one is torn down (uncharged). */

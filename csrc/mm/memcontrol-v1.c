@@ -116,8 +116,10 @@ static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_s
 }
 
 /* The VMAs a walk visits: never hugetlb; 2.6.34 also skipped every VM_SHARED one. */
-static int mc_walk_vma(struct move_ctx *ctx, struct vm_area_struct *vma)
+static int mc_walk_vma(struct vm_area_struct *vma, struct mm_walk *walk)
 {
+	struct move_ctx *ctx = walk->private;
+
 	if (vma->vm_flags & VM_HUGETLB)
 		return 0;
 	if (ctx->machine->kernel == EMU_KERNEL_2_6_34 && (vma->vm_flags & VM_SHARED))
@@ -151,19 +153,10 @@ static unsigned long mem_cgroup_count_precharge(struct move_ctx *ctx)
 {
 	/* no pte_hole: where no page table exists, nothing is looked at (as in the kernel) */
 	struct mm_walk walk = { .pmd_entry = mem_cgroup_count_precharge_pte_range,
-				.mm = ctx->mm, .private = ctx };
-	unsigned long counted;
-	int ret = 0;
+				.test_walk = mc_walk_vma, .mm = ctx->mm, .private = ctx };
+	int ret = walk_page_vmas(&walk);
+	unsigned long counted = ctx->precharge;
 
-	down_read(&ctx->mm->mmap_sem);
-	for (struct vm_area_struct *vma = ctx->mm->mmap; vma && !ret; vma = vma->vm_next) {
-		if (!mc_walk_vma(ctx, vma))
-			continue;
-		walk.vma = vma;
-		ret = walk_page_range(vma->vm_start, vma->vm_end, &walk);
-	}
-	up_read(&ctx->mm->mmap_sem);
-	counted = ctx->precharge;
 	ctx->precharge = 0;
 	return ret ? 0 : counted;
 }
@@ -309,18 +302,11 @@ int mem_cgroup_precharge_mc(struct move_ctx *ctx, int move_type)
 int mem_cgroup_move_charge(struct move_ctx *ctx)
 {
 	struct mm_walk walk = { .pmd_entry = mem_cgroup_move_charge_pte_range,
-				.mm = ctx->mm, .private = ctx };
-	int ret = 0;
+				.test_walk = mc_walk_vma, .mm = ctx->mm, .private = ctx };
+	int ret;
 
 	atomic_fetch_add(&ctx->from->moving_account, 1);
-	down_read(&ctx->mm->mmap_sem);
-	for (struct vm_area_struct *vma = ctx->mm->mmap; vma && !ret; vma = vma->vm_next) {
-		if (!mc_walk_vma(ctx, vma))
-			continue;
-		walk.vma = vma;
-		ret = walk_page_range(vma->vm_start, vma->vm_end, &walk);
-	}
-	up_read(&ctx->mm->mmap_sem);
+	ret = walk_page_vmas(&walk);
 	atomic_fetch_sub(&ctx->from->moving_account, 1);
 	ctx->nr_moved = ctx->moved_charge;
 	return ret;

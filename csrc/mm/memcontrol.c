@@ -704,21 +704,19 @@ static int __recharge_get_page_range(struct pte_table *pt, unsigned long addr, u
  * non-hugetlb VMAs and isolate every present anon page mapped once,
  * whichever group it is charged to.
  */
+/* The RFD's VMA filter: private, non-hugetlb mappings only. */
+static int recharge_test_walk(struct vm_area_struct *vma, struct mm_walk *walk)
+{
+	(void)walk;
+	return !(vma->vm_flags & (VM_HUGETLB | VM_SHARED | VM_MAYSHARE));
+}
+
 int mem_cgroup_recharge_isolate(struct move_ctx *ctx)
 {
-	struct mm_struct *mm = ctx->mm;
-	struct mm_walk walk = { .pmd_entry = __recharge_get_page_range, .mm = mm, .private = ctx };
-	int ret = 0;
+	struct mm_walk walk = { .pmd_entry = __recharge_get_page_range, .test_walk = recharge_test_walk,
+				.mm = ctx->mm, .private = ctx };
 
-	down_read(&mm->mmap_sem);
-	for (struct vm_area_struct *vma = mm->mmap; vma && !ret; vma = vma->vm_next) {
-		if ((vma->vm_flags & VM_HUGETLB) || (vma->vm_flags & (VM_SHARED | VM_MAYSHARE)))
-			continue;
-		walk.vma = vma;
-		ret = walk_page_range(vma->vm_start, vma->vm_end, &walk);
-	}
-	up_read(&mm->mmap_sem);
-	return ret;
+	return walk_page_vmas(&walk);
 }
 
 /*

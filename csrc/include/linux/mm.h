@@ -243,10 +243,12 @@ struct mm_walk {
 	int (*pmd_entry)(struct pte_table *pt, unsigned long addr, unsigned long end,
 			 struct mm_walk *walk);
 	int (*pte_hole)(unsigned long addr, unsigned long end, struct mm_walk *walk);
+	int (*test_walk)(struct vm_area_struct *vma, struct mm_walk *walk);	/* 0: skip the VMA */
 	struct mm_struct *mm;
 	struct vm_area_struct *vma;
 	void *private;
 };
 int walk_page_range(unsigned long addr, unsigned long end, struct mm_walk *walk);
+int walk_page_vmas(struct mm_walk *walk);
 
 #endif
