@@ -8,24 +8,6 @@
 
 void move_ctx_oom(struct move_ctx *ctx);
 
-static void pc_set_flag(struct page *page, int bit, int set)
-{
-	struct page_cgroup *pc = lookup_page_cgroup(page);
-
-	lock_page_cgroup(page);
-	if (page_memcg(page)) {
-		int had = PcgFlag(pc, bit);
-
-		if (set)
-			atomic_fetch_or(&pc->flags, 1UL << bit);
-		else
-			atomic_fetch_and(&pc->flags, ~(1UL << bit));
-		if (bit == PCG_WRONG_CHARGE && had != !!set)
-			mem_cgroup_stat_add(pc->mem_cgroup, EMU_STAT_WRONG_CHARGE, set ? 1 : -1);
-	}
-	unlock_page_cgroup(page);
-}
-
 /* reserve, step 1: charge the whole target size to the new group (reclaim, no OOM). */
 int emu_reserve_charge(struct move_ctx *ctx)
 {
@@ -182,23 +164,42 @@ int emu_half_move(struct move_ctx *ctx)
 int emu_lazy_mark(struct move_ctx *ctx, int recharge)
 {
 	EMU_ENTER(ctx->machine);
-	struct page *page, *next;
+	const unsigned long mask = (1UL << PCG_WRONG_CHARGE) | (1UL << PCG_RECHARGE);
+	struct page *pages[PTRS_PER_TABLE];
 
-	list_for_each_entry_safe(page, next, &ctx->isolated, lru) {
-		struct mem_cgroup *old = page_memcg(page);
-		int wrong = old && old != ctx->to;
+	while (!list_empty(&ctx->isolated)) {
+		struct mem_cgroup *old;
+		unsigned long n = move_take_batch(&ctx->isolated, pages, &old);
+		int wrong = old && old != ctx->to;	/* else: back in its group, the mark goes */
+		unsigned long want = wrong ? (1UL << PCG_WRONG_CHARGE) | (recharge ? 1UL << PCG_RECHARGE : 0) : 0;
+		long delta = 0;
 
-		list_del(&page->lru);
-		pc_set_flag(page, PCG_WRONG_CHARGE, wrong);	/* cleared: back in its group */
-		pc_set_flag(page, PCG_RECHARGE, wrong && recharge);
+		for (unsigned long i = 0; i < n; i++) {
+			struct page *page = pages[i];
+			struct page_cgroup *pc = lookup_page_cgroup(page);
+			unsigned long f;
+
+			list_del(&page->lru);
+			lock_page_cgroup(page);
+			f = atomic_load(&pc->flags);
+			if (page_memcg(page) && (f & mask) != want) {
+				delta += !!(want & (1UL << PCG_WRONG_CHARGE)) - !!(f & (1UL << PCG_WRONG_CHARGE));
+				atomic_store(&pc->flags, (f & ~mask) | want);
+			}
+			unlock_page_cgroup(page);
+			if (wrong && PageActive(page))
+				ClearPageFlag(page, PG_active);
+		}
+		if (old && delta)
+			mem_cgroup_stat_add(old, EMU_STAT_WRONG_CHARGE, delta);
 		if (wrong)
-			ctx->nr_moved++;
+			ctx->nr_moved += n;
 		else
-			ctx->nr_skipped++;
-		lru_cache_add(page);
-		if (wrong)
-			rotate_reclaimable_page(page);
-		put_page(page);		/* the isolation reference, held across the rotation */
+			ctx->nr_skipped += n;
+		/* marked pages go to the reclaim end of the inactive list (rotate_reclaimable_page()) */
+		lru_add_page_batch(pages, n, wrong ? LRU_ADD_TAIL : 0);
+		for (unsigned long i = 0; i < n; i++)
+			put_page(pages[i]);
 	}
 	EMU_RETURN(0);
 }
@@ -246,6 +247,5 @@ int mem_cgroup_lazy_recharge(struct page *page)
 		mem_cgroup_cancel_charge(to, 1);
 		return -EAGAIN;
 	}
-	pc_set_flag(page, PCG_RECHARGE, 0);
 	return 0;
 }

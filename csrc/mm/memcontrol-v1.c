@@ -219,7 +219,7 @@ static void mc_move_pages(struct move_ctx *ctx, struct page **pages, const unsig
 	for (unsigned long i = 0; i < n; i++)
 		moving[i] = isolated[i];
 	moved = mem_cgroup_move_account_batch(moving, n, ctx->from, ctx->to);
-	lru_add_page_batch(isolated, n, 1);	/* moved or not, back to its group's list, unlocked */
+	lru_add_page_batch(isolated, n, LRU_ADD_UNLOCK);	/* moved or not, back to its group's list, unlocked */
 	for (unsigned long i = 0; i < n; i++)
 		if (ref[i])
 			put_page(pages[i]);

@@ -275,8 +275,9 @@ static int __mem_cgroup_move_account(struct page *page, struct mem_cgroup *from,
 		return -EINVAL;
 	}
 	page_stat_delta(page, pc, dfrom, -1);
-	if (PcgFlag(pc, PCG_WRONG_CHARGE))	/* a plain test first: an atomic per page is dear */
-		atomic_fetch_and(&pc->flags, ~(1UL << PCG_WRONG_CHARGE));
+	/* in its task's group now: no longer owed (a plain test first: an atomic per page is dear) */
+	if (atomic_load(&pc->flags) & ((1UL << PCG_WRONG_CHARGE) | (1UL << PCG_RECHARGE)))
+		atomic_fetch_and(&pc->flags, ~((1UL << PCG_WRONG_CHARGE) | (1UL << PCG_RECHARGE)));
 	pc->mem_cgroup = to;
 	page_stat_delta(page, pc, dto, 1);
 	unlock_page_cgroup(page);
@@ -532,10 +533,11 @@ unsigned long trylock_isolate_lru_page_batch(struct page **pages, unsigned long 
 
 /*
  * lru_cache_add() over a batch: one lock hold per run of pages of the same
- * group (a pagevec); with @unlock the pages, locked by
- * trylock_isolate_lru_page_batch(), are unlocked too.
+ * group (a pagevec); LRU_ADD_UNLOCK also unlocks the pages that
+ * trylock_isolate_lru_page_batch() locked, LRU_ADD_TAIL puts them at the
+ * reclaim end.
  */
-void lru_add_page_batch(struct page **pages, unsigned long n, int unlock)
+void lru_add_page_batch(struct page **pages, unsigned long n, int mode)
 {
 	struct mem_cgroup_per_zone *mz = NULL;
 
@@ -553,9 +555,12 @@ void lru_add_page_batch(struct page **pages, unsigned long n, int unlock)
 			mz = lock_page_lruvec(page);
 		}
 		lru = page_lru(page);
-		list_add(&page->lru, &mz->lists[lru]);
+		if (mode & LRU_ADD_TAIL)
+			list_add_tail(&page->lru, &mz->lists[lru]);
+		else
+			list_add(&page->lru, &mz->lists[lru]);
 		mz->count[lru]++;
-		if (unlock)	/* PG_lru goes on and PG_locked off in one step: we hold the lock */
+		if (mode & LRU_ADD_UNLOCK)	/* PG_lru on and PG_locked off in one step: we hold the lock */
 			atomic_fetch_xor(&page->flags, (1UL << PG_lru) | (1UL << PG_locked));
 		else
 			SetPageFlag(page, PG_lru);

@@ -115,7 +115,8 @@ unsigned long mem_cgroup_move_account_batch(struct page **pages, unsigned long n
 unsigned long move_take_batch(struct list_head *list, struct page **pages, struct mem_cgroup **memcg);
 unsigned long isolate_lru_page_batch(struct page **pages, unsigned long n, int get);
 unsigned long trylock_isolate_lru_page_batch(struct page **pages, unsigned long n);
-void lru_add_page_batch(struct page **pages, unsigned long n, int unlock);
+enum { LRU_ADD_UNLOCK = 1, LRU_ADD_TAIL = 2 };
+void lru_add_page_batch(struct page **pages, unsigned long n, int mode);
 struct mem_cgroup *mem_cgroup_lookup(struct machine *m, int id);
 int mem_cgroup_by_index(struct machine *m, int id, struct mem_cgroup **memcg);
 
