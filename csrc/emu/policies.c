@@ -6,7 +6,6 @@
  */
 #include "entry.h"
 
-void move_ctx_oom(struct move_ctx *ctx);
 
 /* reserve, step 1: charge the whole target size to the new group (reclaim, no OOM). */
 int emu_reserve_charge(struct move_ctx *ctx)
