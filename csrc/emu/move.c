@@ -163,3 +163,13 @@ int emu_upstream_clear(struct move_ctx *ctx)
 	mem_cgroup_clear_mc(ctx);
 	EMU_RETURN(0);
 }
+
+int emu_mc_waiters(struct machine *m)
+{
+	int n;
+
+	pthread_mutex_lock(&m->mc_lock);
+	n = m->mc_waiters;
+	pthread_mutex_unlock(&m->mc_lock);
+	return n;
+}

@@ -138,6 +138,7 @@ int emu_lazy_mark(struct move_ctx *ctx, int recharge);
 int emu_upstream_can_attach(struct move_ctx *ctx, int move_type);
 int emu_upstream_move(struct move_ctx *ctx);
 int emu_upstream_clear(struct move_ctx *ctx);
+int emu_mc_waiters(struct machine *m);	/* chargers waiting for an upstream move to end */
 
 /* memory.move_charge_at_immigrate bits */
 enum { EMU_MOVE_ANON = 1, EMU_MOVE_FILE = 2 };

@@ -21,8 +21,10 @@ int mem_cgroup_wait_acct_move(struct mem_cgroup *over_limit)
 	if (m->mc_active && !pthread_equal(m->mc_moving_task, pthread_self()) &&
 	    (mem_cgroup_is_descendant(m->mc_from, over_limit) ||
 	     mem_cgroup_is_descendant(m->mc_to, over_limit))) {
+		m->mc_waiters++;
 		while (m->mc_active)
 			pthread_cond_wait(&m->mc_waitq, &m->mc_lock);
+		m->mc_waiters--;
 		waited = 1;
 	}
 	pthread_mutex_unlock(&m->mc_lock);

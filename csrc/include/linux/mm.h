@@ -52,6 +52,7 @@ struct machine {
 	struct mem_cgroup *mc_from, *mc_to;
 	pthread_t mc_moving_task;
 	int mc_active;
+	int mc_waiters;				/* chargers waiting on mc_waitq now */
 
 	spinlock_t moves_lock;
 	struct list_head moves;			/* in-flight moves: their pages are isolated */
