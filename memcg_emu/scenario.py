@@ -269,7 +269,7 @@ def load(source, policy=None, kernel=None):
     elif isinstance(source, dict):
         data = copy.deepcopy(source)
     else:
-        raise TypeError(f"load() takes a path or a dict, not {type(source).__name__}")
+        raise ScenarioError(f"load() takes a path or a dict, not {type(source).__name__}")
     if not isinstance(data, dict):
         raise ScenarioError("a scenario is a JSON object with 'steps'")
     for key in data:

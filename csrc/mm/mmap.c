@@ -36,6 +36,29 @@ static void vma_link_file(struct vm_area_struct *vma)
 	spin_unlock(&mapping->i_mmap_lock);
 }
 
+/*
+ * vm_area_dup(), kernel/fork.c: a copy of @old's mapping, not linked
+ * anywhere.  Field by field: old's list nodes change under other mms'
+ * rmap locks and must not be read here.
+ */
+static struct vm_area_struct *vm_area_dup(struct vm_area_struct *old)
+{
+	struct vm_area_struct *new = calloc(1, sizeof(*new));
+
+	if (!new)
+		return NULL;
+	new->vm_mm = old->vm_mm;
+	new->vm_start = old->vm_start;
+	new->vm_end = old->vm_end;
+	new->vm_flags = old->vm_flags;
+	new->vm_pgoff = old->vm_pgoff;
+	new->vm_file = old->vm_file;
+	new->anon_vma = old->anon_vma;
+	INIT_LIST_HEAD(&new->anon_vma_node);
+	INIT_LIST_HEAD(&new->shared);
+	return new;
+}
+
 /* unlink_file_vma() and anon_vma_unlink(), then the VMA itself goes (remove_vma()). */
 static void remove_vma(struct vm_area_struct *vma)
 {
@@ -84,17 +107,15 @@ int do_mmap(struct mm_struct *mm, unsigned long len, unsigned long flags,
  */
 static int split_vma(struct vm_area_struct *vma, unsigned long addr)
 {
-	struct vm_area_struct *new = malloc(sizeof(*new));
+	struct vm_area_struct *new = vm_area_dup(vma);
 	struct address_space *mapping = vma->vm_file;
 
 	if (!new)
 		return -ENOMEM;
-	*new = *vma;
 	new->vm_start = addr;
+	new->vm_next = vma->vm_next;
 	if (mapping)
 		new->vm_pgoff += (addr - vma->vm_start) >> PAGE_SHIFT;
-	INIT_LIST_HEAD(&new->anon_vma_node);
-	INIT_LIST_HEAD(&new->shared);
 	if (mapping) {
 		atomic_fetch_add(&mapping->refcount, 1);
 		spin_lock(&mapping->i_mmap_lock);
@@ -208,16 +229,12 @@ int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 
 	mm->free_area_cache = oldmm->free_area_cache;
 	for (mpnt = oldmm->mmap; mpnt; mpnt = mpnt->vm_next) {
-		struct vm_area_struct *tmp = malloc(sizeof(*tmp));
+		struct vm_area_struct *tmp = vm_area_dup(mpnt);
 
 		if (!tmp)
 			return -ENOMEM;
-		*tmp = *mpnt;
 		tmp->vm_mm = mm;
 		tmp->vm_flags &= ~VM_LOCKED;
-		tmp->vm_next = NULL;
-		INIT_LIST_HEAD(&tmp->anon_vma_node);
-		INIT_LIST_HEAD(&tmp->shared);
 		anon_vma_link(tmp);
 		if (tmp->vm_file)
 			atomic_fetch_add(&tmp->vm_file->refcount, 1);
