@@ -235,7 +235,9 @@ def write_file(machine, cg, name, value):
         try:
             pid = parse_u64(text)
         except OSError:
-            raise OSError(errno.EINVAL, f"{text!r} is not a pid") from None
+            pid = -1
+        if not 0 <= pid < 1 << 31:      # cgroup_procs_write(): kstrtoint()
+            raise OSError(errno.EINVAL, f"{text.strip()!r} is not a pid")
         machine._attach(pid, cg, None)
     elif name == "memory.limit_in_bytes":
         _write_limit(machine, cg, text)

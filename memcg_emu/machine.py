@@ -186,7 +186,7 @@ class Machine:
     # ---- memory ----
     def mmap(self, pid, size, kind="anon", path=None, private=False):
         """Map ``size`` bytes: kind anon | file (page cache of ``path``) | shm; returns the address."""
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if kind == "file":
             if not isinstance(path, str) or not path or "\0" in path:
@@ -212,8 +212,8 @@ class Machine:
 
     @staticmethod
     def _addr(addr):
-        if not isinstance(addr, int) or isinstance(addr, bool) or addr < 0:
-            raise ValueError(f"address must be a non-negative int, not {addr!r}")
+        if not isinstance(addr, int) or isinstance(addr, bool) or not 0 <= addr < 1 << 64:
+            raise ValueError(f"address must be an int from 0 to 2**64-1, not {addr!r}")
         return addr
 
     def touch(self, pid, addr, size, write=True):

@@ -332,6 +332,6 @@ POLICIES = tuple(_POLICIES)
 def get_policy(name):
     if isinstance(name, Policy):
         return name
-    if name not in _POLICIES:
+    if not isinstance(name, str) or name not in _POLICIES:
         raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICIES)}")
     return _POLICIES[name]()

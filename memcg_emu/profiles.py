@@ -88,6 +88,6 @@ PROFILES = tuple(_profiles())
 def get_profile(name):
     """A fresh profile object (it remembers its warn-once state) for kernel ``name``."""
     profiles = _profiles()
-    if name not in profiles:
+    if not isinstance(name, str) or name not in profiles:
         raise ValueError(f"unknown kernel profile {name!r}; choose one of {', '.join(PROFILES)}")
     return profiles[name]

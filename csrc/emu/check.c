@@ -300,12 +300,18 @@ static int check_all(struct check_state *cs)
 
 	if (check_moves(cs))
 		return -EUCLEAN;
+	struct move_ctx *ctx;
+
 	for (int pid = 1; pid < m->next_pid; pid++) {
 		struct task_struct *p = m->tasks[pid];
 
 		if (p && p->mm && check_mm(cs, p, p->mm))
 			return -EUCLEAN;
 	}
+	/* an mm only an in-flight move still holds: its task was killed or exec'ed meanwhile */
+	list_for_each_entry(ctx, &m->moves, node)
+		if (ctx->mm && ctx->task->mm != ctx->mm && check_mm(cs, ctx->task, ctx->mm))
+			return -EUCLEAN;
 	if (check_files(cs) || check_frames(cs) || check_memcgs(cs) || check_swap(cs))
 		return -EUCLEAN;
 	return 0;
