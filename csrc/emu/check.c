@@ -158,6 +158,8 @@ static int check_frames(struct check_state *cs)
 		CHECK(!PageFlag(page, PG_locked), "frame %lu is left locked", pfn);
 		CHECK(!PageMlocked(page) || PageUnevictable(page), "mlocked frame %lu is evictable", pfn);
 		CHECK(!!PageAnon(page) != !!cs->cached[pfn], "frame %lu: anon and cached at once", pfn);
+		if (!memcg && cs->isolated[pfn] && !PcgFlag(pc, PCG_LEAKED))
+			continue;	/* the seed's window: uncharged between uncharge and charge, isolated */
 		if (!memcg) {
 			CHECK(PcgFlag(pc, PCG_LEAKED),
 			      "frame %lu is in use with no charge (and is no documented seed leak)", pfn);
