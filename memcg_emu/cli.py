@@ -6,6 +6,7 @@ dispatches. Exit codes: 0 done, 1 the run found a problem, 2 bad input.
 """
 import argparse
 import json
+import os
 import sys
 
 from . import __version__
@@ -123,7 +124,6 @@ def add_compare(subparsers):
 
 
 def cmd_compare(args):
-    import os
 
     from .casestudy import casestudy_scenario
     from .compare import compare, format_table, plot
@@ -171,6 +171,9 @@ def main(argv=None):
     except UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:     # `memcg-emu casestudy | head`: the reader left, nothing to say
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":
