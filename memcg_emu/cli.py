@@ -124,7 +124,6 @@ def add_compare(subparsers):
 
 
 def cmd_compare(args):
-
     from .casestudy import casestudy_scenario
     from .compare import compare, format_table, plot
     policies = _policies(args)
