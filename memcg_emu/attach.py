@@ -81,8 +81,12 @@ class Memory(AttachHooks):
         ctx.policy.cancel(ctx)
 
     def attach(self, ctx):
-        check_ret(lib.emu_task_attach(ctx.machine._m, ctx.pid, ctx.dst.memcg_id))
-        ctx.policy.attach(ctx)
+        """mem_cgroup_move_task(): even if the task died since can_attach (an OOM kill in an
+        on_resched hook), the policy finishes with the mm it holds and releases what it took."""
+        try:
+            check_ret(lib.emu_task_attach(ctx.machine._m, ctx.pid, ctx.dst.memcg_id))
+        finally:
+            ctx.policy.attach(ctx)
 
 
 class Devices(AttachHooks):
@@ -117,7 +121,14 @@ def cgroup_attach_task(machine, pid, dst, policy):
                 ctx.outcome = "refused"
                 raise
             done.append(ss)
-        for ss in done:
-            ss.attach(ctx)
+        errors = []
+        for ss in done:         # every attach runs; the first error is reported after
+            try:
+                ss.attach(ctx)
+            except OSError as e:
+                errors.append(e)
+        if errors:
+            ctx.outcome = "refused"
+            raise errors[0]
         ctx.outcome = ctx.outcome or "moved"
         return ctx
