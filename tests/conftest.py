@@ -4,6 +4,7 @@ Every machine made through the ``machine`` fixture is walked by ``m.check()``
 when the test ends, so each scenario ends with the invariants of DESIGN
 section 6 verified even when the test body forgets to.
 """
+import hypothesis_profiles  # noqa: F401  (the ci / deep profiles, for every test module)
 import pytest
 
 from memcg_emu import Machine

@@ -1,0 +1,43 @@
+"""Hypothesis profiles for the property tests (loaded by conftest.py).
+
+``ci`` (the default): derandomized, so every run tests the same examples and a
+failure reproduces; no deadline (C calls and the model's reclaim loops vary in
+time); the reproduction blob printed on failure; small enough that the state
+machine and the fuzz tests together take well under a minute on two cores.
+
+``deep`` (``HYPOTHESIS_PROFILE=deep``): random, many more and longer runs, for
+searching; it also keeps a local example database so a failure it finds is
+replayed first next time.
+"""
+import os
+
+from hypothesis import HealthCheck, settings
+
+_SUPPRESS = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
+
+settings.register_profile(
+    "ci",
+    max_examples=1000,
+    stateful_step_count=40,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_SUPPRESS,
+)
+settings.register_profile(
+    "deep",
+    max_examples=20000,
+    stateful_step_count=100,
+    derandomize=False,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_SUPPRESS,
+)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+
+
+def examples(ci, deep):
+    """A test's own budget in the loaded profile (the profiles' max_examples is the state machine's)."""
+    return deep if PROFILE == "deep" else ci

@@ -1,0 +1,1532 @@
+"""A reference model of memcg-emu's charge accounting, in plain Python (tests only).
+
+It imports nothing from ``memcg_emu``: every rule is written out again here,
+as plainly as possible, from DESIGN.md (sections 3, 5, 6) and the policy
+docstrings.  What it keeps:
+
+* for each page: its kind (anon, file page cache, shmem), who maps it (a
+  list of (mm, address) PTEs), whether a file holds it, and which group it is
+  charged to (or, for a seed leak, which group it leaked from);
+* for each group: limit, usage, max_usage and failcnt of its res_counter
+  (hierarchical: a charge goes up to the root, 6.1), its statistics, and its
+  LRU lists *in order* (reclaim takes the oldest page first, and which page
+  goes decides who is charged when it comes back);
+* for each task: its group, its mm (VMAs, PTEs, which PTE tables exist, the
+  next mmap address) and its oom_score_adj.
+
+Scope (what the state machine drives): kernel profile 6.1, no swap, RAM
+never exhausted (``Model`` raises ``NotModelled`` if a run would need more
+frames than the machine has), one thread.  Moves are generators: they yield
+``(phase, pages)`` at every cond_resched() point, so a test can run the
+emulator's on_resched hook and the model in lock step and interfere with
+both at the same moment; an exception thrown into the generator is the hook
+raising at that point.
+"""
+import errno
+
+PAGE = 4096
+PMD = 1 << 21                  # one PTE table maps 2M
+PTRS = 512                     # pages per PTE table: the natural cond_resched() batch
+RETRIES = 5                    # MEM_CGROUP_RECLAIM_RETRIES
+SWAP_CLUSTER_MAX = 32
+RES_MAX = (1 << 64) - 1
+PAGE_COUNTER_MAX_BYTES = ((1 << 63) - 1) // PAGE * PAGE
+MMAP_BASE = 0x7f0000000000
+MMAP_MIN_ADDR = 0x10000
+TASK_SIZE = 1 << 47
+MAX_VICTIMS = 16               # MOVE_MAX_VICTIMS
+ANON_LRU, FILE_LRU, UNEVICTABLE = "inactive_anon", "inactive_file", "unevictable"
+LRU_NAMES = (ANON_LRU, FILE_LRU, UNEVICTABLE)   # the order rmdir empties them in
+STATS = ("cache", "rss", "shmem", "mapped_file", "pgpgin", "pgpgout", "wrong", "leaked")
+
+
+class NotModelled(Exception):
+    """The run left the model's scope (RAM exhausted, ...): the test must not go there."""
+
+
+class ModelOOM(OSError):
+    """A fault that ended in the memcg OOM killer (``victim`` 0: no task to kill)."""
+
+    def __init__(self, victim):
+        super().__init__(errno.ENOMEM, f"out of memory, victim {victim}")
+        self.victim = victim
+
+
+def err(code, what=""):
+    return OSError(code, what or errno.errorcode[code])
+
+
+# ---------------------------------------------------------------------------- objects
+
+class Group:
+    """A memory cgroup: a res_counter, statistics and three LRU lists (index 0 = oldest)."""
+
+    def __init__(self, path, gid, parent):
+        self.path, self.id, self.parent = path, gid, parent
+        self.children = {}
+        self.limit = RES_MAX
+        self.usage = self.max_usage = self.failcnt = 0
+        self.stat = dict.fromkeys(STATS, 0)
+        self.lru = {name: [] for name in LRU_NAMES}
+        self.move_charge = 0
+        self.cpus = True           # cpuset.cpus not empty
+        self.dead = False
+
+    def chain(self):
+        """This group and its ancestors: the counters a charge goes through."""
+        g = self
+        while g is not None:
+            yield g
+            g = g.parent
+
+    def under(self, other):
+        return any(g is other for g in self.chain())
+
+    def __repr__(self):
+        return f"<group {self.path!r}>"
+
+
+class Zone:
+    """The zone's own lists: pages in use that are charged to no group (seed leaks)."""
+
+    def __init__(self):
+        self.lru = {name: [] for name in LRU_NAMES}
+
+
+class Page:
+    def __init__(self, kind, file=None, index=None):
+        self.kind = kind           # "anon" | "file" | "shm"
+        self.file, self.index = file, index
+        self.maps = []             # (mm, addr) of every PTE that maps it
+        self.in_cache = False      # a file (page cache or shmem object) holds it
+        self.isolated = False      # off the LRU on a move's list
+        self.pins = 0              # transient references (a fault holding it across a charge)
+        self.lru = None            # the LRU list it is on
+        self.memcg = None          # the group it is charged to
+        self.cache = False         # charged as cache (PCG_CACHE)
+        self.wrong = False         # lazy: WRONG_CHARGE
+        self.recharge = False      # lazy-move: may be recharged by reclaim
+        self.leaked_from = None    # seed: in use, charged nowhere, counted in this group
+        self.mlocked = False       # PG_mlocked (and PG_unevictable with it)
+        self.freed = False
+
+    @property
+    def swapbacked(self):
+        return self.kind != "file"
+
+    def __repr__(self):
+        return f"<page {self.kind} {self.index if self.file else ''} {self.memcg}>"
+
+
+class File:
+    def __init__(self, path, shmem):
+        self.path, self.shmem = path, shmem
+        self.slots = {}            # index -> Page
+        self.size = 0              # pages; a write(2) extends from here
+        self.refs = 1              # shmem: VMAs that reference it
+        self.i_mmap = []           # the VMAs that map it, in the order they were linked
+
+
+class Vma:
+    def __init__(self, mm, start, end, kind, file, shared):
+        self.mm = mm
+        self.start, self.end, self.kind, self.file, self.shared = start, end, kind, file, shared
+        self.pgoff = 0
+        self.locked = False
+
+    def copy(self, mm):
+        v = Vma(mm, self.start, self.end, self.kind, self.file, self.shared)
+        v.pgoff, v.locked = self.pgoff, self.locked
+        return v
+
+    def addr_of(self, index):
+        """Where file page ``index`` would be mapped in this VMA, or None."""
+        if self.file is None or not self.pgoff <= index < self.pgoff + (self.end - self.start) // PAGE:
+            return None
+        return self.start + (index - self.pgoff) * PAGE
+
+    def __repr__(self):
+        return f"<vma {self.kind} {self.start:#x}-{self.end:#x}{' L' if self.locked else ''}>"
+
+
+class Pte:
+    __slots__ = ("page", "write")
+
+    def __init__(self, page, write):
+        self.page, self.write = page, write    # page None: the zero page
+
+
+class Mm:
+    def __init__(self, owner):
+        self.owner = owner
+        self.vmas = []             # sorted by address
+        self.ptes = {}             # addr -> Pte
+        self.tables = set()        # addr >> 21 of every PTE table that exists
+        self.fac = MMAP_BASE       # free_area_cache: the next mapping ends here
+        self.users = 1
+
+    def find_vma(self, addr):
+        for v in self.vmas:
+            if v.end > addr:
+                return v
+        return None
+
+    def rss(self):
+        return sum(1 for p in self.ptes.values() if p.page is not None)
+
+
+class Task:
+    def __init__(self, pid, group, mm):
+        self.pid, self.group, self.mm = pid, group, mm
+        self.adj = 0
+        self.dead = False
+        self.memdie = False
+
+
+class AttachResult:
+    """What m.last_attach reports."""
+
+    def __init__(self):
+        self.outcome = None
+        self.pages_moved = 0
+        self.pages_leaked = 0
+        self.pages_marked = 0       # lazy: WRONG_CHARGE pages (owed, not moved)
+        self.oom_victims = []
+
+
+class MoveCtx:
+    """One pass of a move over a task's pages (struct move_ctx)."""
+
+    def __init__(self, task, frm, to):
+        self.task, self.frm, self.to = task, frm, to
+        self.mm = task.mm
+        self.isolated, self.moved = [], []
+        self.nr_isolated = self.nr_moved = self.nr_leaked = self.nr_skipped = 0
+        self.precharge = self.moved_charge = 0
+        self.move_type = 0
+        self.victims = []
+
+
+class HookState:
+    """A policy's in-flight state between can_attach and attach (AttachContext.state)."""
+
+    def __init__(self):
+        self.ctx = None
+
+
+def chunks(start, end):
+    """walk_page_range(): [start, end) cut at every PTE table boundary."""
+    addr = start
+    while addr < end:
+        nxt = min((addr + PMD) & ~(PMD - 1), end)
+        yield addr, nxt
+        addr = nxt
+
+
+# ---------------------------------------------------------------------------- the machine
+
+class Model:
+    def __init__(self, ram_pages):
+        self.ram_pages = ram_pages
+        self.frames = 1                             # the zero page
+        self.root = Group("", 0, None)
+        self.groups = {"": self.root}               # live groups by path
+        self.all_groups = [self.root]               # by id, dead ones too
+        self.zone = Zone()
+        self.tasks = {}                             # pid -> Task, dead ones too
+        self.next_pid = 1
+        self.files = {}                             # path -> File
+        self.fail_next = {}                         # subsystem -> errno
+        self.pending_oom = None                     # current_memcg_in_oom
+        self.last_attach = None
+
+    # ---- lookups ----
+    def group(self, path):
+        parts = [p for p in path.strip("/").split("/") if p]
+        g = self.root
+        for p in parts:
+            g = g.children.get(p)
+            if g is None:
+                raise err(errno.ENOENT)
+        return g
+
+    def task(self, pid):
+        t = self.tasks.get(pid)
+        if t is None or t.dead:
+            raise err(errno.ESRCH)
+        return t
+
+    def live_tasks(self, g=None):
+        return [t for pid, t in sorted(self.tasks.items())
+                if not t.dead and (g is None or t.group is g)]
+
+    # ---- res_counter and charging ----
+    def res_charge(self, g, pages):
+        """res_counter_charge() up the hierarchy; the group whose limit refused, or None."""
+        val = pages * PAGE
+        done = []
+        for c in g.chain():
+            if c.usage + val > c.limit:
+                c.failcnt += 1
+                for u in done:
+                    u.usage -= val
+                return c
+            c.usage += val
+            c.max_usage = max(c.max_usage, c.usage)
+            done.append(c)
+        return None
+
+    def res_uncharge(self, g, pages):
+        for c in g.chain():
+            assert c.usage >= pages * PAGE, f"model: {c} uncharged below zero"
+            c.usage -= pages * PAGE
+
+    def margin(self, g):
+        return min(max(c.limit - c.usage, 0) for c in g.chain())
+
+    def try_charge(self, g, pages, reclaim, oom=False):
+        """mem_cgroup_try_charge(): charge; else reclaim in the group over its limit and retry;
+        give up after RETRIES fruitless rounds (arming the OOM killer when ``oom``)."""
+        retries = RETRIES
+        while True:
+            over = self.res_charge(g, pages)
+            if over is None:
+                return True
+            if not reclaim:
+                return False
+            if self.reclaim(over, pages):
+                continue
+            if self.margin(over) >= pages * PAGE:
+                continue
+            if retries == 0:
+                if oom:
+                    self.pending_oom = over
+                return False
+            retries -= 1
+
+    @staticmethod
+    def page_stats(page):
+        if page.cache:
+            d = {"cache": 1, "shmem": int(page.kind == "shm"), "mapped_file": int(bool(page.maps))}
+        else:
+            d = {"rss": 1}
+        d["wrong"] = int(page.wrong)
+        return d
+
+    def stat_add(self, g, page, sign):
+        for k, v in self.page_stats(page).items():
+            g.stat[k] += sign * v
+
+    def commit(self, page, g, cache):
+        """__mem_cgroup_commit_charge(): the charged page now belongs to ``g``."""
+        if page.leaked_from is not None:
+            page.leaked_from.stat["leaked"] -= 1
+            page.leaked_from = None
+        page.memcg, page.cache, page.wrong, page.recharge = g, cache, False, False
+        self.stat_add(g, page, +1)
+        g.stat["pgpgin"] += 1
+
+    def charge(self, page, g, cache, oom=True):
+        """mem_cgroup_charge_common(): try_charge with reclaim (and OOM), then commit."""
+        if not self.try_charge(g, 1, reclaim=True, oom=oom):
+            return False
+        self.commit(page, g, cache)
+        return True
+
+    def uncharge(self, page):
+        g = page.memcg
+        if g is None:
+            if page.leaked_from is not None:     # a seed leak ends with its page
+                page.leaked_from.stat["leaked"] -= 1
+                page.leaked_from = None
+            return
+        self.stat_add(g, page, -1)
+        g.stat["pgpgout"] += 1
+        page.memcg, page.cache, page.wrong, page.recharge = None, False, False, False
+        self.res_uncharge(g, 1)
+
+    def move_account(self, page, frm, to, uncharge_from):
+        """mem_cgroup_move_account(): the page's charge changes hands (page off the LRU)."""
+        assert page.lru is None
+        if page.memcg is not frm:
+            return False
+        self.stat_add(frm, page, -1)
+        page.wrong = page.recharge = False     # in its task's group now: no longer owed
+        page.memcg = to
+        self.stat_add(to, page, +1)
+        frm.stat["pgpgout"] += 1
+        to.stat["pgpgin"] += 1
+        if uncharge_from:
+            self.res_uncharge(frm, 1)
+        return True
+
+    # ---- page frames and the LRU ----
+    def alloc(self, kind, file=None, index=None):
+        if self.frames >= self.ram_pages:
+            raise NotModelled("RAM exhausted: the model does not cover global reclaim")
+        self.frames += 1
+        return Page(kind, file, index)
+
+    def maybe_free(self, page):
+        """put_page(): the last reference (PTE, page cache, isolation) frees and uncharges."""
+        if page.maps or page.in_cache or page.isolated or page.pins or page.freed:
+            return
+        if page.lru is not None:
+            self.lru_del(page)
+        self.uncharge(page)
+        page.freed = True
+        self.frames -= 1
+
+    def lru_list(self, page):
+        owner = page.memcg if page.memcg is not None else self.zone
+        if page.mlocked:
+            return owner.lru[UNEVICTABLE]
+        return owner.lru[ANON_LRU if page.swapbacked else FILE_LRU]
+
+    def lru_add(self, page):
+        """lru_cache_add(): to the head (the young end)."""
+        assert page.lru is None
+        page.lru = self.lru_list(page)
+        page.lru.append(page)
+
+    def lru_del(self, page):
+        page.lru.remove(page)
+        page.lru = None
+
+    def isolate(self, page):
+        if page.lru is None:
+            return False
+        self.lru_del(page)
+        page.isolated = True
+        return True
+
+    def putback(self, page):
+        page.isolated = False
+        self.lru_add(page)
+        self.maybe_free(page)
+
+    def mlock_page(self, page):
+        if not page.mlocked:
+            on = page.lru is not None
+            if on:
+                self.lru_del(page)
+            page.mlocked = True
+            if on:
+                self.lru_add(page)
+
+    def munlock_page(self, page):
+        """munlock_vma_page() once nobody else has it locked: back to an evictable list."""
+        if page.mlocked:
+            on = page.lru is not None
+            if on:
+                self.lru_del(page)
+            page.mlocked = False
+            if on:
+                self.lru_add(page)
+
+    # ---- rmap ----
+    def map_page(self, page, mm, addr):
+        if page.kind != "anon" and not page.maps and page.memcg is not None and page.cache:
+            page.memcg.stat["mapped_file"] += 1
+        page.maps.append((mm, addr))
+
+    def unmap_page(self, page, mm, addr):
+        page.maps.remove((mm, addr))
+        if page.kind != "anon" and not page.maps and page.memcg is not None and page.cache:
+            page.memcg.stat["mapped_file"] -= 1
+
+    # ---- reclaim ----
+    def reclaim(self, over, pages):
+        """try_to_free_mem_cgroup_pages(): at least 32 pages from ``over`` and its descendants,
+        groups in id order; returns how many were freed."""
+        target = max(pages, SWAP_CLUSTER_MAX)
+        done = 0
+        for g in self.all_groups:
+            if done >= target:
+                break
+            if not g.dead and g.under(over):
+                done += self.shrink(g, target - done)
+        return done
+
+    def shrink(self, g, want):
+        """One group: the oldest file pages first; anon ones only while it holds WRONG_CHARGE
+        pages (no swap); batches of 32, every page looked at once at the most."""
+        anon = g.stat["wrong"] > 0
+        budget = len(g.lru[FILE_LRU]) + (len(g.lru[ANON_LRU]) if anon else 0)
+        done = 0
+        while done < want and budget:
+            batch = min(SWAP_CLUSTER_MAX, budget)
+            taken = []
+            for name in (FILE_LRU, ANON_LRU) if anon else (FILE_LRU,):
+                lst = g.lru[name]
+                while len(taken) < batch and lst:
+                    page = lst[0]
+                    self.lru_del(page)
+                    page.isolated = True
+                    taken.append(page)
+            if not taken:
+                break
+            budget -= min(budget, len(taken))
+            for page in reversed(taken):        # the isolated list is built head first
+                if not page.mlocked and self.reclaim_one(page):
+                    done += 1
+                self.putback(page)
+        return done
+
+    def reclaim_one(self, page):
+        if self.lazy_recharge(page):
+            return True
+        if page.swapbacked:
+            return False                        # no swap: anon and shmem stay
+        # a clean page-cache page: unmap it everywhere (in i_mmap order; a VM_LOCKED mapping
+        # stops that and the page is mlocked again), then drop it from its file unless
+        # someone else holds a reference (a fault copying it): then it stays, unmapped
+        for v in list(page.file.i_mmap):
+            addr = v.addr_of(page.index)
+            if addr is None or (v.mm, addr) not in page.maps:
+                continue
+            if v.locked:
+                page.mlocked = True
+                return False
+            del v.mm.ptes[addr]
+            self.unmap_page(page, v.mm, addr)
+        if page.pins or page.maps:
+            return False
+        del page.file.slots[page.index]
+        page.in_cache = False
+        return True
+
+    def owner_group(self, page):
+        """The group of the task whose PTE maps this mapped-once anon page."""
+        if page.kind != "anon" or len(page.maps) != 1:
+            return None
+        return page.maps[0][0].owner.group
+
+    def lazy_recharge(self, page):
+        frm = page.memcg
+        if frm is None or not page.wrong or not page.recharge:
+            return False
+        to = self.owner_group(page)
+        if to is None or to is frm:
+            return False
+        if not self.try_charge(to, 1, reclaim=False):
+            return False
+        self.move_account(page, frm, to, True)
+        page.recharge = False
+        return True
+
+    # ---- OOM ----
+    def oom_kill(self, over):
+        """mem_cgroup_out_of_memory(): kill the largest killable task under ``over`` (resident
+        pages; oom_score_adj counts per mille of RAM; a tie goes to the higher pid)."""
+        victim, best = 0, 0
+        for pid in sorted(self.tasks):
+            t = self.tasks[pid]
+            if not t.group.under(over):
+                continue
+            if t.memdie:
+                victim = -1
+                break
+            if t.adj == -1000 or t.mm is None:
+                continue
+            points = t.mm.rss() + t.adj * (self.ram_pages // 1000)
+            points = max(points, 1)
+            if points >= best:                   # a tie goes to the later task (6.1)
+                best, victim = points, pid
+        if victim <= 0:
+            return 0
+        t = self.tasks[victim]
+        t.memdie = True
+        self.do_exit(t)
+        return victim
+
+    def oom_synchronize(self, error):
+        over, self.pending_oom = self.pending_oom, None
+        if over is None:
+            if error:
+                raise error
+            return
+        raise ModelOOM(self.oom_kill(over))
+
+    # ---- the cgroup tree ----
+    def mkdir(self, path):
+        parts = [p for p in path.strip("/").split("/") if p]
+        if not parts:
+            raise err(errno.EEXIST)
+        parent = self.group("/".join(parts[:-1]))
+        if parts[-1] in parent.children:
+            raise err(errno.EEXIST)
+        g = Group("/".join(parts), len(self.all_groups), parent)
+        g.cpus = parent.cpus
+        parent.children[parts[-1]] = g
+        self.groups[g.path] = g
+        self.all_groups.append(g)
+
+    def rmdir(self, path):
+        g = self.group(path)
+        if g.parent is None or g.children or self.live_tasks(g):
+            raise err(errno.EBUSY)
+        parent = g.parent
+        while g.usage:                          # 6.1 reparents every page, newest first
+            lst = next((g.lru[n] for n in LRU_NAMES if g.lru[n]), None)
+            if lst is None:
+                raise NotModelled("rmdir of a group whose pages are isolated")
+            page = lst[-1]
+            self.lru_del(page)
+            self.move_account(page, g, parent, False)
+            g.usage -= PAGE                     # res_counter_uncharge_until(parent)
+            self.lru_add(page)
+        g.dead = True
+        del parent.children[path.strip("/").split("/")[-1]]
+        del self.groups[g.path]
+
+    def write_limit(self, g, value):
+        """value: bytes, or None for -1; 6.1 rounds down to a page; reclaim while it helps."""
+        if g.parent is None:
+            raise err(errno.EINVAL)
+        limit = RES_MAX if value is None else min(value // PAGE * PAGE, PAGE_COUNTER_MAX_BYTES)
+        while True:
+            if g.usage <= limit:
+                g.limit = limit
+                return
+            if not self.reclaim(g, 1):
+                raise err(errno.EBUSY)
+
+    def force_empty(self, g):
+        if g.parent is None:
+            raise err(errno.EINVAL)
+        retries = RETRIES
+        while retries and g.usage:
+            if not self.reclaim(g, 1):
+                retries -= 1
+
+    def write_cpus(self, g, cpus):
+        """cpuset.cpus of a one-cpu machine: "0" (True) or "" (False)."""
+        if g.parent is not None and cpus and not g.parent.cpus:
+            raise err(errno.EACCES)
+        if not cpus and self.live_tasks(g):
+            raise err(errno.ENOSPC)
+        if not cpus and any(c.cpus for c in g.children.values()):
+            raise err(errno.EBUSY)
+        g.cpus = cpus
+
+    # ---- tasks ----
+    def spawn(self, path):
+        g = self.group(path)
+        if not g.cpus:
+            raise err(errno.ENOSPC)
+        return self.new_task(g, None).pid
+
+    def new_task(self, g, mm):
+        t = Task(self.next_pid, g, None)
+        t.mm = mm or Mm(t)
+        t.mm.owner = t
+        self.tasks[t.pid] = t
+        self.next_pid += 1
+        return t
+
+    def do_exit(self, t):
+        t.dead = True
+        mm, t.mm = t.mm, None
+        if mm is not None:
+            self.mm_put(mm)
+
+    def exit(self, pid):
+        self.do_exit(self.task(pid))
+
+    def exec(self, pid):
+        t = self.task(pid)
+        old = t.mm
+        t.mm = Mm(t)
+        self.mm_put(old)
+
+    def mm_put(self, mm):
+        mm.users -= 1
+        if mm.users:
+            return
+        for v in list(mm.vmas):              # each VMA stays visible to rmap until removed
+            self.zap(mm, v, v.start, v.end)
+            mm.vmas.remove(v)
+            self.remove_vma(v)
+        mm.tables.clear()
+        if mm.owner is not None and mm.owner.mm is not mm:
+            mm.owner.memdie = False
+
+    def fork(self, pid):
+        parent = self.task(pid)
+        pm = parent.mm
+        child = self.new_task(parent.group, None)
+        cm = child.mm
+        cm.fac = pm.fac
+        for v in pm.vmas:
+            c = v.copy(cm)
+            c.locked = False
+            if c.file is not None:
+                c.file.refs += 1
+                c.file.i_mmap.append(c)
+            cm.vmas.append(c)
+            for lo, hi in chunks(v.start, v.end):
+                if lo >> 21 not in pm.tables:
+                    continue
+                cm.tables.add(lo >> 21)
+                for addr in range(lo, hi, PAGE):
+                    pte = pm.ptes.get(addr)
+                    if pte is None:
+                        continue
+                    if not v.shared:
+                        pte.write = False
+                    cm.ptes[addr] = Pte(pte.page, pte.write)
+                    if pte.page is not None:
+                        self.map_page(pte.page, cm, addr)
+        return child.pid
+
+    # ---- address space ----
+    def mmap(self, pid, length, kind, path=None, private=False):
+        t = self.task(pid)
+        if length > TASK_SIZE:
+            raise err(errno.EINVAL)
+        if kind == "file":
+            f = self.files.get(path)
+            if f is None:
+                f = self.files[path] = File(path, False)
+        elif kind == "shm":
+            f = File(None, True)
+        else:
+            f = None
+        shared = kind == "shm" or (kind == "file" and not private)
+        length = (length + PAGE - 1) // PAGE * PAGE
+        mm = t.mm
+        if length > mm.fac - MMAP_MIN_ADDR:
+            raise err(errno.ENOMEM)
+        v = Vma(mm, mm.fac - length, mm.fac, kind, f, shared)
+        mm.fac = v.start - PAGE
+        if f is not None:
+            f.i_mmap.append(v)
+        mm.vmas.append(v)
+        mm.vmas.sort(key=lambda x: x.start)
+        return v.start
+
+    def split_vma(self, mm, v, addr):
+        new = v.copy(mm)
+        new.start = addr
+        if v.file is not None:
+            new.pgoff += (addr - v.start) // PAGE
+            v.file.refs += 1
+            v.file.i_mmap.append(new)
+        v.end = addr
+        mm.vmas.insert(mm.vmas.index(v) + 1, new)
+
+    def split_range(self, mm, start, end):
+        v = mm.find_vma(start)
+        if v and v.start < start:
+            self.split_vma(mm, v, start)
+        v = mm.find_vma(end)
+        if v and v.start < end:
+            self.split_vma(mm, v, end)
+
+    def remove_vma(self, v):
+        f = v.file
+        if f is not None:
+            f.i_mmap.remove(v)
+        if f is not None and f.shmem:
+            f.refs -= 1
+            if f.refs == 0:                     # the shmem object goes with its last mapping
+                for index in sorted(f.slots):
+                    page = f.slots.pop(index)
+                    page.in_cache = False
+                    self.maybe_free(page)
+
+    def zap(self, mm, v, start, end):
+        for lo, hi in chunks(start, end):
+            if lo >> 21 not in mm.tables:
+                continue
+            munlock = []
+            for addr in range(lo, hi, PAGE):
+                pte = mm.ptes.pop(addr, None)
+                if pte is None or pte.page is None:
+                    continue
+                page = pte.page
+                self.unmap_page(page, mm, addr)
+                if v.locked and page.mlocked:
+                    page.pins += 1              # munlocked once the table is done
+                    munlock.append(page)
+                else:
+                    self.maybe_free(page)
+            for page in munlock:
+                if not self.mlocked_elsewhere(page):
+                    self.munlock_page(page)
+                self.unpin(page)
+
+    @staticmethod
+    def vma_at(mm, addr):
+        v = mm.find_vma(addr)
+        return v if v is not None and v.start <= addr else None
+
+    def mlocked_elsewhere(self, page):
+        """try_to_munlock(): does a VM_LOCKED VMA still map the page?"""
+        return any(self.vma_at(mm, addr).locked for mm, addr in page.maps)
+
+    def munmap(self, pid, addr, length):
+        t = self.task(pid)
+        if addr % PAGE or not length or length > TASK_SIZE or addr > TASK_SIZE - length:
+            raise err(errno.EINVAL)
+        end = addr + (length + PAGE - 1) // PAGE * PAGE
+        mm = t.mm
+        self.split_range(mm, addr, end)
+        for v in [v for v in mm.vmas if v.start >= addr and v.end <= end]:
+            self.zap(mm, v, v.start, v.end)
+            mm.vmas.remove(v)
+            self.remove_vma(v)
+
+    def range_mapped(self, mm, start, end):
+        addr = start
+        for v in mm.vmas:
+            if v.end <= addr:
+                continue
+            if addr >= end:
+                break
+            if v.start > addr:
+                return False
+            addr = v.end
+        return addr >= end
+
+    # ---- faults ----
+    def new_anon_page(self, mm, v):
+        page = self.alloc("anon")
+        if not self.charge(page, mm.owner.group, cache=False):
+            page.freed = True
+            self.frames -= 1
+            return None
+        return page
+
+    def install_anon(self, mm, v, addr, page):
+        page.maps.append((mm, addr))
+        if v.locked:
+            page.mlocked = True
+        self.lru_add(page)
+        mm.ptes[addr] = Pte(page, True)
+
+    def filemap_fault(self, mm, f, index):
+        """The page at ``index`` of a file, read in (charged to the mm owner's group) if absent;
+        returned with a transient reference (pins) for the caller."""
+        page = f.slots.get(index)
+        if page is None:
+            page = self.alloc("shm" if f.shmem else "file", f, index)
+            if not self.charge(page, mm.owner.group, cache=True):
+                page.freed = True
+                self.frames -= 1
+                return None
+            page.in_cache = True
+            f.slots[index] = page
+            f.size = max(f.size, index + 1)
+            self.lru_add(page)
+        page.pins += 1
+        return page
+
+    def unpin(self, page):
+        page.pins -= 1
+        self.maybe_free(page)
+
+    def fault(self, mm, v, addr, write):
+        """handle_mm_fault() for one page: True, or False when a charge failed."""
+        mm.tables.add(addr >> 21)
+        while True:
+            ret = self.fault_once(mm, v, addr, write)
+            if ret is not None:
+                return ret              # None: the PTE changed under us, fault again
+
+    def fault_once(self, mm, v, addr, write):
+        pte = mm.ptes.get(addr)
+        if pte is not None:
+            if not write or pte.write:
+                return True
+            old = pte.page
+            if v.shared or (old is not None and old.kind == "anon" and len(old.maps) == 1):
+                pte.write = True
+                return True
+            if old is not None:
+                old.pins += 1           # do_wp_page() holds the old page across the charge
+            new = self.new_anon_page(mm, v)     # copy on write
+            if new is None or mm.ptes.get(addr) is not pte:
+                if new is not None:
+                    self.maybe_free(new)        # reclaim unmapped the old page meanwhile
+                if old is not None:
+                    self.unpin(old)
+                return False if new is None else None
+            if old is not None:
+                self.unmap_page(old, mm, addr)
+            self.install_anon(mm, v, addr, new)
+            if old is not None:
+                self.unpin(old)
+            return True
+        if v.file is None:
+            if not write:
+                mm.ptes[addr] = Pte(None, False)   # the zero page
+                return True
+            page = self.new_anon_page(mm, v)
+            if page is None:
+                return False
+            self.install_anon(mm, v, addr, page)
+            return True
+        index = v.pgoff + (addr - v.start) // PAGE
+        page = self.filemap_fault(mm, v.file, index)
+        if page is None:
+            return False
+        if write and not v.shared:              # MAP_PRIVATE: a private copy
+            copy = self.new_anon_page(mm, v)
+            self.unpin(page)
+            if copy is None:
+                return False
+            self.install_anon(mm, v, addr, copy)
+            return True
+        page.pins -= 1                          # the reference becomes the PTE's
+        self.map_page(page, mm, addr)
+        if v.locked:
+            self.mlock_page(page)
+        mm.ptes[addr] = Pte(page, v.shared)
+        return True
+
+    def touch(self, pid, addr, length, write):
+        """Fault in [addr, addr+length) page by page, stopping at the first failed charge."""
+        t = self.task(pid)
+        if not length or length > TASK_SIZE or addr > TASK_SIZE - length:
+            raise err(errno.EINVAL)
+        start, end = addr & ~(PAGE - 1), (addr + length + PAGE - 1) & ~(PAGE - 1)
+        mm = t.mm
+        if not self.range_mapped(mm, start, end):
+            raise err(errno.EFAULT)
+        failed = None
+        for a in range(start, end, PAGE):
+            if not self.fault(mm, mm.find_vma(a), a, write):
+                failed = err(errno.ENOMEM)
+                break
+        self.oom_synchronize(failed)
+
+    def mlock(self, pid, addr, length):
+        t = self.task(pid)
+        if not length or length > TASK_SIZE or addr > TASK_SIZE - length:
+            raise err(errno.EINVAL)
+        start, end = addr & ~(PAGE - 1), (addr + length + PAGE - 1) & ~(PAGE - 1)
+        mm = t.mm
+        if not self.range_mapped(mm, start, end):
+            raise err(errno.ENOMEM)
+        self.split_range(mm, start, end)
+        vmas = [v for v in mm.vmas if v.end > start and v.start < end]
+        for v in vmas:
+            v.locked = True
+        failed = None
+        for v in vmas:
+            for a in range(v.start, v.end, PAGE):
+                if not self.fault(mm, v, a, not v.shared):
+                    failed = err(errno.ENOMEM)
+                    break
+                pte = mm.ptes.get(a)
+                if pte is not None and pte.page is not None:
+                    self.mlock_page(pte.page)
+            if failed:
+                break
+        self.oom_synchronize(failed)
+
+    def file_write(self, pid, path, length):
+        t = self.task(pid)
+        if length > TASK_SIZE:
+            raise err(errno.EFBIG)
+        f = self.files.get(path)
+        if f is None:
+            f = self.files[path] = File(path, False)
+        failed = None
+        for index in range(f.size, (length + PAGE - 1) // PAGE):
+            page = self.filemap_fault(t.mm, f, index)
+            if page is None:
+                failed = err(errno.ENOMEM)
+                break
+            self.unpin(page)
+        self.oom_synchronize(failed)
+
+    # ---- moving: cgroup_attach_task() and the policies, as generators ----
+    @staticmethod
+    def resched(phase, pages):
+        """cond_resched(): the hook runs here; returns what it raised, or None."""
+        try:
+            yield (phase, pages)
+        except Exception as e:       # thrown in by the driver: the hook raised here
+            return e
+        return None
+
+    def begin(self, task, to):
+        if task.dead:                   # emu_move_begin(): no move context for a task that is gone
+            raise err(errno.ESRCH)
+        ctx = MoveCtx(task, task.group, to)
+        if ctx.mm is not None:
+            ctx.mm.users += 1
+        return ctx
+
+    def putback_ctx(self, ctx):
+        pages, ctx.isolated, ctx.moved = ctx.isolated + ctx.moved, [], []
+        for page in pages:
+            self.putback(page)
+
+    def end(self, ctx):
+        self.putback_ctx(ctx)
+        if ctx.mm is not None:
+            mm, ctx.mm = ctx.mm, None
+            self.mm_put(mm)
+
+    def record(self, res, ctx, towards_dst=True):
+        res.pages_moved += ctx.nr_moved if towards_dst else -ctx.nr_moved
+        res.pages_leaked += ctx.nr_leaked
+        res.oom_victims += ctx.victims[:MAX_VICTIMS]
+
+    def move_oom(self, ctx):
+        over, self.pending_oom = self.pending_oom, None
+        if over is None:
+            return
+        victim = self.oom_kill(over)
+        if victim:
+            ctx.victims.append(victim)
+
+    def isolate_targets(self, ctx):
+        """The seed's walk: every present anon page mapped once in a private VMA, isolated."""
+        mm = ctx.mm
+        if mm is None:
+            return None
+        for v in list(mm.vmas):
+            if v.shared:
+                continue
+            for lo, hi in chunks(v.start, v.end):
+                if lo >> 21 not in mm.tables:
+                    continue
+                for addr in range(lo, hi, PAGE):
+                    pte = mm.ptes.get(addr)
+                    page = pte.page if pte else None
+                    if page is not None and page.kind == "anon" and len(page.maps) <= 1:
+                        if self.isolate(page):
+                            ctx.isolated.append(page)
+                            ctx.nr_isolated += 1
+                e = yield from self.resched("walk", ctx.nr_isolated)
+                if e:
+                    return e
+        return None
+
+    def move(self, pid, path, policy):
+        """Write ``pid`` into ``path``'s tasks under ``policy``: a generator (see the module doc)."""
+        dst = self.group(path)
+        t = self.task(pid)
+        res = self.last_attach = AttachResult()
+        src = t.group
+        if src is dst:
+            res.outcome = "moved"
+            return res
+        state = HookState()
+        done = []
+        for ss in ("cpuset", "memory", "devices"):
+            try:
+                injected = self.fail_next.pop(ss, None)
+                if injected:
+                    raise err(injected, "injected")
+                if ss == "cpuset" and not dst.cpus:
+                    raise err(errno.ENOSPC)
+                if ss == "memory":
+                    yield from getattr(self, "can_attach_" + policy.replace("-", "_"))(
+                        res, t, src, dst, state)
+            except BaseException:
+                for prev in reversed(done):
+                    if prev == "memory":
+                        yield from getattr(self, "cancel_" + policy.replace("-", "_"))(
+                            res, t, src, dst, state)
+                res.outcome = "refused"
+                raise
+            done.append(ss)
+        for ss in done:
+            if ss == "memory":
+                if t.dead:
+                    # the task died during can_attach: what it held goes (the kernel's
+                    # post_attach always clears the move)
+                    if state.ctx is not None:
+                        yield from self.cancel_in_flight(res, t, src, dst, state, policy)
+                    raise err(errno.ESRCH)
+                t.group = dst
+                yield from getattr(self, "attach_" + policy.replace("-", "_"))(
+                    res, t, src, dst, state)
+        res.outcome = res.outcome or "moved"
+        return res
+
+    def cancel_in_flight(self, res, t, src, dst, state, policy):
+        if policy == "upstream":
+            self.clear_mc(state.ctx)
+        else:
+            self.cancel_reserve_ctx(state.ctx)
+        self.end(state.ctx)
+        state.ctx = None
+        return
+        yield
+
+    # none
+    def can_attach_none(self, res, t, src, dst, state):
+        return
+        yield
+
+    cancel_none = attach_none = can_attach_none
+
+    # seed
+    def can_attach_seed(self, res, t, src, dst, state):
+        yield from self.seed_recharge_task(res, t, dst, True)
+
+    def cancel_seed(self, res, t, src, dst, state):
+        yield from self.seed_recharge_task(res, t, src, False)
+
+    def attach_seed(self, res, t, src, dst, state):
+        return
+        yield
+
+    def seed_recharge_task(self, res, t, target, towards_dst):
+        ctx = self.begin(t, target)
+        try:
+            e = yield from self.isolate_targets(ctx)
+            if e:
+                raise e
+            necessary = ctx.nr_isolated * PAGE
+            while self.margin(target) < necessary:
+                short = (necessary - self.margin(target) + PAGE - 1) // PAGE
+                if not self.reclaim(target, short):
+                    raise err(errno.ENOMEM, "no room")
+                e = yield from self.resched("room", short)
+                if e:
+                    raise e
+            e = yield from self.seed_recharge_move(ctx)
+            if e:
+                yield from self.seed_rollback(ctx)
+                self.record(res, ctx, towards_dst)
+                self.putback_ctx(ctx)
+                e2 = yield from self.resched("putback", ctx.nr_moved)
+                raise e2 or e
+            self.record(res, ctx, towards_dst)
+            self.putback_ctx(ctx)
+            e = yield from self.resched("putback", ctx.nr_moved)
+            if e:
+                raise e
+        finally:
+            self.end(ctx)
+
+    @staticmethod
+    def qualifies(page):
+        """Still a private anon page mapped once, held only by its PTE and our isolation."""
+        return page.kind == "anon" and len(page.maps) == 1 and not page.pins
+
+    def recharge_private(self, page, g, ctx):
+        """Uncharge the page and charge it to ``g`` (reclaim and OOM armed): 0 done, 1 left
+        alone (it stopped qualifying), -1 the charge failed (the page is charged nowhere)."""
+        if not self.qualifies(page):
+            ctx.nr_skipped += 1
+            return 1
+        self.uncharge(page)
+        if self.charge(page, g, cache=False, oom=True):
+            return 0
+        self.move_oom(ctx)
+        return -1
+
+    @staticmethod
+    def take_batch(lst):
+        """The emulator's unit of work: up to a PTE table's worth of pages from the head of
+        ``lst``, all charged to the group the first one is charged to."""
+        n = 0
+        while n < len(lst) and n < PTRS and lst[n].memcg is lst[0].memcg:
+            n += 1
+        return lst[:n], lst[0].memcg
+
+    def move_batch(self, pages, old, to):
+        """mem_cgroup_move_account() over a batch; how many moved."""
+        return sum(1 for p in pages if self.move_account(p, old, to, False))
+
+    def seed_recharge_move(self, ctx):
+        """Phase 3: a batch whose pages all qualify and fit at once is charged to the new
+        group and then uncharged from the old one; otherwise the patch's page-by-page
+        uncharge/charge.  A cond_resched() before every batch."""
+        while ctx.isolated:
+            e = yield from self.resched("move", ctx.nr_moved)
+            if e:
+                return e
+            pages, old = self.take_batch(ctx.isolated)
+            n = len(pages)
+            if (all(self.qualifies(p) for p in pages) and old is not None and old is not ctx.to
+                    and self.res_charge(ctx.to, n) is None):
+                del ctx.isolated[:n]
+                ctx.moved += pages
+                moved = self.move_batch(pages, old, ctx.to)
+                self.res_uncharge(old, moved)
+                if moved < n:
+                    self.res_uncharge(ctx.to, n - moved)
+                ctx.nr_moved += moved
+                ctx.nr_skipped += n - moved
+                continue
+            for _ in range(n):
+                page = ctx.isolated.pop(0)
+                ctx.moved.append(page)
+                ret = self.recharge_private(page, ctx.to, ctx)
+                if ret < 0:
+                    return err(errno.ENOMEM, "destination full")
+                if ret == 0:
+                    ctx.nr_moved += 1
+        return None
+
+    def seed_rollback(self, ctx):
+        for n, page in enumerate(list(ctx.moved)):
+            cur = page.memcg
+            if n % PTRS == 0:
+                yield from self.resched("rollback", n)     # what the hook raises is dropped
+            if cur is ctx.frm:
+                continue
+            ret = self.recharge_private(page, ctx.frm, ctx)
+            if ret == 0 and cur is not None:
+                ctx.nr_moved -= 1
+            if ret >= 0:
+                continue
+            if page.memcg is None:                          # leaked: charged nowhere
+                page.leaked_from = ctx.frm
+                ctx.frm.stat["leaked"] += 1
+            ctx.nr_leaked += 1
+
+    # reserve
+    def can_attach_reserve(self, res, t, src, dst, state):
+        ctx = self.begin(t, dst)
+        try:
+            e = yield from self.isolate_targets(ctx)
+            if e:
+                raise e
+            n = ctx.nr_isolated
+            if n:
+                if not self.try_charge(dst, n, reclaim=True):
+                    raise err(errno.ENOMEM, "cannot reserve")
+                ctx.precharge = n
+        except BaseException:
+            self.end(ctx)
+            raise
+        state.ctx = ctx
+
+    def cancel_reserve_ctx(self, ctx):
+        if ctx.precharge:
+            self.res_uncharge(ctx.to, ctx.precharge)
+            ctx.precharge = 0
+
+    def cancel_reserve(self, res, t, src, dst, state):
+        ctx, state.ctx = state.ctx, None
+        if ctx is not None:
+            self.cancel_reserve_ctx(ctx)
+            self.end(ctx)
+        return
+        yield
+
+    def attach_reserve(self, res, t, src, dst, state):
+        ctx, state.ctx = state.ctx, None
+        try:
+            e = yield from self.reserve_move(ctx)
+            if e:
+                raise e
+            self.record(res, ctx)
+            self.putback_ctx(ctx)
+            e = yield from self.resched("putback", ctx.nr_moved)
+            if e:
+                raise e
+        finally:
+            self.end(ctx)
+
+    def reserve_move(self, ctx):
+        """Hand the pages over against the reservation, one group's batch at a time; the old
+        groups keep their charges until all have moved (up to 8 of them; a ninth at once)."""
+        e = None
+        olds = {}
+        while ctx.isolated:
+            e = yield from self.resched("move", ctx.nr_moved)
+            if e:
+                break
+            pages, old = self.take_batch(ctx.isolated)
+            del ctx.isolated[:len(pages)]
+            ctx.moved += pages
+            moved = 0
+            if old is not None and old is not ctx.to:
+                moved = self.move_batch(pages, old, ctx.to)
+            ctx.nr_skipped += len(pages) - moved
+            if not moved:
+                continue
+            ctx.precharge -= moved
+            ctx.nr_moved += moved
+            if old in olds or len(olds) < 8:
+                olds[old] = olds.get(old, 0) + moved
+            else:
+                self.res_uncharge(old, moved)
+        for g, k in olds.items():
+            self.res_uncharge(g, k)
+        self.cancel_reserve_ctx(ctx)
+        return e
+
+    # half
+    def can_attach_half(self, res, t, src, dst, state):
+        return
+        yield
+
+    cancel_half = can_attach_half
+
+    def attach_half(self, res, t, src, dst, state):
+        ctx = self.begin(t, dst)
+        try:
+            e = yield from self.isolate_targets(ctx)
+            if e:
+                raise e
+            ret = yield from self.half_move(ctx)
+            hook_error = ret if not isinstance(ret, OSError) else None
+            self.record(res, ctx)
+            self.putback_ctx(ctx)
+            e = yield from self.resched("putback", ctx.nr_moved)
+            if e:
+                raise e
+            if hook_error is not None:
+                raise hook_error
+            if ret is not None:
+                res.outcome = "half-moved"
+        finally:
+            self.end(ctx)
+
+    def half_move(self, ctx):
+        """One group's batch at a time: charged at once if it fits without reclaim, else page
+        by page with reclaim, stopping at the first page that does not fit."""
+        while ctx.isolated:
+            e = yield from self.resched("move", ctx.nr_moved)
+            if e:
+                return e
+            pages, old = self.take_batch(ctx.isolated)
+            n = len(pages)
+            if old is None or old is ctx.to:
+                del ctx.isolated[:n]
+                ctx.moved += pages
+                ctx.nr_skipped += n
+                continue
+            if self.res_charge(ctx.to, n) is None:
+                del ctx.isolated[:n]
+                ctx.moved += pages
+                moved = self.move_batch(pages, old, ctx.to)
+                self.res_uncharge(old, moved)
+                if moved < n:
+                    self.res_uncharge(ctx.to, n - moved)
+                ctx.nr_moved += moved
+                ctx.nr_skipped += n - moved
+                continue
+            for page in pages:
+                if not self.try_charge(ctx.to, 1, reclaim=True):
+                    return err(errno.ENOMEM, "destination full")
+                ctx.isolated.remove(page)
+                ctx.moved.append(page)
+                if not self.move_account(page, old, ctx.to, True):
+                    self.res_uncharge(ctx.to, 1)
+                    ctx.nr_skipped += 1
+                    continue
+                ctx.nr_moved += 1
+        return None
+
+    # lazy and lazy-move
+    def can_attach_lazy(self, res, t, src, dst, state):
+        return
+        yield
+
+    cancel_lazy = can_attach_lazy_move = cancel_lazy_move = can_attach_lazy
+
+    def attach_lazy(self, res, t, src, dst, state, recharge=False):
+        ctx = self.begin(t, dst)
+        try:
+            e = yield from self.isolate_targets(ctx)
+            if e:
+                raise e
+            for page in ctx.isolated:
+                old = page.memcg
+                wrong = old is not None and old is not ctx.to
+                if old is not None:
+                    if page.wrong != wrong:
+                        old.stat["wrong"] += 1 if wrong else -1
+                    page.wrong = wrong
+                    page.recharge = wrong and recharge
+                if wrong:
+                    ctx.nr_moved += 1
+                else:
+                    ctx.nr_skipped += 1
+                page.isolated = False
+                self.lru_add(page)
+                if wrong:                       # to the reclaim end of its list
+                    page.lru.remove(page)
+                    page.lru.insert(0, page)
+            ctx.isolated = []
+            res.pages_marked = ctx.nr_moved
+        finally:
+            self.end(ctx)
+
+    def attach_lazy_move(self, res, t, src, dst, state):
+        yield from self.attach_lazy(res, t, src, dst, state, recharge=True)
+
+    # upstream
+    def mc_target(self, ctx, v, addr):
+        """get_mctgt_type(): the page one PTE offers to the move, if it is charged to ``from``."""
+        pte = ctx.mm.ptes.get(addr)
+        if pte is not None:
+            page = pte.page
+            if page is None:
+                return None
+            if page.kind == "anon":
+                if not ctx.move_type & 1:
+                    return None
+            elif not ctx.move_type & 2:
+                return None
+        else:
+            if v.file is None or not ctx.move_type & 2:
+                return None
+            page = v.file.slots.get(v.pgoff + (addr - v.start) // PAGE)
+        if page is None or page.memcg is not ctx.frm:
+            return None
+        return page
+
+    def do_precharge(self, ctx, count):
+        if self.try_charge(ctx.to, count, reclaim=False):
+            ctx.precharge += count
+            return None
+        for _ in range(count):
+            if not self.try_charge(ctx.to, 1, reclaim=True):
+                return err(errno.ENOMEM, "precharge failed")
+            ctx.precharge += 1
+            if ctx.precharge % PTRS == 0:
+                e = yield from self.resched("precharge", ctx.precharge)
+                if e:
+                    return e
+        return None
+
+    def can_attach_upstream(self, res, t, src, dst, state):
+        if not dst.move_charge:
+            return
+        ctx = self.begin(t, dst)
+        try:
+            if ctx.mm is not None:
+                ctx.move_type = dst.move_charge
+                count, e = 0, None
+                for v in list(ctx.mm.vmas):
+                    for lo, hi in chunks(v.start, v.end):
+                        if lo >> 21 not in ctx.mm.tables:
+                            continue
+                        count += sum(1 for a in range(lo, hi, PAGE) if self.mc_target(ctx, v, a))
+                        e = yield from self.resched("walk", count)
+                        if e:
+                            break
+                    if e:
+                        break
+                if e:
+                    count = 0
+                ctx.nr_isolated = count
+                ret = yield from self.do_precharge(ctx, count)
+                if ret:
+                    self.clear_mc(ctx)
+                    raise ret
+                if e:
+                    raise e
+        except BaseException:
+            self.end(ctx)
+            raise
+        state.ctx = ctx
+
+    def clear_mc(self, ctx):
+        if ctx.precharge:
+            self.res_uncharge(ctx.to, ctx.precharge)
+            ctx.precharge = 0
+        if ctx.moved_charge:
+            self.res_uncharge(ctx.frm, ctx.moved_charge)
+            ctx.moved_charge = 0
+
+    def cancel_upstream(self, res, t, src, dst, state):
+        ctx, state.ctx = state.ctx, None
+        if ctx is not None:
+            self.clear_mc(ctx)
+            self.end(ctx)
+        return
+        yield
+
+    def attach_upstream(self, res, t, src, dst, state):
+        ctx, state.ctx = state.ctx, None
+        if ctx is None:
+            return
+        try:
+            ret = None
+            if ctx.mm is not None and ctx.move_type:
+                ret = yield from self.move_charge(ctx)
+            self.clear_mc(ctx)
+            self.record(res, ctx)
+            if ret is not None and not isinstance(ret, OSError):
+                raise ret
+            if ret is not None:
+                res.outcome = "half-moved"
+        finally:
+            self.end(ctx)
+
+    def move_charge(self, ctx):
+        """The move walk: each PTE table's targets move as a batch while the precharge lasts;
+        when it runs out with addresses left, charge one more page or stop (partial move)."""
+        ret = None
+        for v in list(ctx.mm.vmas):
+            for lo, hi in chunks(v.start, v.end):
+                if lo >> 21 not in ctx.mm.tables:
+                    continue
+                addr = lo
+                while True:
+                    batch = []
+                    while addr != hi and ctx.precharge > len(batch):
+                        page = self.mc_target(ctx, v, addr)
+                        if page is not None:
+                            batch.append(page)
+                        addr += PAGE
+                    if batch:
+                        self.mc_move_pages(ctx, batch)
+                    if addr != hi:
+                        ret = yield from self.do_precharge(ctx, 1)
+                        if ret is None:
+                            continue
+                    break
+                if ret is None:
+                    ret = yield from self.resched("move", ctx.moved_charge)
+                if ret is not None:
+                    break
+            if ret is not None:
+                break
+        ctx.nr_moved = ctx.moved_charge
+        return ret
+
+    def mc_move_pages(self, ctx, batch):
+        taken = [p for p in batch if p.lru is not None]
+        for page in taken:
+            self.lru_del(page)
+        moved = sum(1 for page in taken if self.move_account(page, ctx.frm, ctx.to, False))
+        for page in taken:
+            self.lru_add(page)
+        ctx.precharge -= moved
+        ctx.moved_charge += moved
+
+    # ---- reading ----
+    def stat_view(self, g):
+        """The memory.stat lines the tests compare (local values, bytes or events)."""
+        s = g.stat
+        return {
+            "cache": s["cache"] * PAGE, "rss": s["rss"] * PAGE, "shmem": s["shmem"] * PAGE,
+            "mapped_file": s["mapped_file"] * PAGE, "pgpgin": s["pgpgin"], "pgpgout": s["pgpgout"],
+            "inactive_anon": len(g.lru[ANON_LRU]) * PAGE, "active_anon": 0,
+            "inactive_file": len(g.lru[FILE_LRU]) * PAGE, "active_file": 0,
+            "unevictable": len(g.lru[UNEVICTABLE]) * PAGE,
+        }
+
+    def show_limit(self, g):
+        return min(g.limit, PAGE_COUNTER_MAX_BYTES)
+
+    def charged_pages(self, g):
+        """Pages charged to ``g`` itself (what its usage is made of outside a move)."""
+        return g.stat["cache"] + g.stat["rss"]
+
+    def wrong_pages_owned_by(self, g):
+        """Lazy pages charged elsewhere whose task is now in ``g``: its tasks' use beyond usage."""
+        n = 0
+        for h in self.all_groups:
+            for lst in h.lru.values():
+                for page in lst:
+                    if page.wrong and self.owner_group(page) is g:
+                        n += 1
+        return n
