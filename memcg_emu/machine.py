@@ -1,4 +1,5 @@
 """The emulated machine: RAM, swap, tasks and the cgroup tree, over the C core."""
+import contextlib
 import errno
 import threading
 
@@ -38,6 +39,22 @@ class ReschedInfo:
 class Machine:
     """An emulated machine with the cgroup-v1 memory controller.
 
+    Machine(ram="4G", swap="0", page_size=4096, policy="upstream", kernel="6.1", cpus=1)
+
+    - ``ram``, ``swap``: sizes, as everywhere in the API: bytes (an int) or a size
+      string as the kernel's memparse() reads it: digits (0x.. hex, 0.. octal) with an
+      optional K, M, G, T, P or E suffix, any case ("800M", "1g", "4096").
+    - ``policy``: what happens to a task's charges when it moves (default for move()
+      and writes to ``tasks``): none, seed, reserve, lazy, lazy-move, half, upstream
+      (memcg_emu.POLICIES; each is described in memcg_emu.policies).
+    - ``kernel``: the kernel profile whose rules the control files and moves follow:
+      2.6.26, 2.6.34, 2.6.35, 3.4, 6.1, 6.13 (memcg_emu.PROFILES).
+    - ``cpus``: 1 to 1024, for cpuset.cpus.
+
+    Cgroups are paths: "A", "A/B"; the root is "".  Errors are OSError with the
+    kernel's errno (OOMKilled when a charge ended in the OOM killer), ValueError for
+    arguments no kernel call could take.
+
     >>> m = Machine(ram="1G")
     >>> m.mkdir("A")
     >>> pid = m.spawn("A")
@@ -70,7 +87,7 @@ class Machine:
         self._resched_error = None
         self._move_info = None
         self._fail_next = {}
-        self.last_attach = None    # the AttachContext of the latest write to tasks
+        self.last_attach = None    # the AttachResult of the latest write to tasks
         self._cgroup_mutex = threading.RLock()
         root = cgroup.Cgroup("", 0, None)
         root.cpus = set(range(cpus))
@@ -135,6 +152,28 @@ class Machine:
             raise OSError(errno.EINVAL, "NUL in a control-file write")
         cgroup.write_file(self, self._cg(path), name, value)
 
+    def usage(self, path):
+        """memory.usage_in_bytes of cgroup ``path``, as an int."""
+        return int(self.read(path, "memory.usage_in_bytes"))
+
+    def stat(self, path):
+        """memory.stat of cgroup ``path`` as a dict of ints ({"rss": ..., "cache": ...})."""
+        return {k: int(v) for k, v in (line.split() for line in self.read(path, "memory.stat").splitlines())}
+
+    def tasks(self, path):
+        """The pids in cgroup ``path`` (its tasks file), as a list of ints."""
+        return self._pids_in(self._cg(path))
+
+    def ls(self, path=""):
+        """The paths of ``path``'s child cgroups, sorted ("A/B" below "A")."""
+        return sorted(child.path for child in self._cg(path).children.values())
+
+    def __repr__(self):
+        groups = sum(1 for _ in self._root.descendants())
+        return (f"<Machine ram={self.ram_pages * PAGE_SIZE >> 20}M swap={self.swap_pages * PAGE_SIZE >> 20}M "
+                f"policy={self.policy} kernel={self.profile.name} cpus={self.cpus}: {groups} cgroups, "
+                f"{sum(len(self._pids_in(cg)) for cg in self._root.descendants())} tasks>")
+
     def _pids_in(self, cg):
         n = check_ret(lib.emu_memcg_tasks(self._m, cg.memcg_id, ffi.NULL, 0))
         while True:
@@ -175,6 +214,7 @@ class Machine:
         check_ret(lib.emu_task_exec(self._m, self._pid(pid)))
 
     def exit(self, pid):
+        """The task exits: its address space is torn down and its pages uncharged."""
         check_ret(lib.emu_task_exit(self._m, self._pid(pid)))
 
     def set_oom_score_adj(self, pid, adj):
@@ -229,6 +269,7 @@ class Machine:
         self._fault_call(lib.emu_mlock, self._pid(pid), self._addr(addr), parse_size(size))
 
     def munmap(self, pid, addr, size):
+        """munmap(): unmap [addr, addr+size); pages no one else maps are freed and uncharged."""
         check_ret(lib.emu_munmap(self._m, self._pid(pid), self._addr(addr), parse_size(size)))
 
     def file_write(self, pid, path, size):
@@ -247,11 +288,15 @@ class Machine:
 
     # ---- moving ----
     def move(self, pid, path, policy=None):
-        """Write ``pid`` into ``path``'s tasks file under ``policy`` (default: the machine's)."""
-        self._attach(self._pid(pid), self._cg(path), policy)
+        """Write ``pid`` into ``path``'s tasks file under ``policy`` (default: the machine's).
+
+        Returns an AttachResult (outcome "moved" or "half-moved", pages moved, ...);
+        a refused move raises OSError, and ``last_attach`` still says what happened.
+        """
+        return self._attach(self._pid(pid), self._cg(path), policy)
 
     def _attach(self, pid, cg, policy):
-        attach.cgroup_attach_task(self, pid, cg, get_policy(policy or self.policy))
+        return attach.cgroup_attach_task(self, pid, cg, get_policy(policy or self.policy))
 
     def fail_next_can_attach(self, subsys, err):
         """Make subsystem ``subsys``'s next can_attach fail with errno ``err`` (one shot)."""
@@ -267,6 +312,15 @@ class Machine:
             raise ValueError("on_resched takes a callable or None")
         self._resched_fn = fn
         lib.emu_set_resched_hook(self._m, self._handle if fn else ffi.NULL)
+
+    @contextlib.contextmanager
+    def _hook_muted(self):
+        """No on_resched hook while undoing a move the hook itself broke off."""
+        fn, self._resched_fn = self._resched_fn, None
+        try:
+            yield
+        finally:
+            self._resched_fn = fn
 
     def _run_resched_hook(self, phase, pages):
         fn, info = self._resched_fn, self._move_info
@@ -288,4 +342,5 @@ class Machine:
 
     @property
     def policies(self):
+        """The policy names move() takes."""
         return POLICIES

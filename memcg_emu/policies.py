@@ -144,7 +144,13 @@ class SeedPolicy(Policy):
     name = "seed"
 
     def can_attach(self, ctx):
-        self.recharge_task(ctx, ctx.dst)
+        try:
+            self.recharge_task(ctx, ctx.dst)
+        except BaseException:
+            if ctx.pages_moved:    # a hook raised at putback, after the pages moved: take them back
+                with ctx.machine._hook_muted():
+                    self.recharge_task(ctx, ctx.src)
+            raise
 
     def cancel(self, ctx):
         self.recharge_task(ctx, ctx.src)
@@ -209,6 +215,7 @@ class ReservePolicy(Policy):
         try:
             mc.call(lib.emu_reserve_move)
             mc.record()
+            ctx.outcome = "moved"   # even if a hook raises at putback
             mc.call(lib.emu_move_putback)
         finally:
             mc.close()
@@ -230,11 +237,10 @@ class HalfPolicy(Policy):
             ret = mc.timed(lib.emu_half_move)
             err = mc.hook_error()
             mc.record()
+            ctx.outcome = "half-moved" if ret < 0 or err is not None else "moved"
             mc.call(lib.emu_move_putback)
             if err is not None:
                 raise err
-            if ret < 0:
-                ctx.outcome = "half-moved"
 
 
 class LazyPolicy(Policy):

@@ -1037,17 +1037,22 @@ class Model:
                 res.outcome = "refused"
                 raise
             done.append(ss)
-        for ss in done:
-            if ss == "memory":
-                if t.dead:
-                    # the task died during can_attach: what it held goes (the kernel's
-                    # post_attach always clears the move)
-                    if state.ctx is not None:
-                        yield from self.cancel_in_flight(res, t, src, dst, state, policy)
-                    raise err(errno.ESRCH)
-                t.group = dst
-                yield from getattr(self, "attach_" + policy.replace("-", "_"))(
-                    res, t, src, dst, state)
+        try:
+            for ss in done:
+                if ss == "memory":
+                    if t.dead:
+                        # the task died during can_attach: what it held goes (the kernel's
+                        # post_attach always clears the move)
+                        if state.ctx is not None:
+                            yield from self.cancel_in_flight(res, t, src, dst, state, policy)
+                        raise err(errno.ESRCH)
+                    t.group = dst
+                    yield from getattr(self, "attach_" + policy.replace("-", "_"))(
+                        res, t, src, dst, state)
+        except BaseException:
+            # an error after the task joined dst leaves it there with what moved so far
+            res.outcome = (res.outcome or "half-moved") if t.group is dst and not t.dead else "refused"
+            raise
         res.outcome = res.outcome or "moved"
         return res
 
@@ -1070,7 +1075,13 @@ class Model:
 
     # seed
     def can_attach_seed(self, res, t, src, dst, state):
-        yield from self.seed_recharge_task(res, t, dst, True)
+        try:
+            yield from self.seed_recharge_task(res, t, dst, True)
+        except BaseException:
+            if res.pages_moved:     # the hook raised at putback: the pages go back, hook muted
+                for _ in self.seed_recharge_task(res, t, src, False):
+                    pass
+            raise
 
     def cancel_seed(self, res, t, src, dst, state):
         yield from self.seed_recharge_task(res, t, src, False)
@@ -1223,6 +1234,7 @@ class Model:
             if e:
                 raise e
             self.record(res, ctx)
+            res.outcome = "moved"
             self.putback_ctx(ctx)
             e = yield from self.resched("putback", ctx.nr_moved)
             if e:
@@ -1275,14 +1287,13 @@ class Model:
             ret = yield from self.half_move(ctx)
             hook_error = ret if not isinstance(ret, OSError) else None
             self.record(res, ctx)
+            res.outcome = "half-moved" if ret is not None else "moved"
             self.putback_ctx(ctx)
             e = yield from self.resched("putback", ctx.nr_moved)
             if e:
                 raise e
             if hook_error is not None:
                 raise hook_error
-            if ret is not None:
-                res.outcome = "half-moved"
         finally:
             self.end(ctx)
 
