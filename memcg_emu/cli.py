@@ -225,7 +225,7 @@ def add_diff(subparsers):
     p.add_argument("a", metavar="A.json")
     p.add_argument("b", metavar="B.json")
     p.add_argument("--abs", type=_size, default="0", metavar="SIZE",
-                   help="numbers may differ by this much (bytes or a size string; default 0)")
+                   help="numbers read may differ by this much (bytes or a size string; default 0)")
     p.add_argument("--rel", type=float, default=0.0, metavar="PERCENT",
                    help="... plus this percent of the larger (default 0)")
     p.add_argument("--ignore", action="append", default=[], metavar="LABEL",

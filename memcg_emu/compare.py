@@ -102,8 +102,8 @@ def _keyed(result, kind):
 def diff_results(a, b, tol_abs=0, tol_rel=0.0, ignore=()):
     """Compare two run results field by field: (lines, one per difference; fields compared).
 
-    Moves and reads are matched by label (or step); numbers agree within
-    ``tol_abs + tol_rel * max(|a|, |b|)``; a field only one side records (an
+    Moves and reads are matched by label (or step); numbers read agree within
+    ``tol_abs + tol_rel * max(|a|, |b|)`` (a move's fields must be equal); a field only one side records (an
     emulator-only one, say) is skipped, a move or read only one side has is a difference.
     """
     lines, total = [], 0
@@ -111,10 +111,10 @@ def diff_results(a, b, tol_abs=0, tol_rel=0.0, ignore=()):
     def near(x, y):
         return abs(x - y) <= tol_abs + tol_rel * max(abs(x), abs(y))
 
-    def same(where, x, y):
+    def same(where, x, y, tolerant=True):
         nonlocal total
         total += 1
-        numbers = all(isinstance(v, int) and not isinstance(v, bool) for v in (x, y))
+        numbers = tolerant and all(isinstance(v, int) and not isinstance(v, bool) for v in (x, y))
         if not (near(x, y) if numbers else x == y):
             lines.append(f"{where}: {json.dumps(x)} vs {json.dumps(y)}")
 
@@ -140,7 +140,7 @@ def diff_results(a, b, tol_abs=0, tol_rel=0.0, ignore=()):
                         else:
                             same(f"{what}.{key}", x[key], y[key])
                 else:
-                    same(f"{what} {field}", x, y)
+                    same(f"{what} {field}", x, y, tolerant=kind == "reads")
     sa = {s.get("i"): s for s in a.get("steps", []) if isinstance(s, dict)}
     for s in b.get("steps", []):
         if not isinstance(s, dict) or s.get("label") in ignore:

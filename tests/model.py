@@ -1,7 +1,7 @@
 """A reference model of memcg-emu's charge accounting, in plain Python (tests only).
 
 It imports nothing from ``memcg_emu``: every rule is written out again here,
-as plainly as possible, from DESIGN.md (sections 3, 5, 6) and the policy
+as plainly as possible, from the README (API, policies, invariants) and the policy
 docstrings.  What it keeps:
 
 * for each page: its kind (anon, file page cache, shmem), who maps it (a

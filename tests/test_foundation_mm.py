@@ -1,7 +1,7 @@
 """Charge accounting of the memory-management paths, byte for byte (kernel 6.1 profile unless named).
 
 Every machine comes from the ``machine``/``m`` fixtures, which run
-``m.check()`` (DESIGN section 6) when the test ends; many tests also check
+``m.check()`` (the README's invariants) when the test ends; many tests also check
 in the middle, right after the step that could break an invariant.
 """
 import errno

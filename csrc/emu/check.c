@@ -1,5 +1,5 @@
 /*
- * emu_check(): every invariant of DESIGN section 6, by walking all page
+ * emu_check(): every invariant the README lists (Invariants), by walking all page
  * tables, files, frames, LRU lists and counters.  Call it when no other
  * thread is inside the machine.
  */

@@ -151,7 +151,7 @@ enum { EMU_MOVE_ANON = 1, EMU_MOVE_FILE = 2 };
  */
 long emu_bench_min_loop(struct machine *m, int pid, int to_id);
 
-/* invariants of DESIGN section 6; 0 or -EUCLEAN with the broken one in emu_last_error() */
+/* the invariants the README lists; 0 or -EUCLEAN with the broken one in emu_last_error() */
 int emu_check(struct machine *m);
 
 /* cond_resched() hook: C calls emu_py_resched(handle, phase, pages) at each preemption point */
