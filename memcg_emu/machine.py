@@ -78,7 +78,7 @@ class Machine:
         self.ram_pages = ram_bytes // PAGE_SIZE
         self.swap_pages = swap_bytes // PAGE_SIZE
         self.cpus = cpus
-        self.dmesg = []
+        self._dmesg = []
         out = ffi.new("struct machine **")
         check_ret(lib.emu_machine_new(self.ram_pages, self.swap_pages, self.profile.version, out))
         self._m = ffi.gc(out[0], lib.emu_machine_free)
@@ -339,6 +339,17 @@ class Machine:
         ret = lib.emu_check(self._m)
         if ret < 0:
             raise AssertionError(last_error())
+
+    @property
+    def dmesg(self):
+        """The kernel log lines so far: warnings and OOM kills, worded as the profile's kernel."""
+        while True:
+            buf = ffi.new("struct emu_oom_record[]", 16)
+            n = check_ret(lib.emu_oom_log_drain(self._m, buf, 16))
+            for r in buf[0:n]:
+                self._dmesg.extend(self.profile.oom_kill_lines(r))
+            if n < 16:
+                return self._dmesg
 
     @property
     def policies(self):

@@ -162,6 +162,8 @@ def test_every_op_and_field_is_in_the_scenario_doc():
 def test_nothing_in_the_repository_points_outside_it():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     for name in tracked:
+        if name == "tests/test_keyboard.py":
+            continue        # this list itself
         if name.endswith((".py", ".md", ".json", ".toml", ".txt", ".c", ".h")) or "/" not in name:
             with open(os.path.join(ROOT, name), errors="replace") as f:
                 text = f.read()

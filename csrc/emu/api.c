@@ -5,6 +5,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include "entry.h"
 
 __thread struct machine *cur_machine __attribute__((tls_model("initial-exec")));
@@ -149,6 +150,7 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	pthread_cond_init(&m->mc_waitq, NULL);
 	spin_lock_init(&m->moves_lock);
 	INIT_LIST_HEAD(&m->moves);
+	spin_lock_init(&m->oom_log_lock);
 	m->next_pid = 1;
 	if (!mem_cgroup_alloc(m, NULL)) {
 		emu_machine_free(m);
@@ -337,6 +339,38 @@ int emu_memcg_reset_failcnt(struct machine *m, int id)
 
 	res_counter_reset_failcnt(&memcg->res);
 	EMU_RETURN(0);
+}
+
+/* mem_cgroup_oom_control_write(), mm/memcontrol.c: the caller checked the value and the group. */
+int emu_memcg_set_oom_kill_disable(struct machine *m, int id, int val)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	atomic_store(&memcg->oom_kill_disable, !!val);
+	EMU_RETURN(0);
+}
+
+int emu_memcg_oom_kills(struct machine *m, int id)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	EMU_RETURN(atomic_load(&memcg->oom_kill));
+}
+
+int emu_oom_log_drain(struct machine *m, struct emu_oom_record *out, int max)
+{
+	EMU_ENTER(m);
+	int n;
+
+	spin_lock(&m->oom_log_lock);
+	n = min(m->oom_log_len, max);
+	memcpy(out, m->oom_log, n * sizeof(*out));
+	memmove(m->oom_log, m->oom_log + n, (m->oom_log_len - n) * sizeof(*out));
+	m->oom_log_len -= n;
+	spin_unlock(&m->oom_log_lock);
+	EMU_RETURN(n);
 }
 
 /* mem_cgroup_force_empty(), mm/memcontrol.c 6.1: reclaim all it can; never fails. */

@@ -24,7 +24,7 @@ struct check_state {
 static int check_mm(struct check_state *cs, struct task_struct *p, struct mm_struct *mm)
 {
 	struct machine *m = cs->m;
-	long rss[3] = { 0, 0, 0 };
+	long rss[NR_MM_COUNTERS] = { 0 };
 	unsigned long prev_end = 0;
 
 	for (struct vm_area_struct *vma = mm->mmap; vma; vma = vma->vm_next) {
@@ -87,12 +87,12 @@ static int check_mm(struct check_state *cs, struct task_struct *p, struct mm_str
 						      "task %d: file page at 0x%lx is not the file's page", p->pid, addr);
 					}
 					cs->mapped[pte_pfn(pte)]++;
-					rss[PageAnon(page) ? MM_ANONPAGES : MM_FILEPAGES]++;
+					rss[mm_counter(page)]++;
 				}
 			}
 		}
 	}
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < NR_MM_COUNTERS; i++)
 		CHECK(rss[i] == atomic_load(&mm->rss[i]), "task %d: rss counter %d is %ld, PTEs say %ld",
 		      p->pid, i, atomic_load(&mm->rss[i]), rss[i]);
 	return 0;

@@ -86,6 +86,20 @@ int emu_memcg_resize_limit(struct machine *m, int id, unsigned long long limit);
 int emu_memcg_res(struct machine *m, int id, struct emu_res *out);
 int emu_memcg_reset_max_usage(struct machine *m, int id);
 int emu_memcg_reset_failcnt(struct machine *m, int id);
+int emu_memcg_set_oom_kill_disable(struct machine *m, int id, int val);
+int emu_memcg_oom_kills(struct machine *m, int id);
+
+/* One memcg OOM kill, as oom_kill_process() reports it (sizes in pages). */
+struct emu_oom_record {
+	int pid;
+	int oom_memcg;			/* id of the group that was out of memory */
+	int task_memcg;			/* id of the victim's group */
+	int oom_score_adj;
+	long points;
+	unsigned long total_vm, anon_rss, file_rss, shmem_rss, swapents;
+};
+/* Move up to max kill records, oldest first, out of the machine's log; how many. */
+int emu_oom_log_drain(struct machine *m, struct emu_oom_record *out, int max);
 int emu_memcg_force_empty(struct machine *m, int id);
 int emu_memcg_stat(struct machine *m, int id, long long *out);
 int emu_memcg_set_use_hierarchy(struct machine *m, int id, int val);

@@ -54,7 +54,8 @@ struct mm_struct *get_task_mm(struct task_struct *task)
 
 unsigned long get_mm_rss(struct mm_struct *mm)
 {
-	return atomic_load(&mm->rss[MM_FILEPAGES]) + atomic_load(&mm->rss[MM_ANONPAGES]);
+	return atomic_load(&mm->rss[MM_FILEPAGES]) + atomic_load(&mm->rss[MM_ANONPAGES]) +
+	       atomic_load(&mm->rss[MM_SHMEMPAGES]);
 }
 
 /* get_mm_counter(mm, MM_SWAPENTS) */

@@ -1,4 +1,5 @@
 /* The memcg OOM killer (mm/oom_kill.c). */
+#include <string.h>
 #include "../include/linux/mm.h"
 
 /*
@@ -48,17 +49,63 @@ int select_bad_process(struct mem_cgroup *memcg)
 	return victim;
 }
 
-/* mem_cgroup_out_of_memory(), mm/oom_kill.c: kill the worst task; its pid, or 0. */
+/*
+ * The figures oom_kill_process() prints for its victim (mm/oom_kill.c): what
+ * memcg_emu's dmesg formats as each profile's kernel words it.
+ */
+static void oom_log_kill(struct mem_cgroup *memcg, struct task_struct *p)
+{
+	struct machine *m = cur_machine;
+	struct emu_oom_record r = { .pid = p->pid, .oom_memcg = memcg->id };
+	struct mem_cgroup *task_memcg = mem_cgroup_from_task(p);
+	struct mm_struct *mm = get_task_mm(p);
+
+	r.task_memcg = task_memcg ? task_memcg->id : 0;
+	spin_lock(&p->alloc_lock);
+	r.oom_score_adj = p->oom_score_adj;
+	spin_unlock(&p->alloc_lock);
+	if (mm) {
+		down_read(&mm->mmap_sem);
+		for (struct vm_area_struct *vma = mm->mmap; vma; vma = vma->vm_next)
+			r.total_vm += (vma->vm_end - vma->vm_start) >> PAGE_SHIFT;
+		up_read(&mm->mmap_sem);
+		r.anon_rss = atomic_load(&mm->rss[MM_ANONPAGES]);
+		r.file_rss = atomic_load(&mm->rss[MM_FILEPAGES]);
+		r.shmem_rss = atomic_load(&mm->rss[MM_SHMEMPAGES]);
+		r.swapents = atomic_load(&mm->rss[MM_SWAPENTS]);
+		r.points = (long)(r.anon_rss + r.file_rss + r.shmem_rss + r.swapents) +
+			   (long)r.oom_score_adj * (long)(m->nr_pages / 1000);
+		mmput(mm);
+	}
+	if (task_memcg)		/* memcg_memory_event_mm(mm, MEMCG_OOM_KILL): v1 counts the victim's group only */
+		atomic_fetch_add(&task_memcg->oom_kill, 1);
+	spin_lock(&m->oom_log_lock);
+	if (m->oom_log_len == OOM_LOG_MAX) {
+		memmove(m->oom_log, m->oom_log + 1, (OOM_LOG_MAX - 1) * sizeof(r));
+		m->oom_log_len--;
+	}
+	m->oom_log[m->oom_log_len++] = r;
+	spin_unlock(&m->oom_log_lock);
+}
+
+/*
+ * mem_cgroup_out_of_memory(), mm/oom_kill.c: kill the worst task; its pid, or 0.
+ * With memory.oom_control's oom_kill_disable set, mem_cgroup_oom() kills no one.
+ */
 int mem_cgroup_out_of_memory(struct mem_cgroup *memcg)
 {
-	int pid = select_bad_process(memcg);
+	int pid;
 	struct task_struct *p;
 
+	if (atomic_load(&memcg->oom_kill_disable))
+		return 0;
+	pid = select_bad_process(memcg);
 	if (pid <= 0)
 		return 0;
 	p = find_task_by_pid(cur_machine, pid);
 	if (!p)
 		return 0;
+	oom_log_kill(memcg, p);
 	spin_lock(&p->alloc_lock);
 	p->oom_killed = 1;
 	p->memdie = 1;

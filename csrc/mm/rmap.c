@@ -170,7 +170,7 @@ static int try_to_unmap_one(struct page *page, struct vm_area_struct *vma, unsig
 		atomic_fetch_add(&vma->vm_mm->rss[MM_SWAPENTS], 1);
 	} else {
 		*pte = 0;
-		atomic_fetch_sub(&vma->vm_mm->rss[PageAnon(page) ? MM_ANONPAGES : MM_FILEPAGES], 1);
+		atomic_fetch_sub(&vma->vm_mm->rss[mm_counter(page)], 1);
 	}
 	page_remove_rmap(page);
 	put_page(page);

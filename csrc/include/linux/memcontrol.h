@@ -78,6 +78,8 @@ struct mem_cgroup {
 	int dead;				/* rmdir'ed; kept for stale ids */
 	atomic_long reserved;			/* bytes an in-flight move holds on this group */
 	atomic_int moving_account;		/* an upstream move is in flight from/to here */
+	atomic_int oom_kill_disable;		/* memory.oom_control, 2.6.34+ */
+	atomic_long oom_kill;			/* memory_events[MEMCG_OOM_KILL]: its tasks OOM-killed */
 };
 
 static inline void mem_cgroup_stat_add(struct mem_cgroup *memcg, int idx, long val)

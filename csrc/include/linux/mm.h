@@ -16,6 +16,7 @@ struct zone {
 
 #define PID_MAX		32768
 #define MEMCG_ID_MAX	65535
+#define OOM_LOG_MAX	64	/* kill records kept until Python reads them; older ones drop */
 
 /* The emulated machine: everything the kernel keeps in globals. */
 struct machine {
@@ -56,6 +57,10 @@ struct machine {
 
 	spinlock_t moves_lock;
 	struct list_head moves;			/* in-flight moves: their pages are isolated */
+
+	spinlock_t oom_log_lock;
+	struct emu_oom_record oom_log[OOM_LOG_MAX];	/* kills not yet read into dmesg */
+	int oom_log_len;
 
 	atomic_int bug;
 	char bug_msg[256];
@@ -140,6 +145,16 @@ static inline struct anon_vma *page_anon_vma(struct page *page)
 static inline struct address_space *page_mapping(struct page *page)
 {
 	return PageAnon(page) ? NULL : (struct address_space *)page->mapping;
+}
+
+/* mm_counter(), include/linux/mm.h 4.5+: which rss counter a mapped page counts in. */
+static inline int mm_counter(struct page *page)
+{
+	struct address_space *mapping = page_mapping(page);
+
+	if (!mapping)
+		return MM_ANONPAGES;
+	return mapping->shmem ? MM_SHMEMPAGES : MM_FILEPAGES;
 }
 
 /* mm/page_alloc.c */

@@ -162,6 +162,8 @@ struct address_space {
 
 struct task_struct;
 
+enum { MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES, NR_MM_COUNTERS };
+
 struct mm_struct {
 	struct vm_area_struct *mmap;		/* sorted list of VMAs */
 	struct pt_dir *pgd;
@@ -170,11 +172,9 @@ struct mm_struct {
 	unsigned long free_area_cache;		/* next top-down mmap address */
 	struct task_struct *owner;
 	spinlock_t page_table_lock;		/* anon_vma_prepare() */
-	atomic_long rss[3];			/* MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS */
+	atomic_long rss[NR_MM_COUNTERS];	/* MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES */
 	struct machine *machine;
 };
-
-enum { MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS };
 
 struct mem_cgroup;
 
