@@ -182,6 +182,8 @@ def add_compare(subparsers):
     p.add_argument("--b-limit", type=_size, metavar="SIZE",
                    help="group_B's limit in the built-in case study (1G as posted; 2G gives room)")
     p.add_argument("--out", default=".", metavar="DIR", help="directory for compare.json and compare.png")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when a step fails under some policy (a knob this kernel lacks, say)")
     p.set_defaults(func=cmd_compare)
 
 
@@ -203,6 +205,9 @@ def cmd_compare(args):
         raise UsageError(f"--out {args.out}: {e.strerror}") from None
     rows = compare(source, args.policy or POLICIES, args.kernel)
     print(format_table(rows))
+    notes = sorted({(r["policy"], n) for r in rows for n in r["notes"]})
+    for policy, note in notes:
+        _warn(f"note: under {policy}: {note}, and the step expects nothing")
     _write_json(rows, os.path.join(args.out, "compare.json"))
     try:
         plot(rows, os.path.join(args.out, "compare.png"))
@@ -210,7 +215,7 @@ def cmd_compare(args):
         _warn("no plot: matplotlib is not installed (pip install .[plot])")
     else:
         print(f"wrote {os.path.join(args.out, 'compare.json')} and compare.png")
-    return 0
+    return 1 if args.strict and notes else 0
 
 
 # ---- diff ----

@@ -38,6 +38,8 @@ def compare(scenario, policies=POLICIES, kernel=None):
                 "end": [trace[-1]["from_usage"], trace[-1]["to_usage"]] if trace else None,
                 "trace": trace,
                 "reads": {r["label"]: r["value"] for r in result["reads"] if r.get("label")},
+                # steps other than moves that failed (a move's failure is in the table)
+                "notes": [f"{n['label']}: {n['status']}" for n in result["notes"] if n["op"] != "move"],
             })
     return rows
 

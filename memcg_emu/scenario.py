@@ -896,7 +896,7 @@ class _Runner:
         label = s.get("label") or f"step {i} ({s['op']})"
         if "expect" not in s:
             if result["status"] != "ok":
-                self.notes.append({"step": i, "label": label, "status": result["status"]})
+                self.notes.append({"step": i, "op": s["op"], "label": label, "status": result["status"]})
             return
         problems = [p for p in (_unmet(key, want, result, s["expect"])
                                 for key, want in s["expect"].items()) if p]

@@ -95,6 +95,15 @@ def test_casestudy_says_when_the_policy_cannot_act():
     assert (code, err) == (0, "")
 
 
+def test_compare_says_when_a_step_fails_under_a_policy(tmp_path):
+    code, out, err = cli("compare", "--kernel", "6.13", "--policy", "upstream", "--out", tmp_path, "--strict")
+    assert code == 1 and "upstream" in out
+    assert err.splitlines()[0] == ("memcg-emu: note: under upstream: B.move_charge: EINVAL, "
+                                   "and the step expects nothing")
+    code, out, err = cli("compare", "--policy", "upstream", "--out", tmp_path, "--strict")
+    assert code == 0 and "note" not in err
+
+
 # ---- 2. no tracebacks ----
 
 def test_compare_out_naming_a_file_is_a_usage_error_before_any_work(tmp_path):
