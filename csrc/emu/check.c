@@ -26,13 +26,17 @@ static int check_mm(struct check_state *cs, struct task_struct *p, struct mm_str
 	struct machine *m = cs->m;
 	long rss[NR_MM_COUNTERS] = { 0 };
 	unsigned long prev_end = 0;
+	long total_vm = 0;
 
 	for (struct vm_area_struct *vma = mm->mmap; vma; vma = vma->vm_next) {
 		CHECK(vma->vm_start < vma->vm_end && vma->vm_start >= prev_end,
 		      "task %d: VMAs overlap or are unsorted at 0x%lx", p->pid, vma->vm_start);
 		CHECK(vma->vm_mm == mm, "task %d: VMA 0x%lx belongs to another mm", p->pid, vma->vm_start);
 		prev_end = vma->vm_end;
+		total_vm += (vma->vm_end - vma->vm_start) >> PAGE_SHIFT;
 	}
+	CHECK(total_vm == atomic_load(&mm->total_vm), "task %d: total_vm is %ld, its VMAs span %ld pages",
+	      p->pid, atomic_load(&mm->total_vm), total_vm);
 	for (int i = 0; i < PTRS_PER_TABLE; i++) {
 		struct pt_dir *pud = atomic_load(&mm->pgd->entry[i]);
 

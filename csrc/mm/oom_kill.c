@@ -64,11 +64,8 @@ static void oom_log_kill(struct mem_cgroup *memcg, struct task_struct *p)
 	spin_lock(&p->alloc_lock);
 	r.oom_score_adj = p->oom_score_adj;
 	spin_unlock(&p->alloc_lock);
-	if (mm) {
-		down_read(&mm->mmap_sem);
-		for (struct vm_area_struct *vma = mm->mmap; vma; vma = vma->vm_next)
-			r.total_vm += (vma->vm_end - vma->vm_start) >> PAGE_SHIFT;
-		up_read(&mm->mmap_sem);
+	if (mm) {		/* the counters only: the charging task may hold its own mmap_sem */
+		r.total_vm = atomic_load(&mm->total_vm);
 		r.anon_rss = atomic_load(&mm->rss[MM_ANONPAGES]);
 		r.file_rss = atomic_load(&mm->rss[MM_FILEPAGES]);
 		r.shmem_rss = atomic_load(&mm->rss[MM_SHMEMPAGES]);

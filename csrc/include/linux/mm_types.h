@@ -173,6 +173,7 @@ struct mm_struct {
 	struct task_struct *owner;
 	spinlock_t page_table_lock;		/* anon_vma_prepare() */
 	atomic_long rss[NR_MM_COUNTERS];	/* MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES */
+	atomic_long total_vm;			/* pages its VMAs span (vm_stat_account()) */
 	struct machine *machine;
 };
 
