@@ -236,9 +236,15 @@ class Machine:
         check_ret(lib.emu_mmap(self._m, self._pid(pid), length, KINDS[kind], cpath, bool(private), addr))
         return addr[0]
 
+    def _oom_killed(self, victims):
+        """The memcg OOM killer's dmesg line for each victim."""
+        self.dmesg.extend(f"Memory cgroup out of memory: Killed process {pid}" for pid in victims)
+
     def _fault_call(self, fn, pid, *args):
         info = ffi.new("struct emu_fault_info *")
         ret = fn(self._m, pid, *args, info)
+        if info.oom_victim:     # 6.1: the fault may go on after the kill
+            self._oom_killed([info.oom_victim])
         if ret < 0 and info.oom_victim:
             cg = self._by_memcg.get(info.oom_memcg)
             raise OOMKilled(last_error(), info.oom_victim, cg.path if cg else None)
@@ -278,7 +284,10 @@ class Machine:
         return check_ret(lib.emu_memcg_reclaim(self._m, self._cg(path).memcg_id, pages)) * PAGE_SIZE
 
     def drain(self):
-        """Flush per-cpu charge caches: the emulator keeps none, so there is nothing to do."""
+        """drain_all_stock(): empty the per-cpu charge stock.  Usage never counts the stock
+        (it reads as the kernel's after a drain); the stock only decides where a charge's
+        batch fails, and so failcnt."""
+        check_ret(lib.emu_drain(self._m))
 
     # ---- moving ----
     def move(self, pid, path, policy=None):

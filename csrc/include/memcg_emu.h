@@ -91,6 +91,7 @@ int emu_memcg_stat(struct machine *m, int id, long long *out);
 int emu_memcg_set_use_hierarchy(struct machine *m, int id, int val);
 int emu_memcg_tasks(struct machine *m, int id, int *pids, int max);
 int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages);
+int emu_drain(struct machine *m);	/* drop the per-cpu charge stock (usage never counts it) */
 
 /* tasks and their memory */
 int emu_task_new(struct machine *m, int memcg_id);

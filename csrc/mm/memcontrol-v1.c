@@ -164,12 +164,15 @@ static unsigned long mem_cgroup_count_precharge(struct move_ctx *ctx)
 }
 
 /*
- * mem_cgroup_do_precharge(), mm/memcontrol.c 6.1: one bulk charge without
- * reclaim, then page by page with reclaim (never the OOM killer).
+ * mem_cgroup_do_precharge(), mm/memcontrol.c: one bulk charge without
+ * reclaim, then page by page with reclaim, never the OOM killer: with every
+ * reclaim retry before 6.1 (__mem_cgroup_try_charge(), oom false), with
+ * __GFP_NORETRY on 6.1 (one reclaim round per page).
  */
 static int mem_cgroup_do_precharge(struct move_ctx *ctx, unsigned long count)
 {
 	struct mem_cgroup *to = ctx->to;
+	int flags = CHARGE_RECLAIM | (ctx->machine->kernel >= EMU_KERNEL_6_1 ? CHARGE_NORETRY : 0);
 	int ret;
 
 	if (!mem_cgroup_try_charge(to, count, 0, NULL)) {
@@ -178,7 +181,7 @@ static int mem_cgroup_do_precharge(struct move_ctx *ctx, unsigned long count)
 		return 0;
 	}
 	while (count--) {
-		ret = mem_cgroup_try_charge(to, 1, CHARGE_RECLAIM, NULL);
+		ret = mem_cgroup_try_charge(to, 1, flags, NULL);
 		if (ret)
 			return ret;
 		ctx->precharge++;

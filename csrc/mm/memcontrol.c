@@ -76,46 +76,200 @@ static struct mem_cgroup *mem_cgroup_from_res_counter(struct res_counter *c)
 	return container_of(c, struct mem_cgroup, res);
 }
 
-/* Set when a charge gave up and the memcg OOM killer should run once the fault unwinds. */
+/* 2.6.26: set when a charge gave up; the memcg OOM killer runs once the charge unwinds. */
 __thread struct mem_cgroup *current_memcg_in_oom;
 
 /* Upstream move in flight: chargers wait instead of failing (mem_cgroup_wait_acct_move). */
 int mem_cgroup_wait_acct_move(struct mem_cgroup *over_limit);
 
 /*
- * mem_cgroup_try_charge(): the charge loop of mem_cgroup_charge_common(),
- * mm/memcontrol.c 2.6.26 -- charge; on failure reclaim from the group over
- * its limit and retry; after MEM_CGROUP_RECLAIM_RETRIES fruitless rounds,
- * arm the OOM killer (run later, as mem_cgroup_oom_synchronize() does) and
- * fail.
+ * The charge batch: none in 2.6.26; CHARGE_BATCH 32 from 2.6.33
+ * (__mem_cgroup_try_charge()); MEMCG_CHARGE_BATCH 64 in 6.1.
+ */
+static unsigned long charge_batch(struct machine *m)
+{
+	if (m->kernel < EMU_KERNEL_2_6_34)
+		return 1;
+	return m->kernel < EMU_KERNEL_6_1 ? 32 : 64;
+}
+
+/* MEM_CGROUP_RECLAIM_RETRIES 5 (2.6.26-3.x), MAX_RECLAIM_RETRIES 16 (6.1). */
+static int reclaim_retries(struct machine *m)
+{
+	return m->kernel < EMU_KERNEL_6_1 ? MEM_CGROUP_RECLAIM_RETRIES : 16;
+}
+
+/*
+ * consume_stock(), mm/memcontrol.c: take @nr pages from the per-cpu stock
+ * if it holds them for @memcg.  The emulator keeps no charge for the stock
+ * (usage reads as the kernel's after a drain); it counts what the kernel's
+ * stock would hold, so a batch fails, and failcnt counts, where the kernel's
+ * would.
+ */
+static int consume_stock(struct machine *m, struct mem_cgroup *memcg, unsigned long nr)
+{
+	int ret = 0;
+
+	spin_lock(&m->stock_lock);
+	if (m->stock_memcg == memcg && m->stock_nr >= nr) {
+		m->stock_nr -= nr;
+		ret = 1;
+	}
+	spin_unlock(&m->stock_lock);
+	return ret;
+}
+
+/* What the stock holds for @memcg: charged in the kernel, not here. */
+static unsigned long stock_of(struct machine *m, struct mem_cgroup *memcg)
+{
+	unsigned long nr;
+
+	spin_lock(&m->stock_lock);
+	nr = m->stock_memcg == memcg ? m->stock_nr : 0;
+	spin_unlock(&m->stock_lock);
+	return nr;
+}
+
+unsigned long mem_cgroup_stock_pages(struct mem_cgroup *memcg)
+{
+	return stock_of(memcg->machine, memcg);
+}
+
+/* refill_stock(): the batch's surplus; another group's stock is drained first. */
+static void refill_stock(struct machine *m, struct mem_cgroup *memcg, unsigned long nr)
+{
+	spin_lock(&m->stock_lock);
+	if (m->stock_memcg != memcg) {
+		m->stock_memcg = memcg;
+		m->stock_nr = 0;
+	}
+	m->stock_nr += nr;
+	if (m->stock_nr > charge_batch(m))
+		m->stock_nr = 0;	/* drain_stock() */
+	spin_unlock(&m->stock_lock);
+}
+
+/* drain_all_stock(), mm/memcontrol.c: drop the stock of @root or a descendant (NULL: any). */
+void drain_all_stock(struct mem_cgroup *root)
+{
+	struct machine *m = cur_machine;
+
+	spin_lock(&m->stock_lock);
+	if (m->stock_memcg && (!root || mem_cgroup_is_descendant(m->stock_memcg, root))) {
+		m->stock_memcg = NULL;
+		m->stock_nr = 0;
+	}
+	spin_unlock(&m->stock_lock);
+}
+
+/*
+ * mem_cgroup_oom() and mem_cgroup_out_of_memory(), mm/memcontrol.c 6.1 (the
+ * kill inline in the charge path since 4.19): under oom_lock, look at the
+ * margin again, then kill.  1 when the charge may retry (a victim was
+ * killed, or one is still exiting), 0 when nothing could be killed.  A
+ * victim that is the charging task itself exits once the fault unwinds.
+ */
+static int mem_cgroup_oom(struct mem_cgroup *memcg, unsigned long nr_pages, int *waited)
+{
+	struct machine *m = cur_machine;
+	int victim = 0, ret = 1;
+
+	oom_note(memcg, 0);
+	pthread_mutex_lock(&m->oom_lock);
+	if (mem_cgroup_margin(memcg) < nr_pages * PAGE_SIZE && !current_task_dying()) {
+		victim = select_bad_process(memcg);
+		if (victim > 0)
+			oom_kill_process(m, victim, victim != current_pid);
+		else if (victim < 0)
+			/* a victim still exiting stops further kills; a second time, give up
+			 * (the kernel's oom_reaper would have marked it MMF_OOM_SKIP by then) */
+			ret = !(*waited)++;
+		else
+			ret = 0;
+	}
+	pthread_mutex_unlock(&m->oom_lock);
+	if (victim > 0)
+		oom_note(memcg, victim);
+	return ret;
+}
+
+/*
+ * The charge path, one step per kernel function: mem_cgroup_charge_common()
+ * (2.6.26), __mem_cgroup_try_charge()/mem_cgroup_do_charge() (2.6.34-3.4),
+ * try_charge_memcg() (6.1).
+ *  1. consume_stock(), else charge the batch; a batch that does not fit is
+ *     retried with @nr_pages alone (never reclaim on behalf of batching);
+ *  2. no __GFP_DIRECT_RECLAIM: fail;
+ *  3. try_to_free_mem_cgroup_pages() in the group over its limit;
+ *  4. mem_cgroup_margin() re-check: room now, retry;
+ *  5. 6.1: drain_all_stock() once and retry; __GFP_NORETRY: fail here;
+ *  6. reclaim made progress (2.6.26: any charge; 3.x: one page; 6.1: up to
+ *     8 pages): retry without spending a retry;
+ *  7. 2.6.34+: mem_cgroup_wait_acct_move(): only now wait for a move;
+ *  8. the profile's retries (2.6.26-3.4: 5; 6.1: 16);
+ *  9. the OOM killer: 2.6.26 arms it and the charge fails (the caller runs
+ *     it and the fault fails); 2.6.34+ kill and retry with fresh retries,
+ *     until the charging task itself is the one dying (passed_oom).
  */
 int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int flags,
 			  struct mem_cgroup **over_limit)
 {
-	int nr_retries = MEM_CGROUP_RECLAIM_RETRIES;
+	struct machine *m = cur_machine;
+	unsigned long batch = max(charge_batch(m), nr_pages), reclaimed;
+	int nr_retries = reclaim_retries(m), drained = 0, passed_oom = 0, waited = 0;
 	struct res_counter *fail;
 	struct mem_cgroup *mem_over_limit;
 
 	for (;;) {
-		if (!res_counter_charge(&memcg->res, nr_pages * PAGE_SIZE, &fail))
+		if (consume_stock(m, memcg, nr_pages)) {
+			if (!res_counter_charge(&memcg->res, nr_pages * PAGE_SIZE, &fail))
+				return 0;
+			drain_all_stock(memcg);	/* a limit under the stock: the kernel had drained it */
+		}
+		if (!res_counter_charge_room(&memcg->res, nr_pages * PAGE_SIZE,
+					     (batch + stock_of(m, memcg)) * PAGE_SIZE, &fail)) {
+			if (batch > nr_pages)
+				refill_stock(m, memcg, batch - nr_pages);
 			return 0;
+		}
 		mem_over_limit = mem_cgroup_from_res_counter(fail);
 		if (over_limit)
 			*over_limit = mem_over_limit;
+		if (batch > nr_pages) {
+			batch = nr_pages;
+			continue;
+		}
 		if (!(flags & CHARGE_RECLAIM))
 			return -ENOMEM;
-		if (mem_cgroup_wait_acct_move(mem_over_limit))
-			continue;
-		if (try_to_free_mem_cgroup_pages(mem_over_limit, nr_pages))
-			continue;
-		/* reclaim may have freed through others' work: look again (res_counter_check_under_limit) */
+		reclaimed = try_to_free_mem_cgroup_pages(mem_over_limit, nr_pages);
 		if (mem_cgroup_margin(mem_over_limit) >= nr_pages * PAGE_SIZE)
 			continue;
-		if (!nr_retries--) {
-			if (flags & CHARGE_OOM)
-				current_memcg_in_oom = mem_over_limit;
+		if (m->kernel >= EMU_KERNEL_6_1 && !drained) {
+			drain_all_stock(mem_over_limit);
+			drained = 1;
+			continue;
+		}
+		if (flags & CHARGE_NORETRY)
+			return -ENOMEM;
+		if (reclaimed && (m->kernel < EMU_KERNEL_2_6_34 || nr_pages <=
+				  (m->kernel < EMU_KERNEL_6_1 ? 1UL : 1UL << PAGE_ALLOC_COSTLY_ORDER)))
+			continue;
+		if (m->kernel >= EMU_KERNEL_2_6_34 && mem_cgroup_wait_acct_move(mem_over_limit))
+			continue;
+		if (nr_retries-- > 0)
+			continue;
+		if (!(flags & CHARGE_OOM))
+			return -ENOMEM;
+		if (m->kernel < EMU_KERNEL_2_6_34) {
+			current_memcg_in_oom = mem_over_limit;
 			return -ENOMEM;
 		}
+		if (passed_oom && current_task_dying())
+			return -ENOMEM;
+		if (!mem_cgroup_oom(mem_over_limit, nr_pages, &waited))
+			return -ENOMEM;
+		passed_oom = 1;
+		nr_retries = reclaim_retries(m);
 	}
 }
 
@@ -658,6 +812,7 @@ static int recharge_qualifies(struct page *page)
 static int mem_cgroup_recharge_private(struct page *page, struct mem_cgroup *memcg, struct move_ctx *ctx)
 {
 	struct mem_cgroup *old = page_memcg(page);
+	struct oom_report *saved;
 	int ret;
 
 	if (!recharge_qualifies(page)) {
@@ -666,8 +821,11 @@ static int mem_cgroup_recharge_private(struct page *page, struct mem_cgroup *mem
 	}
 	mem_cgroup_uncharge_page(page);
 	/* here the page is charged to no group: the window the RFD's rollback has to close */
+	saved = current_oom_report;
+	current_oom_report = &ctx->oom;
 	ret = mem_cgroup_charge_common(page, NULL, memcg, MEM_CGROUP_CHARGE_TYPE_MAPPED,
 				       CHARGE_RECLAIM | CHARGE_OOM);
+	current_oom_report = saved;
 	if (ret && move_ctx_oom(ctx) == -EDEADLK) {
 		/* the writer hangs in the OOM path: this page stays charged nowhere */
 		mem_cgroup_mark_leaked(page, old ? old : ctx->from);
