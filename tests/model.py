@@ -579,11 +579,14 @@ class Model:
         return t is not None and t.memdie
 
     def oom_kill(self, over):
-        """mem_cgroup_out_of_memory(): kill the largest killable task under ``over`` (resident
-        pages; oom_score_adj counts per mille of RAM; a tie goes to the higher pid); -1 while
-        an earlier victim is still exiting.  The charging task itself exits when its fault
-        ends (oom_synchronize)."""
-        victim, best = 0, 0
+        """mem_cgroup_out_of_memory(), 6.1: kill the task under ``over`` with the highest
+        oom_badness() -- resident pages plus oom_score_adj per mille of the group's own limit
+        (mem_cgroup_get_max(); the machine's RAM at the root), negative scores counting too;
+        a tie goes to the later task; oom_score_adj -1000 is never chosen.  -1 while an
+        earlier victim is still exiting.  The charging task itself exits when its fault ends
+        (oom_synchronize)."""
+        totalpages = self.ram_pages if over.parent is None else min(over.limit, (1 << 63) - 1) // PAGE
+        victim, best = 0, None
         for pid in sorted(self.tasks):
             t = self.tasks[pid]
             if not t.group.under(over):
@@ -593,12 +596,11 @@ class Model:
                 break
             if t.adj == -1000 or t.mm is None:
                 continue
-            points = t.mm.rss() + t.adj * (self.ram_pages // 1000)
-            points = max(points, 1)
-            if points >= best:                   # a tie goes to the later task (6.1)
+            points = t.mm.rss() + t.adj * (totalpages // 1000)
+            if best is None or points >= best:
                 best, victim = points, pid
         if victim <= 0:
-            return 0
+            return 0 if victim == 0 else -1
         t = self.tasks[victim]
         t.memdie = True
         self.oom_report.append(victim)

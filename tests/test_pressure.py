@@ -185,3 +185,76 @@ def test_mem_cgroup_do_precharge_failcnt_agrees_with_the_kernel_a_b1g_mc1():
     assert int(m.read("B", "memory.max_usage_in_bytes")) == want["B.max_usage"]
     assert usage(m, "B") == want["B.usage.before"] and usage(m, "A") == 800 * MiB
     m.check()
+
+
+# ---- the OOM killer's choice per profile ----
+
+def fault_through_oom(m, pid, size):
+    """Map and fault ``size``; the fault may fail after the kill (2.6.26) or go on (later)."""
+    try:
+        m.touch(pid, m.mmap(pid, size), size)
+    except OOMKilled:
+        pass
+
+def pqr(kernel):
+    """A 4G machine, a 1G group: P holds 200M, Q 500M at oom_score_adj -100; R faults 400M."""
+    m = Machine(ram="4G", kernel=kernel)
+    m.mkdir("G")
+    m.write("G", "memory.limit_in_bytes", "1G")
+    p = m.spawn("G")
+    anon(m, p, 200 * MiB)
+    q = m.spawn("G")
+    anon(m, q, 500 * MiB)
+    m.set_oom_score_adj(q, -100)
+    r = m.spawn("G")
+    return m, p, q, r, m.mmap(r, "400M")
+
+
+def test_oom_badness_scales_oom_score_adj_by_mem_cgroup_get_max_6_1():
+    """oom_badness(), 6.1: adj counts per mille of the group's limit (1G), not of RAM (4G):
+    Q's 500M less 10% of 1G beats R's ~300M; the kill lets R's fault go on."""
+    m, p, q, r, addr = pqr("6.1")
+    m.touch(r, addr, "400M")
+    assert m.dmesg == [f"Memory cgroup out of memory: Killed process {q}"]
+    assert usage(m, "G") == 600 * MiB
+    m.check()
+
+
+def test_oom_badness_per_mille_of_the_limit_clamped_3_4():
+    """oom_badness(), 3.4: (rss+swap) per mille of the limit plus oom_score_adj: Q 488-100 > R."""
+    m, p, q, r, addr = pqr("3.4")
+    m.touch(r, addr, "400M")
+    assert m.dmesg == [f"Memory cgroup out of memory: Killed process {q}"]
+
+
+def test_badness_total_vm_and_children_2_6_26():
+    """badness(), 2.6.26: the address space's size (total_vm, touched or not) plus half of each
+    forked child's, shifted by oom_adj.  X (100M) with a forked child outscores Y (140M); on
+    6.1 the resident pages decide and Y goes."""
+    for kernel, worst in (("2.6.26", "X"), ("6.1", "Y")):
+        m = Machine(ram="1G", kernel=kernel)
+        m.mkdir("G")
+        m.write("G", "memory.limit_in_bytes", "256M")
+        x = m.spawn("G")
+        anon(m, x, 100 * MiB)
+        m.fork(x)
+        y = m.spawn("G")
+        anon(m, y, 140 * MiB)
+        fault_through_oom(m, m.spawn("G"), "32M")
+        assert m.dmesg == [f"Memory cgroup out of memory: Killed process {dict(X=x, Y=y)[worst]}"], kernel
+        m.check()
+
+
+@pytest.mark.parametrize("kernel,later", [("6.1", True), ("3.4", False), ("2.6.26", False)])
+def test_select_bad_process_tie(kernel, later):
+    """oom_evaluate_task(), 6.1: a tie goes to the later task; before, the first one keeps it."""
+    m = Machine(ram="256M", kernel=kernel)
+    m.mkdir("G")
+    m.write("G", "memory.limit_in_bytes", "24M")
+    a, b = m.spawn("G"), m.spawn("G")
+    for pid in (a, b):
+        anon(m, pid, 10 * MiB)
+    r = m.spawn("G")
+    m.set_oom_score_adj(r, -1000)
+    fault_through_oom(m, r, "8M")            # r is never chosen; one of a, b goes
+    assert m.dmesg[0] == f"Memory cgroup out of memory: Killed process {b if later else a}"
