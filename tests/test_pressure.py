@@ -98,11 +98,17 @@ def test_casestudy_seed_deadlocks_on_its_base_kernel_and_seed_2_6_29_does_not():
 
 # ---- the charge path per profile ----
 
+def group_g(kernel, ram, limit):
+    """A machine with one group G of ``limit``."""
+    m = Machine(ram=ram, kernel=kernel)
+    m.mkdir("G")
+    m.write("G", "memory.limit_in_bytes", limit)
+    return m
+
+
 def z_and_w_in_100m(kernel):
     """Z holds 60M of a 100M group; W faults 60M more."""
-    m = Machine(ram="1G", kernel=kernel)
-    m.mkdir("G")
-    m.write("G", "memory.limit_in_bytes", "100M")
+    m = group_g(kernel, "1G", "100M")
     z = m.spawn("G")
     anon(m, z, 60 * MiB)
     w = m.spawn("G")
@@ -198,9 +204,7 @@ def fault_through_oom(m, pid, size):
 
 def pqr(kernel):
     """A 4G machine, a 1G group: P holds 200M, Q 500M at oom_score_adj -100; R faults 400M."""
-    m = Machine(ram="4G", kernel=kernel)
-    m.mkdir("G")
-    m.write("G", "memory.limit_in_bytes", "1G")
+    m = group_g(kernel, "4G", "1G")
     p = m.spawn("G")
     anon(m, p, 200 * MiB)
     q = m.spawn("G")
@@ -232,9 +236,7 @@ def test_badness_total_vm_and_children_2_6_26():
     forked child's, shifted by oom_adj.  X (100M) with a forked child outscores Y (140M); on
     6.1 the resident pages decide and Y goes."""
     for kernel, worst in (("2.6.26", "X"), ("6.1", "Y")):
-        m = Machine(ram="1G", kernel=kernel)
-        m.mkdir("G")
-        m.write("G", "memory.limit_in_bytes", "256M")
+        m = group_g(kernel, "1G", "256M")
         x = m.spawn("G")
         anon(m, x, 100 * MiB)
         m.fork(x)
@@ -248,9 +250,7 @@ def test_badness_total_vm_and_children_2_6_26():
 @pytest.mark.parametrize("kernel,later", [("6.1", True), ("3.4", False), ("2.6.26", False)])
 def test_select_bad_process_tie(kernel, later):
     """oom_evaluate_task(), 6.1: a tie goes to the later task; before, the first one keeps it."""
-    m = Machine(ram="256M", kernel=kernel)
-    m.mkdir("G")
-    m.write("G", "memory.limit_in_bytes", "24M")
+    m = group_g(kernel, "256M", "24M")
     a, b = m.spawn("G"), m.spawn("G")
     for pid in (a, b):
         anon(m, pid, 10 * MiB)
