@@ -15,8 +15,9 @@ __all__ = ["SUBSYSTEMS", "PHASES", "OUTCOMES", "AttachHooks", "AttachContext", "
            "cgroup_attach_task"]
 
 # What a move did: the task and all its movable charges are in the new group ("moved"),
-# the task is but some charges stayed behind ("half-moved"), or the task stayed ("refused").
-OUTCOMES = ("moved", "half-moved", "refused")
+# the task is but some charges stayed behind ("half-moved"), the task stayed ("refused"),
+# or the writer hangs in the kernel on cgroup_mutex ("deadlock", 2.6.26).
+OUTCOMES = ("moved", "half-moved", "refused", "deadlock")
 
 PHASES = {
     lib.EMU_PHASE_WALK: "walk",
@@ -41,7 +42,8 @@ class AttachContext:
         self.pages_moved = 0
         self.pages_marked = 0      # lazy policies: pages marked WRONG_CHARGE
         self.pages_leaked = 0
-        self.outcome = None        # "moved", "refused", "half-moved"
+        self.outcome = None        # "moved", "refused", "half-moved", "deadlock"
+        self.call_path = ()        # kernel functions between attach and a charge (a deadlock's chain)
         self.oom_victims = []      # tasks the OOM killer took during the move
         self.phases = {}           # seconds spent in each phase of the move (see policies.PHASE_OF)
         self.error = None          # the errno name a refused or interrupted move failed with
@@ -156,6 +158,8 @@ SUBSYSTEMS = tuple(ss.name for ss in _SUBSYS)
 
 def _errname(e):
     err = getattr(e, "errno", None)
+    if err == errno.EDEADLK:
+        return "EDEADLK"        # errno 35's usual name (errorcode may say EDEADLOCK)
     return errno.errorcode.get(err, f"E{err}") if isinstance(err, int) else type(e).__name__
 
 
@@ -164,19 +168,26 @@ def cgroup_attach_task(machine, pid, dst, policy):
 
     Whatever fails, ``machine.last_attach`` says what state the move left: "refused"
     while the task is still where it was, "half-moved" when the task is in ``dst`` but
-    an error (a hook's, say) stopped its charges from following.
+    an error (a hook's, say) stopped its charges from following, "deadlock" when the
+    writer hangs in the kernel (nothing more runs).
     """
-    with machine._cgroup_mutex:  # cgroup_mutex
+    with machine._cgroup_mutex("cgroup_attach_task"):
         src = machine._by_memcg[check_ret(lib.emu_task_memcg(machine._m, pid))]
         ctx = AttachContext(machine, pid, src, dst, policy)
         try:
             _attach(machine, ctx)
+        except OSError as e:
+            if e.errno == errno.EDEADLK:
+                ctx.outcome = "deadlock"
+                machine._note_deadlock(ctx.call_path)
+            raise
         finally:
             machine.last_attach = ctx.result()
         return machine.last_attach
 
 
 def _attach(machine, ctx):
+    """cgroup_attach_task() with cgroup_mutex held: every can_attach, then every attach."""
     if ctx.src is ctx.dst:
         ctx.outcome = "moved"
         return

@@ -6,14 +6,19 @@ move task_X to group_B.  Variants: as posted (B lacks room), B with room
 seed's rollback case a), and a later subsystem (devices) refusing (case b).
 Each variant is a scenario file, memcg_emu/scenarios/casestudy-<variant>.json;
 group_B's move_charge_at_immigrate is 1 (the upstream policy's knob).
+
+Each policy runs on its own kernel unless one is given: the RFD's policies
+on 2.6.26 (the seed's base, whose OOM path takes cgroup_mutex: the seed as
+posted deadlocks where it needs the OOM killer, "seed-2.6.29" shows it
+without that lock), upstream on 6.1.
 """
 import os
 
 from .policies import POLICIES
 from .scenario import load, run
 
-__all__ = ["VARIANTS", "variant_path", "casestudy_scenario", "run_case", "run_casestudy",
-           "format_table"]
+__all__ = ["VARIANTS", "variant_path", "casestudy_scenario", "default_kernel", "run_case",
+           "run_casestudy", "format_table"]
 
 MiB = 1 << 20
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,6 +46,11 @@ def casestudy_scenario(b_limit="1G"):
             "steps": steps}
 
 
+def default_kernel(policy):
+    """The kernel a policy's row runs on by default: upstream's own, or the seed's base."""
+    return "6.1" if policy == "upstream" else "2.6.26"
+
+
 def _knob_note(result, policy, kernel):
     """What says the upstream policy cannot act on this kernel: its knob write failed."""
     if policy != "upstream":
@@ -52,8 +62,9 @@ def _knob_note(result, policy, kernel):
             f"{knob['result']['status']}, so no charge moves with the task")
 
 
-def run_case(policy, variant, kernel="6.1", timing=False):
+def run_case(policy, variant, kernel=None, timing=False):
     """One move of task_X from A to B: its variant's scenario file under ``policy``; a row dict."""
+    kernel = kernel or default_kernel(policy)
     result = run(load(variant_path(variant), policy=policy, kernel=kernel), trace=True, timing=timing)
     reads = {r["label"]: r["value"] for r in result["reads"]}
     (move,) = result["moves"]
@@ -74,27 +85,28 @@ def run_case(policy, variant, kernel="6.1", timing=False):
         "leaked_bytes": reads["A.leaked"],
         "oom_killed": result["oom_killed"],
         "note": _knob_note(result, policy, kernel),
+        "lock_chain": result["deadlock"]["chain"] if result["deadlock"] else None,
     }
     if timing:
         row["seconds"] = move.get("seconds", 0.0)
     return row
 
 
-def run_casestudy(policies=POLICIES, variants=tuple(VARIANTS), kernel="6.1", timing=False):
+def run_casestudy(policies=POLICIES, variants=tuple(VARIANTS), kernel=None, timing=False):
     return [run_case(p, v, kernel, timing) for p in policies for v in variants]
 
 
 def format_table(rows):
     """The rows as a text table: sizes in MiB; "ms" only when the rows carry timings."""
     timing = any("seconds" in r for r in rows)
-    head = ("policy", "variant", "outcome", "error", "A before/peak/after MiB", "B before/peak/after MiB",
+    head = ("policy", "kernel", "variant", "outcome", "error", "A before/peak/after MiB", "B before/peak/after MiB",
             "A+B peak MiB", "pages moved", "owed MiB (lazy)", "leaked MiB", "OOM-killed") + \
         (("ms",) if timing else ())
     table = [head]
     for r in rows:
         def triple(cg):
             return "/".join(str(round(r[k][cg] / MiB)) for k in ("before", "peak", "after"))
-        table.append((r["policy"], r["variant"], r["outcome"], r["error"] or "-", triple("group_A"),
+        table.append((r["policy"], r["kernel"], r["variant"], r["outcome"], r["error"] or "-", triple("group_A"),
                       triple("group_B"), str(round(r["both_peak"] / MiB)), str(r["pages_moved"]),
                       str(round(r["owed_bytes"] / MiB)), str(round(r["leaked_bytes"] / MiB)),
                       ",".join(r["oom_killed"]) or "-")

@@ -147,8 +147,9 @@ def add_casestudy(subparsers):
                    help="only this policy (repeatable; default all): " + ", ".join(POLICIES))
     p.add_argument("--variant", action="append", choices=list(VARIANTS), metavar="VARIANT",
                    help="only this variant (repeatable; default all): " + ", ".join(VARIANTS))
-    p.add_argument("--kernel", default="6.1", choices=PROFILES, metavar="KERNEL",
-                   help="kernel profile (default 6.1): " + ", ".join(PROFILES))
+    p.add_argument("--kernel", choices=PROFILES, metavar="KERNEL",
+                   help="kernel profile for every row (default: the RFD's policies on 2.6.26, the "
+                   "seed's base, and upstream on 6.1): " + ", ".join(PROFILES))
     p.add_argument("--json", action="store_true", help="print the rows as JSON (sizes in bytes)")
     p.add_argument("--timing", action="store_true", help="add each move's wall-clock time (ms)")
     p.add_argument("--strict", action="store_true",

@@ -540,6 +540,8 @@ def _load_data(data, path, policy, kernel):
 # ---- running ----
 
 def _errno_name(err):
+    if err == errno.EDEADLK:
+        return "EDEADLK"        # errno 35's usual name (errorcode may say EDEADLOCK)
     return errno.errorcode.get(err, f"E{err}") if err else "EIO"
 
 
@@ -924,6 +926,7 @@ class _Runner:
             "steps": self.steps,
             "dmesg": self.dmesg,
             "oom_killed": sorted(n for n, status in self.gone.items() if status == "died"),
+            "deadlock": self.machine.deadlock,
             "expectations": self.expectations,
             "notes": self.notes,
         }

@@ -156,11 +156,12 @@ def test_memcg_numa_stat_show(machine, kernel):
 
 
 @pytest.mark.parametrize("kernel, lines", [
-    ("2.6.26", ["Memory cgroup out of memory: kill process {x} (memcg-emu) score 2048 or a child",
+    # badness() before 2.6.36: total_vm (16M + 4M); oom_badness() 3.4: per mille, at most 1000
+    ("2.6.26", ["Memory cgroup out of memory: kill process {x} (memcg-emu) score 5120 or a child",
                 "Killed process {x} (memcg-emu)"]),
-    ("2.6.34", ["Memory cgroup out of memory: kill process {x} (memcg-emu) score 2048 or a child",
+    ("2.6.34", ["Memory cgroup out of memory: kill process {x} (memcg-emu) score 5120 or a child",
                 "Killed process {x} (memcg-emu) vsz:20480kB, anon-rss:8192kB, file-rss:0kB"]),
-    ("3.4", ["Memory cgroup out of memory: Kill process {x} (memcg-emu) score 2048 or sacrifice child",
+    ("3.4", ["Memory cgroup out of memory: Kill process {x} (memcg-emu) score 1000 or sacrifice child",
              "Killed process {x} (memcg-emu) total-vm:20480kB, anon-rss:8192kB, file-rss:0kB"]),
     ("6.1", ["Memory cgroup out of memory: Killed process {x} (memcg-emu) total-vm:20480kB, "
              "anon-rss:8192kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:0kB oom_score_adj:0"]),

@@ -59,7 +59,9 @@ int cond_resched_phase(int phase, unsigned long pages)
 
 	if (!handle)
 		return 0;
+	current_task_frame++;	/* the hook runs as another task */
 	ret = emu_py_resched(handle, phase, pages);
+	current_task_frame--;
 	cur_machine = m;	/* the hook may have entered this or another machine */
 	return ret ? -EINTR : 0;
 }
@@ -80,6 +82,7 @@ static struct mem_cgroup *mem_cgroup_alloc(struct machine *m, struct mem_cgroup 
 	/* 5.11+ (our 6.x profiles) are always hierarchical; before, a child inherits */
 	memcg->use_hierarchy = m->kernel >= EMU_KERNEL_6_1 ? 1 : (parent ? parent->use_hierarchy : 0);
 	res_counter_init(&memcg->res, parent && parent->use_hierarchy ? &parent->res : NULL);
+	res_counter_init(&memcg->memsw, parent && parent->use_hierarchy ? &parent->memsw : NULL);
 	for (int z = 0; z < MAX_NR_ZONES; z++) {
 		spin_lock_init(&memcg->info[z].lru_lock);
 		for (int l = 0; l < NR_LRU_LISTS; l++)
@@ -148,6 +151,10 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	INIT_LIST_HEAD(&m->anon_vmas);
 	pthread_mutex_init(&m->mc_lock, NULL);
 	pthread_cond_init(&m->mc_waitq, NULL);
+	pthread_mutex_init(&m->cgroup_mutex, NULL);
+	pthread_mutex_init(&m->oom_lock, NULL);
+	spin_lock_init(&m->stock_lock);
+	spin_lock_init(&m->cgroup_mutex_state);
 	spin_lock_init(&m->moves_lock);
 	INIT_LIST_HEAD(&m->moves);
 	spin_lock_init(&m->oom_log_lock);
@@ -190,6 +197,8 @@ void emu_machine_free(struct machine *m)
 	destroy_rwsem(&m->tasklist_lock);
 	pthread_mutex_destroy(&m->mc_lock);
 	pthread_cond_destroy(&m->mc_waitq);
+	pthread_mutex_destroy(&m->cgroup_mutex);
+	pthread_mutex_destroy(&m->oom_lock);
 	free(m->mem_map);
 	free(m->page_cgroup_map);
 	free(m->swap_map);
@@ -260,15 +269,19 @@ static int mem_cgroup_reparent_pages(struct mem_cgroup *memcg)
 		}
 		put_page(page);
 		if (!hierarchical) {
-			struct res_counter *fail;
+			struct mem_cgroup *over;
+			int memsw;
 
-			if (res_counter_charge(&parent->res, PAGE_SIZE, &fail)) {
+			if (mem_cgroup_charge_counters(parent, 1, &over, &memsw)) {
 				putback_lru_page(page);
 				return emu_set_error(-EBUSY, "parent group is full");
 			}
 		}
-		if (mem_cgroup_move_account(page, memcg, parent, !hierarchical) == 0 && hierarchical)
+		if (mem_cgroup_move_account(page, memcg, parent, !hierarchical) == 0 && hierarchical) {
 			res_counter_uncharge_until(&memcg->res, &parent->res, PAGE_SIZE);
+			if (do_swap_account(memcg->machine))
+				res_counter_uncharge_until(&memcg->memsw, &parent->memsw, PAGE_SIZE);
+		}
 		putback_lru_page(page);
 	}
 	return 0;
@@ -289,55 +302,114 @@ int emu_memcg_destroy(struct machine *m, int id)
 	 * Swap slots keep the dead group's id (mem_cgroup_id_put() waits for
 	 * them in 6.1): a swap-in then charges the faulting task's group.
 	 */
+	drain_all_stock(memcg);
 	spin_lock(&m->memcg_lock);
 	memcg->dead = 1;
 	spin_unlock(&m->memcg_lock);
 	EMU_RETURN(0);
 }
 
-/* mem_cgroup_resize_limit(), mm/memcontrol.c: reclaim while it helps, then EBUSY. */
-int emu_memcg_resize_limit(struct machine *m, int id, unsigned long long limit)
+/* drain_all_stock() of every group (what a read after "drain" in a scenario sees). */
+int emu_drain(struct machine *m)
 {
 	EMU_ENTER(m);
-	MEMCG_ARG(memcg, m, id);
+	drain_all_stock(NULL);
+	EMU_RETURN(0);
+}
 
+/*
+ * mem_cgroup_resize_max(), mm/memcontrol.c 6.1 (mem_cgroup_resize_limit()
+ * and mem_cgroup_resize_memsw_limit() before): with swap accounting the
+ * memory limit may not exceed the memory+swap limit (EINVAL); below usage,
+ * reclaim while it helps (without swapping for memory+swap), then EBUSY.
+ */
+static int mem_cgroup_resize_max(struct mem_cgroup *memcg, unsigned long long limit, int memsw)
+{
+	extern __thread int current_reclaim_noswap;
+	struct res_counter *counter = memsw ? &memcg->memsw : &memcg->res;
+
+	if (memsw && !do_swap_account(memcg->machine))
+		return emu_set_error(-ENOENT, "this kernel does not account memory+swap");
+	/* the kernel's usage counts the stock: a limit under it drains the stock first */
+	if (res_counter_read_usage(counter) + mem_cgroup_stock_pages(memcg) * PAGE_SIZE > limit)
+		drain_all_stock(memcg);
 	for (;;) {
-		if (!res_counter_set_limit(&memcg->res, limit))
-			EMU_RETURN(0);
-		if (!try_to_free_mem_cgroup_pages(memcg, 1))
-			EMU_RETURN(emu_set_error(-EBUSY, "usage stays above the new limit"));
+		unsigned long reclaimed;
+		int ret;
+
+		spin_lock(&memcg->machine->memcg_lock);	/* memcg_max_mutex */
+		if (do_swap_account(memcg->machine) &&
+		    (memsw ? limit < READ_ONCE(memcg->res.limit) : limit > READ_ONCE(memcg->memsw.limit))) {
+			spin_unlock(&memcg->machine->memcg_lock);
+			return emu_set_error(-EINVAL, "the memory limit may not exceed the memory+swap limit");
+		}
+		ret = res_counter_set_limit(counter, limit);
+		spin_unlock(&memcg->machine->memcg_lock);
+		if (!ret)
+			return 0;
+		current_reclaim_noswap = memsw;
+		reclaimed = try_to_free_mem_cgroup_pages(memcg, 1);
+		current_reclaim_noswap = 0;
+		if (!reclaimed)
+			return emu_set_error(-EBUSY, "usage stays above the new limit");
 	}
 }
 
-int emu_memcg_res(struct machine *m, int id, struct emu_res *out)
+static struct res_counter *memcg_counter(struct mem_cgroup *memcg, int memsw)
+{
+	if (memsw && !do_swap_account(memcg->machine)) {
+		emu_set_error(-ENOENT, "this kernel does not account memory+swap");
+		return NULL;
+	}
+	return memsw ? &memcg->memsw : &memcg->res;
+}
+
+int emu_memcg_resize_limit(struct machine *m, int id, int memsw, unsigned long long limit)
 {
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
 
-	spin_lock(&memcg->res.lock);
-	out->usage = memcg->res.usage;
-	out->max_usage = memcg->res.max_usage;
-	out->limit = memcg->res.limit;
-	out->failcnt = memcg->res.failcnt;
-	spin_unlock(&memcg->res.lock);
+	EMU_RETURN(mem_cgroup_resize_max(memcg, limit, memsw));
+}
+
+int emu_memcg_res(struct machine *m, int id, int memsw, struct emu_res *out)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+	struct res_counter *c = memcg_counter(memcg, memsw);
+
+	if (!c)
+		EMU_RETURN(-ENOENT);
+	spin_lock(&c->lock);
+	out->usage = c->usage;
+	out->max_usage = c->max_usage;
+	out->limit = c->limit;
+	out->failcnt = c->failcnt;
+	spin_unlock(&c->lock);
 	EMU_RETURN(0);
 }
 
-int emu_memcg_reset_max_usage(struct machine *m, int id)
+int emu_memcg_reset_max_usage(struct machine *m, int id, int memsw)
 {
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
+	struct res_counter *c = memcg_counter(memcg, memsw);
 
-	res_counter_reset_max(&memcg->res);
+	if (!c)
+		EMU_RETURN(-ENOENT);
+	res_counter_reset_max(c);
 	EMU_RETURN(0);
 }
 
-int emu_memcg_reset_failcnt(struct machine *m, int id)
+int emu_memcg_reset_failcnt(struct machine *m, int id, int memsw)
 {
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
+	struct res_counter *c = memcg_counter(memcg, memsw);
 
-	res_counter_reset_failcnt(&memcg->res);
+	if (!c)
+		EMU_RETURN(-ENOENT);
+	res_counter_reset_failcnt(c);
 	EMU_RETURN(0);
 }
 
@@ -538,30 +610,69 @@ static int range_mapped(struct mm_struct *mm, unsigned long start, unsigned long
 	return 1;
 }
 
-/*
- * mem_cgroup_oom_synchronize(), mm/memcontrol.c 3.12+: with mmap_sem and the
- * mm dropped, a charge that gave up runs the memcg OOM killer.
- */
-static int oom_synchronize(int ret, int pid, struct emu_fault_info *info)
+/* A fault's context on this thread: the charging task and where its OOM kills are reported. */
+struct fault_ctx {
+	int saved_pid;
+	struct oom_report *saved_report;
+	struct oom_report report;
+};
+
+static void fault_begin(struct fault_ctx *f, int pid)
 {
+	memset(&f->report, 0, sizeof(f->report));
+	f->saved_pid = current_pid;
+	f->saved_report = current_oom_report;
+	current_pid = pid;
+	current_oom_report = &f->report;
+}
+
+/*
+ * The fault has unwound, mmap_sem and the mm dropped
+ * (mem_cgroup_oom_synchronize(), 3.12+): an OOM kill a 2.6.26 charge armed
+ * runs now, and a task the OOM killer chose while it was charging (6.1)
+ * exits now.  The fault fails with -ENOMEM if its charge did.
+ */
+static int fault_end(struct fault_ctx *f, int ret, int pid, struct emu_fault_info *info)
+{
+	struct machine *m = cur_machine;
 	struct mem_cgroup *memcg = current_memcg_in_oom;
+	struct oom_report *r = &f->report;
+	struct task_struct *p = find_task_by_pid(m, pid);
 	int victim;
 
-	if (!memcg)
+	if (memcg) {
+		current_memcg_in_oom = NULL;
+		victim = mem_cgroup_out_of_memory(memcg, oom_takes_cgroup_lock(m));
+		if (victim < 0)
+			ret = victim;
+	}
+	current_pid = f->saved_pid;
+	current_oom_report = f->saved_report;
+	if (p) {
+		int killed;
+
+		spin_lock(&p->alloc_lock);
+		killed = p->oom_killed && p->state != TASK_DEAD;
+		spin_unlock(&p->alloc_lock);
+		if (killed)
+			do_exit(p);
+	}
+	if (ret == -EDEADLK || !r->oom)
 		return ret;
-	current_memcg_in_oom = NULL;
-	victim = mem_cgroup_out_of_memory(memcg);
+	victim = r->nr ? r->victims[r->nr - 1] : 0;
 	if (info) {
 		info->oom_victim = victim;
-		info->oom_memcg = memcg->id;
+		info->oom_memcg = r->memcg;
 	}
+	if (!ret)
+		return 0;	/* 2.6.34+: the charge retried after the kill and went through */
 	if (victim == pid)
 		return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: task %d was OOM-killed",
-				     memcg->id, victim);
+				     r->memcg, victim);
 	if (victim)
 		return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: task %d was OOM-killed "
-				     "instead of task %d", memcg->id, victim, pid);
-	return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: no task to kill", memcg->id);
+				     "instead of task %d", r->memcg, victim, pid);
+	return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: no task to kill", r->memcg);
 }
 
 int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
@@ -644,16 +755,18 @@ int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long
 	TASK_ARG(p, m, pid);
 	unsigned long start, end;
 	struct mm_struct *mm;
+	struct fault_ctx f;
 	int ret = task_range(p, addr, len, &start, &end, &mm);
 
 	if (ret)
 		EMU_RETURN(ret);
+	fault_begin(&f, pid);
 	down_write(&mm->mmap_sem);
 	ret = range_mapped(mm, start, end) ? mlock_fixup(mm, start, end)
 		: emu_set_error(-ENOMEM, "[0x%lx, 0x%lx) is not mapped", start, end);
 	up_write(&mm->mmap_sem);
 	mmput(mm);
-	EMU_RETURN(oom_synchronize(ret, pid, info));
+	EMU_RETURN(fault_end(&f, ret, pid, info));
 }
 
 int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long long len,
@@ -663,10 +776,12 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 	TASK_ARG(p, m, pid);
 	unsigned long start, end, done = 0;
 	struct mm_struct *mm;
+	struct fault_ctx f;
 	int ret = task_range(p, addr, len, &start, &end, &mm);
 
 	if (ret)
 		EMU_RETURN(ret);
+	fault_begin(&f, pid);
 	down_read(&mm->mmap_sem);
 	if (!range_mapped(mm, start, end)) {
 		ret = emu_set_error(-EFAULT, "task %d: [0x%lx, 0x%lx) is not mapped", pid, start, end);
@@ -683,7 +798,7 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 	mmput(mm);
 	if (info)
 		info->pages_faulted = done;
-	EMU_RETURN(oom_synchronize(ret, pid, info));
+	EMU_RETURN(fault_end(&f, ret, pid, info));
 }
 
 int emu_file_write(struct machine *m, int pid, const char *path, unsigned long long len,
@@ -693,6 +808,7 @@ int emu_file_write(struct machine *m, int pid, const char *path, unsigned long l
 	TASK_ARG(p, m, pid);
 	struct address_space *mapping;
 	struct mm_struct *mm;
+	struct fault_ctx f;
 	int ret;
 
 	if (!path || !path[0])
@@ -705,9 +821,10 @@ int emu_file_write(struct machine *m, int pid, const char *path, unsigned long l
 	mm = get_task_mm(p);
 	if (!mm)
 		EMU_RETURN(emu_set_error(-ESRCH, "task %d has exited", pid));
+	fault_begin(&f, pid);
 	ret = generic_file_write(mm, mapping, (unsigned long)((len + PAGE_SIZE - 1) >> PAGE_SHIFT));
 	mmput(mm);
-	EMU_RETURN(oom_synchronize(ret, pid, info));
+	EMU_RETURN(fault_end(&f, ret, pid, info));
 }
 
 int emu_check_locked(struct machine *m);

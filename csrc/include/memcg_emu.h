@@ -82,10 +82,11 @@ int emu_last_error(char *buf, int len);
 /* mem_cgroup */
 int emu_memcg_create(struct machine *m, int parent_id);
 int emu_memcg_destroy(struct machine *m, int id);
-int emu_memcg_resize_limit(struct machine *m, int id, unsigned long long limit);
-int emu_memcg_res(struct machine *m, int id, struct emu_res *out);
-int emu_memcg_reset_max_usage(struct machine *m, int id);
-int emu_memcg_reset_failcnt(struct machine *m, int id);
+/* memsw: 0 for memory, 1 for memory+swap (ENOENT where the kernel does not account swap) */
+int emu_memcg_resize_limit(struct machine *m, int id, int memsw, unsigned long long limit);
+int emu_memcg_res(struct machine *m, int id, int memsw, struct emu_res *out);
+int emu_memcg_reset_max_usage(struct machine *m, int id, int memsw);
+int emu_memcg_reset_failcnt(struct machine *m, int id, int memsw);
 int emu_memcg_set_oom_kill_disable(struct machine *m, int id, int val);
 int emu_memcg_oom_kills(struct machine *m, int id);
 
@@ -105,6 +106,7 @@ int emu_memcg_stat(struct machine *m, int id, long long *out);
 int emu_memcg_set_use_hierarchy(struct machine *m, int id, int val);
 int emu_memcg_tasks(struct machine *m, int id, int *pids, int max);
 int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages);
+int emu_drain(struct machine *m);	/* drop the per-cpu charge stock (usage never counts it) */
 
 /* tasks and their memory */
 int emu_task_new(struct machine *m, int memcg_id);
@@ -144,6 +146,7 @@ int emu_memcg_margin(struct machine *m, int id, unsigned long long *out);
 int emu_seed_isolate(struct move_ctx *ctx);
 int emu_seed_recharge(struct move_ctx *ctx);
 int emu_seed_rollback(struct move_ctx *ctx);
+int emu_move_oom_unlocked(struct move_ctx *ctx);	/* seed-2.6.29: the OOM path takes no cgroup_lock */
 int emu_reserve_charge(struct move_ctx *ctx);
 int emu_reserve_move(struct move_ctx *ctx);
 int emu_reserve_cancel(struct move_ctx *ctx);
@@ -164,6 +167,20 @@ enum { EMU_MOVE_ANON = 1, EMU_MOVE_FILE = 2 };
  * left alone, so call it twice (there and back) before anything else.
  */
 long emu_bench_min_loop(struct machine *m, int pid, int to_id);
+
+/*
+ * cgroup_mutex: the attach path and every cgroup change hold it; a thread
+ * that takes it again (the 2.6.26 memcg OOM path under attach) deadlocks
+ * the machine, which then refuses every call that needs it (-EDEADLK).
+ */
+struct emu_deadlock {
+	int deadlocked;
+	char held_at[64];		/* the function that holds cgroup_mutex */
+	char wanted_at[64];		/* the function that wanted it again */
+};
+int emu_cgroup_lock(struct machine *m, const char *where);
+int emu_cgroup_unlock(struct machine *m);
+int emu_deadlock_info(struct machine *m, struct emu_deadlock *out);
 
 /* the invariants the README lists; 0 or -EUCLEAN with the broken one in emu_last_error() */
 int emu_check(struct machine *m);

@@ -164,12 +164,15 @@ static unsigned long mem_cgroup_count_precharge(struct move_ctx *ctx)
 }
 
 /*
- * mem_cgroup_do_precharge(), mm/memcontrol.c 6.1: one bulk charge without
- * reclaim, then page by page with reclaim (never the OOM killer).
+ * mem_cgroup_do_precharge(), mm/memcontrol.c: one bulk charge without
+ * reclaim, then page by page with reclaim, never the OOM killer: with every
+ * reclaim retry before 6.1 (__mem_cgroup_try_charge(), oom false), with
+ * __GFP_NORETRY on 6.1 (one reclaim round per page).
  */
 static int mem_cgroup_do_precharge(struct move_ctx *ctx, unsigned long count)
 {
 	struct mem_cgroup *to = ctx->to;
+	int flags = CHARGE_RECLAIM | (ctx->machine->kernel >= EMU_KERNEL_6_1 ? CHARGE_NORETRY : 0);
 	int ret;
 
 	if (!mem_cgroup_try_charge(to, count, 0, NULL)) {
@@ -178,7 +181,7 @@ static int mem_cgroup_do_precharge(struct move_ctx *ctx, unsigned long count)
 		return 0;
 	}
 	while (count--) {
-		ret = mem_cgroup_try_charge(to, 1, CHARGE_RECLAIM, NULL);
+		ret = mem_cgroup_try_charge(to, 1, flags, NULL);
 		if (ret)
 			return ret;
 		ctx->precharge++;
@@ -334,10 +337,16 @@ void mem_cgroup_clear_mc(struct move_ctx *ctx)
 		ctx->moved_charge = 0;
 	}
 	if (ctx->moved_swap > ctx->swap_settled) {
-		/* the precharge put swap entries on to's memory counter; they live on swap */
+		/*
+		 * __mem_cgroup_clear_mc(), 6.1: the precharge put the swap entries on
+		 * to's memory counter, but they live on swap: only to's memory+swap
+		 * keeps them, and from's memory+swap lets them go.
+		 */
 		unsigned long n = ctx->moved_swap - ctx->swap_settled;
 
-		mem_cgroup_cancel_charge(ctx->to, n);
+		res_counter_uncharge(&ctx->to->res, n * PAGE_SIZE);
+		if (do_swap_account(m))
+			res_counter_uncharge(&ctx->from->memsw, n * PAGE_SIZE);
 		atomic_fetch_sub(&ctx->to->reserved, (long)(n * PAGE_SIZE));
 		ctx->swap_settled = ctx->moved_swap;
 	}

@@ -62,66 +62,265 @@ unsigned long long mem_cgroup_margin(struct mem_cgroup *memcg)
 {
 	unsigned long long margin = RESOURCE_MAX;
 
-	for (struct res_counter *c = &memcg->res; c; c = c->parent) {
-		spin_lock(&c->lock);
-		if (c->limit - c->usage < margin)
-			margin = c->limit > c->usage ? c->limit - c->usage : 0;
-		spin_unlock(&c->lock);
+	for (int memsw = 0; memsw <= do_swap_account(memcg->machine); memsw++) {
+		for (struct res_counter *c = memsw ? &memcg->memsw : &memcg->res; c; c = c->parent) {
+			spin_lock(&c->lock);
+			if (c->limit - c->usage < margin)
+				margin = c->limit > c->usage ? c->limit - c->usage : 0;
+			spin_unlock(&c->lock);
+		}
 	}
 	return margin;
 }
 
-static struct mem_cgroup *mem_cgroup_from_res_counter(struct res_counter *c)
+/* do_swap_account (2.6.29-3.x), do_memsw_account() (6.1): memory+swap is counted from 2.6.29 on. */
+int do_swap_account(struct machine *m)
 {
-	return container_of(c, struct mem_cgroup, res);
+	return m->kernel >= EMU_KERNEL_2_6_34;
 }
 
-/* Set when a charge gave up and the memcg OOM killer should run once the fault unwinds. */
+/*
+ * The counters of a charge, try_charge_memcg(), mm/memcontrol.c 6.1:
+ * memory+swap first, then memory; no reclaim.  Each must have room for
+ * @room pages (a batch), @nr_pages are charged.  On failure *over_limit is
+ * the group whose counter refused and *memsw says which counter it was.
+ */
+static int charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages, unsigned long room,
+			   struct mem_cgroup **over_limit, int *memsw)
+{
+	unsigned long long val = nr_pages * PAGE_SIZE;
+	int account = do_swap_account(memcg->machine);
+	struct res_counter *fail;
+
+	*memsw = 0;
+	if (account && res_counter_charge_room(&memcg->memsw, val, room * PAGE_SIZE, &fail)) {
+		*over_limit = container_of(fail, struct mem_cgroup, memsw);
+		*memsw = 1;
+		return -ENOMEM;
+	}
+	if (!res_counter_charge_room(&memcg->res, val, room * PAGE_SIZE, &fail))
+		return 0;
+	if (account)
+		res_counter_uncharge(&memcg->memsw, val);
+	*over_limit = container_of(fail, struct mem_cgroup, res);
+	return -ENOMEM;
+}
+
+int mem_cgroup_charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages,
+			       struct mem_cgroup **over_limit, int *memsw)
+{
+	return charge_counters(memcg, nr_pages, nr_pages, over_limit, memsw);
+}
+
+/* Reclaim that may not swap: set while a charge over its memsw limit reclaims (6.1 ~MEMCG_RECLAIM_MAY_SWAP). */
+__thread int current_reclaim_noswap;
+
+/* 2.6.26: set when a charge gave up; the memcg OOM killer runs once the charge unwinds. */
 __thread struct mem_cgroup *current_memcg_in_oom;
 
 /* Upstream move in flight: chargers wait instead of failing (mem_cgroup_wait_acct_move). */
 int mem_cgroup_wait_acct_move(struct mem_cgroup *over_limit);
 
 /*
- * mem_cgroup_try_charge(): the charge loop of mem_cgroup_charge_common(),
- * mm/memcontrol.c 2.6.26 -- charge; on failure reclaim from the group over
- * its limit and retry; after MEM_CGROUP_RECLAIM_RETRIES fruitless rounds,
- * arm the OOM killer (run later, as mem_cgroup_oom_synchronize() does) and
- * fail.
+ * The charge batch: none in 2.6.26; CHARGE_BATCH 32 from 2.6.33
+ * (__mem_cgroup_try_charge()); MEMCG_CHARGE_BATCH 64 in 6.1.
+ */
+static unsigned long charge_batch(struct machine *m)
+{
+	if (m->kernel < EMU_KERNEL_2_6_34)
+		return 1;
+	return m->kernel < EMU_KERNEL_6_1 ? 32 : 64;
+}
+
+/* MEM_CGROUP_RECLAIM_RETRIES 5 (2.6.26-3.x), MAX_RECLAIM_RETRIES 16 (6.1). */
+static int reclaim_retries(struct machine *m)
+{
+	return m->kernel < EMU_KERNEL_6_1 ? MEM_CGROUP_RECLAIM_RETRIES : 16;
+}
+
+/*
+ * consume_stock(), mm/memcontrol.c: take @nr pages from the per-cpu stock
+ * if it holds them for @memcg.  The emulator keeps no charge for the stock
+ * (usage reads as the kernel's after a drain); it counts what the kernel's
+ * stock would hold, so a batch fails, and failcnt counts, where the kernel's
+ * would.
+ */
+static int consume_stock(struct machine *m, struct mem_cgroup *memcg, unsigned long nr)
+{
+	int ret = 0;
+
+	spin_lock(&m->stock_lock);
+	if (m->stock_memcg == memcg && m->stock_nr >= nr) {
+		m->stock_nr -= nr;
+		ret = 1;
+	}
+	spin_unlock(&m->stock_lock);
+	return ret;
+}
+
+/* What the stock holds for @memcg: charged in the kernel, not here. */
+static unsigned long stock_of(struct machine *m, struct mem_cgroup *memcg)
+{
+	unsigned long nr;
+
+	spin_lock(&m->stock_lock);
+	nr = m->stock_memcg == memcg ? m->stock_nr : 0;
+	spin_unlock(&m->stock_lock);
+	return nr;
+}
+
+unsigned long mem_cgroup_stock_pages(struct mem_cgroup *memcg)
+{
+	return stock_of(memcg->machine, memcg);
+}
+
+/* refill_stock(): the batch's surplus; another group's stock is drained first. */
+static void refill_stock(struct machine *m, struct mem_cgroup *memcg, unsigned long nr)
+{
+	spin_lock(&m->stock_lock);
+	if (m->stock_memcg != memcg) {
+		m->stock_memcg = memcg;
+		m->stock_nr = 0;
+	}
+	m->stock_nr += nr;
+	if (m->stock_nr > charge_batch(m))
+		m->stock_nr = 0;	/* drain_stock() */
+	spin_unlock(&m->stock_lock);
+}
+
+/* drain_all_stock(), mm/memcontrol.c: drop the stock of @root or a descendant (NULL: any). */
+void drain_all_stock(struct mem_cgroup *root)
+{
+	struct machine *m = cur_machine;
+
+	spin_lock(&m->stock_lock);
+	if (m->stock_memcg && (!root || mem_cgroup_is_descendant(m->stock_memcg, root))) {
+		m->stock_memcg = NULL;
+		m->stock_nr = 0;
+	}
+	spin_unlock(&m->stock_lock);
+}
+
+/*
+ * mem_cgroup_oom() and mem_cgroup_out_of_memory(), mm/memcontrol.c 6.1 (the
+ * kill inline in the charge path since 4.19): under oom_lock, look at the
+ * margin again, then kill.  1 when the charge may retry (a victim was
+ * killed, or one is still exiting), 0 when nothing could be killed.  A
+ * victim that is the charging task itself exits once the fault unwinds.
+ */
+static int mem_cgroup_oom(struct mem_cgroup *memcg, unsigned long nr_pages, int *waited)
+{
+	struct machine *m = cur_machine;
+	int victim = 0, ret = 1;
+
+	oom_note(memcg, 0);
+	if (atomic_load(&memcg->oom_kill_disable))	/* memory.oom_control: no kill (here: no wait) */
+		return 0;
+	pthread_mutex_lock(&m->oom_lock);
+	if (mem_cgroup_margin(memcg) < nr_pages * PAGE_SIZE && !current_task_dying()) {
+		victim = select_bad_process(memcg);
+		if (victim > 0)
+			oom_kill_process(m, memcg, victim, victim != current_pid);
+		else if (victim < 0)
+			/* a victim still exiting stops further kills; a second time, give up
+			 * (the kernel's oom_reaper would have marked it MMF_OOM_SKIP by then) */
+			ret = !(*waited)++;
+		else
+			ret = 0;
+	}
+	pthread_mutex_unlock(&m->oom_lock);
+	if (victim > 0)
+		oom_note(memcg, victim);
+	return ret;
+}
+
+/*
+ * The charge path, one step per kernel function: mem_cgroup_charge_common()
+ * (2.6.26), __mem_cgroup_try_charge()/mem_cgroup_do_charge() (2.6.34-3.4),
+ * try_charge_memcg() (6.1).
+ *  1. consume_stock(), else charge the batch; a batch that does not fit is
+ *     retried with @nr_pages alone (never reclaim on behalf of batching);
+ *  2. no __GFP_DIRECT_RECLAIM: fail;
+ *  3. try_to_free_mem_cgroup_pages() in the group over its limit;
+ *  4. mem_cgroup_margin() re-check: room now, retry;
+ *  5. 6.1: drain_all_stock() once and retry; __GFP_NORETRY: fail here;
+ *  6. reclaim made progress (2.6.26: any charge; 3.x: one page; 6.1: up to
+ *     8 pages): retry without spending a retry;
+ *  7. 2.6.34+: mem_cgroup_wait_acct_move(): only now wait for a move;
+ *  8. the profile's retries (2.6.26-3.4: 5; 6.1: 16);
+ *  9. the OOM killer: 2.6.26 arms it and the charge fails (the caller runs
+ *     it and the fault fails); 2.6.34+ kill and retry with fresh retries,
+ *     until the charging task itself is the one dying (passed_oom).
  */
 int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int flags,
 			  struct mem_cgroup **over_limit)
 {
-	int nr_retries = MEM_CGROUP_RECLAIM_RETRIES;
-	struct res_counter *fail;
+	struct machine *m = cur_machine;
+	unsigned long batch = max(charge_batch(m), nr_pages), reclaimed;
+	int nr_retries = reclaim_retries(m), drained = 0, passed_oom = 0, waited = 0;
 	struct mem_cgroup *mem_over_limit;
+	int memsw;
 
 	for (;;) {
-		if (!res_counter_charge(&memcg->res, nr_pages * PAGE_SIZE, &fail))
+		if (consume_stock(m, memcg, nr_pages)) {
+			if (!mem_cgroup_charge_counters(memcg, nr_pages, &mem_over_limit, &memsw))
+				return 0;
+			drain_all_stock(memcg);	/* a limit under the stock: the kernel had drained it */
+		}
+		if (!charge_counters(memcg, nr_pages, batch + stock_of(m, memcg), &mem_over_limit, &memsw)) {
+			if (batch > nr_pages)
+				refill_stock(m, memcg, batch - nr_pages);
 			return 0;
-		mem_over_limit = mem_cgroup_from_res_counter(fail);
+		}
 		if (over_limit)
 			*over_limit = mem_over_limit;
+		if (batch > nr_pages) {
+			batch = nr_pages;
+			continue;
+		}
 		if (!(flags & CHARGE_RECLAIM))
 			return -ENOMEM;
-		if (mem_cgroup_wait_acct_move(mem_over_limit))
-			continue;
-		if (try_to_free_mem_cgroup_pages(mem_over_limit, nr_pages))
-			continue;
-		/* reclaim may have freed through others' work: look again (res_counter_check_under_limit) */
+		/* over memory+swap, swapping out frees nothing of it (~MEMCG_RECLAIM_MAY_SWAP) */
+		current_reclaim_noswap = memsw;
+		reclaimed = try_to_free_mem_cgroup_pages(mem_over_limit, nr_pages);
+		current_reclaim_noswap = 0;
 		if (mem_cgroup_margin(mem_over_limit) >= nr_pages * PAGE_SIZE)
 			continue;
-		if (!nr_retries--) {
-			if (flags & CHARGE_OOM)
-				current_memcg_in_oom = mem_over_limit;
+		if (m->kernel >= EMU_KERNEL_6_1 && !drained) {
+			drain_all_stock(mem_over_limit);
+			drained = 1;
+			continue;
+		}
+		if (flags & CHARGE_NORETRY)
+			return -ENOMEM;
+		if (reclaimed && (m->kernel < EMU_KERNEL_2_6_34 || nr_pages <=
+				  (m->kernel < EMU_KERNEL_6_1 ? 1UL : 1UL << PAGE_ALLOC_COSTLY_ORDER)))
+			continue;
+		if (m->kernel >= EMU_KERNEL_2_6_34 && mem_cgroup_wait_acct_move(mem_over_limit))
+			continue;
+		if (nr_retries-- > 0)
+			continue;
+		if (!(flags & CHARGE_OOM))
+			return -ENOMEM;
+		if (m->kernel < EMU_KERNEL_2_6_34) {
+			current_memcg_in_oom = mem_over_limit;
 			return -ENOMEM;
 		}
+		if (passed_oom && current_task_dying())
+			return -ENOMEM;
+		if (!mem_cgroup_oom(mem_over_limit, nr_pages, &waited))
+			return -ENOMEM;
+		passed_oom = 1;
+		nr_retries = reclaim_retries(m);
 	}
 }
 
+/* cancel_charge(), mm/memcontrol.c 6.1: both counters. */
 void mem_cgroup_cancel_charge(struct mem_cgroup *memcg, unsigned long nr_pages)
 {
 	res_counter_uncharge(&memcg->res, nr_pages * PAGE_SIZE);
+	if (do_swap_account(memcg->machine))
+		res_counter_uncharge(&memcg->memsw, nr_pages * PAGE_SIZE);
 }
 
 /* The statistics a charged page contributes to its group, added into @d times @sign. */
@@ -229,7 +428,7 @@ void mem_cgroup_uncharge_page(struct page *page)
 	pc->mem_cgroup = NULL;
 	page_assign_page_cgroup(page, NULL);
 	unlock_page_cgroup(page);
-	res_counter_uncharge(&memcg->res, PAGE_SIZE);
+	mem_cgroup_cancel_charge(memcg, 1);
 }
 
 /*
@@ -306,7 +505,7 @@ int mem_cgroup_move_account(struct page *page, struct mem_cgroup *from, struct m
 	mem_cgroup_stat_apply(from, dfrom);
 	mem_cgroup_stat_apply(to, dto);
 	if (uncharge_from)
-		res_counter_uncharge(&from->res, PAGE_SIZE);
+		mem_cgroup_cancel_charge(from, 1);
 	return 0;
 }
 
@@ -353,6 +552,9 @@ void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mm_stru
 		memcg = try_get_mem_cgroup_from_mm(mm);
 	atomic_store(&cur_machine->swap_cgroup[swp_off], (unsigned short)memcg->id);
 	mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, 1);
+	/* mem_cgroup_swapout(), 6.1: the entry holds memory+swap; the frame's uncharge takes both */
+	if (memcg->id && do_swap_account(memcg->machine))
+		res_counter_charge_nofail(&memcg->memsw, PAGE_SIZE);
 }
 
 /*
@@ -384,8 +586,11 @@ void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off)
 	spin_lock(&m->memcg_lock);
 	memcg = m->memcgs[id];
 	spin_unlock(&m->memcg_lock);
-	if (memcg)
-		mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, -1);
+	if (!memcg)
+		return;
+	mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, -1);
+	if (do_swap_account(m))
+		res_counter_uncharge(&memcg->memsw, PAGE_SIZE);
 }
 
 /* ---- LRU placement (mm/swap.c, mm/memcontrol.c mem_cgroup_add_lru_list) ---- */
@@ -657,6 +862,8 @@ static int recharge_qualifies(struct page *page)
 
 static int mem_cgroup_recharge_private(struct page *page, struct mem_cgroup *memcg, struct move_ctx *ctx)
 {
+	struct mem_cgroup *old = page_memcg(page);
+	struct oom_report *saved;
 	int ret;
 
 	if (!recharge_qualifies(page)) {
@@ -665,10 +872,17 @@ static int mem_cgroup_recharge_private(struct page *page, struct mem_cgroup *mem
 	}
 	mem_cgroup_uncharge_page(page);
 	/* here the page is charged to no group: the window the RFD's rollback has to close */
+	saved = current_oom_report;
+	current_oom_report = &ctx->oom;
 	ret = mem_cgroup_charge_common(page, NULL, memcg, MEM_CGROUP_CHARGE_TYPE_MAPPED,
 				       CHARGE_RECLAIM | CHARGE_OOM);
-	if (ret)
-		move_ctx_oom(ctx);
+	current_oom_report = saved;
+	if (ret && move_ctx_oom(ctx) == -EDEADLK) {
+		/* the writer hangs in the OOM path: this page stays charged nowhere */
+		mem_cgroup_mark_leaked(page, old ? old : ctx->from);
+		ctx->nr_leaked++;
+		return -EDEADLK;
+	}
 	return ret;
 }
 
@@ -756,10 +970,9 @@ int mem_cgroup_recharge_move(struct move_ctx *ctx)
 	struct page *pages[PTRS_PER_TABLE];
 
 	while (!list_empty(&ctx->isolated)) {
-		struct mem_cgroup *old;
-		struct res_counter *fail;
+		struct mem_cgroup *old, *over;
 		unsigned long n, moved, i;
-		int ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved);
+		int memsw, ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved);
 
 		if (ret)
 			return ret;
@@ -767,13 +980,13 @@ int mem_cgroup_recharge_move(struct move_ctx *ctx)
 		for (i = 0; i < n && recharge_qualifies(pages[i]); i++)
 			;
 		if (i == n && old && old != ctx->to &&
-		    !res_counter_charge(&ctx->to->res, n * PAGE_SIZE, &fail)) {
+		    !mem_cgroup_charge_counters(ctx->to, n, &over, &memsw)) {
 			for (i = 0; i < n; i++)
 				list_move_tail(&pages[i]->lru, &ctx->moved);
 			moved = mem_cgroup_move_account_batch(pages, n, old, ctx->to);
-			res_counter_uncharge(&old->res, moved * PAGE_SIZE);
+			mem_cgroup_cancel_charge(old, moved);
 			if (moved < n)
-				res_counter_uncharge(&ctx->to->res, (n - moved) * PAGE_SIZE);
+				mem_cgroup_cancel_charge(ctx->to, n - moved);
 			ctx->nr_moved += moved;
 			ctx->nr_skipped += n - moved;
 			continue;
@@ -813,6 +1026,8 @@ int mem_cgroup_recharge_rollback(struct move_ctx *ctx)
 		ret = mem_cgroup_recharge_private(page, ctx->from, ctx);
 		if (ret == 0 && cur)	/* it had moved (the page whose charge failed had not) */
 			ctx->nr_moved--;
+		if (ret == -EDEADLK)
+			return ret;	/* hung: the rollback goes no further */
 		if (ret >= 0)
 			continue;
 		/* ignore this failure intentionally: the page is charged nowhere */

@@ -22,7 +22,7 @@ static void vma_link_list(struct mm_struct *mm, struct vm_area_struct *vma)
 		pp = &(*pp)->vm_next;
 	vma->vm_next = *pp;
 	*pp = vma;
-	atomic_fetch_add(&mm->total_vm, (vma->vm_end - vma->vm_start) >> PAGE_SHIFT);
+	atomic_fetch_add(&mm->total_vm, (long)((vma->vm_end - vma->vm_start) >> PAGE_SHIFT));
 }
 
 /* __vma_link_file(), mm/mmap.c */
@@ -65,7 +65,7 @@ static void remove_vma(struct vm_area_struct *vma)
 {
 	struct address_space *mapping = vma->vm_file;
 
-	atomic_fetch_sub(&vma->vm_mm->total_vm, (vma->vm_end - vma->vm_start) >> PAGE_SHIFT);
+	atomic_fetch_sub(&vma->vm_mm->total_vm, (long)((vma->vm_end - vma->vm_start) >> PAGE_SHIFT));
 	anon_vma_unlink(vma);
 	if (mapping) {
 		spin_lock(&mapping->i_mmap_lock);

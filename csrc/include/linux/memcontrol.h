@@ -20,7 +20,10 @@ struct res_counter {
 void res_counter_init(struct res_counter *counter, struct res_counter *parent);
 int res_counter_charge(struct res_counter *counter, unsigned long long val,
 		       struct res_counter **limit_fail_at);
+int res_counter_charge_room(struct res_counter *counter, unsigned long long val,
+			    unsigned long long room, struct res_counter **limit_fail_at);
 void res_counter_uncharge(struct res_counter *counter, unsigned long long val);
+void res_counter_charge_nofail(struct res_counter *counter, unsigned long long val);
 void res_counter_uncharge_until(struct res_counter *counter, struct res_counter *top,
 				unsigned long long val);
 int res_counter_set_limit(struct res_counter *counter, unsigned long long limit);
@@ -71,6 +74,7 @@ struct mem_cgroup {
 	int id;
 	struct machine *machine;
 	struct res_counter res;
+	struct res_counter memsw;		/* memory+swap, 2.6.29+ (do_swap_account) */
 	struct mem_cgroup *parent;
 	struct mem_cgroup_per_zone info[MAX_NR_ZONES];
 	atomic_long stat[EMU_NR_STATS];
@@ -95,8 +99,12 @@ enum charge_type { MEM_CGROUP_CHARGE_TYPE_MAPPED, MEM_CGROUP_CHARGE_TYPE_CACHE,
 		   MEM_CGROUP_CHARGE_TYPE_SHMEM };
 
 #define CHARGE_OOM	1	/* the memcg OOM killer may run */
-#define CHARGE_RECLAIM	2	/* reclaim on failure */
+#define CHARGE_RECLAIM	2	/* reclaim on failure (__GFP_DIRECT_RECLAIM) */
+#define CHARGE_NORETRY	4	/* one reclaim round, no retries, no OOM (__GFP_NORETRY) */
 
+int do_swap_account(struct machine *m);
+int mem_cgroup_charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages,
+			       struct mem_cgroup **over_limit, int *memsw);
 int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int flags,
 			  struct mem_cgroup **over_limit);
 void mem_cgroup_commit_charge(struct page *page, struct mem_cgroup *memcg,
@@ -110,6 +118,8 @@ void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mm_stru
 struct mem_cgroup *mem_cgroup_swapin_memcg(struct mm_struct *mm, unsigned long swp_off);
 void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off);
 unsigned long long mem_cgroup_margin(struct mem_cgroup *memcg);
+void drain_all_stock(struct mem_cgroup *root);
+unsigned long mem_cgroup_stock_pages(struct mem_cgroup *memcg);
 int mem_cgroup_move_account(struct page *page, struct mem_cgroup *from,
 			    struct mem_cgroup *to, int uncharge_from);
 unsigned long mem_cgroup_move_account_batch(struct page **pages, unsigned long n,

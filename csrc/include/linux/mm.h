@@ -55,6 +55,20 @@ struct machine {
 	int mc_active;
 	int mc_waiters;				/* chargers waiting on mc_waitq now */
 
+	/* cgroup_mutex, kernel/cgroup.c: held across attach; checked for self-deadlock */
+	pthread_mutex_t cgroup_mutex;
+	spinlock_t cgroup_mutex_state;		/* guards the owner fields and deadlock */
+	int cgroup_mutex_held, cgroup_mutex_frame, cgroup_mutex_nest;
+	pthread_t cgroup_mutex_owner;
+	char cgroup_mutex_where[64];
+	struct emu_deadlock deadlock;
+
+	/* memcg_stock_pcp, mm/memcontrol.c: pages the kernel's per-cpu stock would hold (one cpu) */
+	spinlock_t stock_lock;
+	struct mem_cgroup *stock_memcg;
+	unsigned long stock_nr;
+	pthread_mutex_t oom_lock;		/* oom_lock, mm/oom_kill.c: one OOM kill at a time */
+
 	spinlock_t moves_lock;
 	struct list_head moves;			/* in-flight moves: their pages are isolated */
 
@@ -210,8 +224,34 @@ long get_swap_page(void);
 void swap_duplicate(unsigned long off);
 void swap_free(unsigned long off);
 
+/* The task whose fault or write is charging on this thread (0: the writer of a tasks file). */
+extern __thread int current_pid;
+
+/* kernel/cgroup.c */
+extern __thread int current_task_frame;
+int cgroup_lock(struct machine *m, const char *where);
+void cgroup_unlock(struct machine *m);
+
 /* mm/oom_kill.c */
-int mem_cgroup_out_of_memory(struct mem_cgroup *memcg);
+int mem_cgroup_out_of_memory(struct mem_cgroup *memcg, int cgroup_locked);
+void oom_kill_process(struct machine *m, struct mem_cgroup *memcg, int pid, int exit_now);
+int current_task_dying(void);
+
+/* Where this thread's charges report their OOM kills (a fault's or a move's), or NULL. */
+#define OOM_MAX_VICTIMS 16
+struct oom_report {
+	int oom;			/* the OOM killer ran */
+	int memcg;			/* id of the group that was out of memory */
+	int nr;
+	int victims[OOM_MAX_VICTIMS];
+};
+extern __thread struct oom_report *current_oom_report;
+void oom_note(struct mem_cgroup *memcg, int victim);
+/* Did this kernel's memcg OOM path take cgroup_lock()?  2.6.26 did; 2.6.29 dropped it. */
+static inline int oom_takes_cgroup_lock(struct machine *m)
+{
+	return m->kernel < EMU_KERNEL_2_6_34;
+}
 int select_bad_process(struct mem_cgroup *memcg);
 int mem_cgroup_is_descendant(struct mem_cgroup *memcg, struct mem_cgroup *root);
 
@@ -232,7 +272,6 @@ unsigned long get_mm_swapents(struct mm_struct *mm);
  * on its stack, upstream's struct move_charge_struct "mc", and the other
  * policies' bookkeeping).
  */
-#define MOVE_MAX_VICTIMS 16
 struct move_ctx {
 	struct machine *machine;
 	struct task_struct *task;
@@ -244,15 +283,15 @@ struct move_ctx {
 	unsigned long nr_isolated, nr_moved, nr_leaked, nr_skipped;
 	unsigned long precharge, moved_charge, moved_swap, swap_settled;
 	int move_type;				/* upstream: move_charge_at_immigrate bits */
-	int nr_victims;
-	int victims[MOVE_MAX_VICTIMS];
+	int oom_cgroup_locked;			/* its OOM path takes cgroup_lock() (seed on 2.6.26) */
+	struct oom_report oom;			/* the OOM kills its charges caused */
 	/* reserve: the groups whose charge the moved pages still hold, and how much */
 	int nr_old;
 	struct mem_cgroup *old_memcg[8];
 	unsigned long old_pages[8];
 };
 
-void move_ctx_oom(struct move_ctx *ctx);
+int move_ctx_oom(struct move_ctx *ctx);
 
 /* mm/pagewalk.c */
 struct mm_walk {

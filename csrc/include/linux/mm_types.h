@@ -144,7 +144,8 @@ struct vm_area_struct {
 /* Page cache of one file (struct address_space); shmem slots may hold swap entries. */
 struct address_space {
 	char *path;				/* NULL for MAP_SHARED|MAP_ANONYMOUS shmem */
-	int shmem;
+	int shmem;				/* tmpfs: swap backed */
+	int unevictable;			/* ramfs: AS_UNEVICTABLE */
 	spinlock_t tree_lock;
 	uintptr_t *slots;			/* struct page *, or (swap offset << 1) | 1 */
 	unsigned long nr_slots;
@@ -173,7 +174,7 @@ struct mm_struct {
 	struct task_struct *owner;
 	spinlock_t page_table_lock;		/* anon_vma_prepare() */
 	atomic_long rss[NR_MM_COUNTERS];	/* MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES */
-	atomic_long total_vm;			/* pages its VMAs span (vm_stat_account()) */
+	atomic_long total_vm;			/* pages of all its VMAs (badness(), 2.6.x; the OOM kill line) */
 	struct machine *machine;
 };
 
@@ -185,6 +186,7 @@ struct task_struct {
 	int oom_killed;
 	int memdie;				/* TIF_MEMDIE: OOM-killed, its memory not yet freed */
 	int oom_score_adj;			/* -1000 (OOM_SCORE_ADJ_MIN): never chosen */
+	int parent_pid;				/* the forking task, 0 for a spawned one (badness()) */
 	spinlock_t alloc_lock;			/* task_lock(): guards ->mm */
 	struct mm_struct *mm;
 	_Atomic(struct mem_cgroup *) mem_cgroup;	/* the task's memory cgroup */
