@@ -225,7 +225,7 @@ static int check_memcgs(struct check_state *cs)
 		unsigned short id = atomic_load(&m->swap_cgroup[off]);
 
 		if (atomic_load(&m->swap_map[off]) && id)
-			cs->stat[id][EMU_STAT_SWAP]++;
+			cs->stat[id - 1][EMU_STAT_SWAP]++;	/* mem_cgroup_id() is index + 1 */
 	}
 	for (int id = 0; id < m->nr_memcg_ids; id++) {
 		struct mem_cgroup *memcg = m->memcgs[id];

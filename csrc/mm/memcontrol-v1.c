@@ -99,7 +99,7 @@ static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_s
 		/* 2.6.34/35: a slot other mms still reference is not moved (mem_cgroup_count_swap_user) */
 		if (m->kernel <= EMU_KERNEL_2_6_35 && atomic_load(&m->swap_map[off]) > 1)
 			return MC_TARGET_NONE;
-		if (atomic_load(&m->swap_cgroup[off]) != ctx->from->id)
+		if (atomic_load(&m->swap_cgroup[off]) != mem_cgroup_id(ctx->from))
 			return MC_TARGET_NONE;
 		*swp = off;
 		return MC_TARGET_SWAP;
@@ -193,10 +193,10 @@ static int mem_cgroup_do_precharge(struct move_ctx *ctx, unsigned long count)
 /* mem_cgroup_move_swap_account(), mm/memcontrol.c: the slot's record changes hands. */
 static int mem_cgroup_move_swap_account(struct move_ctx *ctx, unsigned long off)
 {
-	unsigned short expected = (unsigned short)ctx->from->id;
+	unsigned short expected = mem_cgroup_id(ctx->from);
 
 	if (!atomic_compare_exchange_strong(&ctx->machine->swap_cgroup[off], &expected,
-					    (unsigned short)ctx->to->id))
+					    mem_cgroup_id(ctx->to)))
 		return -EINVAL;
 	mem_cgroup_stat_add(ctx->from, EMU_STAT_SWAP, -1);
 	mem_cgroup_stat_add(ctx->to, EMU_STAT_SWAP, 1);

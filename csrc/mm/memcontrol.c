@@ -351,7 +351,7 @@ void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mm_stru
 		return;
 	if (mm && PcgFlag(pc, PCG_WRONG_CHARGE))
 		memcg = try_get_mem_cgroup_from_mm(mm);
-	atomic_store(&cur_machine->swap_cgroup[swp_off], (unsigned short)memcg->id);
+	atomic_store(&cur_machine->swap_cgroup[swp_off], mem_cgroup_id(memcg));
 	mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, 1);
 }
 
@@ -365,7 +365,7 @@ struct mem_cgroup *mem_cgroup_swapin_memcg(struct mm_struct *mm, unsigned long s
 	struct machine *m = cur_machine;
 
 	if (m->kernel > EMU_KERNEL_2_6_26) {
-		struct mem_cgroup *memcg = mem_cgroup_lookup(m, atomic_load(&m->swap_cgroup[swp_off]));
+		struct mem_cgroup *memcg = mem_cgroup_from_id(m, atomic_load(&m->swap_cgroup[swp_off]));
 
 		if (memcg)
 			return memcg;
@@ -382,7 +382,7 @@ void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off)
 	if (!id)
 		return;
 	spin_lock(&m->memcg_lock);
-	memcg = m->memcgs[id];
+	memcg = m->memcgs[id - 1];	/* a removed group's too: its parent's total_swap shows it */
 	spin_unlock(&m->memcg_lock);
 	if (memcg)
 		mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, -1);

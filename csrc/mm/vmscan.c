@@ -9,9 +9,17 @@ static int swap_available(void)
 	return cur_machine->nr_swap && READ_ONCE(cur_machine->nr_swap_free) > 0;
 }
 
-/* pageout of a swap-backed page: anon gets a swap PTE, shmem a swap slot in its file. */
+/*
+ * pageout of a swap-backed page (shrink_page_list(): add_to_swap(),
+ * try_to_unmap(), __remove_mapping()): anon gets a swap PTE, shmem a swap
+ * slot in its file.  The slot's first reference is ours, standing in for the
+ * swap cache's: every PTE or shmem slot that takes the entry adds its own,
+ * and ours goes at the end, so a slot nobody took (the mappings vanished
+ * meanwhile, say with an exiting task) is freed rather than leaked.
+ */
 static int reclaim_swapbacked(struct page *page)
 {
+	int ret = -EAGAIN;
 	long swp;
 
 	if (PageAnon(page) && page_mapcount(page) > 1)
@@ -20,34 +28,28 @@ static int reclaim_swapbacked(struct page *page)
 	if (swp < 0)
 		return -ENOMEM;
 	if (PageAnon(page)) {
-		if (page_mapcount(page) == 0 || try_to_unmap(page, swp)) {
-			swap_free(swp);
-			return -EAGAIN;
-		}
-		return 0;
+		ret = try_to_unmap(page, swp);
 	} else {
+		/* the page lock we hold keeps shmem truncation from changing page->mapping */
 		struct address_space *mapping = page_mapping(page);
-		int ret = -EAGAIN;
 
-		if (try_to_unmap(page, -1) || !mapping) {
-			swap_free(swp);
-			return -EAGAIN;
+		if (mapping && !try_to_unmap(page, -1)) {
+			spin_lock(&mapping->tree_lock);
+			/* the page cache and our isolation are the only references left */
+			if (page_count(page) == 2 && page_mapcount(page) == 0 &&
+			    mapping->slots[page->index] == (uintptr_t)page) {
+				swap_duplicate(swp);
+				mapping->slots[page->index] = SWAP_SLOT(swp);
+				mem_cgroup_swapout(page, swp, NULL);
+				page->mapping = 0;
+				atomic_fetch_sub(&page->_count, 1);
+				ret = 0;
+			}
+			spin_unlock(&mapping->tree_lock);
 		}
-		spin_lock(&mapping->tree_lock);
-		/* the page cache and our isolation are the only references left */
-		if (page_count(page) == 2 && page_mapcount(page) == 0 &&
-		    mapping->slots[page->index] == (uintptr_t)page) {
-			mapping->slots[page->index] = SWAP_SLOT(swp);
-			mem_cgroup_swapout(page, swp, NULL);
-			page->mapping = 0;
-			atomic_fetch_sub(&page->_count, 1);
-			ret = 0;
-		}
-		spin_unlock(&mapping->tree_lock);
-		if (ret)
-			swap_free(swp);
-		return ret;
 	}
+	swap_free(swp);
+	return ret;
 }
 
 /* A clean page-cache page: unmap it and drop it from its file (__remove_mapping). */

@@ -15,7 +15,7 @@ struct zone {
 };
 
 #define PID_MAX		32768
-#define MEMCG_ID_MAX	65535
+#define MEMCG_ID_MAX	65534	/* our index; mem_cgroup_id() = index + 1 <= MEM_CGROUP_ID_MAX (65535) */
 
 /* The emulated machine: everything the kernel keeps in globals. */
 struct machine {
@@ -192,7 +192,7 @@ int generic_file_write(struct mm_struct *mm, struct address_space *mapping, unsi
 
 /* mm/swapfile.c */
 long get_swap_page(void);
-void swap_duplicate(unsigned long off);
+unsigned int swap_duplicate(unsigned long off);
 void swap_free(unsigned long off);
 
 /* mm/oom_kill.c */
