@@ -156,10 +156,18 @@ int emu_check(struct machine *m);
 
 /* cond_resched() hook: C calls emu_py_resched(handle, phase, pages) at each preemption point */
 void emu_set_resched_hook(struct machine *m, void *handle);
+/*
+ * fatal_signal_pending(): the long loops (touch, file writes) ask every
+ * EMU_SIGNAL_CHECK_PAGES pages whether the calling thread was interrupted
+ * (Ctrl-C); non-zero stops them with -EINTR, what they did so far kept.
+ */
+#define EMU_SIGNAL_CHECK_PAGES 4096
 #ifdef CFFI_CDEF
 extern "Python+C" int emu_py_resched(void *handle, int phase, unsigned long pages);
+extern "Python+C" int emu_py_signal_pending(void);
 #else
 int emu_py_resched(void *handle, int phase, unsigned long pages);
+int emu_py_signal_pending(void);
 #endif
 
 #endif

@@ -198,6 +198,8 @@ int generic_file_write(struct mm_struct *mm, struct address_space *mapping, unsi
 		if (ret)
 			return ret;
 		put_page(page);
+		if (fatal_signal_pending(index - size))
+			return emu_set_error(-EINTR, "write interrupted after %lu pages", index - size + 1);
 	}
 	return 0;
 }

@@ -176,6 +176,7 @@ struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr);
 int do_mmap(struct mm_struct *mm, unsigned long len, unsigned long flags,
 	    struct address_space *file, unsigned long *addr);
 int do_munmap(struct mm_struct *mm, unsigned long start, unsigned long len);
+int mmap_write_lock_killable(struct mm_struct *mm, int pid);
 int mlock_fixup(struct mm_struct *mm, unsigned long start, unsigned long end);
 void exit_mmap(struct mm_struct *mm);
 int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm);
