@@ -6,6 +6,7 @@
  * Kernel profiles select the version rules (mapcount, VM_SHARED, bits).
  */
 #include "../include/linux/mm.h"
+#include "../emu/trace.h"
 
 enum mc_target_type { MC_TARGET_NONE, MC_TARGET_PAGE, MC_TARGET_SWAP };
 
@@ -21,6 +22,7 @@ int mem_cgroup_wait_acct_move(struct mem_cgroup *over_limit)
 	if (m->mc_active && !pthread_equal(m->mc_moving_task, pthread_self()) &&
 	    (mem_cgroup_is_descendant(m->mc_from, over_limit) ||
 	     mem_cgroup_is_descendant(m->mc_to, over_limit))) {
+		TRACE_SLICE(EMU_TRACE_MC_WAIT, over_limit->id, m->mc_from->id, m->mc_to->id, NULL);
 		m->mc_waiters++;
 		while (m->mc_active)
 			pthread_cond_wait(&m->mc_waitq, &m->mc_lock);
