@@ -11,6 +11,7 @@ import sys
 
 from . import __version__
 from .scenario import ScenarioError, load, run
+from .sweep import add_sweep
 
 __all__ = ["main", "build_parser"]
 
@@ -154,7 +155,7 @@ def cmd_compare(args):
 
 
 # Subcommands, in --help order: add_<name> + cmd_<name>.
-SUBCOMMANDS = (add_run, add_casestudy, add_compare)
+SUBCOMMANDS = (add_run, add_casestudy, add_compare, add_sweep)
 
 
 def build_parser():
