@@ -145,7 +145,9 @@ def main():
         rates = sweep_rates(args.workers, tmp)
         moves = trace_cost(args.pages, args.rounds, tmp)
     seq, pool = rates.values()
-    print(f"sweep of 200 case-study points on {os.cpu_count()} CPUs:")
+    # the pool's speed-up needs idle CPUs: say how busy the host was
+    print(f"sweep of 200 case-study points on {os.cpu_count()} CPUs "
+          f"(load average {os.getloadavg()[0]:.1f} at the end):")
     for name, r in rates.items():
         print(f"  {name:<16} {r:7.1f} points/s")
     print(f"  pool / sequential  {pool / seq:5.2f}x")
@@ -156,7 +158,8 @@ def main():
                   f"{100 * (r['vs_compiled_out'] - 1):+6.1f}% (median of per-round ratios)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"sweep_points_per_s": rates, "move_pages_per_s": moves}, f, indent=1)
+            json.dump({"sweep_points_per_s": rates, "move_pages_per_s": moves,
+                       "load_average": os.getloadavg()[0]}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -419,31 +419,38 @@ def _extras(rows_csv, out, spec):
 
 
 def plot(frame, spec, path):
-    """Peak usage of the new group and pages moved against the first varying key, a line per policy."""
+    """Peak usage of the new group, the old group's usage after and pages moved against the first
+    varying key, a line per policy; a row of panels per value of a second varying key (up to 4)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     varying = [k for k in spec.keys if k != "policy" and len(spec.grid[k]) > 1]
     x_key = varying[0] if varying else None
+    row_key = varying[1] if len(varying) > 1 and len(spec.grid[varying[1]]) <= 4 else None
     xs = [str(v) for v in spec.grid[x_key]] if x_key else ["all"]
     lines = [str(p) for p in spec.grid["policy"]] if "policy" in spec.grid else ["scenario"]
+    facets = [str(v) for v in spec.grid[row_key]] if row_key else [None]
     ok = frame[frame["status"] == "ok"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     panels = (("new_peak", "new group peak usage (MiB)", MiB), ("old_after", "old group after (MiB)", MiB),
               ("pages_moved", "pages moved", 1))
-    for ax, (col, title, unit) in zip(axes, panels):
-        for line in lines:
-            sel = ok if line == "scenario" else ok[ok["policy"].astype(str) == line]
-            ys = []
-            for x in xs:
-                at = sel if x_key is None else sel[sel[x_key].astype(str) == x]
-                ys.append(at[col].mean() / unit if len(at) else float("nan"))
-            ax.plot(xs, ys, marker="o", label=line)
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel(x_key or "")
-    axes[0].legend(fontsize=8)
-    rest = varying[1:]
+    fig, axes = plt.subplots(len(facets), 3, figsize=(15, 3.6 * len(facets)), squeeze=False)
+    for facet, row_axes in zip(facets, axes):
+        rows = ok if facet is None else ok[ok[row_key].astype(str) == facet]
+        for ax, (col, title, unit) in zip(row_axes, panels):
+            for i, line in enumerate(lines):
+                sel = rows if line == "scenario" else rows[rows["policy"].astype(str) == line]
+                ys = []
+                for x in xs:
+                    at = sel if x_key is None else sel[sel[x_key].astype(str) == x]
+                    ys.append(at[col].mean() / unit if len(at) else float("nan"))
+                # lines that coincide stay visible: each its marker, size and dash
+                ax.plot(xs, ys, marker="osD^vx+"[i % 7], markersize=9 - i, linestyle=("-", "--", ":")[i % 3],
+                        alpha=0.8, label=line)
+            ax.set_title(title + (f", {row_key}={facet}" if facet else ""), fontsize=10)
+            ax.set_xlabel(x_key or "")
+    axes[0][0].legend(fontsize=8)
+    rest = [k for k in varying[1:] if k != row_key]
     note = f"{len(frame)} points, {int((frame['status'] != 'ok').sum())} failed"
     if rest:
         note += "; mean over " + ", ".join(rest)

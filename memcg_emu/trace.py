@@ -172,6 +172,7 @@ def plot(trace, path, width=12):
         elif e["ph"] == "C" and e["name"].endswith(" usage"):
             usage.setdefault(e["name"][:-len(" usage")], []).append((ms, e["args"]["bytes"] / 2**20))
     tids = sorted(names)
+    span = max((e.get("ts", 0) for e in events), default=0) / 1000.0 or 1.0
     depth = max([d for _, d, *_ in slices] + [0]) + 1
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(width, 2 + 0.6 * depth * len(tids) + 3),
                                       sharex=True, gridspec_kw={"height_ratios": [depth * len(tids), 4]})
@@ -183,17 +184,21 @@ def plot(trace, path, width=12):
         y = tids.index(tid) * depth + d
         top.broken_barh([(start, max(dur, 1e-4))], (y, 0.9), facecolors=colour, edgecolor="black",
                         linewidth=0.3)
-        if d <= 1:
+        if d <= 1 and dur > span / 25:     # a label only where it fits
             top.text(start, y + 0.45, " " + name, va="center", fontsize=7, clip_on=True)
     for ms, name in marks:
-        top.axvline(ms, color="red" if name.startswith("OOM") else "orange", linewidth=0.8)
+        oom = name.startswith("OOM")
+        top.axvline(ms, color="red" if oom else "orange", linewidth=0.8,
+                    label="OOM kill" if oom else "failed charge")
+    handles = dict(zip(*reversed(top.get_legend_handles_labels())))
+    if handles:
+        top.legend(handles.values(), handles.keys(), fontsize=7, loc="lower right")
     top.set_yticks([tids.index(t) * depth + 0.45 for t in tids])
     top.set_yticklabels([names[t] for t in tids])
     top.invert_yaxis()
     top.set_title(trace.get("otherData", {}).get("title", "trace"), fontsize=10)
-    end = max((e.get("ts", 0) for e in events), default=0) / 1000.0
     for group, points in sorted(usage.items()):
-        xs, ys = zip(*(points + [(end, points[-1][1])]))
+        xs, ys = zip(*(points + [(span, points[-1][1])]))
         bottom.step(xs, ys, where="post", label=group)
     bottom.set_ylabel("usage MiB")
     bottom.set_xlabel("time (ms)")
@@ -201,3 +206,4 @@ def plot(trace, path, width=12):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
