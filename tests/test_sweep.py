@@ -178,8 +178,18 @@ def test_the_command_with_a_toml_spec(tmp_path, capsys):
     (tmp_path / "small.json").write_text(json.dumps(SCENARIO))
     (tmp_path / "spec.toml").write_text('scenario = "small.json"\n[grid]\npolicy = ["seed", "none"]\n')
     assert main(["sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "o"), "--workers", "1"]) == 0
-    assert "2 points: 2 run, 0 already done, 0 failed" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "2 points: 2 run, 0 already done, 0 failed" in out
+    assert err == ""                                   # no progress bar when stderr is no terminal
     assert main(["sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "o"), "--workers", "0"]) == 2
     (tmp_path / "bad.json").write_text('{"scenario": "small.json", "grid": {"thp": ["always"], "x": 1}}')
     assert main(["sweep", str(tmp_path / "bad.json"), "--out", str(tmp_path / "b")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_without_the_sweep_extra_rows_csv_is_all(tmp_path, monkeypatch, capsys):
+    import sys
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas raises ImportError
+    summary = sweep({"scenario": SCENARIO, "grid": {"policy": ["seed"]}}, tmp_path, workers=1)
+    assert summary["files"] == [str(tmp_path / "rows.csv")] and len(rows(tmp_path)) == 1
+    assert "pip install 'memcg-emu[sweep]'" in capsys.readouterr().err
