@@ -168,11 +168,13 @@ enum emu_trace_type {
 	EMU_TRACE_CLEAR,	/* slice: upstream clear (mem_cgroup_clear_mc) */
 	EMU_TRACE_BATCH,	/* instant: a cond_resched() point: phase, pages done */
 	EMU_TRACE_FAULT,	/* slice: touch, mlock or file write: pid, bytes; pages */
-	EMU_TRACE_RECLAIM,	/* slice: try_to_free_mem_cgroup_pages: wanted; reclaimed */
-	EMU_TRACE_SHRINK,	/* instant: one group's LRU pass: scanned, reclaimed */
+	EMU_TRACE_RECLAIM,	/* slice: try_to_free_mem_cgroup_pages: wanted; reclaimed
+				   (the kernel's mm_vmscan_memcg_reclaim_begin/end) */
+	EMU_TRACE_SHRINK,	/* instant: one group's LRU pass: scanned, reclaimed
+				   (mm_vmscan_lru_shrink_inactive) */
 	EMU_TRACE_CHARGE_FAIL,	/* instant: pages, why (enum emu_charge_fail) */
 	EMU_TRACE_MC_WAIT,	/* slice: a charger waits on mc.waitq */
-	EMU_TRACE_OOM_KILL,	/* instant: victim pid, badness */
+	EMU_TRACE_OOM_KILL,	/* instant: victim pid, badness (mark_victim) */
 	EMU_TRACE_USAGE,	/* counter: a group's usage in bytes */
 	EMU_TRACE_LIMIT,	/* counter: a group's limit in bytes */
 };
