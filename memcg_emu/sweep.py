@@ -275,6 +275,14 @@ def error_row(point, message):
 
 # ---- executors: each calls emit(row) once per point, in the order points finish ----
 
+def _row(future, point):
+    """A finished future's row; what it raised, as the point's error row."""
+    try:
+        return future.result()
+    except Exception as e:  # noqa: BLE001 -- a point's failure is data, not the sweep's end
+        return error_row(point, f"{type(e).__name__}: {e}")
+
+
 def _run_sequential(todo, point_fn, emit):
     for p in todo:
         emit(point_fn(p))
@@ -294,8 +302,11 @@ def _run_pool(todo, workers, point_fn, emit):
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 futures = {pool.submit(point_fn, p): key for key, p in pending.items()}
                 for f in as_completed(futures):
-                    emit(f.result())
-                    del pending[futures[f]]
+                    key = futures[f]
+                    if isinstance(f.exception(), BrokenProcessPool):
+                        raise f.exception()
+                    emit(_row(f, pending[key]))
+                    del pending[key]
                     finished += 1
         except BrokenProcessPool:
             if finished:
@@ -327,10 +338,7 @@ def _run_dask(todo, address, workers, point_fn, emit):
                                  pure=False)
             by_key = {f.key: p for f, p in zip(futures, todo)}
             for f in dask_completed(futures):
-                try:
-                    emit(f.result())
-                except Exception as e:  # noqa: BLE001 -- KilledWorker and the like: the point's row
-                    emit(error_row(by_key[f.key], f"{type(e).__name__}: {e}"))
+                emit(_row(f, by_key[f.key]))     # KilledWorker and the like: the point's row
     finally:
         if cluster is not None:
             cluster.close()

@@ -193,3 +193,23 @@ def test_without_the_sweep_extra_rows_csv_is_all(tmp_path, monkeypatch, capsys):
     summary = sweep({"scenario": SCENARIO, "grid": {"policy": ["seed"]}}, tmp_path, workers=1)
     assert summary["files"] == [str(tmp_path / "rows.csv")] and len(rows(tmp_path)) == 1
     assert "pip install 'memcg-emu[sweep]'" in capsys.readouterr().err
+
+
+def test_a_point_function_that_raises_gives_error_rows_on_every_executor(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec = {"scenario": SCENARIO, "grid": {"policy": ["seed", "none"]}}
+    sweep(spec, tmp_path / "pool", workers=2, point_fn=_raise_on_seed)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        sweep(spec, tmp_path / "dask", dask=cluster.scheduler_address, point_fn=_raise_on_seed)
+    for out in ("pool", "dask"):
+        got = {r["policy"]: r for r in rows(tmp_path / out)}
+        assert got["none"]["status"] == "ok"
+        assert (got["seed"]["status"], got["seed"]["error"]) == ("error", "RuntimeError: no seed here")
+
+
+def _raise_on_seed(point):
+    from memcg_emu.sweep import run_point
+    if point["params"]["policy"] == "seed":
+        raise RuntimeError("no seed here")
+    return run_point(point)
