@@ -22,7 +22,7 @@ _STEP = ("isolated", "moved", "precharge")
 # type -> (name, begin or instant args, end args); "" drops an argument
 EVENTS = {
     lib.EMU_TRACE_MOVE: ("move", ("pid", "to", ""), ("moved", "leaked", "oom_victims")),
-    lib.EMU_TRACE_WALK: ("walk+isolate", _STEP, _STEP),
+    lib.EMU_TRACE_WALK: ("walk", _STEP, _STEP),     # seed: the walk isolates; upstream: it counts
     lib.EMU_TRACE_ROOM: ("room", _STEP, _STEP),
     lib.EMU_TRACE_PRECHARGE: ("precharge", _STEP, _STEP),
     lib.EMU_TRACE_MOVE_PAGES: ("move pages", _STEP, _STEP),

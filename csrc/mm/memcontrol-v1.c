@@ -158,11 +158,13 @@ static unsigned long mem_cgroup_count_precharge(struct move_ctx *ctx)
 	/* no pte_hole: where no page table exists, nothing is looked at (as in the kernel) */
 	struct mm_walk walk = { .pmd_entry = mem_cgroup_count_precharge_pte_range,
 				.test_walk = mc_walk_vma, .mm = ctx->mm, .private = ctx };
+	unsigned long counted = 0;
+	TRACE_SLICE(EMU_TRACE_WALK, ctx->to->id, 0, 0, &counted);
 	int ret = walk_page_vmas(&walk);
-	unsigned long counted = ctx->precharge;
 
+	counted = ret ? 0 : ctx->precharge;
 	ctx->precharge = 0;
-	return ret ? 0 : counted;
+	return counted;
 }
 
 /*
