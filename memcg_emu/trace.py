@@ -176,15 +176,16 @@ def plot(trace, path, width=12):
     depth = max([d for _, d, *_ in slices] + [0]) + 1
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(width, 2 + 0.6 * depth * len(tids) + 3),
                                       sharex=True, gridspec_kw={"height_ratios": [depth * len(tids), 4]})
-    colours = {}
-    palette = plt.get_cmap("tab20").colors
+    palette = plt.get_cmap("tab10").colors
+    kinds = ["fault", "move", "walk", "precharge", "room", "putback", "rollback", "clear", "reclaim",
+             "wait"]     # a kind keeps its colour from picture to picture
     for tid, d, start, dur, name in slices:
         kind = name.split(" ")[0]
-        colour = colours.setdefault(kind, palette[len(colours) % len(palette)])
+        colour = palette[kinds.index(kind) % len(palette)] if kind in kinds else "grey"
         y = tids.index(tid) * depth + d
         top.broken_barh([(start, max(dur, 1e-4))], (y, 0.9), facecolors=colour, edgecolor="black",
                         linewidth=0.3)
-        if d <= 1 and dur > span / 25:     # a label only where it fits
+        if dur > span / 25:     # a label only where it fits
             top.text(start, y + 0.45, " " + name, va="center", fontsize=7, clip_on=True)
     for ms, name in marks:
         oom = name.startswith("OOM")
