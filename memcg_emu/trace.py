@@ -142,8 +142,10 @@ class Recorder:
             f.write("\n")
 
 
-def plot(trace, path, width=12):
+def plot(trace, path, width=12, window=None):
     """Draw a timeline (a Trace Event Format dict or a path to one) as a PNG at ``path``.
+
+    ``window``: (start, end) in milliseconds to show only that stretch.
 
     Top: each CPU track's slices, nested by depth, with OOM kills and failed
     charges marked; bottom: each group's usage counter.  ImportError without
@@ -172,7 +174,9 @@ def plot(trace, path, width=12):
         elif e["ph"] == "C" and e["name"].endswith(" usage"):
             usage.setdefault(e["name"][:-len(" usage")], []).append((ms, e["args"]["bytes"] / 2**20))
     tids = sorted(names)
-    span = max((e.get("ts", 0) for e in events), default=0) / 1000.0 or 1.0
+    end = max((e.get("ts", 0) for e in events), default=0) / 1000.0 or 1.0
+    lo, hi = window or (0.0, end)
+    span = hi - lo
     depth = max([d for _, d, *_ in slices] + [0]) + 1
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(width, 2 + 0.6 * depth * len(tids) + 3),
                                       sharex=True, gridspec_kw={"height_ratios": [depth * len(tids), 4]})
@@ -185,8 +189,9 @@ def plot(trace, path, width=12):
         y = tids.index(tid) * depth + d
         top.broken_barh([(start, max(dur, 1e-4))], (y, 0.9), facecolors=colour, edgecolor="black",
                         linewidth=0.3)
-        if dur > span / 25:     # a label only where it fits
-            top.text(start, y + 0.45, " " + name, va="center", fontsize=7, clip_on=True)
+        shown = min(start + dur, hi) - max(start, lo)
+        if shown > span * len(name) / 150:     # a label only where it fits
+            top.text(max(start, lo), y + 0.45, " " + name, va="center", fontsize=7, clip_on=True)
     for ms, name in marks:
         oom = name.startswith("OOM")
         top.axvline(ms, color="red" if oom else "orange", linewidth=0.8,
@@ -199,8 +204,9 @@ def plot(trace, path, width=12):
     top.invert_yaxis()
     top.set_title(trace.get("otherData", {}).get("title", "trace"), fontsize=10)
     for group, points in sorted(usage.items()):
-        xs, ys = zip(*(points + [(span, points[-1][1])]))
+        xs, ys = zip(*(points + [(end, points[-1][1])]))
         bottom.step(xs, ys, where="post", label=group)
+    bottom.set_xlim(lo, hi)
     bottom.set_ylabel("usage MiB")
     bottom.set_xlabel("time (ms)")
     bottom.legend(fontsize=7, loc="best")
