@@ -11,6 +11,7 @@ import sys
 
 from . import __version__
 from .scenario import ScenarioError, load, run
+from .sweep import add_sweep
 
 __all__ = ["main", "build_parser"]
 
@@ -55,13 +56,17 @@ def add_run(subparsers):
     p.add_argument("--check", action="store_true",
                    help="check every invariant after each step (slower)")
     p.add_argument("-o", "--output", metavar="OUT", help="write the result here instead of stdout")
+    p.add_argument("--trace", metavar="FILE", help="write a timeline of the run's trace events to FILE "
+                   "(Trace Event Format: open it at ui.perfetto.dev or chrome://tracing)")
     p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args):
     scenario = _load(args.file, policy=args.policy, kernel=args.kernel)
     try:
-        result = run(scenario, check=args.check)
+        result = run(scenario, check=args.check, timeline=args.trace)
+    except OSError as e:
+        raise UsageError(f"{args.trace}: {e.strerror or e}") from None
     except ScenarioError as e:
         raise UsageError(f"{args.file}: {e}") from None
     _write_json(result, args.output)
@@ -120,6 +125,7 @@ def add_compare(subparsers):
     p.add_argument("--b-limit", default="1G",
                    help="group_B's limit in the default case study (1G as posted; 2G gives room)")
     p.add_argument("--out", default=".", help="directory for compare.json and compare.png")
+    p.add_argument("--trace", metavar="DIR", help="write each policy's timeline to DIR/POLICY.trace.json")
     p.set_defaults(func=cmd_compare)
 
 
@@ -129,7 +135,9 @@ def cmd_compare(args):
     policies = _policies(args)
     source = args.file or casestudy_scenario(args.b_limit)
     try:
-        rows = compare(source, policies, args.kernel)
+        if args.trace:
+            os.makedirs(args.trace, exist_ok=True)
+        rows = compare(source, policies, args.kernel, timelines=args.trace)
     except OSError as e:
         raise UsageError(f"{args.file}: {e.strerror or e}") from None
     except ScenarioError as e:
@@ -147,7 +155,7 @@ def cmd_compare(args):
 
 
 # Subcommands, in --help order: add_<name> + cmd_<name>.
-SUBCOMMANDS = (add_run, add_casestudy, add_compare)
+SUBCOMMANDS = (add_run, add_casestudy, add_compare, add_sweep)
 
 
 def build_parser():

@@ -331,14 +331,16 @@ class _Died(Exception):
 
 
 class _Runner:
-    def __init__(self, scenario, check, trace=False):
+    def __init__(self, scenario, check, trace=False, timeline=None):
         vm = scenario.vm
         self.scenario = scenario
         self.check = check
         self.trace = trace
+        self.timeline = timeline
         try:
             self.machine = Machine(ram=vm["mem_mb"] * MiB, swap=vm["swap_mb"] * MiB,
-                                   policy=scenario.policy, kernel=scenario.kernel, cpus=vm["smp"])
+                                   policy=scenario.policy, kernel=scenario.kernel, cpus=vm["smp"],
+                                   trace=timeline is not None)
         except (OSError, ValueError) as e:
             raise ScenarioError(f"vm: cannot build the machine: {e}") from None
         self.pids = {}        # task name -> pid (alive)
@@ -490,6 +492,7 @@ class _Runner:
         result = {"pid": pid, "from": entry["from"]}
         if self.trace:
             self.trace_move(entry, self.machine.cgroup_of(pid), s["cg"])
+        attach_before = self.machine.last_attach
         try:
             self.machine.write(s["cg"], s.get("file", "tasks"), str(pid))
         except OOMKilled as e:
@@ -504,10 +507,17 @@ class _Runner:
             if self.trace:
                 self.machine.on_resched(None)
                 entry["trace"].append(self.sample("end", 0, entry))
+        if self.machine.last_attach is not attach_before:
+            self.record_attach(entry, self.machine.last_attach)
         if s["task"] in self.pids:
             entry["after"] = _cg_path(self.machine.cgroup_of(pid))
         result.update(status=entry["status"], errno=entry["errno"], after=entry["after"])
         return result
+
+    def record_attach(self, entry, ctx):
+        """What the policy did: outcome, pages moved and leaked, tasks the OOM killer took."""
+        entry.update(outcome=ctx.outcome, pages_moved=ctx.pages_moved, pages_leaked=ctx.pages_leaked,
+                     oom_victims=[self.names.get(p, p) for p in ctx.oom_victims])
 
     def sample(self, phase, pages, entry):
         usage = [int(self.machine.read(cg, "memory.usage_in_bytes")) for cg in entry["groups"]]
@@ -572,6 +582,9 @@ class _Runner:
         for i, s in enumerate(self.scenario.steps):
             self.step(i, s)
         sc = self.scenario
+        if self.timeline is not None:
+            self.machine.trace.write(self.timeline, title=f"{sc.name}: policy {sc.policy}, "
+                                     f"kernel {sc.kernel}")
         return {
             "scenario": sc.name,
             "kernel": f"memcg-emu {sc.kernel}",
@@ -585,15 +598,16 @@ class _Runner:
         }
 
 
-def run(scenario, policy=None, kernel=None, check=False, trace=False):
+def run(scenario, policy=None, kernel=None, check=False, trace=False, timeline=None):
     """Replay a scenario on a fresh Machine and return the result JSON (a dict).
 
     ``scenario`` is a Scenario, a path or a dict (validated first); ``policy`` /
     ``kernel`` override its ``emu`` settings; ``check=True`` runs Machine.check()
     after every step (AssertionError naming the step on a broken invariant);
     ``trace=True`` adds to each move the usage of its two groups at every
-    cond_resched() point ("groups", "trace").
+    cond_resched() point ("groups", "trace"); ``timeline`` (a path) writes the
+    machine's trace events there as a timeline (memcg_emu.trace).
     """
     if not isinstance(scenario, Scenario) or policy is not None or kernel is not None:
         scenario = load(scenario, policy=policy, kernel=kernel)
-    return _Runner(scenario, check, trace).run()
+    return _Runner(scenario, check, trace, timeline).run()

@@ -156,7 +156,8 @@ def test_move_records_from_and_after():
     result = run_none(KERNEL_SCENARIOS / "c_b1g_mc0.json")
     (move,) = result["moves"]
     assert move == {"step": 21, "task": "X", "cg": "B", "label": "X A->B", "pid": move["pid"],
-                    "from": "/A", "after": "/B", "status": "ok", "errno": 0}
+                    "from": "/A", "after": "/B", "status": "ok", "errno": 0, "outcome": "moved",
+                    "pages_moved": 0, "pages_leaked": 0, "oom_victims": []}
     reads = reads_by_label(result)
     # charges stay behind; X's new pages are charged to its new group
     assert reads["A.usage.after"]["value"] == 800 * MiB
@@ -196,7 +197,8 @@ def test_oom_victims_steps_die_and_the_faulting_task_goes_on():
     dead, moved = result["moves"]
     assert dead["status"] == "died" and dead["after"] is None
     assert moved == {"step": 12, "task": "Y", "cg": "", "label": "Y to root", "pid": y_pid,
-                     "from": "/A", "after": "/", "status": "ok", "errno": 0}
+                     "from": "/A", "after": "/", "status": "ok", "errno": 0, "outcome": "moved",
+                     "pages_moved": 0, "pages_leaked": 0, "oom_victims": []}
 
 
 def test_a_death_the_runner_did_not_cause_is_noticed(monkeypatch):

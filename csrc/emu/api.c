@@ -57,6 +57,7 @@ int cond_resched_phase(int phase, unsigned long pages)
 	void *handle = m->resched_handle;
 	int ret;
 
+	trace_instant(EMU_TRACE_BATCH, -1, phase, (long long)pages, 0);
 	if (!handle)
 		return 0;
 	ret = emu_py_resched(handle, phase, pages);
@@ -205,6 +206,7 @@ void emu_machine_free(struct machine *m)
 	free(m->page_cgroup_map);
 	free(m->swap_map);
 	free(m->swap_cgroup);
+	emu_trace_free(m);
 	free(m);
 	cur_machine = saved;
 }
@@ -629,6 +631,7 @@ int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long
 	TASK_ARG(p, m, pid);
 	unsigned long start, end;
 	struct mm_struct *mm;
+	TRACE_SLICE(EMU_TRACE_FAULT, mem_cgroup_from_task(p)->id, pid, (long long)len, NULL);
 	int ret = task_range(p, addr, len, &start, &end, &mm);
 
 	if (ret)
@@ -650,6 +653,7 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 	TASK_ARG(p, m, pid);
 	unsigned long start, end, done = 0;
 	struct mm_struct *mm;
+	TRACE_SLICE(EMU_TRACE_FAULT, mem_cgroup_from_task(p)->id, pid, (long long)len, &done);
 	int ret = task_range(p, addr, len, &start, &end, &mm);
 
 	if (ret)
@@ -683,6 +687,7 @@ int emu_file_write(struct machine *m, int pid, const char *path, unsigned long l
 	struct address_space *mapping;
 	struct mm_struct *mm;
 	int ret;
+	TRACE_SLICE(EMU_TRACE_FAULT, mem_cgroup_from_task(p)->id, pid, (long long)len, NULL);
 
 	if (!path || !path[0])
 		EMU_RETURN(emu_set_error(-EINVAL, "a file write needs a path"));

@@ -6,6 +6,7 @@
  * Kernel profiles select the version rules (mapcount, VM_SHARED, bits).
  */
 #include "../include/linux/mm.h"
+#include "../emu/trace.h"
 
 enum mc_target_type { MC_TARGET_NONE, MC_TARGET_PAGE, MC_TARGET_SWAP };
 
@@ -21,6 +22,7 @@ int mem_cgroup_wait_acct_move(struct mem_cgroup *over_limit)
 	if (m->mc_active && !pthread_equal(m->mc_moving_task, pthread_self()) &&
 	    (mem_cgroup_is_descendant(m->mc_from, over_limit) ||
 	     mem_cgroup_is_descendant(m->mc_to, over_limit))) {
+		TRACE_SLICE(EMU_TRACE_MC_WAIT, over_limit->id, m->mc_from->id, m->mc_to->id, NULL);
 		m->mc_waiters++;
 		while (m->mc_active)
 			pthread_cond_wait(&m->mc_waitq, &m->mc_lock);
@@ -156,11 +158,13 @@ static unsigned long mem_cgroup_count_precharge(struct move_ctx *ctx)
 	/* no pte_hole: where no page table exists, nothing is looked at (as in the kernel) */
 	struct mm_walk walk = { .pmd_entry = mem_cgroup_count_precharge_pte_range,
 				.test_walk = mc_walk_vma, .mm = ctx->mm, .private = ctx };
+	unsigned long counted = 0;
+	TRACE_SLICE(EMU_TRACE_WALK, ctx->to->id, 0, 0, &counted);
 	int ret = walk_page_vmas(&walk);
-	unsigned long counted = ctx->precharge;
 
+	counted = ret ? 0 : ctx->precharge;
 	ctx->precharge = 0;
-	return ret ? 0 : counted;
+	return counted;
 }
 
 /*

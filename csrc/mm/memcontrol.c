@@ -4,6 +4,7 @@
  * pieces each function names).
  */
 #include "../include/linux/mm.h"
+#include "../emu/trace.h"
 
 /* page_assign_page_cgroup(), mm/memcontrol.c 2.6.26: caller holds the lock bit. */
 static void page_assign_page_cgroup(struct page *page, struct page_cgroup *pc)
@@ -102,8 +103,10 @@ int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 		mem_over_limit = mem_cgroup_from_res_counter(fail);
 		if (over_limit)
 			*over_limit = mem_over_limit;
-		if (!(flags & CHARGE_RECLAIM))
+		if (!(flags & CHARGE_RECLAIM)) {
+			trace_instant(EMU_TRACE_CHARGE_FAIL, mem_over_limit->id, nr_pages, EMU_CHARGE_FAIL_NORECLAIM, 0);
 			return -ENOMEM;
+		}
 		if (mem_cgroup_wait_acct_move(mem_over_limit))
 			continue;
 		if (try_to_free_mem_cgroup_pages(mem_over_limit, nr_pages))
@@ -114,6 +117,8 @@ int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 		if (!nr_retries--) {
 			if (flags & CHARGE_OOM)
 				current_memcg_in_oom = mem_over_limit;
+			trace_instant(EMU_TRACE_CHARGE_FAIL, mem_over_limit->id, nr_pages,
+				      flags & CHARGE_OOM ? EMU_CHARGE_FAIL_OOM : EMU_CHARGE_FAIL_RETRIES, 0);
 			return -ENOMEM;
 		}
 	}

@@ -1,5 +1,6 @@
 /* The memcg OOM killer (mm/oom_kill.c). */
 #include "../include/linux/mm.h"
+#include "../emu/trace.h"
 
 /*
  * select_bad_process(), mm/oom_kill.c: the group's task with the highest
@@ -45,6 +46,8 @@ int select_bad_process(struct mem_cgroup *memcg)
 		}
 	}
 	up_read(&m->tasklist_lock);
+	if (victim > 0)	/* trace_mark_victim(): mem_cgroup_out_of_memory() kills it next */
+		trace_instant(EMU_TRACE_OOM_KILL, memcg->id, victim, best, 0);
 	return victim;
 }
 

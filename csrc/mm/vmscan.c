@@ -1,5 +1,6 @@
 /* Memory-cgroup reclaim (mm/vmscan.c, try_to_free_mem_cgroup_pages and what it calls). */
 #include "../include/linux/mm.h"
+#include "../emu/trace.h"
 
 /* The lazy-move policy's hook: recharge a WRONG_CHARGE page instead of reclaiming it. */
 int mem_cgroup_lazy_recharge(struct page *page);
@@ -173,7 +174,7 @@ static unsigned long lru_count(struct mem_cgroup_per_zone *mz, enum lru_list lru
 static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned long nr_to_reclaim)
 {
 	struct mem_cgroup_per_zone *mz = &memcg->info[0];
-	unsigned long nr_reclaimed = 0, budget;
+	unsigned long nr_reclaimed = 0, budget, scanned = 0;
 	/* anon is worth scanning with free swap, or for lazy-move's recharges */
 	int anon = swap_available() || atomic_load(&memcg->stat[EMU_STAT_WRONG_CHARGE]) > 0;
 
@@ -196,8 +197,10 @@ static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned l
 			continue;
 		}
 		budget -= min(budget, taken);
+		scanned += taken;
 		nr_reclaimed += shrink_page_list(&page_list);
 	}
+	trace_instant(EMU_TRACE_SHRINK, memcg->id, (long long)scanned, (long long)nr_reclaimed, 0);
 	return nr_reclaimed;
 }
 
@@ -211,6 +214,7 @@ unsigned long try_to_free_mem_cgroup_pages(struct mem_cgroup *memcg, unsigned lo
 {
 	struct machine *m = cur_machine;
 	unsigned long target = max(nr_pages, SWAP_CLUSTER_MAX), reclaimed = 0;
+	TRACE_SLICE(EMU_TRACE_RECLAIM, memcg->id, (long long)target, 0, &reclaimed);
 
 	for (int id = 0; reclaimed < target; id++) {
 		struct mem_cgroup *mc;

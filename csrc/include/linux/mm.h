@@ -61,6 +61,8 @@ struct machine {
 	char bug_msg[256];
 	void *resched_handle;
 	atomic_long resched_fail;
+	atomic_int tracing;			/* emu/trace.h: emit points are live */
+	struct emu_trace *trace;
 };
 
 static inline unsigned long page_to_pfn(struct page *page)
