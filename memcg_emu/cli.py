@@ -16,6 +16,7 @@ from .policies import POLICIES
 from .profiles import PROFILES
 from .scenario import ScenarioError, load, loads, run
 from .sizes import parse_size
+from .sweep import add_sweep
 
 __all__ = ["main", "build_parser"]
 
@@ -99,6 +100,8 @@ def add_run(subparsers):
                    help="a step that fails without an expect also fails the run (exit 1)")
     p.add_argument("--timing", action="store_true", help="add each move's seconds to the result")
     p.add_argument("-o", "--output", metavar="OUT", help="write the result JSON here instead of stdout")
+    p.add_argument("--trace", metavar="FILE", help="write a timeline of the run's trace events to FILE "
+                   "(Trace Event Format: open it at ui.perfetto.dev or chrome://tracing)")
     p.set_defaults(func=cmd_run)
 
 
@@ -112,7 +115,9 @@ def _tap(expectations):
 def cmd_run(args):
     scenario = _load(args.file, policy=args.policy, kernel=args.kernel)
     try:
-        result = run(scenario, check=args.check, timing=args.timing)
+        result = run(scenario, check=args.check, timing=args.timing, timeline=args.trace)
+    except OSError as e:
+        raise UsageError(f"{args.trace}: {e.strerror or e}") from None
     except ScenarioError as e:
         raise UsageError(f"{args.file}: {e}") from None
     except AssertionError as e:
@@ -185,6 +190,7 @@ def add_compare(subparsers):
     p.add_argument("--out", default=".", metavar="DIR", help="directory for compare.json and compare.png")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when a step fails under some policy (a knob this kernel lacks, say)")
+    p.add_argument("--trace", metavar="DIR", help="write each policy's timeline to DIR/POLICY.trace.json")
     p.set_defaults(func=cmd_compare)
 
 
@@ -202,9 +208,11 @@ def cmd_compare(args):
         raise UsageError(f"{args.file}: no move step, so nothing to compare")
     try:
         os.makedirs(args.out, exist_ok=True)
+        if args.trace:
+            os.makedirs(args.trace, exist_ok=True)
     except OSError as e:
-        raise UsageError(f"--out {args.out}: {e.strerror}") from None
-    rows = compare(source, args.policy or POLICIES, args.kernel)
+        raise UsageError(f"{e.filename}: {e.strerror}") from None
+    rows = compare(source, args.policy or POLICIES, args.kernel, timelines=args.trace)
     print(format_table(rows))
     notes = sorted({(r["policy"], n) for r in rows for n in r["notes"]})
     for policy, note in notes:
@@ -280,7 +288,7 @@ def cmd_schema(args):
 
 
 # Subcommands, in --help order: add_<name> + cmd_<name>.
-SUBCOMMANDS = (add_run, add_casestudy, add_compare, add_diff, add_schema)
+SUBCOMMANDS = (add_run, add_casestudy, add_compare, add_diff, add_schema, add_sweep)
 
 
 def build_parser():

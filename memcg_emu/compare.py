@@ -7,8 +7,10 @@ limit excess (lazy), a half-moved state (half), leaks (seed) -- show at a
 glance.  matplotlib is an optional extra: ``pip install .[plot]``.
 """
 import json
+import os
 
 from .policies import POLICIES
+from .progress import progress
 from .scenario import load, run
 
 __all__ = ["compare", "format_table", "plot", "diff_results"]
@@ -16,11 +18,15 @@ __all__ = ["compare", "format_table", "plot", "diff_results"]
 MiB = 1 << 20
 
 
-def compare(scenario, policies=POLICIES, kernel=None):
-    """Run ``scenario`` (path, dict or Scenario) under each policy; rows, one per policy and move."""
+def compare(scenario, policies=POLICIES, kernel=None, timelines=None):
+    """Run ``scenario`` (path, dict or Scenario) under each policy; rows, one per policy and move.
+
+    ``timelines``: a directory to write each policy's trace timeline to (POLICY.trace.json).
+    """
     rows = []
-    for policy in policies:
-        result = run(load(scenario, policy=policy, kernel=kernel), trace=True)
+    for policy in progress(policies, desc="compare"):
+        timeline = os.path.join(timelines, f"{policy}.trace.json") if timelines else None
+        result = run(load(scenario, policy=policy, kernel=kernel), trace=True, timeline=timeline)
         for mv in result["moves"]:
             trace = mv.get("trace", [])
             rows.append({

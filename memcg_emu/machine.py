@@ -2,7 +2,7 @@
 import contextlib
 import errno
 
-from . import attach, cgroup
+from . import attach, cgroup, trace as _trace
 from ._core import ffi, lib
 from .errors import OOMKilled, check_ret, last_error
 from .policies import POLICIES, get_policy
@@ -61,9 +61,13 @@ class Machine:
     >>> m.touch(pid, addr, "8M")
     >>> m.read("A", "memory.usage_in_bytes")
     '8388608\\n'
+
+    ``trace=True`` records trace events (every phase of every move, failed
+    charges, reclaim, OOM kills): ``m.trace.write("t.json")`` writes a
+    timeline that Perfetto and chrome://tracing open (see memcg_emu.trace).
     """
 
-    def __init__(self, ram="4G", swap="0", page_size=4096, policy="upstream", kernel="6.1", cpus=1):
+    def __init__(self, ram="4G", swap="0", page_size=4096, policy="upstream", kernel="6.1", cpus=1, trace=False):
         if page_size != PAGE_SIZE:
             raise ValueError(f"page_size must be {PAGE_SIZE} (x86-64 base pages); got {page_size!r}")
         ram_bytes = parse_size(ram, "ram")
@@ -94,6 +98,7 @@ class Machine:
         root.use_hierarchy = 1 if self.profile.always_hierarchical else 0
         self._root = root
         self._by_memcg = {0: root}
+        self.trace = _trace.Recorder(self) if trace else None
 
     # ---- cgroup_mutex ----
     @contextlib.contextmanager

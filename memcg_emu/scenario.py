@@ -579,15 +579,17 @@ class _Died(Exception):
 
 
 class _Runner:
-    def __init__(self, scenario, check, trace=False, timing=False):
+    def __init__(self, scenario, check, trace=False, timing=False, timeline=None):
         vm = scenario.vm
         self.scenario = scenario
         self.check = check
         self.trace = trace
         self.timing = timing
+        self.timeline = timeline
         try:
             self.machine = Machine(ram=vm["mem_mb"] * MiB, swap=vm["swap_mb"] * MiB,
-                                   policy=scenario.policy, kernel=scenario.kernel, cpus=vm["smp"])
+                                   policy=scenario.policy, kernel=scenario.kernel, cpus=vm["smp"],
+                                   trace=timeline is not None)
         except (OSError, ValueError) as e:
             raise ScenarioError(f"vm: cannot build the machine: {e}") from None
         self.pids = {}        # task name -> pid (alive)
@@ -915,6 +917,9 @@ class _Runner:
         for i, s in enumerate(self.scenario.steps):
             self.step(i, s, self.steps)
         sc = self.scenario
+        if self.timeline is not None:
+            self.machine.trace.write(self.timeline, title=f"{sc.name}: policy {sc.policy}, "
+                                     f"kernel {sc.kernel}")
         return {
             "scenario": sc.name,
             "kernel": f"memcg-emu {sc.kernel}",
@@ -971,7 +976,7 @@ def _unmet(key, want, result, expect):
     return f"got {key} {json.dumps(got)}{why}, expected {json.dumps(want)}"
 
 
-def run(scenario, policy=None, kernel=None, check=False, trace=False, timing=False):
+def run(scenario, policy=None, kernel=None, check=False, trace=False, timing=False, timeline=None):
     """Replay a scenario on a fresh Machine and return the result JSON (a dict).
 
     ``scenario`` is a Scenario, a path or a dict (validated first); ``policy`` /
@@ -979,13 +984,14 @@ def run(scenario, policy=None, kernel=None, check=False, trace=False, timing=Fal
     after every step (AssertionError naming the step on a broken invariant);
     ``trace=True`` adds to each move the usage of its two groups at every
     cond_resched() point ("groups", "trace"); ``timing=True`` adds each move's
-    "seconds".  Besides the kernel runner's fields the result has "expectations"
+    "seconds"; ``timeline`` (a path) writes the machine's trace events there as a
+    timeline (memcg_emu.trace).  Besides the kernel runner's fields the result has "expectations"
     (one entry per step with an ``expect``: "ok" and, when not, "message") and
     "notes" (steps without an ``expect`` that failed).
     """
     if not isinstance(scenario, Scenario) or policy is not None or kernel is not None:
         scenario = load(scenario, policy=policy, kernel=kernel)
-    return _Runner(scenario, check, trace, timing).run()
+    return _Runner(scenario, check, trace, timing, timeline).run()
 
 
 def schema():

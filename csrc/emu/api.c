@@ -12,6 +12,7 @@ __thread struct machine *cur_machine __attribute__((tls_model("initial-exec")));
 extern __thread struct mem_cgroup *current_memcg_in_oom;
 
 __thread char emu_errbuf[256];
+__thread struct held_rwsems current_held_rwsems;
 
 int emu_set_error(int err, const char *fmt, ...)
 {
@@ -57,6 +58,7 @@ int cond_resched_phase(int phase, unsigned long pages)
 	void *handle = m->resched_handle;
 	int ret;
 
+	trace_instant(EMU_TRACE_BATCH, -1, phase, (long long)pages, 0);
 	if (!handle)
 		return 0;
 	current_task_frame++;	/* the hook runs as another task */
@@ -64,6 +66,18 @@ int cond_resched_phase(int phase, unsigned long pages)
 	current_task_frame--;
 	cur_machine = m;	/* the hook may have entered this or another machine */
 	return ret ? -EINTR : 0;
+}
+
+int fatal_signal_pending(unsigned long done)
+{
+	struct machine *m = cur_machine;
+	int ret;
+
+	if ((done + 1) % EMU_SIGNAL_CHECK_PAGES)
+		return 0;
+	ret = emu_py_signal_pending();
+	cur_machine = m;
+	return ret;
 }
 
 void emu_set_resched_hook(struct machine *m, void *handle)
@@ -203,6 +217,7 @@ void emu_machine_free(struct machine *m)
 	free(m->page_cgroup_map);
 	free(m->swap_map);
 	free(m->swap_cgroup);
+	emu_trace_free(m);
 	free(m);
 	cur_machine = saved;
 }
@@ -704,14 +719,18 @@ int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
 	}
 	if (kind == EMU_VMA_SHM || (kind == EMU_VMA_FILE && !private_))
 		flags = VM_SHARED | VM_MAYSHARE;
-	down_write(&mm->mmap_sem);
-	ret = do_mmap(mm, (unsigned long)len, flags, file, &start);
-	up_write(&mm->mmap_sem);
+	ret = mmap_write_lock_killable(mm, pid);
+	if (!ret) {
+		ret = do_mmap(mm, (unsigned long)len, flags, file, &start);
+		up_write(&mm->mmap_sem);
+		if (ret)
+			emu_set_error(ret, "no room for %llu bytes in the address space", len);
+	}
 	if (ret && kind == EMU_VMA_SHM)
 		shmem_put(file);
 	mmput(mm);
 	if (ret)
-		EMU_RETURN(emu_set_error(ret, "no room for %llu bytes in the address space", len));
+		EMU_RETURN(ret);
 	*addr = start;
 	EMU_RETURN(0);
 }
@@ -729,9 +748,11 @@ int emu_munmap(struct machine *m, int pid, unsigned long long addr, unsigned lon
 	mm = get_task_mm(p);
 	if (!mm)
 		EMU_RETURN(emu_set_error(-ESRCH, "task %d has exited", pid));
-	down_write(&mm->mmap_sem);
-	ret = do_munmap(mm, (unsigned long)addr, (unsigned long)len);
-	up_write(&mm->mmap_sem);
+	ret = mmap_write_lock_killable(mm, pid);
+	if (!ret) {
+		ret = do_munmap(mm, (unsigned long)addr, (unsigned long)len);
+		up_write(&mm->mmap_sem);
+	}
 	mmput(mm);
 	EMU_RETURN(ret);
 }
@@ -756,15 +777,18 @@ int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long
 	unsigned long start, end;
 	struct mm_struct *mm;
 	struct fault_ctx f;
+	TRACE_SLICE(EMU_TRACE_FAULT, mem_cgroup_from_task(p)->id, pid, (long long)len, NULL);
 	int ret = task_range(p, addr, len, &start, &end, &mm);
 
 	if (ret)
 		EMU_RETURN(ret);
 	fault_begin(&f, pid);
-	down_write(&mm->mmap_sem);
-	ret = range_mapped(mm, start, end) ? mlock_fixup(mm, start, end)
-		: emu_set_error(-ENOMEM, "[0x%lx, 0x%lx) is not mapped", start, end);
-	up_write(&mm->mmap_sem);
+	ret = mmap_write_lock_killable(mm, pid);
+	if (!ret) {
+		ret = range_mapped(mm, start, end) ? mlock_fixup(mm, start, end)
+			: emu_set_error(-ENOMEM, "[0x%lx, 0x%lx) is not mapped", start, end);
+		up_write(&mm->mmap_sem);
+	}
 	mmput(mm);
 	EMU_RETURN(fault_end(&f, ret, pid, info));
 }
@@ -777,6 +801,7 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 	unsigned long start, end, done = 0;
 	struct mm_struct *mm;
 	struct fault_ctx f;
+	TRACE_SLICE(EMU_TRACE_FAULT, mem_cgroup_from_task(p)->id, pid, (long long)len, &done);
 	int ret = task_range(p, addr, len, &start, &end, &mm);
 
 	if (ret)
@@ -792,6 +817,8 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 			if (a >= vma->vm_end)
 				vma = vma->vm_next;
 			ret = handle_mm_fault(mm, vma, a, write);
+			if (!ret && fatal_signal_pending(done))
+				ret = emu_set_error(-EINTR, "task %d: interrupted after %lu pages", pid, done + 1);
 		}
 	}
 	up_read(&mm->mmap_sem);
@@ -810,6 +837,7 @@ int emu_file_write(struct machine *m, int pid, const char *path, unsigned long l
 	struct mm_struct *mm;
 	struct fault_ctx f;
 	int ret;
+	TRACE_SLICE(EMU_TRACE_FAULT, mem_cgroup_from_task(p)->id, pid, (long long)len, NULL);
 
 	if (!path || !path[0])
 		EMU_RETURN(emu_set_error(-EINVAL, "a file write needs a path"));

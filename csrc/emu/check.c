@@ -219,7 +219,7 @@ static int check_lruvec(struct check_state *cs, struct mem_cgroup_per_zone *mz, 
 
 /*
  * Memory+swap is the group's memory charge plus the swap entries recorded
- * for it (the root records none: id 0 means no owner), hierarchically.  An
+ * for it (the root's too: mem_cgroup_id() is index + 1), hierarchically.  An
  * upstream move holds swap charges on both sides until it ends, so the
  * check waits for no move to be in flight.
  */
@@ -228,8 +228,7 @@ static long long memsw_expected(struct check_state *cs, struct mem_cgroup *memcg
 	struct machine *m = cs->m;
 	long long expected = (long long)memcg->res.usage;
 
-	if (memcg->id)
-		expected += cs->stat[memcg->id][EMU_STAT_SWAP] * PAGE_SIZE;
+	expected += cs->stat[memcg->id][EMU_STAT_SWAP] * PAGE_SIZE;
 	for (int c = 0; c < m->nr_memcg_ids; c++) {
 		struct mem_cgroup *child = m->memcgs[c];
 
@@ -262,7 +261,7 @@ static int check_memcgs(struct check_state *cs)
 		unsigned short id = atomic_load(&m->swap_cgroup[off]);
 
 		if (atomic_load(&m->swap_map[off]) && id)
-			cs->stat[id][EMU_STAT_SWAP]++;
+			cs->stat[id - 1][EMU_STAT_SWAP]++;	/* mem_cgroup_id() is index + 1 */
 	}
 	for (int id = 0; id < m->nr_memcg_ids; id++) {
 		struct mem_cgroup *memcg = m->memcgs[id];

@@ -159,13 +159,15 @@ int copy_process(struct task_struct *parent)
 		mmput(oldmm);
 		return emu_set_error(-ENOMEM, "out of host memory");
 	}
-	down_write(&oldmm->mmap_sem);
-	ret = dup_mmap(mm, oldmm);
-	up_write(&oldmm->mmap_sem);
+	ret = mmap_write_lock_killable(oldmm, parent->pid);
+	if (!ret) {
+		ret = dup_mmap(mm, oldmm) ? emu_set_error(-ENOMEM, "out of host memory") : 0;
+		up_write(&oldmm->mmap_sem);
+	}
 	mmput(oldmm);
 	if (ret) {
 		mmput(mm);
-		return emu_set_error(-ENOMEM, "out of host memory");
+		return ret;
 	}
 	return task_install(cur_machine, mm, mem_cgroup_from_task(parent), parent->pid);
 }

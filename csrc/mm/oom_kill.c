@@ -2,6 +2,7 @@
 #include <limits.h>
 #include <string.h>
 #include "../include/linux/mm.h"
+#include "../emu/trace.h"
 
 /* The pages an OOM score is a share of: mem_cgroup_get_max() (6.1), mem_cgroup_get_limit() (3.4). */
 static unsigned long oom_totalpages(struct mem_cgroup *memcg)
@@ -122,6 +123,8 @@ int select_bad_process(struct mem_cgroup *memcg)
 		}
 	}
 	up_read(&m->tasklist_lock);
+	if (victim > 0)	/* trace_mark_victim(): mem_cgroup_out_of_memory() kills it next */
+		trace_instant(EMU_TRACE_OOM_KILL, memcg->id, victim, best, 0);
 	return victim;
 }
 

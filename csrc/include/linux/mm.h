@@ -15,7 +15,7 @@ struct zone {
 };
 
 #define PID_MAX		32768
-#define MEMCG_ID_MAX	65535
+#define MEMCG_ID_MAX	65534	/* our index; mem_cgroup_id() = index + 1 <= MEM_CGROUP_ID_MAX (65535) */
 #define OOM_LOG_MAX	64	/* kill records kept until Python reads them; older ones drop */
 
 /* The emulated machine: everything the kernel keeps in globals. */
@@ -80,6 +80,8 @@ struct machine {
 	char bug_msg[256];
 	void *resched_handle;
 	atomic_long resched_fail;
+	atomic_int tracing;			/* emu/trace.h: emit points are live */
+	struct emu_trace *trace;
 };
 
 static inline unsigned long page_to_pfn(struct page *page)
@@ -205,6 +207,7 @@ struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr);
 int do_mmap(struct mm_struct *mm, unsigned long len, unsigned long flags,
 	    struct address_space *file, unsigned long *addr);
 int do_munmap(struct mm_struct *mm, unsigned long start, unsigned long len);
+int mmap_write_lock_killable(struct mm_struct *mm, int pid);
 int mlock_fixup(struct mm_struct *mm, unsigned long start, unsigned long end);
 void exit_mmap(struct mm_struct *mm);
 int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm);
@@ -221,7 +224,7 @@ int generic_file_write(struct mm_struct *mm, struct address_space *mapping, unsi
 
 /* mm/swapfile.c */
 long get_swap_page(void);
-void swap_duplicate(unsigned long off);
+unsigned int swap_duplicate(unsigned long off);
 void swap_free(unsigned long off);
 
 /* The task whose fault or write is charging on this thread (0: the writer of a tasks file). */
