@@ -117,7 +117,10 @@ def cgroup_attach_task(machine, pid, dst, policy):
                 ss.can_attach(ctx)
             except BaseException:
                 for prev in reversed(done):
-                    prev.cancel(ctx)
+                    try:
+                        prev.cancel(ctx)
+                    except OSError:     # attach_rollback() is void (the RFD's cgroup.c): best effort
+                        pass
                 ctx.outcome = "refused"
                 raise
             done.append(ss)
