@@ -1032,34 +1032,32 @@ class Model:
             except BaseException:
                 for prev in reversed(done):
                     if prev == "memory":
-                        yield from getattr(self, "cancel_" + policy.replace("-", "_"))(
-                            res, t, src, dst, state)
+                        try:            # attach_rollback() is void: a failure is ignored
+                            yield from getattr(self, "cancel_" + policy.replace("-", "_"))(
+                                res, t, src, dst, state)
+                        except OSError:
+                            pass
                 res.outcome = "refused"
                 raise
             done.append(ss)
-        for ss in done:
-            if ss == "memory":
-                if t.dead:
-                    # the task died during can_attach: what it held goes (the kernel's
-                    # post_attach always clears the move)
-                    if state.ctx is not None:
-                        yield from self.cancel_in_flight(res, t, src, dst, state, policy)
-                    raise err(errno.ESRCH)
-                t.group = dst
-                yield from getattr(self, "attach_" + policy.replace("-", "_"))(
-                    res, t, src, dst, state)
+        errors = []
+        for ss in done:                 # every attach runs; the first error is reported after
+            if ss != "memory":
+                continue
+            try:
+                try:
+                    if t.dead:          # killed since can_attach (an OOM kill in a hook)
+                        raise err(errno.ESRCH)
+                    t.group = dst
+                finally:                # the policy finishes with the mm it holds either way
+                    yield from getattr(self, "attach_" + policy.replace("-", "_"))(res, t, src, dst, state)
+            except OSError as e:
+                errors.append(e)
+        if errors:
+            res.outcome = "refused"
+            raise errors[0]
         res.outcome = res.outcome or "moved"
         return res
-
-    def cancel_in_flight(self, res, t, src, dst, state, policy):
-        if policy == "upstream":
-            self.clear_mc(state.ctx)
-        else:
-            self.cancel_reserve_ctx(state.ctx)
-        self.end(state.ctx)
-        state.ctx = None
-        return
-        yield
 
     # none
     def can_attach_none(self, res, t, src, dst, state):
