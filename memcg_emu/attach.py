@@ -200,7 +200,11 @@ def _attach(machine, ctx):
             ss.can_attach(ctx)
         except BaseException as e:
             for prev in reversed(done):
-                prev.cancel(ctx)
+                try:
+                    prev.cancel(ctx)
+                except OSError as cancel_error:   # attach_rollback() is void (the RFD's cgroup.c):
+                    if cancel_error.errno == errno.EDEADLK:     # best effort, unless it hangs
+                        raise
             ctx.outcome, ctx.error = "refused", _errname(e)
             raise
         done.append(ss)

@@ -2,8 +2,9 @@
 
 ``ci`` (the default): derandomized, so every run tests the same examples and a
 failure reproduces; no deadline (C calls and the model's reclaim loops vary in
-time); the reproduction blob printed on failure; small enough that the state
-machine and the fuzz tests together take well under a minute on two cores.
+time); the reproduction blob printed on failure; shrinking bounded to
+SHRINK_SECONDS, so a failure is reported within half a minute of being found
+(partly shrunk: replay the blob under ``deep`` to shrink it further).
 
 ``deep`` (``HYPOTHESIS_PROFILE=deep``): random, many more and longer runs, for
 searching; it also keeps a local example database so a failure it finds is
@@ -12,6 +13,9 @@ replayed first next time.
 import os
 
 from hypothesis import HealthCheck, settings
+from hypothesis.internal.conjecture import engine
+
+SHRINK_SECONDS = 20
 
 _SUPPRESS = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
 
@@ -36,6 +40,8 @@ settings.register_profile(
 )
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 settings.load_profile(PROFILE)
+if PROFILE == "ci":
+    engine.MAX_SHRINKING_SECONDS = SHRINK_SECONDS    # Hypothesis keeps this patchable for this use
 
 
 def examples(ci, deep):

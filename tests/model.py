@@ -1105,8 +1105,11 @@ class Model:
             except BaseException:
                 for prev in reversed(done):
                     if prev == "memory":
-                        yield from getattr(self, "cancel_" + policy.replace("-", "_"))(
-                            res, t, src, dst, state)
+                        try:            # attach_rollback() is void: a failure is ignored
+                            yield from getattr(self, "cancel_" + policy.replace("-", "_"))(
+                                res, t, src, dst, state)
+                        except OSError:
+                            pass
                 res.outcome = "refused"
                 raise
             done.append(ss)
@@ -1128,16 +1131,6 @@ class Model:
             raise
         res.outcome = res.outcome or "moved"
         return res
-
-    def cancel_in_flight(self, res, t, src, dst, state, policy):
-        if policy == "upstream":
-            self.clear_mc(state.ctx)
-        else:
-            self.cancel_reserve_ctx(state.ctx)
-        self.end(state.ctx)
-        state.ctx = None
-        return
-        yield
 
     # none
     def can_attach_none(self, res, t, src, dst, state):

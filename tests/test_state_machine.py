@@ -4,19 +4,26 @@ A RuleBasedStateMachine makes and removes groups, writes limits (below usage
 too), move_charge_at_immigrate, cpuset.cpus and resets; spawns, forks, execs
 and ends tasks; maps anon, shm and file memory (shared and private), touches,
 mlocks and unmaps ranges of it, writes files; puts groups under reclaim
-pressure; and moves tasks under every policy and every mask, with
-interference at chosen cond_resched() points of the move (other tasks
-charging or freeing in the old or new group, reclaim, limit writes, the hook
-raising).  After every step, and at every cond_resched() point of a move:
+pressure; runs groups out of memory with chosen oom_score_adj values; and
+moves tasks under every policy and every mask, with interference at chosen
+cond_resched() points of the move (other tasks charging or freeing in the old
+or new group, reclaim, limit writes, the hook raising), between groups whose
+limits are set just around what the move needs, after an earlier move left
+the task's charges in a third group, or refused by a later subsystem.
+
+The rules that make the rare states likely (``move_squeezed``, ``move_tight``,
+``move_on``, ``oom``, a move's ``refuse``) are there so that the derandomized
+``ci`` profile reaches them: tools/mutate.py checks that it kills every
+mutant in tools/mutants.toml.  After every step, and at every cond_resched() point of a move:
 check() passes and every group's usage, max_usage, failcnt, limit, cache,
 rss, shmem, mapped_file, pgpgin/pgpgout, LRU sizes, wrong_charge and leaked
 bytes and tasks equal the model's.
 
 Each policy's documented cost is asserted as a bound as well (see
-``PolicyBounds``): reserve's double counting is at most the task's target set
-and ends with the move, lazy exceeds a limit by at most WRONG_CHARGE bytes,
-half leaves exactly the unmoved pages behind, seed leaks only when a move is
-refused, exactly the pages that could not go back.
+``bounds_in_move`` and ``bounds_after_move``): reserve's double counting is at
+most the task's target set and ends with the move, lazy exceeds a limit by at
+most WRONG_CHARGE bytes, half leaves exactly the unmoved pages behind, seed
+leaks only when a move is refused, exactly the pages that could not go back.
 
 Explicit regression tests pin what the search found (end of file).
 """
@@ -42,6 +49,7 @@ MAX_VMAS = 4
 SIZES = st.sampled_from([1, 2, 3, 5, 8, 13, 20, 33, 64, 100, 300, 515, 1030])
 LIMITS = st.sampled_from([0, 1, 2, 5, 8, 16, 30, 64, 100, 200, 600, 1100, 3000, None])
 ADJ = st.sampled_from([-1000, -1000, -1000, 0, 500])
+SETUP_LIMITS = st.sampled_from([100, 40, 600, 1100, 3000, 8, 0, None])    # simplest first: limited
 SEL = st.integers(0, 1 << 16)
 
 
@@ -149,11 +157,17 @@ class MemcgMachine(RuleBasedStateMachine):
         ts = [t for t in self.tasks() if t.pid != exclude]
         return ts[sel % len(ts)] if ts else None
 
+    def pick_mover(self, sel):
+        """Half the time the task with the most resident pages (a move with something to move)."""
+        if sel % 2:
+            return self.pick_task(sel // 2)
+        return max(self.tasks(), key=lambda t: (t.mm.rss(), -t.pid))
+
     def pick_vma(self, t, sel):
         return t.mm.vmas[sel % len(t.mm.vmas)] if t.mm.vmas else None
 
     # ---- setup ----
-    @initialize(groups=st.lists(st.sampled_from(PATHS[2:]), max_size=2), a_limit=LIMITS, b_limit=LIMITS,
+    @initialize(groups=st.lists(st.sampled_from(PATHS[2:]), max_size=2), a_limit=SETUP_LIMITS, b_limit=SETUP_LIMITS,
                 b_mask=st.sampled_from([0, 1, 2, 3, 3]), size=SIZES, adj=ADJ,
                 helper_a=st.sampled_from([0, 8, 40, 300, 600]), helper_b=st.sampled_from([0, 8, 40, 300, 600]))
     def setup(self, groups, a_limit, b_limit, b_mask, size, adj, helper_a, helper_b):
@@ -219,19 +233,30 @@ class MemcgMachine(RuleBasedStateMachine):
         self.both(f"move_charge {path}={mask}",
                   lambda: self.m.write(path, "memory.move_charge_at_immigrate", str(mask)), model)
 
-    @rule(which=st.integers(1, len(ALL_PATHS) - 1), cpus=st.booleans())
+    @rule(op=st.sampled_from(["cpuset", "fail_next", "reset", "force_empty"]),
+          which=st.integers(0, len(ALL_PATHS) - 1), flag=st.booleans(),
+          subsys=st.sampled_from(["cpuset", "memory", "devices"]),
+          err=st.sampled_from([errno.EPERM, errno.EACCES, errno.EBUSY]))
+    def control(self, op, which, flag, subsys, err):
+        """The less used files, one rule: cpuset.cpus, injected refusals, resets, force_empty."""
+        if op == "cpuset":
+            self.cpuset(max(which, 1), flag)
+        elif op == "fail_next":
+            self.fail_next(subsys, err)
+        elif op == "reset":
+            self.reset(which, flag)
+        else:
+            self.force_empty(which)
+
     def cpuset(self, which, cpus):
         path = ALL_PATHS[which]
         self.both(f"cpus {path}={cpus}", lambda: self.m.write(path, "cpuset.cpus", "0" if cpus else ""),
                   lambda: self.model.write_cpus(self.group_or_error(path), cpus))
 
-    @rule(subsys=st.sampled_from(["cpuset", "memory", "devices"]),
-          err=st.sampled_from([errno.EPERM, errno.EACCES, errno.EBUSY]))
     def fail_next(self, subsys, err):
         self.m.fail_next_can_attach(subsys, err)
         self.model.fail_next[subsys] = err
 
-    @rule(which=st.integers(0, len(ALL_PATHS) - 1), failcnt=st.booleans())
     def reset(self, which, failcnt):
         path = ALL_PATHS[which]
         name = "memory.failcnt" if failcnt else "memory.max_usage_in_bytes"
@@ -245,7 +270,6 @@ class MemcgMachine(RuleBasedStateMachine):
                 g.max_usage = g.usage
         self.both(f"reset {name}", lambda: self.m.write(path, name, "0"), model)
 
-    @rule(which=st.integers(0, len(ALL_PATHS) - 1))
     def force_empty(self, which):
         path = ALL_PATHS[which]
         self.both(f"force_empty {path}", lambda: self.m.write(path, "memory.force_empty", "0"),
@@ -266,15 +290,25 @@ class MemcgMachine(RuleBasedStateMachine):
         r1, r2 = self.both(f"spawn {path}", lambda: self.m.spawn(path), lambda: self.model.spawn(path))
         assert r1 == r2
         if r1 is not None:
-            self.m.set_oom_score_adj(r1, adj)
-            self.model.tasks[r1].adj = adj
+            self.adjust(r1, adj)
+
+    def adjust(self, pid, adj):
+        self.m.set_oom_score_adj(pid, adj)
+        self.model.tasks[pid].adj = adj
 
     @precondition(lambda self: self.tasks())
-    @rule(task=SEL, adj=ADJ)
-    def set_adj(self, task, adj):
+    @rule(task=SEL, adjs=st.lists(st.sampled_from([0, 500, -500, 1000, -1000]), min_size=1, max_size=MAX_TASKS),
+          pages=SIZES)
+    def oom(self, task, adjs, pages):
+        """A task's group runs out of memory: its tasks' oom_score_adj set from ``adjs``, its limit
+        lowered to its usage, and the task faults ``pages`` new anon pages.  The victim must be the
+        model's (oom_badness(): resident pages, oom_score_adj per mille of RAM, -1000 never)."""
         t = self.pick_task(task)
-        self.m.set_oom_score_adj(t.pid, adj)
-        t.adj = adj
+        for u, adj in zip(self.model.live_tasks(t.group), adjs):
+            self.adjust(u.pid, adj)
+        if t.group.parent is not None:
+            self.set_limit(ALL_PATHS.index(t.group.path), t.group.usage)
+        self.fault_new(t, pages, f"oom in {t.group.path!r}")
 
     @precondition(lambda self: self.tasks() and len(self.tasks()) < MAX_TASKS)
     @rule(task=SEL, adj=ADJ)
@@ -282,8 +316,7 @@ class MemcgMachine(RuleBasedStateMachine):
         t = self.pick_task(task)
         r1, r2 = self.both(f"fork {t.pid}", lambda: self.m.fork(t.pid), lambda: self.model.fork(t.pid))
         assert r1 == r2
-        self.m.set_oom_score_adj(r1, adj)
-        self.model.tasks[r1].adj = adj
+        self.adjust(r1, adj)
 
     @precondition(lambda self: self.tasks())
     @rule(task=SEL)
@@ -319,6 +352,15 @@ class MemcgMachine(RuleBasedStateMachine):
         if e is not None:
             event(f"fault: {type(e).__name__} {errno.errorcode.get(e.errno, e.errno)}"
                   f"{' victim' if getattr(e, 'victim', 0) else ''}")
+
+    def fault_new(self, t, pages, what):
+        """Task ``t`` maps ``pages`` new anon pages and writes them all."""
+        r1, r2 = self.both(f"{what}: mmap {t.pid}", lambda: self.m.mmap(t.pid, pages * PAGE),
+                           lambda: self.model.mmap(t.pid, pages * PAGE, "anon"))
+        if r1 is not None:
+            assert r1 == r2
+            self.faulting(f"{what}: touch {t.pid}", lambda: self.m.touch(t.pid, r1, pages * PAGE, True),
+                          lambda: self.model.touch(t.pid, r1, pages * PAGE, True))
 
     @precondition(lambda self: self.tasks())
     @rule(task=SEL, vma=SEL, lo=SEL, hi=SEL, write=st.booleans())
@@ -362,12 +404,13 @@ class MemcgMachine(RuleBasedStateMachine):
                       lambda: self.model.file_write(t.pid, path, pages * PAGE))
 
     # ---- moves ----
-    ROLE = st.sampled_from(["src", "src", "dst", "dst", "any"])
+    # Hypothesis prefers the first choices: the first ones here are the most interesting
+    ROLE = st.sampled_from(["dst", "src", "any"])
     FILL = st.tuples(st.just("fill"), ROLE, SEL)
     LIMIT = st.tuples(st.just("limit"), ROLE, LIMITS)
     SQUEEZE = st.tuples(st.just("squeeze"), ROLE, SEL)
     ACTION = st.one_of(
-        SQUEEZE, SQUEEZE, SQUEEZE, SQUEEZE, FILL, FILL, LIMIT,
+        SQUEEZE, FILL, LIMIT,
         st.tuples(st.just("touch"), ROLE, SEL, SEL, SEL, SEL, st.booleans()),
         st.tuples(st.just("file_write"), ROLE, SEL, st.integers(0, len(FILES) - 1), SIZES),
         st.tuples(st.just("munmap"), ROLE, SEL, SEL, SEL, SEL),
@@ -377,8 +420,63 @@ class MemcgMachine(RuleBasedStateMachine):
         st.tuples(st.just("raise")),
     )
     # when: the n-th cond_resched() of a phase of the move
-    WHEN = st.tuples(st.sampled_from(["walk", "room", "precharge", "move", "move", "move", "rollback",
-                                      "rollback", "rollback", "putback"]), st.sampled_from([0, 0, 0, 0, 1, 2]))
+    WHEN = st.tuples(st.sampled_from(["move", "rollback", "walk", "putback", "room", "precharge"]),
+                     st.integers(0, 2))
+
+    # Interleavings worth trying at every state: another task fills the new or the old group
+    # ("squeeze") at a point of the move, or at two points.  The search finds where they bite.
+    RECIPES = [
+        [(("move", 0), "dst")],
+        [(("move", 1), "dst")],
+        [(("move", 0), "dst"), (("rollback", 0), "src")],
+        [(("move", 1), "dst"), (("move", 1), "src")],
+        [(("move", 1), "dst"), (("rollback", 0), "src")],
+        [(("move", 0), "src")],
+        [(("walk", 0), "dst")],
+        [(("walk", 0), "src")],
+        [(("room", 0), "dst")],
+        [(("precharge", 0), "dst")],
+        [(("putback", 0), "src"), (("putback", 0), "dst")],
+    ]
+
+    @precondition(lambda self: self.tasks())
+    @rule(task=SEL, which=SEL, policy=POLICY, recipe=st.sampled_from(range(len(RECIPES))), sel=SEL)
+    def move_squeezed(self, task, which, policy, recipe, sel):
+        t = self.pick_mover(task)
+        actions = [(when, ("squeeze", role, sel)) for when, role in self.RECIPES[recipe]]
+        self.do_move(t.pid, self.pick_dst(t, which), policy, actions)
+
+    @precondition(lambda self: self.tasks())
+    @rule(task=SEL, which=SEL, sel=SEL, when=st.integers(0, 1))
+    def seed_rolled_back(self, task, which, sel, when):
+        """A seed move whose new group fills at a move point and whose old group fills at the
+        rollback's first point: the rollback cannot charge every page back (the RFD's leak).
+        Small tasks only: each page that does not fit costs the model's reclaim six scans."""
+        t = self.pick_task(task)
+        if t.mm.rss() > 64:
+            return
+        actions = [(("move", when), ("squeeze", "dst", sel)), (("rollback", 0), ("squeeze", "src", sel))]
+        self.do_move(t.pid, self.pick_dst(t, which), "seed", actions)
+
+    ROOM = st.one_of(st.none(), st.integers(-1, 3), st.sampled_from([8, 40, 600]))
+
+    @precondition(lambda self: self.tasks())
+    @rule(task=SEL, which=SEL, policy=POLICY, recipe=st.sampled_from(range(len(RECIPES))), sel=SEL,
+          dst_room=ROOM, src_room=ROOM)
+    def move_tight(self, task, which, policy, recipe, sel, dst_room, src_room):
+        """A move between groups whose limits are first set just around what they hold: the new
+        group with room for the task's movable pages and ``dst_room`` more, the old one with
+        ``src_room`` more (None: leave it); then a recipe of interference."""
+        t = self.pick_mover(task)
+        path = self.pick_dst(t, which)
+        movable = sum(1 for p in t.mm.ptes.values()
+                      if p.page is not None and p.page.kind == "anon" and len(p.page.maps) == 1)
+        for g, room in ((self.model.groups.get(path), None if dst_room is None else movable + dst_room),
+                        (t.group, src_room)):
+            if g is not None and g.parent is not None and room is not None:
+                self.set_limit(ALL_PATHS.index(g.path), max(0, g.usage + room * PAGE))
+        actions = [(when, ("squeeze", role, sel)) for when, role in self.RECIPES[recipe]]
+        self.do_move(t.pid, path, policy, actions)
 
     def pick_dst(self, t, which):
         """Mostly another existing group than the task's; now and then its own, or one that is
@@ -387,39 +485,41 @@ class MemcgMachine(RuleBasedStateMachine):
             missing = [p for p in PATHS if p not in self.model.groups]
             if missing:
                 return missing[which % len(missing)]
-        paths = sorted(self.model.groups)
+        paths = sorted(self.model.groups, key=lambda p: (p == "", p))      # the root last
         others = [p for p in paths if p != t.group.path]
         if which % 16 == 14 or not others:
             return t.group.path
         return others[which % len(others)]
 
     @precondition(lambda self: self.tasks())
-    @rule(task=SEL, which=SEL, policy=POLICY)
-    def move(self, task, which, policy):
-        t = self.pick_task(task)
+    @rule(task=SEL, which=SEL, policy=POLICY, refuse=st.sampled_from([None, "devices", None, "memory"]))
+    def move(self, task, which, policy, refuse):
+        """A move; now and then one a subsystem refuses (injected): the devices controller after
+        the memory one has said yes (every earlier can_attach is cancelled), or memory itself."""
+        t = self.pick_mover(task)
+        if refuse:
+            self.fail_next(refuse, errno.EPERM)
         self.do_move(t.pid, self.pick_dst(t, which), policy, [])
+
+    @precondition(lambda self: self.tasks())
+    @rule(task=SEL, first=SEL, then=SEL, policy=POLICY)
+    def move_on(self, task, first, then, policy):
+        """A move that leaves the charges behind (policy none), then one to a third group under
+        ``policy``: the task's pages are charged to a group that is neither its old nor its new
+        one (upstream counts and moves none of them: get_mctgt_type() wants the old group)."""
+        t = self.pick_mover(task)
+        self.do_move(t.pid, self.pick_dst(t, first), "none", [])
+        if not t.dead:
+            self.do_move(t.pid, self.pick_dst(t, then), policy, [])
 
     @precondition(lambda self: self.tasks())
     @rule(task=SEL, which=SEL, policy=POLICY,
           actions=st.lists(st.tuples(WHEN, ACTION), min_size=1, max_size=3))
     def move_interfered(self, task, which, policy, actions):
-        t = self.pick_task(task)
+        t = self.pick_mover(task)
         self.do_move(t.pid, self.pick_dst(t, which), policy, actions)
 
     def do_move(self, pid, path, policy, actions):
-        t = self.model.tasks.get(pid)
-        guard = policy in ("upstream", "reserve") and actions and t is not None and t.adj != -1000
-        if guard:   # the model does not follow a move whose task dies (see the regression test at the end)
-            saved, t.adj = t.adj, -1000
-            self.m.set_oom_score_adj(pid, -1000)
-        try:
-            self._do_move(pid, path, policy, actions)
-        finally:
-            if guard and not t.dead:
-                t.adj = saved
-                self.m.set_oom_score_adj(pid, saved)
-
-    def _do_move(self, pid, path, policy, actions):
         m, md = self.m, self.model
         before = self.snapshot()
         src = md.tasks[pid].group.path if pid in md.tasks else None
@@ -522,6 +622,13 @@ class MemcgMachine(RuleBasedStateMachine):
             self.compare(f"{where}, after {kind}")
             return
         t = self.role_task(hook, action[1], action[2])
+        if kind == "squeeze" and action[1] != "any" and (t is None or t.group.path != hook[action[1]]):
+            path = hook[action[1]]      # nobody else in that group: a new task there does it
+            if path not in self.model.groups:
+                return
+            pid = self.model.next_pid
+            self.spawn(ALL_PATHS.index(path), -1000)
+            t = self.model.tasks.get(pid)
         if t is None:
             return
         if kind == "squeeze":
@@ -529,13 +636,7 @@ class MemcgMachine(RuleBasedStateMachine):
             pages = self.model.margin(t.group) // PAGE
             if not 0 < pages <= 2048:
                 return
-            r1, r2 = self.both(f"{where}: squeeze mmap {t.pid}", lambda: self.m.mmap(t.pid, pages * PAGE),
-                               lambda: self.model.mmap(t.pid, pages * PAGE, "anon"))
-            if r1 is None:
-                return
-            assert r1 == r2
-            self.faulting(f"{where}: squeeze {t.pid}", lambda: self.m.touch(t.pid, r1, pages * PAGE, True),
-                          lambda: self.model.touch(t.pid, r1, pages * PAGE, True))
+            self.fault_new(t, pages, f"{where}: squeeze")
         elif kind == "exit":
             self.both(f"{where}: exit {t.pid}", lambda: self.m.exit(t.pid), lambda: self.model.exit(t.pid))
         elif kind == "file_write":
@@ -676,6 +777,22 @@ def test_failcnt_one_refusal_then_reclaim():
 
 # ---- what the search found ----
 
+def mover_and_filler(policy, a_limit, x_pages, y_pages, x_adj):
+    """Groups A (limited to ``a_limit`` pages) and B; task X in A with ``x_pages`` written and
+    oom_score_adj ``x_adj``; task Y in A (never OOM-killed) with ``y_pages`` mapped, untouched:
+    Y fills A while X moves.  Returns the machine, X, Y and Y's mapping."""
+    m = Machine(ram="64M", policy=policy)
+    m.mkdir("A")
+    m.mkdir("B")
+    m.write("A", "memory.limit_in_bytes", a_limit * PAGE)
+    x = m.spawn("A")
+    m.set_oom_score_adj(x, x_adj)
+    m.touch(x, m.mmap(x, x_pages * PAGE), x_pages * PAGE)
+    y = m.spawn("A")
+    m.set_oom_score_adj(y, -1000)
+    return m, x, y, m.mmap(y, y_pages * PAGE)
+
+
 def test_check_in_a_move_whose_task_was_killed():
     """Found by the search: check() inside a move whose task an interfering fault OOM-killed
     reported 'mapcount 2 but 1 PTEs map it' (it did not walk the mm the move still holds);
@@ -736,16 +853,8 @@ def test_mover_killed_during_can_attach_releases_the_move(policy):
     """Found by the search: the moving task OOM-killed between can_attach and attach left the
     upstream precharge / reserve reservation charged to the new group and the dead task's mm
     held (Memory.attach failed with ESRCH before the policy's attach); fixed in the attach."""
-    m = Machine(ram="64M", policy=policy)
-    m.mkdir("A")
-    m.mkdir("B")
+    m, x, y, b = mover_and_filler(policy, 3, 2, 2, 0)     # X killable and the largest task in A
     m.write("B", "memory.move_charge_at_immigrate", "3")
-    m.write("A", "memory.limit_in_bytes", 3 * PAGE)
-    x = m.spawn("A")                                # killable and the largest task in A
-    m.touch(x, m.mmap(x, 2 * PAGE), 2 * PAGE)
-    y = m.spawn("A")
-    m.set_oom_score_adj(y, -1000)
-    b = m.mmap(y, 2 * PAGE)
     killed = []
 
     def hook(info):
@@ -760,3 +869,27 @@ def test_mover_killed_during_can_attach_releases_the_move(policy):
     m.check()
     assert int(m.read("B", "memory.usage_in_bytes")) == 0          # the precharge is released
     assert int(m.read("A", "memory.usage_in_bytes")) == PAGE        # X's memory is freed
+
+
+def test_attach_rollback_failure_is_ignored():
+    """Found by the search: a later subsystem refused a seed move, and the seed's rollback
+    (mem_cgroup_attach_rollback(), the RFD) found the old group full.  The RFD's rollback is
+    void and best effort: the write fails with the refusing subsystem's errno, the task stays,
+    its pages stay where the failed rollback left them.  The emulator reported the rollback's
+    ENOMEM instead and left the attach without an outcome."""
+    m, x, y, b = mover_and_filler("seed", 4, 2, 4, -1000)
+    filled = []
+
+    def hook(info):
+        if info.phase == "putback" and not filled:
+            m.touch(y, b, 4 * PAGE)                 # X's pages are in B now: Y fills A
+            filled.append(int(m.read("A", "memory.usage_in_bytes")))
+    m.on_resched(hook)
+    m.fail_next_can_attach("devices", errno.EPERM)
+    with pytest.raises(PermissionError):
+        m.move(x, "B")
+    assert filled == [4 * PAGE]
+    assert m.last_attach.outcome == "refused"
+    assert m.cgroup_of(x) == "A"
+    assert int(m.read("B", "memory.usage_in_bytes")) == 2 * PAGE       # the rollback found no room
+    m.check()
