@@ -236,6 +236,7 @@ static int mem_cgroup_reparent_pages(struct mem_cgroup *memcg)
 	struct mem_cgroup *parent = memcg->parent;
 	struct mem_cgroup_per_zone *mz = &memcg->info[0];
 	int hierarchical = memcg->res.parent != NULL;
+	unsigned long nr;
 
 	for (long spins = 0; res_counter_read_usage(&memcg->res); spins++) {
 		struct page *page = NULL;
@@ -259,21 +260,24 @@ static int mem_cgroup_reparent_pages(struct mem_cgroup *memcg)
 			continue;
 		}
 		put_page(page);
+		lock_page(page);	/* a huge page stays one while its charge moves */
+		nr = thp_nr_pages(page);
 		if (!hierarchical) {
 			struct mem_cgroup *over;
 			int memsw;
 
-			if (mem_cgroup_charge_counters(parent, thp_nr_pages(page), &over, &memsw)) {
+			if (mem_cgroup_charge_counters(parent, nr, &over, &memsw)) {
+				unlock_page(page);
 				putback_lru_page(page);
 				return emu_set_error(-EBUSY, "parent group is full");
 			}
 		}
 		if (mem_cgroup_move_account(page, memcg, parent, !hierarchical) == 0 && hierarchical) {
-			res_counter_uncharge_until(&memcg->res, &parent->res, thp_nr_pages(page) * PAGE_SIZE);
+			res_counter_uncharge_until(&memcg->res, &parent->res, nr * PAGE_SIZE);
 			if (do_swap_account(memcg->machine))
-				res_counter_uncharge_until(&memcg->memsw, &parent->memsw,
-							   thp_nr_pages(page) * PAGE_SIZE);
+				res_counter_uncharge_until(&memcg->memsw, &parent->memsw, nr * PAGE_SIZE);
 		}
+		unlock_page(page);
 		putback_lru_page(page);
 	}
 	return 0;
