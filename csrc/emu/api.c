@@ -238,7 +238,9 @@ static int mem_cgroup_reparent_pages(struct mem_cgroup *memcg)
 	int hierarchical = memcg->res.parent != NULL;
 	unsigned long nr;
 
-	for (long spins = 0; res_counter_read_usage(&memcg->res); spins++) {
+	/* page tables stay: their kernel memory goes to the parent below (memcg_reparent_objcgs()) */
+	for (long spins = 0; res_counter_read_usage(&memcg->res) >
+		     (unsigned long long)atomic_load(&memcg->kmem) * PAGE_SIZE; spins++) {
 		struct page *page = NULL;
 
 		spin_lock(&mz->lru_lock);
@@ -287,6 +289,7 @@ int emu_memcg_destroy(struct machine *m, int id)
 {
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
+	long kmem;
 	int ret;
 
 	if (!memcg->parent)
@@ -300,7 +303,31 @@ int emu_memcg_destroy(struct machine *m, int id)
 	 */
 	spin_lock(&m->memcg_lock);
 	memcg->dead = 1;
+	kmem = atomic_exchange(&memcg->kmem, 0);
+	if (kmem) {	/* only 6.x accounts kmem, and is always hierarchical */
+		atomic_fetch_add(&memcg->parent->kmem, kmem);
+		res_counter_uncharge_until(&memcg->res, &memcg->parent->res, kmem * PAGE_SIZE);
+		res_counter_uncharge_until(&memcg->memsw, &memcg->parent->memsw, kmem * PAGE_SIZE);
+	}
 	spin_unlock(&m->memcg_lock);
+	EMU_RETURN(0);
+}
+
+/* memory.kmem.usage_in_bytes */
+int emu_memcg_kmem(struct machine *m, int id, unsigned long long *out)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	*out = (unsigned long long)atomic_load(&memcg->kmem) * PAGE_SIZE;
+	EMU_RETURN(0);
+}
+
+int emu_machine_set_kmem(struct machine *m, int on)
+{
+	EMU_ENTER(m);
+
+	m->kmem_account = !!on;
 	EMU_RETURN(0);
 }
 
