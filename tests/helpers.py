@@ -75,6 +75,35 @@ def alive(m, pid):
         return False
 
 
+def move_while_charging(m, pid, path, charge):
+    """Move ``pid`` to ``path``; at the move's first "move" point ``charge()`` runs on another
+    thread and the move goes on once it has finished or waits for the move (mc_waiters
+    polled, no sleep).  Returns the events: "move", "charged", "waiters:N" in their order."""
+    import threading
+
+    from memcg_emu._core import lib
+
+    events, thread = [], []
+
+    def run():
+        charge()
+        events.append("charged")
+
+    def hook(info):
+        if info.phase == "move" and not events:
+            events.append("move")
+            thread.append(threading.Thread(target=run))
+            thread[0].start()
+            while lib.emu_mc_waiters(m._m) == 0 and thread[0].is_alive():
+                os.sched_yield()
+            events.append(f"waiters:{lib.emu_mc_waiters(m._m)}")
+    m.on_resched(hook)
+    m.move(pid, path)
+    m.on_resched(None)
+    thread[0].join()
+    return events
+
+
 # ---- agreement with a real kernel's scenario result ----
 
 AGREE_STAT_KEYS = ("rss", "rss_huge", "cache", "shmem", "mapped_file", "swap", "unevictable")
@@ -135,3 +164,22 @@ def kernel_disagreements(emu, real):
         if str(e.get("status")) != str(r["result"]["status"]):
             bad.append(f"step {r.get('i')} {r.get('op')}: emulator {e.get('status')} vs {r['result']['status']}")
     return bad, total
+
+
+def oom_killed(m):
+    """The pids the memcg OOM killer's dmesg lines name (every profile's wording has "Killed process N")."""
+    return [int(line.split("Killed process ", 1)[1].split()[0]) for line in m.dmesg
+            if "Killed process " in line]
+def die_once_then_run(marker, point):
+    """A sweep's point function whose first call anywhere ends its worker process (os._exit).
+
+    ``marker`` is a file path: the first call creates it and exits; every later call
+    (a rerun of the same point included) runs the point.  No timing involved.
+    """
+    from memcg_emu.sweep import run_point
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return run_point(point)
+    os.close(fd)
+    os._exit(3)

@@ -1,7 +1,7 @@
 """A reference model of memcg-emu's charge accounting, in plain Python (tests only).
 
 It imports nothing from ``memcg_emu``: every rule is written out again here,
-as plainly as possible, from DESIGN.md (sections 3, 5, 6) and the policy
+as plainly as possible, from the README (API, policies, invariants) and the policy
 docstrings.  What it keeps:
 
 * for each page: its kind (anon, file page cache, shmem), who maps it (a
@@ -27,7 +27,10 @@ import errno
 PAGE = 4096
 PMD = 1 << 21                  # one PTE table maps 2M
 PTRS = 512                     # pages per PTE table: the natural cond_resched() batch
-RETRIES = 5                    # MEM_CGROUP_RECLAIM_RETRIES
+RETRIES = 5                    # MEM_CGROUP_RECLAIM_RETRIES (force_empty)
+CHARGE_RETRIES = 16            # MAX_RECLAIM_RETRIES: the 6.1 charge path
+CHARGE_BATCH = 64              # MEMCG_CHARGE_BATCH
+COSTLY = 8                     # 1 << PAGE_ALLOC_COSTLY_ORDER
 SWAP_CLUSTER_MAX = 32
 RES_MAX = (1 << 64) - 1
 PAGE_COUNTER_MAX_BYTES = ((1 << 63) - 1) // PAGE * PAGE
@@ -237,7 +240,10 @@ class Model:
         self.next_pid = 1
         self.files = {}                             # path -> File
         self.fail_next = {}                         # subsystem -> errno
-        self.pending_oom = None                     # current_memcg_in_oom
+        self.stock = (None, 0)                      # what the per-cpu stock holds, for which group
+        self.current = 0                            # the task whose fault is charging
+        self.oom_report = []                        # where the current charge's OOM kills go
+        self.oom_seen = False                       # an OOM ran in the current fault
         self.last_attach = None
 
     # ---- lookups ----
@@ -261,12 +267,14 @@ class Model:
                 if not t.dead and (g is None or t.group is g)]
 
     # ---- res_counter and charging ----
-    def res_charge(self, g, pages):
-        """res_counter_charge() up the hierarchy; the group whose limit refused, or None."""
+    def res_charge(self, g, pages, room=None):
+        """res_counter_charge() up the hierarchy; the group whose limit refused, or None.
+        Every level must fit ``room`` pages (default: ``pages``), but only ``pages`` are charged."""
         val = pages * PAGE
+        need = (room or pages) * PAGE
         done = []
         for c in g.chain():
-            if c.usage + val > c.limit:
+            if c.usage + need > c.limit:
                 c.failcnt += 1
                 for u in done:
                     u.usage -= val
@@ -284,25 +292,75 @@ class Model:
     def margin(self, g):
         return min(max(c.limit - c.usage, 0) for c in g.chain())
 
-    def try_charge(self, g, pages, reclaim, oom=False):
-        """mem_cgroup_try_charge(): charge; else reclaim in the group over its limit and retry;
-        give up after RETRIES fruitless rounds (arming the OOM killer when ``oom``)."""
-        retries = RETRIES
+    def stock_of(self, g):
+        held, n = self.stock
+        return n if held is g else 0
+
+    def drain_stock(self, g=None):
+        """drain_all_stock(): forget the stock of ``g`` or a group under it (None: any)."""
+        held, _ = self.stock
+        if held is not None and (g is None or held.under(g)):
+            self.stock = (None, 0)
+
+    def try_charge(self, g, pages, reclaim, oom=False, noretry=False):
+        """try_charge_memcg(), 6.1, step by step:
+        1. the per-cpu stock holds ``pages`` for g: take them (charged here; the stock itself
+           is never charged, only its size kept, so usage reads as after a drain);
+        2. charge a batch of max(64, pages) -- every level must have room for the batch plus
+           g's stock -- a batch that does not fit counts one failure and is retried with
+           ``pages`` alone; a batch that fits puts its surplus in the stock (over 64: drained);
+        3. no reclaim allowed: fail;
+        4. reclaim in the group over its limit; room now: retry;
+        5. the first time, drain the stock and retry; noretry (__GFP_NORETRY): fail;
+        6. reclaim freed something and pages <= 8: retry, no retry spent;
+        7. (wait for a move in flight: never in this one-thread model);
+        8. up to 16 retries;
+        9. without ``oom``: fail; the charging task already chosen (after an OOM): fail;
+           else the OOM killer (oom_kill) and retry with 16 fresh retries, unless it found
+           nothing to kill (or, a second time, a victim still exiting): fail."""
+        batch, retries, drained, passed_oom, waited = max(CHARGE_BATCH, pages), CHARGE_RETRIES, False, False, False
         while True:
-            over = self.res_charge(g, pages)
+            held, n = self.stock
+            if held is g and n >= pages:
+                self.stock = (g, n - pages)
+                if self.res_charge(g, pages) is None:
+                    return True
+                self.drain_stock(g)
+            over = self.res_charge(g, pages, room=batch + self.stock_of(g))
             if over is None:
+                if batch > pages:
+                    held, n = self.stock
+                    n = (n if held is g else 0) + batch - pages
+                    self.stock = (g, n) if n <= CHARGE_BATCH else (None, 0)
                 return True
+            if batch > pages:
+                batch = pages
+                continue
             if not reclaim:
                 return False
-            if self.reclaim(over, pages):
-                continue
+            reclaimed = self.reclaim(over, pages)
             if self.margin(over) >= pages * PAGE:
                 continue
-            if retries == 0:
-                if oom:
-                    self.pending_oom = over
+            if not drained:
+                self.drain_stock(over)
+                drained = True
+                continue
+            if noretry:
                 return False
-            retries -= 1
+            if reclaimed and pages <= COSTLY:
+                continue
+            if retries:
+                retries -= 1
+                continue
+            if not oom or (passed_oom and self.current_dying()):
+                return False
+            self.oom_seen = True
+            if self.margin(over) < pages * PAGE and not self.current_dying():
+                victim = self.oom_kill(over)
+                if victim == 0 or (victim < 0 and waited):
+                    return False
+                waited = waited or victim < 0
+            passed_oom, retries = True, CHARGE_RETRIES
 
     @staticmethod
     def page_stats(page):
@@ -516,10 +574,19 @@ class Model:
         return True
 
     # ---- OOM ----
+    def current_dying(self):
+        t = self.tasks.get(self.current)
+        return t is not None and t.memdie
+
     def oom_kill(self, over):
-        """mem_cgroup_out_of_memory(): kill the largest killable task under ``over`` (resident
-        pages; oom_score_adj counts per mille of RAM; a tie goes to the higher pid)."""
-        victim, best = 0, 0
+        """mem_cgroup_out_of_memory(), 6.1: kill the task under ``over`` with the highest
+        oom_badness() -- resident pages plus oom_score_adj per mille of the group's own limit
+        (mem_cgroup_get_max(); the machine's RAM at the root), negative scores counting too;
+        a tie goes to the later task; oom_score_adj -1000 is never chosen.  -1 while an
+        earlier victim is still exiting.  The charging task itself exits when its fault ends
+        (oom_synchronize)."""
+        totalpages = self.ram_pages if over.parent is None else min(over.limit, (1 << 63) - 1) // PAGE
+        victim, best = 0, None
         for pid in sorted(self.tasks):
             t = self.tasks[pid]
             if not t.group.under(over):
@@ -529,24 +596,32 @@ class Model:
                 break
             if t.adj == -1000 or t.mm is None:
                 continue
-            points = t.mm.rss() + t.adj * (self.ram_pages // 1000)
-            points = max(points, 1)
-            if points >= best:                   # a tie goes to the later task (6.1)
+            points = t.mm.rss() + t.adj * (totalpages // 1000)
+            if best is None or points >= best:
                 best, victim = points, pid
         if victim <= 0:
-            return 0
+            return 0 if victim == 0 else -1
         t = self.tasks[victim]
         t.memdie = True
-        self.do_exit(t)
+        self.oom_report.append(victim)
+        if victim != self.current:
+            self.do_exit(t)
         return victim
 
+    def fault_begin(self, pid):
+        self.current, self.oom_report, self.oom_seen = pid, [], False
+
     def oom_synchronize(self, error):
-        over, self.pending_oom = self.pending_oom, None
-        if over is None:
-            if error:
-                raise error
-            return
-        raise ModelOOM(self.oom_kill(over))
+        """The fault has unwound: a charging task the OOM killer chose exits now; a failed
+        charge that went through the OOM killer is a ModelOOM naming the last victim."""
+        t = self.tasks.get(self.current)
+        if t is not None and t.memdie and not t.dead:
+            self.do_exit(t)
+        self.current = 0
+        if error and self.oom_seen:
+            raise ModelOOM(self.oom_report[-1] if self.oom_report else 0)
+        if error:
+            raise error
 
     # ---- the cgroup tree ----
     def mkdir(self, path):
@@ -577,6 +652,7 @@ class Model:
             g.usage -= PAGE                     # res_counter_uncharge_until(parent)
             self.lru_add(page)
         g.dead = True
+        self.drain_stock(g)
         del parent.children[path.strip("/").split("/")[-1]]
         del self.groups[g.path]
 
@@ -585,6 +661,8 @@ class Model:
         if g.parent is None:
             raise err(errno.EINVAL)
         limit = RES_MAX if value is None else min(value // PAGE * PAGE, PAGE_COUNTER_MAX_BYTES)
+        if g.usage + self.stock_of(g) * PAGE > limit:
+            self.drain_stock(g)         # mem_cgroup_resize_max(): the stock counted in the usage
         while True:
             if g.usage <= limit:
                 g.limit = limit
@@ -895,6 +973,7 @@ class Model:
         mm = t.mm
         if not self.range_mapped(mm, start, end):
             raise err(errno.EFAULT)
+        self.fault_begin(pid)
         failed = None
         for a in range(start, end, PAGE):
             if not self.fault(mm, mm.find_vma(a), a, write):
@@ -910,6 +989,7 @@ class Model:
         mm = t.mm
         if not self.range_mapped(mm, start, end):
             raise err(errno.ENOMEM)
+        self.fault_begin(pid)
         self.split_range(mm, start, end)
         vmas = [v for v in mm.vmas if v.end > start and v.start < end]
         for v in vmas:
@@ -934,6 +1014,7 @@ class Model:
         f = self.files.get(path)
         if f is None:
             f = self.files[path] = File(path, False)
+        self.fault_begin(pid)
         failed = None
         for index in range(f.size, (length + PAGE - 1) // PAGE):
             page = self.filemap_fault(t.mm, f, index)
@@ -976,14 +1057,6 @@ class Model:
         res.pages_moved += ctx.nr_moved if towards_dst else -ctx.nr_moved
         res.pages_leaked += ctx.nr_leaked
         res.oom_victims += ctx.victims[:MAX_VICTIMS]
-
-    def move_oom(self, ctx):
-        over, self.pending_oom = self.pending_oom, None
-        if over is None:
-            return
-        victim = self.oom_kill(over)
-        if victim:
-            ctx.victims.append(victim)
 
     def isolate_targets(self, ctx):
         """The seed's walk: every present anon page mapped once in a private VMA, isolated."""
@@ -1037,17 +1110,22 @@ class Model:
                 res.outcome = "refused"
                 raise
             done.append(ss)
-        for ss in done:
-            if ss == "memory":
-                if t.dead:
-                    # the task died during can_attach: what it held goes (the kernel's
-                    # post_attach always clears the move)
-                    if state.ctx is not None:
-                        yield from self.cancel_in_flight(res, t, src, dst, state, policy)
-                    raise err(errno.ESRCH)
-                t.group = dst
-                yield from getattr(self, "attach_" + policy.replace("-", "_"))(
-                    res, t, src, dst, state)
+        try:
+            for ss in done:
+                if ss == "memory":
+                    if t.dead:
+                        # the task died during can_attach: what it held goes (the kernel's
+                        # post_attach always clears the move)
+                        if state.ctx is not None:
+                            yield from self.cancel_in_flight(res, t, src, dst, state, policy)
+                        raise err(errno.ESRCH)
+                    t.group = dst
+                    yield from getattr(self, "attach_" + policy.replace("-", "_"))(
+                        res, t, src, dst, state)
+        except BaseException:
+            # an error after the task joined dst leaves it there with what moved so far
+            res.outcome = (res.outcome or "half-moved") if t.group is dst and not t.dead else "refused"
+            raise
         res.outcome = res.outcome or "moved"
         return res
 
@@ -1070,7 +1148,13 @@ class Model:
 
     # seed
     def can_attach_seed(self, res, t, src, dst, state):
-        yield from self.seed_recharge_task(res, t, dst, True)
+        try:
+            yield from self.seed_recharge_task(res, t, dst, True)
+        except BaseException:
+            if res.pages_moved:     # the hook raised at putback: the pages go back, hook muted
+                for _ in self.seed_recharge_task(res, t, src, False):
+                    pass
+            raise
 
     def cancel_seed(self, res, t, src, dst, state):
         yield from self.seed_recharge_task(res, t, src, False)
@@ -1120,9 +1204,9 @@ class Model:
             ctx.nr_skipped += 1
             return 1
         self.uncharge(page)
+        self.oom_report = ctx.victims       # the OOM kills of this charge are the move's
         if self.charge(page, g, cache=False, oom=True):
             return 0
-        self.move_oom(ctx)
         return -1
 
     @staticmethod
@@ -1223,6 +1307,7 @@ class Model:
             if e:
                 raise e
             self.record(res, ctx)
+            res.outcome = "moved"
             self.putback_ctx(ctx)
             e = yield from self.resched("putback", ctx.nr_moved)
             if e:
@@ -1275,14 +1360,13 @@ class Model:
             ret = yield from self.half_move(ctx)
             hook_error = ret if not isinstance(ret, OSError) else None
             self.record(res, ctx)
+            res.outcome = "half-moved" if ret is not None else "moved"
             self.putback_ctx(ctx)
             e = yield from self.resched("putback", ctx.nr_moved)
             if e:
                 raise e
             if hook_error is not None:
                 raise hook_error
-            if ret is not None:
-                res.outcome = "half-moved"
         finally:
             self.end(ctx)
 
@@ -1386,7 +1470,7 @@ class Model:
             ctx.precharge += count
             return None
         for _ in range(count):
-            if not self.try_charge(ctx.to, 1, reclaim=True):
+            if not self.try_charge(ctx.to, 1, reclaim=True, noretry=True):
                 return err(errno.ENOMEM, "precharge failed")
             ctx.precharge += 1
             if ctx.precharge % PTRS == 0:

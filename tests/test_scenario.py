@@ -10,6 +10,7 @@ import pytest
 from helpers import kernel_disagreements
 from memcg_emu import POLICIES, cli
 from memcg_emu import scenario as scenario_mod
+from memcg_emu.compare import diff_results
 from memcg_emu.scenario import ScenarioError, load, parse_value, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,11 +100,34 @@ def test_kernel_agreement_under_the_default_policy(name):
     assert {m["label"]: (m["status"], m["from"], m["after"]) for m in result["moves"]} == want
 
 
+@pytest.mark.parametrize("name", KERNEL_NAMES)
+def test_failcnt_agrees_with_the_kernel_within_10_percent(name):
+    """try_charge_memcg(), 6.1: every memory.failcnt read within 10% of the real kernel's
+    (0 exactly where it says 0).  How many charges a batch of 64 pages refuses depends on the
+    group's margin modulo 64 pages: a_b1g_mc1 runs from the kernel's own usage of B (its test
+    harness's task holds 281 pages there, page tables and stack, that the file does not
+    describe)."""
+    scenario = json.loads((KERNEL_SCENARIOS / f"{name}.json").read_text())
+    theirs = {r["label"]: r["value"] for r in kernel_result(name)["reads"] if r["file"] == "memory.failcnt"}
+    if name == "a_b1g_mc1":
+        z_anon = next(s for s in scenario["steps"] if s["op"] == "anon" and s["task"] == "Z")
+        z_anon["bytes"] = next(r["value"] for r in kernel_result(name)["reads"] if r["label"] == "B.usage.before")
+    ours = {r["label"]: r["value"] for r in run(scenario, check=True)["reads"] if r["file"] == "memory.failcnt"}
+    assert ours.keys() == theirs.keys()
+    for label, want in theirs.items():
+        assert abs(ours[label] - want) <= want // 10, (label, ours[label], want)
+
+
 def test_kernel_agreement_notices_a_wrong_result():
     """The comparison above has teeth: a flipped status, an off usage or a missing stat line fails it."""
     result = run_none(KERNEL_SCENARIOS / "limits.json")
+    kernel = kernel_result("limits")
+    lines, total = diff_results(result, kernel, int(2.5 * MiB), 0.005)
+    assert lines == [] and total >= 30
     result["steps"][14]["result"]["status"] = "ok"            # the kernel says EBUSY
     reads_by_label(result)["use_after_busy"]["value"] += 8 * MiB
+    lines, _ = diff_results(result, kernel, int(2.5 * MiB), 0.005)
+    assert len(lines) == 2 and "step 14" in lines[1] and "use_after_busy" in lines[0]
     bad, _ = kernel_disagreements(result, kernel_result("limits"))
     assert len(bad) == 2 and "step 14" in bad[0] + bad[1] and "use_after_busy" in bad[0] + bad[1]
     result = run_none(KERNEL_SCENARIOS / "foundation-facts.json")
@@ -146,7 +170,8 @@ def test_move_records_from_and_after():
     result = run_none(KERNEL_SCENARIOS / "c_b1g_mc0.json")
     (move,) = result["moves"]
     assert move == {"step": 21, "task": "X", "cg": "B", "label": "X A->B", "pid": move["pid"],
-                    "from": "/A", "after": "/B", "status": "ok", "errno": 0}
+                    "from": "/A", "after": "/B", "status": "ok", "errno": 0, "outcome": "moved",
+                    "pages_moved": 0, "pages_marked": 0, "pages_leaked": 0, "oom_victims": []}
     reads = reads_by_label(result)
     # charges stay behind; X's new pages are charged to its new group
     assert user_pages(reads["A.usage.after"]["value"], 800 * MiB)
@@ -186,7 +211,8 @@ def test_oom_victims_steps_die_and_the_faulting_task_goes_on():
     dead, moved = result["moves"]
     assert dead["status"] == "died" and dead["after"] is None
     assert moved == {"step": 12, "task": "Y", "cg": "", "label": "Y to root", "pid": y_pid,
-                     "from": "/A", "after": "/", "status": "ok", "errno": 0}
+                     "from": "/A", "after": "/", "status": "ok", "errno": 0, "outcome": "moved",
+                     "pages_moved": 0, "pages_marked": 0, "pages_leaked": 0, "oom_victims": []}
 
 
 def test_a_death_the_runner_did_not_cause_is_noticed(monkeypatch):
@@ -275,7 +301,8 @@ BASE = [{"op": "mkdir", "cg": "A"}, {"op": "spawn", "task": "X", "cg": "A"},
     ("mkdir A", None, "must be an object"),
     ({"op": "anon", "task": "X"}, "anon", "missing required field 'bytes'"),
     ({"op": "write", "cg": "A", "file": "memory.limit_in_bytes"}, "write", "'value'"),
-    ({"op": "anon", "task": "X", "bytes": "8M"}, "anon", "field 'bytes'"),
+    ({"op": "anon", "task": "X", "bytes": "8Q"}, "anon", "field 'bytes'"),
+    ({"op": "anon", "task": "X", "bytes": 18446744073709551616}, "anon", "field 'bytes'"),
     ({"op": "anon", "task": "X", "bytes": True}, "anon", "field 'bytes'"),
     ({"op": "anon", "task": "X", "bytes": 0}, "anon", "field 'bytes'"),
     ({"op": "anon", "task": "X", "bytes": 4096.0}, "anon", "field 'bytes'"),
@@ -492,11 +519,3 @@ def test_cli_machine_too_big_exits_2(tmp_path, capsys):
     path.write_text(json.dumps(sc))
     assert cli.main(["run", str(path)]) == 2
     assert "cannot build the machine" in capsys.readouterr().err
-
-
-def test_cli_bad_policy_and_usage(capsys):
-    assert cli.main(["run", str(SCENARIOS / "cow-fork.json"), "--policy", "bogus"]) == 2
-    assert "emu.policy" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as info:
-        cli.main([])
-    assert info.value.code == 2

@@ -5,12 +5,14 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include "entry.h"
 
 __thread struct machine *cur_machine __attribute__((tls_model("initial-exec")));
 extern __thread struct mem_cgroup *current_memcg_in_oom;
 
 __thread char emu_errbuf[256];
+__thread struct held_rwsems current_held_rwsems;
 
 int emu_set_error(int err, const char *fmt, ...)
 {
@@ -56,11 +58,26 @@ int cond_resched_phase(int phase, unsigned long pages)
 	void *handle = m->resched_handle;
 	int ret;
 
+	trace_instant(EMU_TRACE_BATCH, -1, phase, (long long)pages, 0);
 	if (!handle)
 		return 0;
+	current_task_frame++;	/* the hook runs as another task */
 	ret = emu_py_resched(handle, phase, pages);
+	current_task_frame--;
 	cur_machine = m;	/* the hook may have entered this or another machine */
 	return ret ? -EINTR : 0;
+}
+
+int fatal_signal_pending(unsigned long done)
+{
+	struct machine *m = cur_machine;
+	int ret;
+
+	if ((done + 1) % EMU_SIGNAL_CHECK_PAGES)
+		return 0;
+	ret = emu_py_signal_pending();
+	cur_machine = m;
+	return ret;
 }
 
 void emu_set_resched_hook(struct machine *m, void *handle)
@@ -149,8 +166,13 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	INIT_LIST_HEAD(&m->anon_vmas);
 	pthread_mutex_init(&m->mc_lock, NULL);
 	pthread_cond_init(&m->mc_waitq, NULL);
+	pthread_mutex_init(&m->cgroup_mutex, NULL);
+	pthread_mutex_init(&m->oom_lock, NULL);
+	spin_lock_init(&m->stock_lock);
+	spin_lock_init(&m->cgroup_mutex_state);
 	spin_lock_init(&m->moves_lock);
 	INIT_LIST_HEAD(&m->moves);
+	spin_lock_init(&m->oom_log_lock);
 	m->next_pid = 1;
 	if (!mem_cgroup_alloc(m, NULL)) {
 		emu_machine_free(m);
@@ -190,10 +212,13 @@ void emu_machine_free(struct machine *m)
 	destroy_rwsem(&m->tasklist_lock);
 	pthread_mutex_destroy(&m->mc_lock);
 	pthread_cond_destroy(&m->mc_waitq);
+	pthread_mutex_destroy(&m->cgroup_mutex);
+	pthread_mutex_destroy(&m->oom_lock);
 	free(m->mem_map);
 	free(m->page_cgroup_map);
 	free(m->swap_map);
 	free(m->swap_cgroup);
+	emu_trace_free(m);
 	free(m);
 	cur_machine = saved;
 }
@@ -301,6 +326,7 @@ int emu_memcg_destroy(struct machine *m, int id)
 	 * Swap slots keep the dead group's id (mem_cgroup_id_put() waits for
 	 * them in 6.1): a swap-in then charges the faulting task's group.
 	 */
+	drain_all_stock(memcg);
 	spin_lock(&m->memcg_lock);
 	memcg->dead = 1;
 	kmem = atomic_exchange(&memcg->kmem, 0);
@@ -331,6 +357,14 @@ int emu_machine_set_kmem(struct machine *m, int on)
 	EMU_RETURN(0);
 }
 
+/* drain_all_stock() of every group (what a read after "drain" in a scenario sees). */
+int emu_drain(struct machine *m)
+{
+	EMU_ENTER(m);
+	drain_all_stock(NULL);
+	EMU_RETURN(0);
+}
+
 /*
  * mem_cgroup_resize_max(), mm/memcontrol.c 6.1 (mem_cgroup_resize_limit()
  * and mem_cgroup_resize_memsw_limit() before): with swap accounting the
@@ -344,6 +378,9 @@ static int mem_cgroup_resize_max(struct mem_cgroup *memcg, unsigned long long li
 
 	if (memsw && !do_swap_account(memcg->machine))
 		return emu_set_error(-ENOENT, "this kernel does not account memory+swap");
+	/* the kernel's usage counts the stock: a limit under it drains the stock first */
+	if (res_counter_read_usage(counter) + mem_cgroup_stock_pages(memcg) * PAGE_SIZE > limit)
+		drain_all_stock(memcg);
 	for (;;) {
 		unsigned long reclaimed;
 		int ret;
@@ -422,6 +459,38 @@ int emu_memcg_reset_failcnt(struct machine *m, int id, int memsw)
 		EMU_RETURN(-ENOENT);
 	res_counter_reset_failcnt(c);
 	EMU_RETURN(0);
+}
+
+/* mem_cgroup_oom_control_write(), mm/memcontrol.c: the caller checked the value and the group. */
+int emu_memcg_set_oom_kill_disable(struct machine *m, int id, int val)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	atomic_store(&memcg->oom_kill_disable, !!val);
+	EMU_RETURN(0);
+}
+
+int emu_memcg_oom_kills(struct machine *m, int id)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	EMU_RETURN(atomic_load(&memcg->oom_kill));
+}
+
+int emu_oom_log_drain(struct machine *m, struct emu_oom_record *out, int max)
+{
+	EMU_ENTER(m);
+	int n;
+
+	spin_lock(&m->oom_log_lock);
+	n = min(m->oom_log_len, max);
+	memcpy(out, m->oom_log, n * sizeof(*out));
+	memmove(m->oom_log, m->oom_log + n, (m->oom_log_len - n) * sizeof(*out));
+	m->oom_log_len -= n;
+	spin_unlock(&m->oom_log_lock);
+	EMU_RETURN(n);
 }
 
 /* mem_cgroup_force_empty(), mm/memcontrol.c 6.1: reclaim all it can; never fails. */
@@ -589,30 +658,69 @@ static int range_mapped(struct mm_struct *mm, unsigned long start, unsigned long
 	return 1;
 }
 
-/*
- * mem_cgroup_oom_synchronize(), mm/memcontrol.c 3.12+: with mmap_sem and the
- * mm dropped, a charge that gave up runs the memcg OOM killer.
- */
-static int oom_synchronize(int ret, int pid, struct emu_fault_info *info)
+/* A fault's context on this thread: the charging task and where its OOM kills are reported. */
+struct fault_ctx {
+	int saved_pid;
+	struct oom_report *saved_report;
+	struct oom_report report;
+};
+
+static void fault_begin(struct fault_ctx *f, int pid)
 {
+	memset(&f->report, 0, sizeof(f->report));
+	f->saved_pid = current_pid;
+	f->saved_report = current_oom_report;
+	current_pid = pid;
+	current_oom_report = &f->report;
+}
+
+/*
+ * The fault has unwound, mmap_sem and the mm dropped
+ * (mem_cgroup_oom_synchronize(), 3.12+): an OOM kill a 2.6.26 charge armed
+ * runs now, and a task the OOM killer chose while it was charging (6.1)
+ * exits now.  The fault fails with -ENOMEM if its charge did.
+ */
+static int fault_end(struct fault_ctx *f, int ret, int pid, struct emu_fault_info *info)
+{
+	struct machine *m = cur_machine;
 	struct mem_cgroup *memcg = current_memcg_in_oom;
+	struct oom_report *r = &f->report;
+	struct task_struct *p = find_task_by_pid(m, pid);
 	int victim;
 
-	if (!memcg)
+	if (memcg) {
+		current_memcg_in_oom = NULL;
+		victim = mem_cgroup_out_of_memory(memcg, oom_takes_cgroup_lock(m));
+		if (victim < 0)
+			ret = victim;
+	}
+	current_pid = f->saved_pid;
+	current_oom_report = f->saved_report;
+	if (p) {
+		int killed;
+
+		spin_lock(&p->alloc_lock);
+		killed = p->oom_killed && p->state != TASK_DEAD;
+		spin_unlock(&p->alloc_lock);
+		if (killed)
+			do_exit(p);
+	}
+	if (ret == -EDEADLK || !r->oom)
 		return ret;
-	current_memcg_in_oom = NULL;
-	victim = mem_cgroup_out_of_memory(memcg);
+	victim = r->nr ? r->victims[r->nr - 1] : 0;
 	if (info) {
 		info->oom_victim = victim;
-		info->oom_memcg = memcg->id;
+		info->oom_memcg = r->memcg;
 	}
+	if (!ret)
+		return 0;	/* 2.6.34+: the charge retried after the kill and went through */
 	if (victim == pid)
 		return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: task %d was OOM-killed",
-				     memcg->id, victim);
+				     r->memcg, victim);
 	if (victim)
 		return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: task %d was OOM-killed "
-				     "instead of task %d", memcg->id, victim, pid);
-	return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: no task to kill", memcg->id);
+				     "instead of task %d", r->memcg, victim, pid);
+	return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: no task to kill", r->memcg);
 }
 
 int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
@@ -644,14 +752,18 @@ int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
 	}
 	if (kind == EMU_VMA_SHM || (kind == EMU_VMA_FILE && !private_))
 		flags = VM_SHARED | VM_MAYSHARE;
-	down_write(&mm->mmap_sem);
-	ret = do_mmap(mm, (unsigned long)len, flags, file, &start);
-	up_write(&mm->mmap_sem);
+	ret = mmap_write_lock_killable(mm, pid);
+	if (!ret) {
+		ret = do_mmap(mm, (unsigned long)len, flags, file, &start);
+		up_write(&mm->mmap_sem);
+		if (ret)
+			emu_set_error(ret, "no room for %llu bytes in the address space", len);
+	}
 	if (ret && kind == EMU_VMA_SHM)
 		shmem_put(file);
 	mmput(mm);
 	if (ret)
-		EMU_RETURN(emu_set_error(ret, "no room for %llu bytes in the address space", len));
+		EMU_RETURN(ret);
 	*addr = start;
 	EMU_RETURN(0);
 }
@@ -669,9 +781,11 @@ int emu_munmap(struct machine *m, int pid, unsigned long long addr, unsigned lon
 	mm = get_task_mm(p);
 	if (!mm)
 		EMU_RETURN(emu_set_error(-ESRCH, "task %d has exited", pid));
-	down_write(&mm->mmap_sem);
-	ret = do_munmap(mm, (unsigned long)addr, (unsigned long)len);
-	up_write(&mm->mmap_sem);
+	ret = mmap_write_lock_killable(mm, pid);
+	if (!ret) {
+		ret = do_munmap(mm, (unsigned long)addr, (unsigned long)len);
+		up_write(&mm->mmap_sem);
+	}
 	mmput(mm);
 	EMU_RETURN(ret);
 }
@@ -728,16 +842,21 @@ int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long
 	TASK_ARG(p, m, pid);
 	unsigned long start, end;
 	struct mm_struct *mm;
+	struct fault_ctx f;
+	TRACE_SLICE(EMU_TRACE_FAULT, mem_cgroup_from_task(p)->id, pid, (long long)len, NULL);
 	int ret = task_range(p, addr, len, &start, &end, &mm);
 
 	if (ret)
 		EMU_RETURN(ret);
-	down_write(&mm->mmap_sem);
-	ret = range_mapped(mm, start, end) ? mlock_fixup(mm, start, end)
-		: emu_set_error(-ENOMEM, "[0x%lx, 0x%lx) is not mapped", start, end);
-	up_write(&mm->mmap_sem);
+	fault_begin(&f, pid);
+	ret = mmap_write_lock_killable(mm, pid);
+	if (!ret) {
+		ret = range_mapped(mm, start, end) ? mlock_fixup(mm, start, end)
+			: emu_set_error(-ENOMEM, "[0x%lx, 0x%lx) is not mapped", start, end);
+		up_write(&mm->mmap_sem);
+	}
 	mmput(mm);
-	EMU_RETURN(oom_synchronize(ret, pid, info));
+	EMU_RETURN(fault_end(&f, ret, pid, info));
 }
 
 int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long long len,
@@ -747,10 +866,13 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 	TASK_ARG(p, m, pid);
 	unsigned long start, end, done = 0;
 	struct mm_struct *mm;
+	struct fault_ctx f;
+	TRACE_SLICE(EMU_TRACE_FAULT, mem_cgroup_from_task(p)->id, pid, (long long)len, &done);
 	int ret = task_range(p, addr, len, &start, &end, &mm);
 
 	if (ret)
 		EMU_RETURN(ret);
+	fault_begin(&f, pid);
 	down_read(&mm->mmap_sem);
 	if (!range_mapped(mm, start, end)) {
 		ret = emu_set_error(-EFAULT, "task %d: [0x%lx, 0x%lx) is not mapped", pid, start, end);
@@ -761,13 +883,15 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 			if (a >= vma->vm_end)
 				vma = vma->vm_next;
 			ret = handle_mm_fault(mm, vma, a, write);
+			if (!ret && fatal_signal_pending(done))
+				ret = emu_set_error(-EINTR, "task %d: interrupted after %lu pages", pid, done + 1);
 		}
 	}
 	up_read(&mm->mmap_sem);
 	mmput(mm);
 	if (info)
 		info->pages_faulted = done;
-	EMU_RETURN(oom_synchronize(ret, pid, info));
+	EMU_RETURN(fault_end(&f, ret, pid, info));
 }
 
 int emu_file_write(struct machine *m, int pid, const char *path, unsigned long long len,
@@ -777,7 +901,9 @@ int emu_file_write(struct machine *m, int pid, const char *path, unsigned long l
 	TASK_ARG(p, m, pid);
 	struct address_space *mapping;
 	struct mm_struct *mm;
+	struct fault_ctx f;
 	int ret;
+	TRACE_SLICE(EMU_TRACE_FAULT, mem_cgroup_from_task(p)->id, pid, (long long)len, NULL);
 
 	if (!path || !path[0])
 		EMU_RETURN(emu_set_error(-EINVAL, "a file write needs a path"));
@@ -789,9 +915,10 @@ int emu_file_write(struct machine *m, int pid, const char *path, unsigned long l
 	mm = get_task_mm(p);
 	if (!mm)
 		EMU_RETURN(emu_set_error(-ESRCH, "task %d has exited", pid));
+	fault_begin(&f, pid);
 	ret = generic_file_write(mm, mapping, (unsigned long)((len + PAGE_SIZE - 1) >> PAGE_SHIFT));
 	mmput(mm);
-	EMU_RETURN(oom_synchronize(ret, pid, info));
+	EMU_RETURN(fault_end(&f, ret, pid, info));
 }
 
 int emu_check_locked(struct machine *m);

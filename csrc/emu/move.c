@@ -13,18 +13,25 @@ int mem_cgroup_precharge_mc(struct move_ctx *ctx, int move_type);
 int mem_cgroup_move_charge(struct move_ctx *ctx);
 void mem_cgroup_clear_mc(struct move_ctx *ctx);
 
-/* A charge of the move gave up with the OOM killer armed: run it now, no locks held. */
-void move_ctx_oom(struct move_ctx *ctx)
+/*
+ * A charge of the move gave up with the OOM killer armed: run it now, no
+ * spinlocks held -- but under cgroup_mutex, which the attach path holds:
+ * 0, or -EDEADLK where the OOM path takes it again.
+ */
+int move_ctx_oom(struct move_ctx *ctx)
 {
 	struct mem_cgroup *memcg = current_memcg_in_oom;
+	struct oom_report *saved;
 	int victim;
 
 	if (!memcg)
-		return;
+		return 0;
 	current_memcg_in_oom = NULL;
-	victim = mem_cgroup_out_of_memory(memcg);
-	if (victim && ctx->nr_victims < MOVE_MAX_VICTIMS)
-		ctx->victims[ctx->nr_victims++] = victim;
+	saved = current_oom_report;
+	current_oom_report = &ctx->oom;
+	victim = mem_cgroup_out_of_memory(memcg, ctx->oom_cgroup_locked);
+	current_oom_report = saved;
+	return min(victim, 0);
 }
 
 int emu_move_begin(struct machine *m, int pid, int to_id, struct move_ctx **out)
@@ -41,11 +48,13 @@ int emu_move_begin(struct machine *m, int pid, int to_id, struct move_ctx **out)
 	ctx->mm = get_task_mm(p);
 	ctx->from = mem_cgroup_from_task(p);
 	ctx->to = to;
+	ctx->oom_cgroup_locked = oom_takes_cgroup_lock(m);
 	INIT_LIST_HEAD(&ctx->isolated);
 	INIT_LIST_HEAD(&ctx->moved);
 	spin_lock(&m->moves_lock);
 	list_add(&ctx->node, &m->moves);
 	spin_unlock(&m->moves_lock);
+	trace_event(EMU_TRACE_MOVE, 'B', ctx->from->id, pid, to->id, 0);
 	*out = ctx;
 	EMU_RETURN(0);
 }
@@ -54,6 +63,7 @@ int emu_move_begin(struct machine *m, int pid, int to_id, struct move_ctx **out)
 int emu_move_putback(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_PUTBACK, ctx);
 
 	putback_lru_pages(&ctx->isolated);
 	putback_lru_pages(&ctx->moved);
@@ -72,6 +82,7 @@ int emu_move_end(struct move_ctx *ctx)
 	spin_unlock(&m->moves_lock);
 	if (ctx->mm)
 		mmput(ctx->mm);
+	trace_event(EMU_TRACE_MOVE, 'E', ctx->to->id, ctx->nr_moved, ctx->nr_leaked, ctx->oom.nr);
 	free(ctx);
 	EMU_RETURN(0);
 }
@@ -84,9 +95,9 @@ int emu_move_stats(struct move_ctx *ctx, struct emu_move_stats *out)
 	out->skipped = ctx->nr_skipped;
 	out->precharge = ctx->precharge;
 	out->moved_swap = ctx->moved_swap;
-	out->nr_victims = ctx->nr_victims;
-	for (int i = 0; i < ctx->nr_victims; i++)
-		out->victims[i] = ctx->victims[i];
+	out->nr_victims = ctx->oom.nr;
+	for (int i = 0; i < ctx->oom.nr; i++)
+		out->victims[i] = ctx->oom.victims[i];
 	return 0;
 }
 
@@ -102,15 +113,24 @@ int emu_memcg_margin(struct machine *m, int id, unsigned long long *out)
 int emu_seed_isolate(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_WALK, ctx);
 
 	int ret = ctx->mm ? mem_cgroup_recharge_isolate(ctx) : 0;	/* no mm: nothing to move */
 
 	EMU_RETURN(ret ? ret : (int)min(ctx->nr_isolated, 0x7fffffffUL));
 }
 
+/* The seed-2.6.29 variant: the same patch on a kernel whose OOM path no longer takes cgroup_lock(). */
+int emu_move_oom_unlocked(struct move_ctx *ctx)
+{
+	ctx->oom_cgroup_locked = 0;
+	return 0;
+}
+
 int emu_seed_recharge(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_MOVE_PAGES, ctx);
 	int ret = mem_cgroup_recharge_move(ctx);
 
 	if (ret == -ENOMEM)
@@ -122,6 +142,7 @@ int emu_seed_recharge(struct move_ctx *ctx)
 int emu_seed_rollback(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_ROLLBACK, ctx);
 
 	EMU_RETURN(mem_cgroup_recharge_rollback(ctx));
 }
@@ -130,6 +151,7 @@ int emu_seed_rollback(struct move_ctx *ctx)
 int emu_upstream_can_attach(struct move_ctx *ctx, int move_type)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_PRECHARGE, ctx);
 	int ret;
 
 	if (!ctx->mm || ctx->mm->owner != ctx->task)
@@ -148,6 +170,7 @@ int emu_upstream_can_attach(struct move_ctx *ctx, int move_type)
 int emu_upstream_move(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_MOVE_PAGES, ctx);
 	int ret = ctx->mm && ctx->move_type ? mem_cgroup_move_charge(ctx) : 0;
 
 	if (ret == -ENOMEM)
@@ -159,6 +182,7 @@ int emu_upstream_move(struct move_ctx *ctx)
 int emu_upstream_clear(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_CLEAR, ctx);
 
 	mem_cgroup_clear_mc(ctx);
 	EMU_RETURN(0);

@@ -10,11 +10,12 @@ void res_counter_init(struct res_counter *counter, struct res_counter *parent)
 	counter->parent = parent;
 }
 
-/* res_counter_charge_locked(), kernel/res_counter.c */
-static int res_counter_charge_locked(struct res_counter *counter, unsigned long long val)
+/* res_counter_charge_locked(), kernel/res_counter.c: fails (failcnt) unless @room fits. */
+static int res_counter_charge_locked(struct res_counter *counter, unsigned long long val,
+				     unsigned long long room)
 {
 	lockdep_assert_held(&counter->lock);
-	if (counter->usage + val > counter->limit || counter->usage + val < counter->usage) {
+	if (counter->usage + room > counter->limit || counter->usage + room < counter->usage) {
 		counter->failcnt++;
 		return -ENOMEM;
 	}
@@ -40,6 +41,17 @@ static void res_counter_uncharge_locked(struct res_counter *counter, unsigned lo
 int res_counter_charge(struct res_counter *counter, unsigned long long val,
 		       struct res_counter **limit_fail_at)
 {
+	return res_counter_charge_room(counter, val, val, limit_fail_at);
+}
+
+/*
+ * Charge @val where the kernel would charge @room >= @val: the rest is what
+ * its per-cpu stock would keep charged, which we keep no charge for (see
+ * consume_stock() in mm/memcontrol.c).  Each level must fit @room or fails.
+ */
+int res_counter_charge_room(struct res_counter *counter, unsigned long long val,
+			    unsigned long long room, struct res_counter **limit_fail_at)
+{
 	struct res_counter *c, *u;
 
 	*limit_fail_at = NULL;
@@ -47,7 +59,7 @@ int res_counter_charge(struct res_counter *counter, unsigned long long val,
 		int ret;
 
 		spin_lock(&c->lock);
-		ret = res_counter_charge_locked(c, val);
+		ret = res_counter_charge_locked(c, val, room);
 		spin_unlock(&c->lock);
 		if (ret) {
 			*limit_fail_at = c;

@@ -4,6 +4,7 @@
  * pieces each function names).
  */
 #include "../include/linux/mm.h"
+#include "../emu/trace.h"
 
 /* page_assign_page_cgroup(), mm/memcontrol.c 2.6.26: caller holds the lock bit. */
 static void page_assign_page_cgroup(struct page *page, struct page_cgroup *pc)
@@ -81,23 +82,24 @@ int do_swap_account(struct machine *m)
 
 /*
  * The counters of a charge, try_charge_memcg(), mm/memcontrol.c 6.1:
- * memory+swap first, then memory; no reclaim.  On failure *over_limit is
+ * memory+swap first, then memory; no reclaim.  Each must have room for
+ * @room pages (a batch), @nr_pages are charged.  On failure *over_limit is
  * the group whose counter refused and *memsw says which counter it was.
  */
-int mem_cgroup_charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages,
-			       struct mem_cgroup **over_limit, int *memsw)
+static int charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages, unsigned long room,
+			   struct mem_cgroup **over_limit, int *memsw)
 {
 	unsigned long long val = nr_pages * PAGE_SIZE;
 	int account = do_swap_account(memcg->machine);
 	struct res_counter *fail;
 
 	*memsw = 0;
-	if (account && res_counter_charge(&memcg->memsw, val, &fail)) {
+	if (account && res_counter_charge_room(&memcg->memsw, val, room * PAGE_SIZE, &fail)) {
 		*over_limit = container_of(fail, struct mem_cgroup, memsw);
 		*memsw = 1;
 		return -ENOMEM;
 	}
-	if (!res_counter_charge(&memcg->res, val, &fail))
+	if (!res_counter_charge_room(&memcg->res, val, room * PAGE_SIZE, &fail))
 		return 0;
 	if (account)
 		res_counter_uncharge(&memcg->memsw, val);
@@ -105,54 +107,218 @@ int mem_cgroup_charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages,
 	return -ENOMEM;
 }
 
+int mem_cgroup_charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages,
+			       struct mem_cgroup **over_limit, int *memsw)
+{
+	return charge_counters(memcg, nr_pages, nr_pages, over_limit, memsw);
+}
+
 /* Reclaim that may not swap: set while a charge over its memsw limit reclaims (6.1 ~MEMCG_RECLAIM_MAY_SWAP). */
 __thread int current_reclaim_noswap;
 
-/* Set when a charge gave up and the memcg OOM killer should run once the fault unwinds. */
+/* 2.6.26: set when a charge gave up; the memcg OOM killer runs once the charge unwinds. */
 __thread struct mem_cgroup *current_memcg_in_oom;
 
 /* Upstream move in flight: chargers wait instead of failing (mem_cgroup_wait_acct_move). */
 int mem_cgroup_wait_acct_move(struct mem_cgroup *over_limit);
 
 /*
- * mem_cgroup_try_charge(): the charge loop of mem_cgroup_charge_common(),
- * mm/memcontrol.c 2.6.26 -- charge; on failure reclaim from the group over
- * its limit and retry; after MEM_CGROUP_RECLAIM_RETRIES fruitless rounds,
- * arm the OOM killer (run later, as mem_cgroup_oom_synchronize() does) and
- * fail.
+ * The charge batch: none in 2.6.26; CHARGE_BATCH 32 from 2.6.33
+ * (__mem_cgroup_try_charge()); MEMCG_CHARGE_BATCH 64 in 6.1.
+ */
+static unsigned long charge_batch(struct machine *m)
+{
+	if (m->kernel < EMU_KERNEL_2_6_34)
+		return 1;
+	return m->kernel < EMU_KERNEL_6_1 ? 32 : 64;
+}
+
+/* MEM_CGROUP_RECLAIM_RETRIES 5 (2.6.26-3.x), MAX_RECLAIM_RETRIES 16 (6.1). */
+static int reclaim_retries(struct machine *m)
+{
+	return m->kernel < EMU_KERNEL_6_1 ? MEM_CGROUP_RECLAIM_RETRIES : 16;
+}
+
+/*
+ * consume_stock(), mm/memcontrol.c: take @nr pages from the per-cpu stock
+ * if it holds them for @memcg.  The emulator keeps no charge for the stock
+ * (usage reads as the kernel's after a drain); it counts what the kernel's
+ * stock would hold, so a batch fails, and failcnt counts, where the kernel's
+ * would.
+ */
+static int consume_stock(struct machine *m, struct mem_cgroup *memcg, unsigned long nr)
+{
+	int ret = 0;
+
+	spin_lock(&m->stock_lock);
+	if (m->stock_memcg == memcg && m->stock_nr >= nr) {
+		m->stock_nr -= nr;
+		ret = 1;
+	}
+	spin_unlock(&m->stock_lock);
+	return ret;
+}
+
+/* What the stock holds for @memcg: charged in the kernel, not here. */
+static unsigned long stock_of(struct machine *m, struct mem_cgroup *memcg)
+{
+	unsigned long nr;
+
+	spin_lock(&m->stock_lock);
+	nr = m->stock_memcg == memcg ? m->stock_nr : 0;
+	spin_unlock(&m->stock_lock);
+	return nr;
+}
+
+unsigned long mem_cgroup_stock_pages(struct mem_cgroup *memcg)
+{
+	return stock_of(memcg->machine, memcg);
+}
+
+/* refill_stock(): the batch's surplus; another group's stock is drained first. */
+static void refill_stock(struct machine *m, struct mem_cgroup *memcg, unsigned long nr)
+{
+	spin_lock(&m->stock_lock);
+	if (m->stock_memcg != memcg) {
+		m->stock_memcg = memcg;
+		m->stock_nr = 0;
+	}
+	m->stock_nr += nr;
+	if (m->stock_nr > charge_batch(m))
+		m->stock_nr = 0;	/* drain_stock() */
+	spin_unlock(&m->stock_lock);
+}
+
+/* drain_all_stock(), mm/memcontrol.c: drop the stock of @root or a descendant (NULL: any). */
+void drain_all_stock(struct mem_cgroup *root)
+{
+	struct machine *m = cur_machine;
+
+	spin_lock(&m->stock_lock);
+	if (m->stock_memcg && (!root || mem_cgroup_is_descendant(m->stock_memcg, root))) {
+		m->stock_memcg = NULL;
+		m->stock_nr = 0;
+	}
+	spin_unlock(&m->stock_lock);
+}
+
+/*
+ * mem_cgroup_oom() and mem_cgroup_out_of_memory(), mm/memcontrol.c 6.1 (the
+ * kill inline in the charge path since 4.19): under oom_lock, look at the
+ * margin again, then kill.  1 when the charge may retry (a victim was
+ * killed, or one is still exiting), 0 when nothing could be killed.  A
+ * victim that is the charging task itself exits once the fault unwinds.
+ */
+static int mem_cgroup_oom(struct mem_cgroup *memcg, unsigned long nr_pages, int *waited)
+{
+	struct machine *m = cur_machine;
+	int victim = 0, ret = 1;
+
+	oom_note(memcg, 0);
+	if (atomic_load(&memcg->oom_kill_disable))	/* memory.oom_control: no kill (here: no wait) */
+		return 0;
+	pthread_mutex_lock(&m->oom_lock);
+	if (mem_cgroup_margin(memcg) < nr_pages * PAGE_SIZE && !current_task_dying()) {
+		victim = select_bad_process(memcg);
+		if (victim > 0)
+			oom_kill_process(m, memcg, victim, victim != current_pid);
+		else if (victim < 0)
+			/* a victim still exiting stops further kills; a second time, give up
+			 * (the kernel's oom_reaper would have marked it MMF_OOM_SKIP by then) */
+			ret = !(*waited)++;
+		else
+			ret = 0;
+	}
+	pthread_mutex_unlock(&m->oom_lock);
+	if (victim > 0)
+		oom_note(memcg, victim);
+	return ret;
+}
+
+/*
+ * The charge path, one step per kernel function: mem_cgroup_charge_common()
+ * (2.6.26), __mem_cgroup_try_charge()/mem_cgroup_do_charge() (2.6.34-3.4),
+ * try_charge_memcg() (6.1).
+ *  1. consume_stock(), else charge the batch; a batch that does not fit is
+ *     retried with @nr_pages alone (never reclaim on behalf of batching);
+ *  2. no __GFP_DIRECT_RECLAIM: fail;
+ *  3. try_to_free_mem_cgroup_pages() in the group over its limit;
+ *  4. mem_cgroup_margin() re-check: room now, retry;
+ *  5. 6.1: drain_all_stock() once and retry; __GFP_NORETRY: fail here;
+ *  6. reclaim made progress (2.6.26: any charge; 3.x: one page; 6.1: up to
+ *     8 pages): retry without spending a retry;
+ *  7. 2.6.34+: mem_cgroup_wait_acct_move(): only now wait for a move;
+ *  8. the profile's retries (2.6.26-3.4: 5; 6.1: 16);
+ *  9. the OOM killer: 2.6.26 arms it and the charge fails (the caller runs
+ *     it and the fault fails); 2.6.34+ kill and retry with fresh retries,
+ *     until the charging task itself is the one dying (passed_oom).
  */
 int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int flags,
 			  struct mem_cgroup **over_limit)
 {
-	int nr_retries = MEM_CGROUP_RECLAIM_RETRIES;
+	struct machine *m = cur_machine;
+	unsigned long batch = max(charge_batch(m), nr_pages), reclaimed;
+	int nr_retries = reclaim_retries(m), drained = 0, passed_oom = 0, waited = 0;
 	struct mem_cgroup *mem_over_limit;
 	int memsw;
 
 	for (;;) {
-		unsigned long reclaimed;
-
-		if (!mem_cgroup_charge_counters(memcg, nr_pages, &mem_over_limit, &memsw))
+		if (consume_stock(m, memcg, nr_pages)) {
+			if (!mem_cgroup_charge_counters(memcg, nr_pages, &mem_over_limit, &memsw))
+				return 0;
+			drain_all_stock(memcg);	/* a limit under the stock: the kernel had drained it */
+		}
+		if (!charge_counters(memcg, nr_pages, batch + stock_of(m, memcg), &mem_over_limit, &memsw)) {
+			if (batch > nr_pages)
+				refill_stock(m, memcg, batch - nr_pages);
 			return 0;
+		}
 		if (over_limit)
 			*over_limit = mem_over_limit;
-		if (!(flags & CHARGE_RECLAIM))
-			return -ENOMEM;
-		if (mem_cgroup_wait_acct_move(mem_over_limit))
+		if (batch > nr_pages) {
+			batch = nr_pages;
 			continue;
-		/* over memory+swap, swapping out frees nothing of it */
+		}
+		if (!(flags & CHARGE_RECLAIM)) {
+			trace_instant(EMU_TRACE_CHARGE_FAIL, mem_over_limit->id, nr_pages, EMU_CHARGE_FAIL_NORECLAIM, 0);
+			return -ENOMEM;
+		}
+		/* over memory+swap, swapping out frees nothing of it (~MEMCG_RECLAIM_MAY_SWAP) */
 		current_reclaim_noswap = memsw;
 		reclaimed = try_to_free_mem_cgroup_pages(mem_over_limit, nr_pages);
 		current_reclaim_noswap = 0;
-		if (reclaimed)
-			continue;
-		/* reclaim may have freed through others' work: look again (res_counter_check_under_limit) */
 		if (mem_cgroup_margin(mem_over_limit) >= nr_pages * PAGE_SIZE)
 			continue;
-		if (!nr_retries--) {
-			if (flags & CHARGE_OOM)
-				current_memcg_in_oom = mem_over_limit;
+		if (m->kernel >= EMU_KERNEL_6_1 && !drained) {
+			drain_all_stock(mem_over_limit);
+			drained = 1;
+			continue;
+		}
+		if (flags & CHARGE_NORETRY) {
+			trace_instant(EMU_TRACE_CHARGE_FAIL, mem_over_limit->id, nr_pages, EMU_CHARGE_FAIL_RETRIES, 0);
 			return -ENOMEM;
 		}
+		if (reclaimed && (m->kernel < EMU_KERNEL_2_6_34 || nr_pages <=
+				  (m->kernel < EMU_KERNEL_6_1 ? 1UL : 1UL << PAGE_ALLOC_COSTLY_ORDER)))
+			continue;
+		if (m->kernel >= EMU_KERNEL_2_6_34 && mem_cgroup_wait_acct_move(mem_over_limit))
+			continue;
+		if (nr_retries-- > 0)
+			continue;
+		trace_instant(EMU_TRACE_CHARGE_FAIL, mem_over_limit->id, nr_pages,
+			      flags & CHARGE_OOM ? EMU_CHARGE_FAIL_OOM : EMU_CHARGE_FAIL_RETRIES, 0);
+		if (!(flags & CHARGE_OOM))
+			return -ENOMEM;
+		if (m->kernel < EMU_KERNEL_2_6_34) {
+			current_memcg_in_oom = mem_over_limit;
+			return -ENOMEM;
+		}
+		if (passed_oom && current_task_dying())
+			return -ENOMEM;
+		if (!mem_cgroup_oom(mem_over_limit, nr_pages, &waited))
+			return -ENOMEM;
+		passed_oom = 1;
+		nr_retries = reclaim_retries(m);
 	}
 }
 
@@ -431,10 +597,10 @@ void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mm_stru
 		return;
 	if (mm && PcgFlag(pc, PCG_WRONG_CHARGE))
 		memcg = try_get_mem_cgroup_from_mm(mm);
-	atomic_store(&cur_machine->swap_cgroup[swp_off], (unsigned short)memcg->id);
+	atomic_store(&cur_machine->swap_cgroup[swp_off], mem_cgroup_id(memcg));
 	mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, 1);
 	/* mem_cgroup_swapout(), 6.1: the entry holds memory+swap; the frame's uncharge takes both */
-	if (memcg->id && do_swap_account(memcg->machine))
+	if (do_swap_account(memcg->machine))
 		res_counter_charge_nofail(&memcg->memsw, PAGE_SIZE);
 }
 
@@ -448,7 +614,7 @@ struct mem_cgroup *mem_cgroup_swapin_memcg(struct mm_struct *mm, unsigned long s
 	struct machine *m = cur_machine;
 
 	if (m->kernel > EMU_KERNEL_2_6_26) {
-		struct mem_cgroup *memcg = mem_cgroup_lookup(m, atomic_load(&m->swap_cgroup[swp_off]));
+		struct mem_cgroup *memcg = mem_cgroup_from_id(m, atomic_load(&m->swap_cgroup[swp_off]));
 
 		if (memcg)
 			return memcg;
@@ -465,7 +631,7 @@ void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off)
 	if (!id)
 		return;
 	spin_lock(&m->memcg_lock);
-	memcg = m->memcgs[id];
+	memcg = m->memcgs[id - 1];	/* a removed group's too: its parent's total_swap shows it */
 	spin_unlock(&m->memcg_lock);
 	if (!memcg)
 		return;
@@ -749,6 +915,8 @@ static int recharge_qualifies(struct page *page)
 
 static int mem_cgroup_recharge_private(struct page *page, struct mem_cgroup *memcg, struct move_ctx *ctx)
 {
+	struct mem_cgroup *old = page_memcg(page);
+	struct oom_report *saved;
 	int ret;
 
 	if (!recharge_qualifies(page)) {
@@ -757,10 +925,17 @@ static int mem_cgroup_recharge_private(struct page *page, struct mem_cgroup *mem
 	}
 	mem_cgroup_uncharge_page(page);
 	/* here the page is charged to no group: the window the RFD's rollback has to close */
+	saved = current_oom_report;
+	current_oom_report = &ctx->oom;
 	ret = mem_cgroup_charge_common(page, NULL, memcg, MEM_CGROUP_CHARGE_TYPE_MAPPED,
 				       CHARGE_RECLAIM | CHARGE_OOM);
-	if (ret)
-		move_ctx_oom(ctx);
+	current_oom_report = saved;
+	if (ret && move_ctx_oom(ctx) == -EDEADLK) {
+		/* the writer hangs in the OOM path: this page stays charged nowhere */
+		mem_cgroup_mark_leaked(page, old ? old : ctx->from);
+		ctx->nr_leaked++;
+		return -EDEADLK;
+	}
 	return ret;
 }
 
@@ -909,6 +1084,8 @@ int mem_cgroup_recharge_rollback(struct move_ctx *ctx)
 		ret = mem_cgroup_recharge_private(page, ctx->from, ctx);
 		if (ret == 0 && cur)	/* it had moved (the page whose charge failed had not) */
 			ctx->nr_moved--;
+		if (ret == -EDEADLK)
+			return ret;	/* hung: the rollback goes no further */
 		if (ret >= 0)
 			continue;
 		/* ignore this failure intentionally: the page is charged nowhere */

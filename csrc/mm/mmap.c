@@ -3,6 +3,21 @@
 
 #define MMAP_MIN_ADDR	0x10000UL
 
+/*
+ * mmap_write_lock_killable(), include/linux/mmap_lock.h.  A hook runs inside
+ * a move, on the mover's thread, while the move holds the task's mmap_lock
+ * for read: a kernel would make this writer wait for the move to end, which
+ * on the mover's own thread is never.
+ */
+int mmap_write_lock_killable(struct mm_struct *mm, int pid)
+{
+	if (down_write_killable(&mm->mmap_sem))
+		return emu_set_error(-EDEADLK, "task %d's mmap_lock is held by the move this hook runs in: "
+				     "a kernel would wait for the move to end; make this call from another thread",
+				     pid);
+	return 0;
+}
+
 /* find_vma(), mm/mmap.c: the first VMA ending above @addr. */
 struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr)
 {
@@ -22,6 +37,7 @@ static void vma_link_list(struct mm_struct *mm, struct vm_area_struct *vma)
 		pp = &(*pp)->vm_next;
 	vma->vm_next = *pp;
 	*pp = vma;
+	atomic_fetch_add(&mm->total_vm, (long)((vma->vm_end - vma->vm_start) >> PAGE_SHIFT));
 }
 
 /* __vma_link_file(), mm/mmap.c */
@@ -64,6 +80,7 @@ static void remove_vma(struct vm_area_struct *vma)
 {
 	struct address_space *mapping = vma->vm_file;
 
+	atomic_fetch_sub(&vma->vm_mm->total_vm, (long)((vma->vm_end - vma->vm_start) >> PAGE_SHIFT));
 	anon_vma_unlink(vma);
 	if (mapping) {
 		spin_lock(&mapping->i_mmap_lock);
@@ -251,6 +268,7 @@ int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 	struct vm_area_struct *mpnt, **pp = &mm->mmap;
 
 	mm->free_area_cache = oldmm->free_area_cache;
+	atomic_store(&mm->total_vm, atomic_load(&oldmm->total_vm));
 	for (mpnt = oldmm->mmap; mpnt; mpnt = mpnt->vm_next) {
 		struct vm_area_struct *tmp = vm_area_dup(mpnt);
 

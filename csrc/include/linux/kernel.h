@@ -26,6 +26,7 @@
 #define READ_ONCE(x)	atomic_load_explicit(&(x), memory_order_relaxed)
 #define SWAP_CLUSTER_MAX 32UL
 #define MEM_CGROUP_RECLAIM_RETRIES 5
+#define PAGE_ALLOC_COSTLY_ORDER 3
 
 /* ---- stubbed ---- */
 #define rcu_read_lock()		do { } while (0)
@@ -61,5 +62,12 @@ int emu_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2
 
 /* cond_resched(): a preemption point; calls the machine's on_resched hook. */
 int cond_resched_phase(int phase, unsigned long pages);
+
+/*
+ * fatal_signal_pending(), include/linux/sched/signal.h: asked at every page
+ * of a long loop, with the pages done so far; every EMU_SIGNAL_CHECK_PAGES
+ * it lets Python run the caller's pending signal handlers (Ctrl-C).
+ */
+int fatal_signal_pending(unsigned long done);
 
 #endif

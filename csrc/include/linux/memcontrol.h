@@ -20,6 +20,8 @@ struct res_counter {
 void res_counter_init(struct res_counter *counter, struct res_counter *parent);
 int res_counter_charge(struct res_counter *counter, unsigned long long val,
 		       struct res_counter **limit_fail_at);
+int res_counter_charge_room(struct res_counter *counter, unsigned long long val,
+			    unsigned long long room, struct res_counter **limit_fail_at);
 void res_counter_uncharge(struct res_counter *counter, unsigned long long val);
 void res_counter_charge_nofail(struct res_counter *counter, unsigned long long val);
 void res_counter_uncharge_until(struct res_counter *counter, struct res_counter *top,
@@ -81,6 +83,8 @@ struct mem_cgroup {
 	atomic_long reserved;			/* bytes an in-flight move holds on this group */
 	atomic_long kmem;			/* pages of page tables charged here (memory.kmem.*) */
 	atomic_int moving_account;		/* an upstream move is in flight from/to here */
+	atomic_int oom_kill_disable;		/* memory.oom_control, 2.6.34+ */
+	atomic_long oom_kill;			/* memory_events[MEMCG_OOM_KILL]: its tasks OOM-killed */
 };
 
 static inline void mem_cgroup_stat_add(struct mem_cgroup *memcg, int idx, long val)
@@ -96,7 +100,8 @@ enum charge_type { MEM_CGROUP_CHARGE_TYPE_MAPPED, MEM_CGROUP_CHARGE_TYPE_CACHE,
 		   MEM_CGROUP_CHARGE_TYPE_SHMEM };
 
 #define CHARGE_OOM	1	/* the memcg OOM killer may run */
-#define CHARGE_RECLAIM	2	/* reclaim on failure */
+#define CHARGE_RECLAIM	2	/* reclaim on failure (__GFP_DIRECT_RECLAIM) */
+#define CHARGE_NORETRY	4	/* one reclaim round, no retries, no OOM (__GFP_NORETRY) */
 
 int do_swap_account(struct machine *m);
 int mem_cgroup_charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages,
@@ -117,6 +122,8 @@ void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mm_stru
 struct mem_cgroup *mem_cgroup_swapin_memcg(struct mm_struct *mm, unsigned long swp_off);
 void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off);
 unsigned long long mem_cgroup_margin(struct mem_cgroup *memcg);
+void drain_all_stock(struct mem_cgroup *root);
+unsigned long mem_cgroup_stock_pages(struct mem_cgroup *memcg);
 int mem_cgroup_move_account(struct page *page, struct mem_cgroup *from,
 			    struct mem_cgroup *to, int uncharge_from);
 unsigned long mem_cgroup_move_account_batch(struct page **pages, unsigned long n,
@@ -127,6 +134,21 @@ unsigned long trylock_isolate_lru_page_batch(struct page **pages, unsigned long 
 enum { LRU_ADD_UNLOCK = 1, LRU_ADD_TAIL = 2 };
 void lru_add_page_batch(struct page **pages, unsigned long n, int mode);
 struct mem_cgroup *mem_cgroup_lookup(struct machine *m, int id);
+
+/*
+ * mem_cgroup_id(), include/linux/memcontrol.h: the id a swap record keeps.
+ * css ids start at 1, so 0 means "no group" and the root (our index 0) is 1.
+ */
+static inline unsigned short mem_cgroup_id(struct mem_cgroup *memcg)
+{
+	return (unsigned short)(memcg->id + 1);
+}
+
+/* mem_cgroup_from_id(), mm/memcontrol.c: a live group, or NULL for 0 or a removed one. */
+static inline struct mem_cgroup *mem_cgroup_from_id(struct machine *m, unsigned short id)
+{
+	return id ? mem_cgroup_lookup(m, id - 1) : NULL;
+}
 int mem_cgroup_by_index(struct machine *m, int id, struct mem_cgroup **memcg);
 
 /* mm/vmscan.c and the LRU (mm/swap.c) */

@@ -16,7 +16,8 @@ struct zone {
 };
 
 #define PID_MAX		32768
-#define MEMCG_ID_MAX	65535
+#define MEMCG_ID_MAX	65534	/* our index; mem_cgroup_id() = index + 1 <= MEM_CGROUP_ID_MAX (65535) */
+#define OOM_LOG_MAX	64	/* kill records kept until Python reads them; older ones drop */
 
 /* The emulated machine: everything the kernel keeps in globals. */
 struct machine {
@@ -57,13 +58,33 @@ struct machine {
 	int mc_active;
 	int mc_waiters;				/* chargers waiting on mc_waitq now */
 
+	/* cgroup_mutex, kernel/cgroup.c: held across attach; checked for self-deadlock */
+	pthread_mutex_t cgroup_mutex;
+	spinlock_t cgroup_mutex_state;		/* guards the owner fields and deadlock */
+	int cgroup_mutex_held, cgroup_mutex_frame, cgroup_mutex_nest;
+	pthread_t cgroup_mutex_owner;
+	char cgroup_mutex_where[64];
+	struct emu_deadlock deadlock;
+
+	/* memcg_stock_pcp, mm/memcontrol.c: pages the kernel's per-cpu stock would hold (one cpu) */
+	spinlock_t stock_lock;
+	struct mem_cgroup *stock_memcg;
+	unsigned long stock_nr;
+	pthread_mutex_t oom_lock;		/* oom_lock, mm/oom_kill.c: one OOM kill at a time */
+
 	spinlock_t moves_lock;
 	struct list_head moves;			/* in-flight moves: their pages are isolated */
+
+	spinlock_t oom_log_lock;
+	struct emu_oom_record oom_log[OOM_LOG_MAX];	/* kills not yet read into dmesg */
+	int oom_log_len;
 
 	atomic_int bug;
 	char bug_msg[256];
 	void *resched_handle;
 	atomic_long resched_fail;
+	atomic_int tracing;			/* emu/trace.h: emit points are live */
+	struct emu_trace *trace;
 };
 
 static inline unsigned long page_to_pfn(struct page *page)
@@ -151,6 +172,16 @@ static inline struct page *compound_head(struct page *page)
 	return PageTail(page) ? pfn_to_page(page_to_pfn(page) & ~(HPAGE_PMD_NR - 1)) : page;
 }
 
+/* mm_counter(), include/linux/mm.h 4.5+: which rss counter a mapped page counts in. */
+static inline int mm_counter(struct page *page)
+{
+	struct address_space *mapping = page_mapping(page);
+
+	if (!mapping)
+		return MM_ANONPAGES;
+	return mapping->shmem ? MM_SHMEMPAGES : MM_FILEPAGES;
+}
+
 /* mm/page_alloc.c */
 struct page *alloc_page(void);
 struct page *alloc_huge_page(void);
@@ -174,7 +205,6 @@ int do_huge_pmd_anonymous_page(struct mm_struct *mm, struct vm_area_struct *vma,
 int split_huge_page(struct page *head);
 int split_huge_pmd(struct pte_table *pt);
 struct page *lock_huge_pmd_page(struct pte_table *pt);
-void lock_page(struct page *page);
 #define VM_FAULT_FALLBACK 1
 
 /* mm/rmap.c */
@@ -197,6 +227,7 @@ struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr);
 int do_mmap(struct mm_struct *mm, unsigned long len, unsigned long flags,
 	    struct address_space *file, unsigned long *addr);
 int do_munmap(struct mm_struct *mm, unsigned long start, unsigned long len);
+int mmap_write_lock_killable(struct mm_struct *mm, int pid);
 int mlock_fixup(struct mm_struct *mm, unsigned long start, unsigned long end);
 int madvise_hugepage(struct mm_struct *mm, unsigned long start, unsigned long end, int advice);
 void exit_mmap(struct mm_struct *mm);
@@ -214,11 +245,37 @@ int generic_file_write(struct mm_struct *mm, struct address_space *mapping, unsi
 
 /* mm/swapfile.c */
 long get_swap_page(void);
-void swap_duplicate(unsigned long off);
+unsigned int swap_duplicate(unsigned long off);
 void swap_free(unsigned long off);
 
+/* The task whose fault or write is charging on this thread (0: the writer of a tasks file). */
+extern __thread int current_pid;
+
+/* kernel/cgroup.c */
+extern __thread int current_task_frame;
+int cgroup_lock(struct machine *m, const char *where);
+void cgroup_unlock(struct machine *m);
+
 /* mm/oom_kill.c */
-int mem_cgroup_out_of_memory(struct mem_cgroup *memcg);
+int mem_cgroup_out_of_memory(struct mem_cgroup *memcg, int cgroup_locked);
+void oom_kill_process(struct machine *m, struct mem_cgroup *memcg, int pid, int exit_now);
+int current_task_dying(void);
+
+/* Where this thread's charges report their OOM kills (a fault's or a move's), or NULL. */
+#define OOM_MAX_VICTIMS 16
+struct oom_report {
+	int oom;			/* the OOM killer ran */
+	int memcg;			/* id of the group that was out of memory */
+	int nr;
+	int victims[OOM_MAX_VICTIMS];
+};
+extern __thread struct oom_report *current_oom_report;
+void oom_note(struct mem_cgroup *memcg, int victim);
+/* Did this kernel's memcg OOM path take cgroup_lock()?  2.6.26 did; 2.6.29 dropped it. */
+static inline int oom_takes_cgroup_lock(struct machine *m)
+{
+	return m->kernel < EMU_KERNEL_2_6_34;
+}
 int select_bad_process(struct mem_cgroup *memcg);
 int mem_cgroup_is_descendant(struct mem_cgroup *memcg, struct mem_cgroup *root);
 
@@ -239,7 +296,6 @@ unsigned long get_mm_swapents(struct mm_struct *mm);
  * on its stack, upstream's struct move_charge_struct "mc", and the other
  * policies' bookkeeping).
  */
-#define MOVE_MAX_VICTIMS 16
 struct move_ctx {
 	struct machine *machine;
 	struct task_struct *task;
@@ -251,15 +307,15 @@ struct move_ctx {
 	unsigned long nr_isolated, nr_moved, nr_leaked, nr_skipped;
 	unsigned long precharge, moved_charge, moved_swap, swap_settled;
 	int move_type;				/* upstream: move_charge_at_immigrate bits */
-	int nr_victims;
-	int victims[MOVE_MAX_VICTIMS];
+	int oom_cgroup_locked;			/* its OOM path takes cgroup_lock() (seed on 2.6.26) */
+	struct oom_report oom;			/* the OOM kills its charges caused */
 	/* reserve: the groups whose charge the moved pages still hold, and how much */
 	int nr_old;
 	struct mem_cgroup *old_memcg[8];
 	unsigned long old_pages[8];
 };
 
-void move_ctx_oom(struct move_ctx *ctx);
+int move_ctx_oom(struct move_ctx *ctx);
 
 /* mm/pagewalk.c */
 struct mm_walk {
