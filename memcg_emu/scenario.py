@@ -246,7 +246,8 @@ OPS = {
     "drain": Op(doc="flush per-cpu charge caches (the emulator keeps none)"),
     "spawn": Op([("task", _name), _CG], child="task", in_hook=False,
                 doc="start a new task, with an empty address space, in a cgroup"),
-    "anon": Op([_TASK, ("bytes", _bytes)], [_MAPPING, ("touch", _one_of("write", "read", "none"), "write")],
+    "anon": Op([_TASK, ("bytes", _bytes)], [_MAPPING, ("touch", _one_of("write", "read", "none"), "write"),
+                                            ("madvise", _one_of("hugepage", "nohugepage"), None)],
                task="task", doc="map private anonymous memory and touch every page"),
     "shm": Op([_TASK, ("bytes", _bytes)], [_MAPPING, ("touch", _one_of("write", "read", "none"), "write")],
               task="task", doc="map shared anonymous memory (shmem) and touch every page"),
@@ -292,7 +293,8 @@ def _positive(v):
     return None if _is_int(v) and v > 0 else "must be a positive integer"
 
 
-# vm: the machine, as the real kernel runner reads it (thp and the watchdog matter only there)
+# vm: the machine, as the real kernel runner reads it (thp null: the kernel's default; the
+# watchdog matters only there)
 VM_FIELDS = {
     "mem_mb": _positive,
     "smp": _schema({"type": "integer", "minimum": 1, "maximum": 1024})(
@@ -589,7 +591,7 @@ class _Runner:
         try:
             self.machine = Machine(ram=vm["mem_mb"] * MiB, swap=vm["swap_mb"] * MiB,
                                    policy=scenario.policy, kernel=scenario.kernel, cpus=vm["smp"],
-                                   trace=timeline is not None)
+                                   trace=timeline is not None, thp=vm["thp"])
         except (OSError, ValueError) as e:
             raise ScenarioError(f"vm: cannot build the machine: {e}") from None
         self.pids = {}        # task name -> pid (alive)
@@ -692,6 +694,8 @@ class _Runner:
     def _map_touch(self, s, pid, kind, touch, path=None, private=False):
         size = parse_size(s["bytes"])
         addr = self.machine.mmap(pid, size, kind=kind, path=path, private=private)
+        if s.get("madvise"):
+            self.machine.madvise(pid, addr, size, s["madvise"])
         if s.get("mapping"):
             self.mappings[s["mapping"]] = (addr, size)
         if touch != "none":

@@ -18,8 +18,9 @@ X_PAGES = 800 * MiB // 4096
     ("seed", "later-refuses", "refused", "EPERM", 800, 500, 0),  # case b: attach_rollback
     ("reserve", "as-posted", "refused", "ENOMEM", 800, 500, 0),
     ("half", "as-posted", "half-moved", None, 276, 1024, (1024 - 500) * MiB // 4096),
-    ("upstream", "as-posted", "refused", "ENOMEM", 800, 500, 0),
-    ("upstream", "room", "moved", None, 0, 1300, X_PAGES),
+    # 6.1 charges page tables as kmem, never moved: 1.6 MiB of task_X's, 1 MiB of task_Z's
+    ("upstream", "as-posted", "refused", "ENOMEM", 801, 500, 0),
+    ("upstream", "room", "moved", None, 1, 1300, X_PAGES),
 ])
 def test_casestudy_rows_match_the_seed_prediction(policy, variant, outcome, error, a_after, b_after, moved):
     row = run_case(policy, variant)
@@ -57,8 +58,10 @@ def test_compare_writes_table_json_and_plot(tmp_path, capsys):
     rows = json.load(open(tmp_path / "compare.json"))
     by = {r["policy"]: r for r in rows}
     both = {p: max(t["from_usage"] + t["to_usage"] for t in r["trace"]) for p, r in by.items()}
-    assert both == {"reserve": 2100 * MiB, "seed": 1300 * MiB}
-    assert by["seed"]["end"] == [0, 1300 * MiB]
+    # plus the tasks' page tables, charged as kmem on 6.1 and never moved (~1/512 of their memory)
+    tables = 4 * MiB
+    assert 2100 * MiB <= both["reserve"] <= 2100 * MiB + tables and 1300 * MiB <= both["seed"] <= 1300 * MiB + tables
+    assert by["seed"]["end"][0] <= tables and 1300 * MiB <= by["seed"]["end"][1] <= 1300 * MiB + tables
     pytest.importorskip("matplotlib")
     assert os.path.getsize(tmp_path / "compare.png") > 1000
 

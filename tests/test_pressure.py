@@ -100,7 +100,7 @@ def test_casestudy_seed_deadlocks_on_its_base_kernel_and_seed_2_6_29_does_not():
 
 def group_g(kernel, ram, limit):
     """A machine with one group G of ``limit``."""
-    m = Machine(ram=ram, kernel=kernel)
+    m = Machine(ram=ram, kernel=kernel, thp="never", kmem=False)
     m.mkdir("G")
     m.write("G", "memory.limit_in_bytes", limit)
     return m
@@ -175,7 +175,7 @@ def test_mem_cgroup_do_precharge_failcnt_agrees_with_the_kernel_a_b1g_mc1():
     test harness's tasks add 281 pages we do not model) we agree with its failcnt, 43, within
     10%."""
     want = kernel_reads("a_b1g_mc1")
-    m = Machine(ram="2G", kernel="6.1")
+    m = Machine(ram="2G", kernel="6.1", kmem=False)    # Z's size is the kernel's usage, kmem and all
     for cg in ("A", "B"):
         m.mkdir(cg)
         m.write(cg, "memory.limit_in_bytes", "1G")

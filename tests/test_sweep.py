@@ -87,12 +87,17 @@ def test_rows_say_what_each_move_did(tmp_path):
     assert len(got) == 12 and all(r["status"] == "ok" for r in got.values())
     room = got[("upstream", "64M", "16M")]
     assert (room["outcome"], int(room["pages_moved"])) == ("moved", 16 * MiB // 4096)
-    assert int(room["new_before"]) == 24 * MiB and int(room["new_after"]) == 40 * MiB
-    assert int(room["old_before"]) == 16 * MiB and int(room["old_after"]) == 0
+    # on 6.1 each group also holds its tasks' page tables (kmem, a few pages; never moved)
+    tables = 32 * 4096
+    assert 24 * MiB < int(room["new_before"]) < 24 * MiB + tables
+    assert 40 * MiB < int(room["new_after"]) < 40 * MiB + tables
+    assert 16 * MiB < int(room["old_before"]) < 16 * MiB + tables and 0 < int(room["old_after"]) < tables
     full = got[("upstream", "32M", "16M")]        # 24M + 16M > 32M: the precharge fails
-    assert full["outcome"] == "refused" and int(full["new_peak"]) == 32 * MiB
+    # the peak is sampled every 512 precharged pages: the page tables shift it off the limit
+    assert full["outcome"] == "refused" and 32 * MiB - 512 * 4096 < int(full["new_peak"]) <= 32 * MiB
     half = got[("half", "32M", "16M")]
-    assert half["outcome"] == "half-moved" and int(half["pages_moved"]) == 8 * MiB // 4096
+    assert half["outcome"] == "half-moved"
+    assert (8 * MiB - tables) // 4096 < int(half["pages_moved"]) < 8 * MiB // 4096
     assert list(rows(tmp_path)[0]) == ["point", "policy", "limit.B", "bytes.x", *COLUMNS]
     assert (tmp_path / "rows.parquet").exists() and (tmp_path / "summary.png").exists()
 
