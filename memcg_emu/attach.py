@@ -35,7 +35,8 @@ class AttachContext:
         self.pages_moved = 0
         self.pages_marked = 0      # lazy policies: pages marked WRONG_CHARGE
         self.pages_leaked = 0
-        self.outcome = None        # "moved", "refused", "half-moved"
+        self.outcome = None        # "moved", "refused", "half-moved", "deadlock"
+        self.call_path = ()        # kernel functions between attach and a charge (a deadlock's chain)
         self.oom_victims = []      # tasks the OOM killer took during the move
         self.phases = {}           # seconds spent in each phase of the move (see policies.PHASE_OF)
 
@@ -101,34 +102,45 @@ SUBSYSTEMS = tuple(ss.name for ss in _SUBSYS)
 
 def cgroup_attach_task(machine, pid, dst, policy):
     """Move task ``pid`` into cgroup ``dst``; returns the AttachContext, raises OSError on refusal."""
-    with machine._cgroup_mutex:  # cgroup_mutex
-        src = machine._by_memcg[check_ret(lib.emu_task_memcg(machine._m, pid))]
-        ctx = AttachContext(machine, pid, src, dst, policy)
-        machine.last_attach = ctx
-        if src is dst:
-            ctx.outcome = "moved"
-            return ctx
-        done = []
-        for ss in _SUBSYS:
-            try:
-                injected = machine._fail_next.pop(ss.name, None)
-                if injected:
-                    raise OSError(injected, f"{ss.name}: can_attach refused (injected)")
-                ss.can_attach(ctx)
-            except BaseException:
-                for prev in reversed(done):
-                    prev.cancel(ctx)
-                ctx.outcome = "refused"
-                raise
-            done.append(ss)
-        errors = []
-        for ss in done:         # every attach runs; the first error is reported after
-            try:
-                ss.attach(ctx)
-            except OSError as e:
-                errors.append(e)
-        if errors:
-            ctx.outcome = "refused"
-            raise errors[0]
-        ctx.outcome = ctx.outcome or "moved"
+    with machine._cgroup_mutex("cgroup_attach_task"):
+        try:
+            return _attach_locked(machine, pid, dst, policy)
+        except OSError as e:
+            if e.errno == errno.EDEADLK:   # the writer hangs in the kernel: nothing more runs
+                machine.last_attach.outcome = "deadlock"
+                machine._note_deadlock(machine.last_attach.call_path)
+            raise
+
+
+def _attach_locked(machine, pid, dst, policy):
+    """cgroup_attach_task() with cgroup_mutex held: every can_attach, then every attach."""
+    src = machine._by_memcg[check_ret(lib.emu_task_memcg(machine._m, pid))]
+    ctx = AttachContext(machine, pid, src, dst, policy)
+    machine.last_attach = ctx
+    if src is dst:
+        ctx.outcome = "moved"
         return ctx
+    done = []
+    for ss in _SUBSYS:
+        try:
+            injected = machine._fail_next.pop(ss.name, None)
+            if injected:
+                raise OSError(injected, f"{ss.name}: can_attach refused (injected)")
+            ss.can_attach(ctx)
+        except BaseException:
+            for prev in reversed(done):
+                prev.cancel(ctx)
+            ctx.outcome = "refused"
+            raise
+        done.append(ss)
+    errors = []
+    for ss in done:         # every attach runs; the first error is reported after
+        try:
+            ss.attach(ctx)
+        except OSError as e:
+            errors.append(e)
+    if errors:
+        ctx.outcome = "refused"
+        raise errors[0]
+    ctx.outcome = ctx.outcome or "moved"
+    return ctx

@@ -5,6 +5,11 @@ move task_X to group_B.  Variants: as posted (B lacks room), B with room
 (limit 2G), B filled by task_W at a preemption point of the move (the
 seed's rollback case a), and a later subsystem (devices) refusing (case b).
 The upstream policy runs with group_B's move_charge_at_immigrate = 1.
+
+Each policy runs on its own kernel unless one is given: the RFD's policies
+on 2.6.26 (the seed's base, whose OOM path takes cgroup_mutex: the seed as
+posted deadlocks where it needs the OOM killer, "seed-2.6.29" shows it
+without that lock), upstream on 6.1.
 """
 import errno
 import time
@@ -53,8 +58,14 @@ def _usage(m, cg):
     return int(m.read(cg, "memory.usage_in_bytes"))
 
 
-def run_case(policy, variant, kernel="6.1"):
+def default_kernel(policy):
+    """The kernel a policy's row runs on by default: upstream's own, or the seed's base."""
+    return "6.1" if policy == "upstream" else "2.6.26"
+
+
+def run_case(policy, variant, kernel=None):
     """One move of task_X from A to B; a dict of what happened."""
+    kernel = kernel or default_kernel(policy)
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     m = Machine(ram="4G", swap="0", policy=policy, kernel=kernel)
@@ -107,9 +118,11 @@ def run_case(policy, variant, kernel="6.1"):
             alive[name] = m.cgroup_of(pid)
         except OSError:
             alive[name] = None  # OOM-killed during the move
+    if status == "EDEADLOCK":
+        status = "EDEADLK"      # errno 35's usual name
     outcome = "moved" if status == "ok" else f"refused {status}"
-    if status == "ok" and ctx.outcome == "half-moved":
-        outcome = "half-moved"
+    if ctx.outcome in ("half-moved", "deadlock"):
+        outcome = ctx.outcome
     row = {
         "policy": policy,
         "variant": variant,
@@ -126,23 +139,24 @@ def run_case(policy, variant, kernel="6.1"):
         "leaked_bytes": int(m.read("group_A", "memcg_emu.leaked_bytes")),
         "oom_killed": sorted(name for name, cg in alive.items() if cg is None),
         "seconds": seconds,
+        "lock_chain": m.deadlock["chain"] if m.deadlock else None,
     }
     m.check()
     return row
 
 
-def run_casestudy(policies=POLICIES, variants=tuple(VARIANTS), kernel="6.1"):
+def run_casestudy(policies=POLICIES, variants=tuple(VARIANTS), kernel=None):
     return [run_case(p, v, kernel) for p in policies for v in variants]
 
 
 def format_table(rows):
-    head = ("policy", "variant", "outcome", "A before/peak/after MiB", "B before/peak/after MiB",
+    head = ("policy", "kernel", "variant", "outcome", "A before/peak/after MiB", "B before/peak/after MiB",
             "A+B peak", "pages moved", "owed (lazy)", "leaked", "OOM-killed", "ms")
     table = [head]
     for r in rows:
         def triple(cg):
             return "/".join(str(round(r[k][cg] / MiB)) for k in ("before", "peak", "after"))
-        table.append((r["policy"], r["variant"], r["outcome"], triple("group_A"), triple("group_B"),
+        table.append((r["policy"], r["kernel"], r["variant"], r["outcome"], triple("group_A"), triple("group_B"),
                       str(round(r["both_peak"] / MiB)), str(r["pages_moved"]),
                       f"{r['owed_bytes'] // MiB}M" if r["owed_bytes"] else "0",
                       f"{r['leaked_bytes'] // MiB}M" if r["leaked_bytes"] else "0",

@@ -79,7 +79,8 @@ def add_casestudy(subparsers):
     p.add_argument("--policy", action="append", help="only this policy (repeatable)")
     p.add_argument("--variant", action="append", choices=list(VARIANTS),
                    help="only this variant (repeatable)")
-    p.add_argument("--kernel", default="6.1", help="kernel profile (default 6.1)")
+    p.add_argument("--kernel", help="kernel profile for every row (default: the RFD's policies on "
+                   "2.6.26, the seed's base, and upstream on 6.1)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     p.set_defaults(func=cmd_casestudy)
 

@@ -1,6 +1,6 @@
 """The emulated machine: RAM, swap, tasks and the cgroup tree, over the C core."""
+import contextlib
 import errno
-import threading
 
 from . import attach, cgroup
 from ._core import ffi, lib
@@ -71,13 +71,48 @@ class Machine:
         self._move_info = None
         self._fail_next = {}
         self.last_attach = None    # the AttachContext of the latest write to tasks
-        self._cgroup_mutex = threading.RLock()
+        self.deadlock = None       # what hung the machine (see _cgroup_mutex), once it is hung
         root = cgroup.Cgroup("", 0, None)
         root.cpus = set(range(cpus))
         root.mems = {0}
         root.use_hierarchy = 1 if self.profile.always_hierarchical else 0
         self._root = root
         self._by_memcg = {0: root}
+
+    # ---- cgroup_mutex ----
+    @contextlib.contextmanager
+    def _cgroup_mutex(self, where):
+        """cgroup_lock() in ``where``: the C core's checked mutex (EDEADLK once the machine is hung)."""
+        check_ret(lib.emu_cgroup_lock(self._m, where.encode()))
+        try:
+            yield
+        finally:
+            lib.emu_cgroup_unlock(self._m)
+
+    def _note_deadlock(self, via):
+        """After an EDEADLK: the lock chain in ``deadlock`` and lockdep's report in dmesg, once."""
+        info = ffi.new("struct emu_deadlock *")
+        if self.deadlock is not None or not lib.emu_deadlock_info(self._m, info):
+            return
+        held, wanted = ffi.string(info.held_at).decode(), ffi.string(info.wanted_at).decode()
+        self.deadlock = {"lock": "cgroup_mutex", "held_at": held, "wanted_at": wanted,
+                         "chain": [held] + list(via) + [wanted, "cgroup_lock"]}
+        self.dmesg.extend([
+            "============================================",
+            "WARNING: possible recursive locking detected",
+            "--------------------------------------------",
+            "memcg-emu is trying to acquire lock:",
+            f" (cgroup_mutex), at: {wanted}",
+            "but task is already holding lock:",
+            f" (cgroup_mutex), at: {held}",
+            " Possible unsafe locking scenario:",
+            "       CPU0",
+            "       ----",
+            "  lock(cgroup_mutex);",
+            "  lock(cgroup_mutex);",
+            " *** DEADLOCK ***",
+            "call chain: " + " -> ".join(self.deadlock["chain"]),
+        ])
 
     # ---- the cgroup tree ----
     def _cg(self, path):
@@ -99,7 +134,7 @@ class Machine:
             raise OSError(errno.EEXIST, "the root cgroup exists")
         if any(p in (".", "..") or len(p) > 255 or "\0" in p for p in parts):
             raise OSError(errno.EINVAL, f"bad cgroup name in {path!r}")
-        with self._cgroup_mutex:
+        with self._cgroup_mutex("cgroup_mkdir"):
             parent = self._cg("/".join(parts[:-1]))
             if parts[-1] in parent.children:
                 raise OSError(errno.EEXIST, f"cgroup {path!r} exists")
@@ -110,7 +145,7 @@ class Machine:
 
     def rmdir(self, path):
         """Remove an empty cgroup; its remaining charges go to the parent (EBUSY with tasks or children)."""
-        with self._cgroup_mutex:
+        with self._cgroup_mutex("cgroup_rmdir"):
             node = self._cg(path)
             if node.parent is None:
                 raise OSError(errno.EBUSY, "the root cgroup cannot be removed")
@@ -155,7 +190,7 @@ class Machine:
 
     def spawn(self, path=""):
         """A new task with an empty address space in cgroup ``path``; returns its pid."""
-        with self._cgroup_mutex:
+        with self._cgroup_mutex("cgroup_fork"):
             node = self._cg(path)
             if not node.cpus or not node.mems:
                 raise OSError(errno.ENOSPC, f"cgroup {path!r} has no cpus or mems")
@@ -167,7 +202,7 @@ class Machine:
 
     def fork(self, pid):
         """fork(): the child shares every page copy-on-write, in the parent's cgroup."""
-        with self._cgroup_mutex:  # cgroup_threadgroup_rwsem: no fork while a task moves
+        with self._cgroup_mutex("cgroup_fork"):  # no fork while a task moves
             return check_ret(lib.emu_task_fork(self._m, self._pid(pid)))
 
     def exec(self, pid):

@@ -11,7 +11,7 @@ import time
 
 from ._core import ffi, lib
 from .attach import AttachHooks
-from .errors import check_ret
+from .errors import check_ret, last_error
 
 __all__ = ["POLICIES", "Policy", "get_policy"]
 
@@ -142,17 +142,25 @@ class SeedPolicy(Policy):
     """
 
     name = "seed"
+    oom_takes_cgroup_lock = True   # as the kernel profile says (2.6.26: yes)
 
     def can_attach(self, ctx):
-        self.recharge_task(ctx, ctx.dst)
+        self.recharge_task(ctx, ctx.dst, "mem_cgroup_can_attach")
 
     def cancel(self, ctx):
-        self.recharge_task(ctx, ctx.src)
+        self.recharge_task(ctx, ctx.src, "mem_cgroup_attach_rollback")
 
-    def recharge_task(self, ctx, target):
-        """mem_cgroup_recharge_task(): move the task's movable charges to ``target``."""
+    def recharge_task(self, ctx, target, hook):
+        """mem_cgroup_recharge_task(): move the task's movable charges to ``target``.
+
+        Its charges run the OOM killer under cgroup_mutex: on 2.6.26 that is a
+        self-deadlock (EDEADLK), after which nothing rolls back.
+        """
         machine = ctx.machine
+        ctx.call_path = (hook, "mem_cgroup_recharge_task", "mem_cgroup_charge_common")
         with MoveContext(ctx, target) as mc:
+            if not self.oom_takes_cgroup_lock:
+                lib.emu_move_oom_unlocked(mc.ptr)
             isolated = mc.call(lib.emu_seed_isolate)
             necessary = isolated * PAGE_SIZE
             t0 = time.perf_counter()
@@ -165,14 +173,26 @@ class SeedPolicy(Policy):
             ctx.phases["reserve/room"] = ctx.phases.get("reserve/room", 0.0) + time.perf_counter() - t0
             try:
                 mc.call(lib.emu_seed_recharge)
-            except BaseException:
-                lib.emu_seed_rollback(mc.ptr)
+            except BaseException as e:
+                hung = isinstance(e, OSError) and e.errno == errno.EDEADLK
+                rolled = 0 if hung else lib.emu_seed_rollback(mc.ptr)
+                hang = OSError(errno.EDEADLK, last_error()) if rolled == -errno.EDEADLK else None
                 mc.hook_error()
                 mc.record(target is ctx.dst)
                 mc.call(lib.emu_move_putback)
+                if hang is not None:
+                    raise hang from e
                 raise
             mc.record(target is ctx.dst)
             mc.call(lib.emu_move_putback)
+
+
+class Seed2629Policy(SeedPolicy):
+    """The seed as posted, on a kernel whose memcg OOM path no longer takes cgroup_lock()
+    (2.6.29): what the patch would have done once that deadlock was gone."""
+
+    name = "seed-2.6.29"
+    oom_takes_cgroup_lock = False
 
 
 class ReservePolicy(Policy):
@@ -324,8 +344,8 @@ class UpstreamPolicy(Policy):
             mc.close()
 
 
-_POLICIES = {p.name: p for p in (NonePolicy, SeedPolicy, ReservePolicy, LazyPolicy, LazyMovePolicy,
-                                  HalfPolicy, UpstreamPolicy)}
+_POLICIES = {p.name: p for p in (NonePolicy, SeedPolicy, Seed2629Policy, ReservePolicy, LazyPolicy,
+                                  LazyMovePolicy, HalfPolicy, UpstreamPolicy)}
 POLICIES = tuple(_POLICIES)
 
 

@@ -59,7 +59,9 @@ int cond_resched_phase(int phase, unsigned long pages)
 
 	if (!handle)
 		return 0;
+	current_task_frame++;	/* the hook runs as another task */
 	ret = emu_py_resched(handle, phase, pages);
+	current_task_frame--;
 	cur_machine = m;	/* the hook may have entered this or another machine */
 	return ret ? -EINTR : 0;
 }
@@ -160,6 +162,8 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	INIT_LIST_HEAD(&m->anon_vmas);
 	pthread_mutex_init(&m->mc_lock, NULL);
 	pthread_cond_init(&m->mc_waitq, NULL);
+	pthread_mutex_init(&m->cgroup_mutex, NULL);
+	spin_lock_init(&m->cgroup_mutex_state);
 	spin_lock_init(&m->moves_lock);
 	INIT_LIST_HEAD(&m->moves);
 	m->next_pid = 1;
@@ -201,6 +205,7 @@ void emu_machine_free(struct machine *m)
 	destroy_rwsem(&m->tasklist_lock);
 	pthread_mutex_destroy(&m->mc_lock);
 	pthread_cond_destroy(&m->mc_waitq);
+	pthread_mutex_destroy(&m->cgroup_mutex);
 	free(m->mem_map);
 	free(m->page_cgroup_map);
 	free(m->swap_map);
@@ -529,7 +534,9 @@ static int oom_synchronize(int ret, int pid, struct emu_fault_info *info)
 	if (!memcg)
 		return ret;
 	current_memcg_in_oom = NULL;
-	victim = mem_cgroup_out_of_memory(memcg);
+	victim = mem_cgroup_out_of_memory(memcg, oom_takes_cgroup_lock(cur_machine));
+	if (victim < 0)
+		return victim;
 	if (info) {
 		info->oom_victim = victim;
 		info->oom_memcg = memcg->id;

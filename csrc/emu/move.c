@@ -13,18 +13,25 @@ int mem_cgroup_precharge_mc(struct move_ctx *ctx, int move_type);
 int mem_cgroup_move_charge(struct move_ctx *ctx);
 void mem_cgroup_clear_mc(struct move_ctx *ctx);
 
-/* A charge of the move gave up with the OOM killer armed: run it now, no locks held. */
-void move_ctx_oom(struct move_ctx *ctx)
+/*
+ * A charge of the move gave up with the OOM killer armed: run it now, no
+ * spinlocks held -- but under cgroup_mutex, which the attach path holds:
+ * 0, or -EDEADLK where the OOM path takes it again.
+ */
+int move_ctx_oom(struct move_ctx *ctx)
 {
 	struct mem_cgroup *memcg = current_memcg_in_oom;
 	int victim;
 
 	if (!memcg)
-		return;
+		return 0;
 	current_memcg_in_oom = NULL;
-	victim = mem_cgroup_out_of_memory(memcg);
+	victim = mem_cgroup_out_of_memory(memcg, ctx->oom_cgroup_locked);
+	if (victim < 0)
+		return victim;
 	if (victim && ctx->nr_victims < MOVE_MAX_VICTIMS)
 		ctx->victims[ctx->nr_victims++] = victim;
+	return 0;
 }
 
 int emu_move_begin(struct machine *m, int pid, int to_id, struct move_ctx **out)
@@ -41,6 +48,7 @@ int emu_move_begin(struct machine *m, int pid, int to_id, struct move_ctx **out)
 	ctx->mm = get_task_mm(p);
 	ctx->from = mem_cgroup_from_task(p);
 	ctx->to = to;
+	ctx->oom_cgroup_locked = oom_takes_cgroup_lock(m);
 	INIT_LIST_HEAD(&ctx->isolated);
 	INIT_LIST_HEAD(&ctx->moved);
 	spin_lock(&m->moves_lock);
@@ -106,6 +114,13 @@ int emu_seed_isolate(struct move_ctx *ctx)
 	int ret = ctx->mm ? mem_cgroup_recharge_isolate(ctx) : 0;	/* no mm: nothing to move */
 
 	EMU_RETURN(ret ? ret : (int)min(ctx->nr_isolated, 0x7fffffffUL));
+}
+
+/* The seed-2.6.29 variant: the same patch on a kernel whose OOM path no longer takes cgroup_lock(). */
+int emu_move_oom_unlocked(struct move_ctx *ctx)
+{
+	ctx->oom_cgroup_locked = 0;
+	return 0;
 }
 
 int emu_seed_recharge(struct move_ctx *ctx)

@@ -130,6 +130,7 @@ int emu_memcg_margin(struct machine *m, int id, unsigned long long *out);
 int emu_seed_isolate(struct move_ctx *ctx);
 int emu_seed_recharge(struct move_ctx *ctx);
 int emu_seed_rollback(struct move_ctx *ctx);
+int emu_move_oom_unlocked(struct move_ctx *ctx);	/* seed-2.6.29: the OOM path takes no cgroup_lock */
 int emu_reserve_charge(struct move_ctx *ctx);
 int emu_reserve_move(struct move_ctx *ctx);
 int emu_reserve_cancel(struct move_ctx *ctx);
@@ -150,6 +151,20 @@ enum { EMU_MOVE_ANON = 1, EMU_MOVE_FILE = 2 };
  * left alone, so call it twice (there and back) before anything else.
  */
 long emu_bench_min_loop(struct machine *m, int pid, int to_id);
+
+/*
+ * cgroup_mutex: the attach path and every cgroup change hold it; a thread
+ * that takes it again (the 2.6.26 memcg OOM path under attach) deadlocks
+ * the machine, which then refuses every call that needs it (-EDEADLK).
+ */
+struct emu_deadlock {
+	int deadlocked;
+	char held_at[64];		/* the function that holds cgroup_mutex */
+	char wanted_at[64];		/* the function that wanted it again */
+};
+int emu_cgroup_lock(struct machine *m, const char *where);
+int emu_cgroup_unlock(struct machine *m);
+int emu_deadlock_info(struct machine *m, struct emu_deadlock *out);
 
 /* invariants of DESIGN section 6; 0 or -EUCLEAN with the broken one in emu_last_error() */
 int emu_check(struct machine *m);

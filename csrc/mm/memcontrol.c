@@ -657,6 +657,7 @@ static int recharge_qualifies(struct page *page)
 
 static int mem_cgroup_recharge_private(struct page *page, struct mem_cgroup *memcg, struct move_ctx *ctx)
 {
+	struct mem_cgroup *old = page_memcg(page);
 	int ret;
 
 	if (!recharge_qualifies(page)) {
@@ -667,8 +668,12 @@ static int mem_cgroup_recharge_private(struct page *page, struct mem_cgroup *mem
 	/* here the page is charged to no group: the window the RFD's rollback has to close */
 	ret = mem_cgroup_charge_common(page, NULL, memcg, MEM_CGROUP_CHARGE_TYPE_MAPPED,
 				       CHARGE_RECLAIM | CHARGE_OOM);
-	if (ret)
-		move_ctx_oom(ctx);
+	if (ret && move_ctx_oom(ctx) == -EDEADLK) {
+		/* the writer hangs in the OOM path: this page stays charged nowhere */
+		mem_cgroup_mark_leaked(page, old ? old : ctx->from);
+		ctx->nr_leaked++;
+		return -EDEADLK;
+	}
 	return ret;
 }
 
@@ -813,6 +818,8 @@ int mem_cgroup_recharge_rollback(struct move_ctx *ctx)
 		ret = mem_cgroup_recharge_private(page, ctx->from, ctx);
 		if (ret == 0 && cur)	/* it had moved (the page whose charge failed had not) */
 			ctx->nr_moved--;
+		if (ret == -EDEADLK)
+			return ret;	/* hung: the rollback goes no further */
 		if (ret >= 0)
 			continue;
 		/* ignore this failure intentionally: the page is charged nowhere */

@@ -48,21 +48,30 @@ int select_bad_process(struct mem_cgroup *memcg)
 	return victim;
 }
 
-/* mem_cgroup_out_of_memory(), mm/oom_kill.c: kill the worst task; its pid, or 0. */
-int mem_cgroup_out_of_memory(struct mem_cgroup *memcg)
+/*
+ * mem_cgroup_out_of_memory(), mm/oom_kill.c: kill the worst task; its pid,
+ * 0, or -EDEADLK.  With @cgroup_locked (2.6.26: cgroup_lock() around the
+ * selection, until 2.6.29) it takes cgroup_mutex, which the attach path
+ * may already hold on this thread.
+ */
+int mem_cgroup_out_of_memory(struct mem_cgroup *memcg, int cgroup_locked)
 {
-	int pid = select_bad_process(memcg);
+	struct machine *m = cur_machine;
 	struct task_struct *p;
+	int pid, ret;
 
-	if (pid <= 0)
-		return 0;
-	p = find_task_by_pid(cur_machine, pid);
-	if (!p)
-		return 0;
-	spin_lock(&p->alloc_lock);
-	p->oom_killed = 1;
-	p->memdie = 1;
-	spin_unlock(&p->alloc_lock);
-	do_exit(p);
-	return pid;
+	if (cgroup_locked && (ret = cgroup_lock(m, "mem_cgroup_out_of_memory")))
+		return ret;
+	pid = select_bad_process(memcg);
+	p = pid > 0 ? find_task_by_pid(m, pid) : NULL;
+	if (p) {
+		spin_lock(&p->alloc_lock);
+		p->oom_killed = 1;
+		p->memdie = 1;
+		spin_unlock(&p->alloc_lock);
+		do_exit(p);
+	}
+	if (cgroup_locked)
+		cgroup_unlock(m);
+	return p ? pid : 0;
 }

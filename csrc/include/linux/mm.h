@@ -54,6 +54,14 @@ struct machine {
 	int mc_active;
 	int mc_waiters;				/* chargers waiting on mc_waitq now */
 
+	/* cgroup_mutex, kernel/cgroup.c: held across attach; checked for self-deadlock */
+	pthread_mutex_t cgroup_mutex;
+	spinlock_t cgroup_mutex_state;		/* guards the owner fields and deadlock */
+	int cgroup_mutex_held, cgroup_mutex_frame, cgroup_mutex_nest;
+	pthread_t cgroup_mutex_owner;
+	char cgroup_mutex_where[64];
+	struct emu_deadlock deadlock;
+
 	spinlock_t moves_lock;
 	struct list_head moves;			/* in-flight moves: their pages are isolated */
 
@@ -196,8 +204,18 @@ long get_swap_page(void);
 unsigned int swap_duplicate(unsigned long off);
 void swap_free(unsigned long off);
 
+/* kernel/cgroup.c */
+extern __thread int current_task_frame;
+int cgroup_lock(struct machine *m, const char *where);
+void cgroup_unlock(struct machine *m);
+
 /* mm/oom_kill.c */
-int mem_cgroup_out_of_memory(struct mem_cgroup *memcg);
+int mem_cgroup_out_of_memory(struct mem_cgroup *memcg, int cgroup_locked);
+/* Did this kernel's memcg OOM path take cgroup_lock()?  2.6.26 did; 2.6.29 dropped it. */
+static inline int oom_takes_cgroup_lock(struct machine *m)
+{
+	return m->kernel < EMU_KERNEL_2_6_34;
+}
 int select_bad_process(struct mem_cgroup *memcg);
 int mem_cgroup_is_descendant(struct mem_cgroup *memcg, struct mem_cgroup *root);
 
@@ -230,6 +248,7 @@ struct move_ctx {
 	unsigned long nr_isolated, nr_moved, nr_leaked, nr_skipped;
 	unsigned long precharge, moved_charge, moved_swap, swap_settled;
 	int move_type;				/* upstream: move_charge_at_immigrate bits */
+	int oom_cgroup_locked;			/* its OOM path takes cgroup_lock() (seed on 2.6.26) */
 	int nr_victims;
 	int victims[MOVE_MAX_VICTIMS];
 	/* reserve: the groups whose charge the moved pages still hold, and how much */
@@ -238,7 +257,7 @@ struct move_ctx {
 	unsigned long old_pages[8];
 };
 
-void move_ctx_oom(struct move_ctx *ctx);
+int move_ctx_oom(struct move_ctx *ctx);
 
 /* mm/pagewalk.c */
 struct mm_walk {
