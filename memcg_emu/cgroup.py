@@ -92,9 +92,9 @@ def format_cpulist(cpus):
     return ",".join(out)
 
 
-def memcg_res(machine, cg):
+def memcg_res(machine, cg, memsw=0):
     res = ffi.new("struct emu_res *")
-    check_ret(lib.emu_memcg_res(machine._m, cg.memcg_id, res))
+    check_ret(lib.emu_memcg_res(machine._m, cg.memcg_id, memsw, res))
     return res
 
 
@@ -108,18 +108,18 @@ def memcg_stat(machine, cg):
     return memcg_stat_id(machine, cg.memcg_id)
 
 
-def hierarchical_limit(machine, cg):
+def hierarchical_limit(machine, cg, memsw=0):
     """hierarchical_memory_limit: the tightest limit on the way up through hierarchical links."""
-    limit = memcg_res(machine, cg).limit
+    limit = memcg_res(machine, cg, memsw).limit
     while cg.parent is not None and cg.parent.use_hierarchy:
         cg = cg.parent
-        limit = min(limit, memcg_res(machine, cg).limit)
+        limit = min(limit, memcg_res(machine, cg, memsw).limit)
     return limit
 
 
 def format_stat(machine, cg):
     profile = machine.profile
-    swap = machine.swap_pages > 0
+    swap = profile.swap_account     # with swap accounting, even without a swap device
     local = memcg_stat(machine, cg)
     if cg.use_hierarchy:
         ids = [d.memcg_id for d in cg.descendants()] + [z for d in cg.descendants() for z in d.zombies]
@@ -137,7 +137,7 @@ def format_stat(machine, cg):
     emit("", lambda idx: local[idx])
     lines.append(f"hierarchical_memory_limit {profile.show_limit(hierarchical_limit(machine, cg))}")
     if swap:
-        lines.append(f"hierarchical_memsw_limit {profile.show_limit(lib.EMU_RES_MAX)}")
+        lines.append(f"hierarchical_memsw_limit {profile.show_limit(hierarchical_limit(machine, cg, 1))}")
     emit("total_", lambda idx: sum(s[idx] for s in subtree))
     return "\n".join(lines) + "\n"
 
@@ -151,14 +151,11 @@ def read_file(machine, cg, name):
         return format_cpulist(cg.cpus) + "\n"
     if name == "cpuset.mems":
         return format_cpulist(cg.mems) + "\n"
-    if name == "memory.usage_in_bytes":
-        return f"{memcg_res(machine, cg).usage}\n"
-    if name == "memory.max_usage_in_bytes":
-        return f"{memcg_res(machine, cg).max_usage}\n"
-    if name == "memory.limit_in_bytes":
-        return f"{profile.show_limit(memcg_res(machine, cg).limit)}\n"
-    if name == "memory.failcnt":
-        return f"{memcg_res(machine, cg).failcnt}\n"
+    memsw = int(name.startswith("memory.memsw."))
+    what = name[len("memory.memsw."):] if memsw else name[len("memory."):]
+    if what in _COUNTER_FIELDS and name.startswith("memory.") and (not memsw or profile.swap_account):
+        value = getattr(memcg_res(machine, cg, memsw), _COUNTER_FIELDS[what])
+        return f"{profile.show_limit(value) if what == 'limit_in_bytes' else value}\n"
     if name == "memory.stat":
         return format_stat(machine, cg)
     if name == "memory.use_hierarchy" and profile.has_use_hierarchy:
@@ -176,7 +173,12 @@ def read_file(machine, cg, name):
     raise OSError(errno.ENOENT, f"no control file {name!r}")
 
 
-def _write_limit(machine, cg, text):
+# memory.memsw.X: the res_counter field it shows
+_COUNTER_FIELDS = {"usage_in_bytes": "usage", "max_usage_in_bytes": "max_usage",
+                   "limit_in_bytes": "limit", "failcnt": "failcnt"}
+
+
+def _write_limit(machine, cg, text, memsw=0):
     if cg.parent is None:
         raise OSError(errno.EINVAL, "the root group has no limit to set")
     text = text.strip()
@@ -187,7 +189,7 @@ def _write_limit(machine, cg, text):
         if rest:
             raise OSError(errno.EINVAL, f"{text!r} is not a size")
         limit = machine.profile.round_limit(value)
-    check_ret(lib.emu_memcg_resize_limit(machine._m, cg.memcg_id, limit))
+    check_ret(lib.emu_memcg_resize_limit(machine._m, cg.memcg_id, memsw, limit))
 
 
 def _write_use_hierarchy(machine, cg, text):
@@ -231,6 +233,8 @@ def _write_cpuset(machine, cg, attr, text):
 def write_file(machine, cg, name, value):
     """Write ``value`` (str or int) to control file ``name``: OSError as the kernel fails."""
     text = str(value)
+    memsw = int(name.startswith("memory.memsw."))
+    memsw_ok = not memsw or machine.profile.swap_account
     if name in ("tasks", "cgroup.procs"):
         try:
             pid = parse_u64(text)
@@ -239,12 +243,12 @@ def write_file(machine, cg, name, value):
         if not 0 <= pid < 1 << 31:      # cgroup_procs_write(): kstrtoint()
             raise OSError(errno.EINVAL, f"{text.strip()!r} is not a pid")
         machine._attach(pid, cg, None)
-    elif name == "memory.limit_in_bytes":
-        _write_limit(machine, cg, text)
-    elif name == "memory.max_usage_in_bytes":
-        check_ret(lib.emu_memcg_reset_max_usage(machine._m, cg.memcg_id))  # any value resets
-    elif name == "memory.failcnt":
-        check_ret(lib.emu_memcg_reset_failcnt(machine._m, cg.memcg_id))
+    elif name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes") and memsw_ok:
+        _write_limit(machine, cg, text, memsw)
+    elif name in ("memory.max_usage_in_bytes", "memory.memsw.max_usage_in_bytes") and memsw_ok:
+        check_ret(lib.emu_memcg_reset_max_usage(machine._m, cg.memcg_id, memsw))  # any value resets
+    elif name in ("memory.failcnt", "memory.memsw.failcnt") and memsw_ok:
+        check_ret(lib.emu_memcg_reset_failcnt(machine._m, cg.memcg_id, memsw))
     elif name == "memory.force_empty":
         if cg.parent is None:
             raise OSError(errno.EINVAL, "memory.force_empty is refused on the root group")
@@ -256,7 +260,8 @@ def write_file(machine, cg, name, value):
     elif name in ("cpuset.cpus", "cpuset.mems"):
         _write_cpuset(machine, cg, name.split(".")[1], text)
     elif name in ("memory.usage_in_bytes", "memory.stat", "memory.kmem.usage_in_bytes",
-                  "memcg_emu.wrong_charge_bytes", "memcg_emu.leaked_bytes"):
+                  "memcg_emu.wrong_charge_bytes", "memcg_emu.leaked_bytes") or (
+                      name == "memory.memsw.usage_in_bytes" and memsw_ok):
         raise OSError(errno.EINVAL, f"{name} is read-only")
     else:
         raise OSError(errno.ENOENT, f"no control file {name!r}")

@@ -27,6 +27,8 @@ class Profile:
         self.always_hierarchical = always_hierarchical
         self.deprecation_warning = deprecation_warning
         self.has_use_hierarchy = version >= lib.EMU_KERNEL_2_6_34   # the file came in 2.6.29
+        # memory+swap accounting (2.6.29+, on by default): memory.memsw.* and the swap lines
+        self.swap_account = version >= lib.EMU_KERNEL_2_6_34
         self._warned = set()
 
     def __repr__(self):

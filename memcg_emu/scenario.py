@@ -88,7 +88,8 @@ class Op:
 
     def __init__(self, required=(), optional=(), task=None, child=None):
         self.required = dict(required)                  # field -> checker
-        self.optional = {k: (c, d) for k, c, d in optional}  # field -> (checker, default)
+        # field -> (checker, default); every step may carry a label
+        self.optional = {"label": (_str, None), **{k: (c, d) for k, c, d in optional}}
         self.task = task                                # field naming an existing task
         self.child = child                              # field naming a new task
 
@@ -102,7 +103,7 @@ OPS = {
     "mkdir": Op([_CG]),
     "rmdir": Op([_CG]),
     "write": Op([_CG, ("file", _name), ("value", _value)]),
-    "read": Op([_CG, ("file", _name)], [("label", _str, None)]),
+    "read": Op([_CG, ("file", _name)]),
     "drain": Op(),
     "spawn": Op([("task", _name), _CG], child="task"),
     "anon": Op([_TASK, ("bytes", _bytes)], task="task"),
@@ -111,8 +112,7 @@ OPS = {
                [("shared", _bool, False), ("touch", _one_of("read", "write"), "read"),
                 ("map", _bool, True)], task="task"),
     "fork": Op([_TASK, ("child", _name)], task="task", child="child"),
-    "move": Op([_TASK, _CG], [("file", _one_of("tasks", "cgroup.procs"), "tasks"),
-                              ("label", _str, None)], task="task"),
+    "move": Op([_TASK, _CG], [("file", _one_of("tasks", "cgroup.procs"), "tasks")], task="task"),
     "exit": Op([_TASK], task="task"),
     "kill": Op([_TASK], task="task"),
     "sleep": Op([("ms", _ms)]),

@@ -56,7 +56,6 @@ def kernel_data(name):
     candidates = [
         os.path.join(ROOT, "tests", "data", "kernel-6.1", name),
         os.path.join(ROOT, "scenarios", "kernel-6.1", name),
-        os.path.join(ROOT, "..", "shared", "scenarios", "kernel-6.1", name),
     ]
     for path in candidates:
         if os.path.exists(path):
@@ -74,3 +73,65 @@ def alive(m, pid):
         return True
     except ProcessLookupError:
         return False
+
+
+# ---- agreement with a real kernel's scenario result ----
+
+AGREE_STAT_KEYS = ("rss", "rss_huge", "cache", "shmem", "mapped_file", "swap", "unevictable")
+AGREE_EXACT_FILES = {"memory.limit_in_bytes", "memory.move_charge_at_immigrate", "memory.use_hierarchy",
+                     "memory.soft_limit_in_bytes"}
+AGREE_SLACK = int(2.5 * MiB)
+
+
+def kernel_disagreements(emu, real):
+    """Where an emulator result and the real kernel's result for the same scenario differ.
+
+    Returns (disagreements, comparisons).  Moves and every step agree on status; labelled
+    usage, memory+swap usage and memory.stat's AGREE_STAT_KEYS agree within the kernel's own
+    overhead: the group's kernel memory as the kernel read it, 2.5 MiB of the helper's pages and
+    0.5 %.  Per-cpu stock, kmem, max_usage and failcnt reads are the kernel's detail.  A field or
+    file the kernel has and the emulator lacks is a disagreement.
+    """
+    def labelled(result, kind):
+        return {r.get("label") or f"step{r.get('step')}": r for r in result.get(kind, [])}
+
+    def near(e, r, kmem):
+        return abs(e - r) <= AGREE_SLACK + kmem + r * 0.005
+
+    bad, total = [], 0
+    em, rm = labelled(emu, "moves"), labelled(real, "moves")
+    for label, r in rm.items():
+        total += 1
+        if str((em.get(label) or {}).get("status")) != str(r.get("status")):
+            bad.append(f"move {label!r}: emulator {(em.get(label) or {}).get('status')} vs {r.get('status')}")
+    er, rr = labelled(emu, "reads"), labelled(real, "reads")
+    for label, r in rr.items():
+        if any(k in label for k in ("usage_raw", "kmem", "max_usage", "failcnt")):
+            continue
+        kmem_label = label.replace(".usage.", ".kmem.").replace(".stat.", ".kmem.").replace(".memsw.", ".kmem.")
+        kmem = rr.get(kmem_label, {}).get("value", 0) if kmem_label != label else 0
+        kmem = kmem if isinstance(kmem, int) else 0
+        ev, rv = (er.get(label) or {}).get("value"), r.get("value")
+        if isinstance(rv, dict):
+            for key in AGREE_STAT_KEYS:
+                if key in rv:
+                    total += 1
+                    if not isinstance(ev, dict) or key not in ev or not near(ev[key], rv[key], 0):
+                        bad.append(f"read {label!r}.{key}: emulator {(ev or {}).get(key)} vs {rv[key]}")
+        elif isinstance(rv, int) and "usage" in r.get("file", ""):
+            total += 1
+            if not isinstance(ev, int) or not near(ev, rv, kmem):
+                bad.append(f"read {label!r}: emulator {ev} vs {rv} (kmem {kmem})")
+        if r.get("file") in AGREE_EXACT_FILES and isinstance(rv, int):
+            total += 1
+            if ev != rv:
+                bad.append(f"read {label!r} ({r['file']}): emulator {ev} vs {rv}")
+    es = {x.get("i"): x for x in emu.get("steps", [])}
+    for r in real.get("steps", []):
+        if r.get("op") in ("drain", "sleep", "read") or "status" not in r.get("result", {}):
+            continue
+        total += 1
+        e = es.get(r.get("i"), {}).get("result", {})
+        if str(e.get("status")) != str(r["result"]["status"]):
+            bad.append(f"step {r.get('i')} {r.get('op')}: emulator {e.get('status')} vs {r['result']['status']}")
+    return bad, total

@@ -479,9 +479,10 @@ def _kernel_stat_keys():
     return keys
 
 
-def test_stat_key_order_61_without_swap(m):
-    expected = [k for k in _kernel_stat_keys()
-                if k not in ("swap", "total_swap", "hierarchical_memsw_limit")]
+def test_memcg1_stat_format_swap_lines_without_swap_device(m):
+    """memcg1_stat_format(), 6.1: the swap lines follow do_memsw_account(), not a swap device."""
+    expected = _kernel_stat_keys()
+    assert m.swap_pages == 0
     m.mkdir("A")
     pid = m.spawn("A")
     anon(m, pid, "1M")

@@ -133,13 +133,61 @@ def test_shared_file_charged_once_to_its_first_toucher(m):
     m.touch(v, av, "8M", write=True)               # a shared write: the same pages
     d, e = stat(m, "D"), stat(m, "E")
     assert d["cache"] == 8 * MiB and d["mapped_file"] == 8 * MiB and d["rss"] == 0
-    assert d["inactive_file"] + d["active_file"] == 8 * MiB
+    assert d["shmem"] == 8 * MiB                    # /tmp is tmpfs: swap-backed, on the anon lists
+    assert d["inactive_anon"] + d["active_anon"] == 8 * MiB
     assert e["cache"] == 0 and e["rss"] == 0 and usage(m, "E") == 0
     m.munmap(u, au, "8M")                           # still mapped by v
     assert stat(m, "D")["mapped_file"] == 8 * MiB
     m.munmap(v, av, "8M")                           # mapped by nobody: charged until reclaimed
     d = stat(m, "D")
     assert d["mapped_file"] == 0 and d["cache"] == 8 * MiB and usage(m, "D") == 8 * MiB
+
+
+def file_writer(m, path, size):
+    """A task in new group A that wrote ``size`` bytes of file ``path``."""
+    m.mkdir("A")
+    pid = m.spawn("A")
+    m.file_write(pid, path, size)
+    return pid
+
+
+@pytest.mark.parametrize("path", ["/tmp/t", "/dev/shm/t"])
+def test_shmem_get_folio_tmpfs_paths_swap_out_and_back(machine, path):
+    """shmem_get_folio()/shmem_writepage(): a file on tmpfs is shmem; with swap, reclaim swaps it."""
+    m = machine(swap="64M")
+    pid = file_writer(m, path, "4M")
+    s = stat(m, "A")
+    assert s["cache"] == s["shmem"] == 4 * MiB and s["inactive_file"] + s["active_file"] == 0
+    assert m.reclaim("A", "4M") == 4 * MiB
+    s = stat(m, "A")
+    assert s["cache"] == s["shmem"] == 0 and s["swap"] == 4 * MiB
+    assert int(m.read("A", "memory.memsw.usage_in_bytes")) == 4 * MiB
+    m.check()
+    f = m.mmap(pid, "4M", kind="file", path=path)
+    m.touch(pid, f, "4M", write=False)              # swapped back in through the file
+    s = stat(m, "A")
+    assert s["shmem"] == s["mapped_file"] == 4 * MiB and s["swap"] == 0
+
+
+def test_shmem_get_folio_tmpfs_without_swap_stays(m):
+    file_writer(m, "/tmp/t", "4M")
+    assert m.reclaim("A", "4M") == 0
+    m.write("A", "memory.force_empty", "0")         # force_empty keeps what it cannot reclaim
+    assert stat(m, "A")["shmem"] == 4 * MiB and usage(m, "A") == 4 * MiB
+
+
+def test_ramfs_get_inode_mapping_unevictable(m):
+    """ramfs_get_inode(): mapping_set_unevictable(): its pages sit on the unevictable list for good."""
+    pid = file_writer(m, "/ramfs/r", "2M")
+    f = m.mmap(pid, "2M", kind="file", path="/ramfs/r")
+    m.touch(pid, f, "2M", write=False)
+    s = stat(m, "A")
+    assert s["cache"] == s["unevictable"] == s["mapped_file"] == 2 * MiB and s["shmem"] == 0
+    assert m.reclaim("A", "2M") == 0
+    m.mlock(pid, f, "2M")
+    m.munmap(pid, f, "2M")                          # munlock: still unevictable
+    s = stat(m, "A")
+    assert s["unevictable"] == s["cache"] == 2 * MiB and s["inactive_file"] == 0
 
 
 def test_file_write_charges_page_cache_unmapped(m):

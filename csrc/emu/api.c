@@ -94,6 +94,7 @@ static struct mem_cgroup *mem_cgroup_alloc(struct machine *m, struct mem_cgroup 
 	/* 5.11+ (our 6.x profiles) are always hierarchical; before, a child inherits */
 	memcg->use_hierarchy = m->kernel >= EMU_KERNEL_6_1 ? 1 : (parent ? parent->use_hierarchy : 0);
 	res_counter_init(&memcg->res, parent && parent->use_hierarchy ? &parent->res : NULL);
+	res_counter_init(&memcg->memsw, parent && parent->use_hierarchy ? &parent->memsw : NULL);
 	for (int z = 0; z < MAX_NR_ZONES; z++) {
 		spin_lock_init(&memcg->info[z].lru_lock);
 		for (int l = 0; l < NR_LRU_LISTS; l++)
@@ -276,15 +277,19 @@ static int mem_cgroup_reparent_pages(struct mem_cgroup *memcg)
 		}
 		put_page(page);
 		if (!hierarchical) {
-			struct res_counter *fail;
+			struct mem_cgroup *over;
+			int memsw;
 
-			if (res_counter_charge(&parent->res, PAGE_SIZE, &fail)) {
+			if (mem_cgroup_charge_counters(parent, 1, &over, &memsw)) {
 				putback_lru_page(page);
 				return emu_set_error(-EBUSY, "parent group is full");
 			}
 		}
-		if (mem_cgroup_move_account(page, memcg, parent, !hierarchical) == 0 && hierarchical)
+		if (mem_cgroup_move_account(page, memcg, parent, !hierarchical) == 0 && hierarchical) {
 			res_counter_uncharge_until(&memcg->res, &parent->res, PAGE_SIZE);
+			if (do_swap_account(memcg->machine))
+				res_counter_uncharge_until(&memcg->memsw, &parent->memsw, PAGE_SIZE);
+		}
 		putback_lru_page(page);
 	}
 	return 0;
@@ -311,49 +316,96 @@ int emu_memcg_destroy(struct machine *m, int id)
 	EMU_RETURN(0);
 }
 
-/* mem_cgroup_resize_limit(), mm/memcontrol.c: reclaim while it helps, then EBUSY. */
-int emu_memcg_resize_limit(struct machine *m, int id, unsigned long long limit)
+/*
+ * mem_cgroup_resize_max(), mm/memcontrol.c 6.1 (mem_cgroup_resize_limit()
+ * and mem_cgroup_resize_memsw_limit() before): with swap accounting the
+ * memory limit may not exceed the memory+swap limit (EINVAL); below usage,
+ * reclaim while it helps (without swapping for memory+swap), then EBUSY.
+ */
+static int mem_cgroup_resize_max(struct mem_cgroup *memcg, unsigned long long limit, int memsw)
 {
-	EMU_ENTER(m);
-	MEMCG_ARG(memcg, m, id);
+	extern __thread int current_reclaim_noswap;
+	struct res_counter *counter = memsw ? &memcg->memsw : &memcg->res;
 
+	if (memsw && !do_swap_account(memcg->machine))
+		return emu_set_error(-ENOENT, "this kernel does not account memory+swap");
 	for (;;) {
-		if (!res_counter_set_limit(&memcg->res, limit))
-			EMU_RETURN(0);
-		if (!try_to_free_mem_cgroup_pages(memcg, 1))
-			EMU_RETURN(emu_set_error(-EBUSY, "usage stays above the new limit"));
+		unsigned long reclaimed;
+		int ret;
+
+		spin_lock(&memcg->machine->memcg_lock);	/* memcg_max_mutex */
+		if (do_swap_account(memcg->machine) &&
+		    (memsw ? limit < READ_ONCE(memcg->res.limit) : limit > READ_ONCE(memcg->memsw.limit))) {
+			spin_unlock(&memcg->machine->memcg_lock);
+			return emu_set_error(-EINVAL, "the memory limit may not exceed the memory+swap limit");
+		}
+		ret = res_counter_set_limit(counter, limit);
+		spin_unlock(&memcg->machine->memcg_lock);
+		if (!ret)
+			return 0;
+		current_reclaim_noswap = memsw;
+		reclaimed = try_to_free_mem_cgroup_pages(memcg, 1);
+		current_reclaim_noswap = 0;
+		if (!reclaimed)
+			return emu_set_error(-EBUSY, "usage stays above the new limit");
 	}
 }
 
-int emu_memcg_res(struct machine *m, int id, struct emu_res *out)
+static struct res_counter *memcg_counter(struct mem_cgroup *memcg, int memsw)
+{
+	if (memsw && !do_swap_account(memcg->machine)) {
+		emu_set_error(-ENOENT, "this kernel does not account memory+swap");
+		return NULL;
+	}
+	return memsw ? &memcg->memsw : &memcg->res;
+}
+
+int emu_memcg_resize_limit(struct machine *m, int id, int memsw, unsigned long long limit)
 {
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
 
-	spin_lock(&memcg->res.lock);
-	out->usage = memcg->res.usage;
-	out->max_usage = memcg->res.max_usage;
-	out->limit = memcg->res.limit;
-	out->failcnt = memcg->res.failcnt;
-	spin_unlock(&memcg->res.lock);
+	EMU_RETURN(mem_cgroup_resize_max(memcg, limit, memsw));
+}
+
+int emu_memcg_res(struct machine *m, int id, int memsw, struct emu_res *out)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+	struct res_counter *c = memcg_counter(memcg, memsw);
+
+	if (!c)
+		EMU_RETURN(-ENOENT);
+	spin_lock(&c->lock);
+	out->usage = c->usage;
+	out->max_usage = c->max_usage;
+	out->limit = c->limit;
+	out->failcnt = c->failcnt;
+	spin_unlock(&c->lock);
 	EMU_RETURN(0);
 }
 
-int emu_memcg_reset_max_usage(struct machine *m, int id)
+int emu_memcg_reset_max_usage(struct machine *m, int id, int memsw)
 {
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
+	struct res_counter *c = memcg_counter(memcg, memsw);
 
-	res_counter_reset_max(&memcg->res);
+	if (!c)
+		EMU_RETURN(-ENOENT);
+	res_counter_reset_max(c);
 	EMU_RETURN(0);
 }
 
-int emu_memcg_reset_failcnt(struct machine *m, int id)
+int emu_memcg_reset_failcnt(struct machine *m, int id, int memsw)
 {
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
+	struct res_counter *c = memcg_counter(memcg, memsw);
 
-	res_counter_reset_failcnt(&memcg->res);
+	if (!c)
+		EMU_RETURN(-ENOENT);
+	res_counter_reset_failcnt(c);
 	EMU_RETURN(0);
 }
 

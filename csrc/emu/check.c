@@ -213,6 +213,39 @@ static int check_lruvec(struct check_state *cs, struct mem_cgroup_per_zone *mz, 
 	return 0;
 }
 
+/*
+ * Memory+swap is the group's memory charge plus the swap entries recorded
+ * for it (the root records none: id 0 means no owner), hierarchically.  An
+ * upstream move holds swap charges on both sides until it ends, so the
+ * check waits for no move to be in flight.
+ */
+static long long memsw_expected(struct check_state *cs, struct mem_cgroup *memcg)
+{
+	struct machine *m = cs->m;
+	long long expected = (long long)memcg->res.usage;
+
+	if (memcg->id)
+		expected += cs->stat[memcg->id][EMU_STAT_SWAP] * PAGE_SIZE;
+	for (int c = 0; c < m->nr_memcg_ids; c++) {
+		struct mem_cgroup *child = m->memcgs[c];
+
+		/* the child's memory is in our memory usage already */
+		if (child->parent == memcg && child->memsw.parent == &memcg->memsw)
+			expected += (long long)child->memsw.usage - (long long)child->res.usage;
+	}
+	return expected;
+}
+
+static int check_memsw(struct check_state *cs, struct mem_cgroup *memcg)
+{
+	if (!do_swap_account(cs->m) || !list_empty(&cs->m->moves))
+		return 0;
+	CHECK((long long)memcg->memsw.usage == memsw_expected(cs, memcg),
+	      "group %d: memory+swap %llu, but memory and swap make %lld", memcg->id, memcg->memsw.usage,
+	      memsw_expected(cs, memcg));
+	return 0;
+}
+
 static int check_memcgs(struct check_state *cs)
 {
 	struct machine *m = cs->m;
@@ -247,6 +280,8 @@ static int check_memcgs(struct check_state *cs)
 		      id, memcg->res.usage, memcg->res.limit);
 		CHECK(memcg->res.max_usage >= memcg->res.usage, "group %d: max_usage %llu below usage %llu",
 		      id, memcg->res.max_usage, memcg->res.usage);
+		if (check_memsw(cs, memcg))
+			return -EUCLEAN;
 		for (unsigned i = 0; i < sizeof(checked) / sizeof(checked[0]); i++)
 			CHECK(atomic_load(&memcg->stat[checked[i]]) == cs->stat[id][checked[i]],
 			      "group %d: %s is %ld pages, the frames say %ld", id, names[i],

@@ -38,7 +38,7 @@ static void reserve_note_old(struct move_ctx *ctx, struct mem_cgroup *old, unsig
 		ctx->old_pages[ctx->nr_old++] = n;
 		return;
 	}
-	res_counter_uncharge(&old->res, n * PAGE_SIZE);	/* a ninth group: settled at once */
+	mem_cgroup_cancel_charge(old, n);	/* a ninth group: settled at once */
 	atomic_fetch_sub(&old->reserved, (long)(n * PAGE_SIZE));
 }
 
@@ -74,7 +74,7 @@ int emu_reserve_move(struct move_ctx *ctx)
 		reserve_note_old(ctx, old, moved);
 	}
 	for (int i = 0; i < ctx->nr_old; i++) {
-		res_counter_uncharge(&ctx->old_memcg[i]->res, ctx->old_pages[i] * PAGE_SIZE);
+		mem_cgroup_cancel_charge(ctx->old_memcg[i], ctx->old_pages[i]);
 		atomic_fetch_sub(&ctx->old_memcg[i]->reserved, (long)(ctx->old_pages[i] * PAGE_SIZE));
 	}
 	ctx->nr_old = 0;
@@ -111,10 +111,9 @@ int emu_half_move(struct move_ctx *ctx)
 	struct page *pages[PTRS_PER_TABLE];
 
 	while (!list_empty(&ctx->isolated)) {
-		struct mem_cgroup *old;
-		struct res_counter *fail;
+		struct mem_cgroup *old, *over;
 		unsigned long n, moved;
-		int ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved);
+		int memsw, ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved);
 
 		if (ret)
 			EMU_RETURN(ret);
@@ -125,11 +124,11 @@ int emu_half_move(struct move_ctx *ctx)
 			ctx->nr_skipped += n;
 			continue;
 		}
-		if (!res_counter_charge(&ctx->to->res, n * PAGE_SIZE, &fail)) {
+		if (!mem_cgroup_charge_counters(ctx->to, n, &over, &memsw)) {
 			for (unsigned long i = 0; i < n; i++)
 				list_move_tail(&pages[i]->lru, &ctx->moved);
 			moved = mem_cgroup_move_account_batch(pages, n, old, ctx->to);
-			res_counter_uncharge(&old->res, moved * PAGE_SIZE);
+			mem_cgroup_cancel_charge(old, moved);
 			if (moved < n)
 				mem_cgroup_cancel_charge(ctx->to, n - moved);
 			ctx->nr_moved += moved;

@@ -82,10 +82,11 @@ int emu_last_error(char *buf, int len);
 /* mem_cgroup */
 int emu_memcg_create(struct machine *m, int parent_id);
 int emu_memcg_destroy(struct machine *m, int id);
-int emu_memcg_resize_limit(struct machine *m, int id, unsigned long long limit);
-int emu_memcg_res(struct machine *m, int id, struct emu_res *out);
-int emu_memcg_reset_max_usage(struct machine *m, int id);
-int emu_memcg_reset_failcnt(struct machine *m, int id);
+/* memsw: 0 for memory, 1 for memory+swap (ENOENT where the kernel does not account swap) */
+int emu_memcg_resize_limit(struct machine *m, int id, int memsw, unsigned long long limit);
+int emu_memcg_res(struct machine *m, int id, int memsw, struct emu_res *out);
+int emu_memcg_reset_max_usage(struct machine *m, int id, int memsw);
+int emu_memcg_reset_failcnt(struct machine *m, int id, int memsw);
 int emu_memcg_force_empty(struct machine *m, int id);
 int emu_memcg_stat(struct machine *m, int id, long long *out);
 int emu_memcg_set_use_hierarchy(struct machine *m, int id, int val);

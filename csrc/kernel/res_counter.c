@@ -62,6 +62,18 @@ int res_counter_charge(struct res_counter *counter, unsigned long long val,
 	return 0;
 }
 
+/* res_counter_charge_nofail(), kernel/res_counter.c (3.x): charge past the limit. */
+void res_counter_charge_nofail(struct res_counter *counter, unsigned long long val)
+{
+	for (struct res_counter *c = counter; c; c = c->parent) {
+		spin_lock(&c->lock);
+		c->usage += val;
+		if (c->usage > c->max_usage)
+			c->max_usage = c->usage;
+		spin_unlock(&c->lock);
+	}
+}
+
 /* res_counter_uncharge_until(), kernel/res_counter.c (3.x): stop below @top. */
 void res_counter_uncharge_until(struct res_counter *counter, struct res_counter *top,
 				unsigned long long val)

@@ -24,7 +24,20 @@ static struct address_space *mapping_alloc(struct machine *m, const char *path, 
 	return mapping;
 }
 
-/* The named file @path; created empty on first use when @create. */
+/* Whether @path lies under the mount point @dir. */
+static int path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(path, dir, n) && path[n] == '/';
+}
+
+/*
+ * The named file @path; created empty on first use when @create, on the
+ * filesystem the reference machine mounts there: tmpfs on /tmp and /dev/shm
+ * (shmem_file_setup() pages: swap backed), ramfs on /ramfs (ramfs_get_inode()
+ * marks the mapping unevictable), a disk filesystem elsewhere.
+ */
 struct address_space *file_lookup(struct machine *m, const char *path, int create)
 {
 	struct address_space *mapping;
@@ -37,7 +50,12 @@ struct address_space *file_lookup(struct machine *m, const char *path, int creat
 		}
 	}
 	spin_unlock(&m->files_lock);
-	return create ? mapping_alloc(m, path, 0) : NULL;
+	if (!create)
+		return NULL;
+	mapping = mapping_alloc(m, path, path_under(path, "/tmp") || path_under(path, "/dev/shm"));
+	if (mapping)
+		mapping->unevictable = path_under(path, "/ramfs");
+	return mapping;
 }
 
 /* shmem_file_setup(), mm/shmem.c: the object behind MAP_SHARED|MAP_ANONYMOUS. */
@@ -151,6 +169,8 @@ int filemap_fault(struct mm_struct *mm, struct address_space *mapping, unsigned 
 			return -ENOMEM;
 		if (mapping->shmem)
 			SetPageFlag(page, PG_swapbacked);
+		if (mapping->unevictable)	/* folio_evictable(): mapping_unevictable() */
+			SetPageFlag(page, PG_unevictable);
 		if (SLOT_IS_SWAP(slot))
 			memcg = mem_cgroup_swapin_memcg(mm, SLOT_SWAP_OFF(slot));
 		if (mem_cgroup_charge_common(page, mm, memcg, mapping->shmem ?

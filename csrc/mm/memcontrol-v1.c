@@ -334,10 +334,16 @@ void mem_cgroup_clear_mc(struct move_ctx *ctx)
 		ctx->moved_charge = 0;
 	}
 	if (ctx->moved_swap > ctx->swap_settled) {
-		/* the precharge put swap entries on to's memory counter; they live on swap */
+		/*
+		 * __mem_cgroup_clear_mc(), 6.1: the precharge put the swap entries on
+		 * to's memory counter, but they live on swap: only to's memory+swap
+		 * keeps them, and from's memory+swap lets them go.
+		 */
 		unsigned long n = ctx->moved_swap - ctx->swap_settled;
 
-		mem_cgroup_cancel_charge(ctx->to, n);
+		res_counter_uncharge(&ctx->to->res, n * PAGE_SIZE);
+		if (do_swap_account(m))
+			res_counter_uncharge(&ctx->from->memsw, n * PAGE_SIZE);
 		atomic_fetch_sub(&ctx->to->reserved, (long)(n * PAGE_SIZE));
 		ctx->swap_settled = ctx->moved_swap;
 	}

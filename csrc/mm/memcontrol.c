@@ -62,19 +62,51 @@ unsigned long long mem_cgroup_margin(struct mem_cgroup *memcg)
 {
 	unsigned long long margin = RESOURCE_MAX;
 
-	for (struct res_counter *c = &memcg->res; c; c = c->parent) {
-		spin_lock(&c->lock);
-		if (c->limit - c->usage < margin)
-			margin = c->limit > c->usage ? c->limit - c->usage : 0;
-		spin_unlock(&c->lock);
+	for (int memsw = 0; memsw <= do_swap_account(memcg->machine); memsw++) {
+		for (struct res_counter *c = memsw ? &memcg->memsw : &memcg->res; c; c = c->parent) {
+			spin_lock(&c->lock);
+			if (c->limit - c->usage < margin)
+				margin = c->limit > c->usage ? c->limit - c->usage : 0;
+			spin_unlock(&c->lock);
+		}
 	}
 	return margin;
 }
 
-static struct mem_cgroup *mem_cgroup_from_res_counter(struct res_counter *c)
+/* do_swap_account (2.6.29-3.x), do_memsw_account() (6.1): memory+swap is counted from 2.6.29 on. */
+int do_swap_account(struct machine *m)
 {
-	return container_of(c, struct mem_cgroup, res);
+	return m->kernel >= EMU_KERNEL_2_6_34;
 }
+
+/*
+ * The counters of a charge, try_charge_memcg(), mm/memcontrol.c 6.1:
+ * memory+swap first, then memory; no reclaim.  On failure *over_limit is
+ * the group whose counter refused and *memsw says which counter it was.
+ */
+int mem_cgroup_charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages,
+			       struct mem_cgroup **over_limit, int *memsw)
+{
+	unsigned long long val = nr_pages * PAGE_SIZE;
+	int account = do_swap_account(memcg->machine);
+	struct res_counter *fail;
+
+	*memsw = 0;
+	if (account && res_counter_charge(&memcg->memsw, val, &fail)) {
+		*over_limit = container_of(fail, struct mem_cgroup, memsw);
+		*memsw = 1;
+		return -ENOMEM;
+	}
+	if (!res_counter_charge(&memcg->res, val, &fail))
+		return 0;
+	if (account)
+		res_counter_uncharge(&memcg->memsw, val);
+	*over_limit = container_of(fail, struct mem_cgroup, res);
+	return -ENOMEM;
+}
+
+/* Reclaim that may not swap: set while a charge over its memsw limit reclaims (6.1 ~MEMCG_RECLAIM_MAY_SWAP). */
+__thread int current_reclaim_noswap;
 
 /* Set when a charge gave up and the memcg OOM killer should run once the fault unwinds. */
 __thread struct mem_cgroup *current_memcg_in_oom;
@@ -93,20 +125,25 @@ int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 			  struct mem_cgroup **over_limit)
 {
 	int nr_retries = MEM_CGROUP_RECLAIM_RETRIES;
-	struct res_counter *fail;
 	struct mem_cgroup *mem_over_limit;
+	int memsw;
 
 	for (;;) {
-		if (!res_counter_charge(&memcg->res, nr_pages * PAGE_SIZE, &fail))
+		unsigned long reclaimed;
+
+		if (!mem_cgroup_charge_counters(memcg, nr_pages, &mem_over_limit, &memsw))
 			return 0;
-		mem_over_limit = mem_cgroup_from_res_counter(fail);
 		if (over_limit)
 			*over_limit = mem_over_limit;
 		if (!(flags & CHARGE_RECLAIM))
 			return -ENOMEM;
 		if (mem_cgroup_wait_acct_move(mem_over_limit))
 			continue;
-		if (try_to_free_mem_cgroup_pages(mem_over_limit, nr_pages))
+		/* over memory+swap, swapping out frees nothing of it */
+		current_reclaim_noswap = memsw;
+		reclaimed = try_to_free_mem_cgroup_pages(mem_over_limit, nr_pages);
+		current_reclaim_noswap = 0;
+		if (reclaimed)
 			continue;
 		/* reclaim may have freed through others' work: look again (res_counter_check_under_limit) */
 		if (mem_cgroup_margin(mem_over_limit) >= nr_pages * PAGE_SIZE)
@@ -119,9 +156,12 @@ int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 	}
 }
 
+/* cancel_charge(), mm/memcontrol.c 6.1: both counters. */
 void mem_cgroup_cancel_charge(struct mem_cgroup *memcg, unsigned long nr_pages)
 {
 	res_counter_uncharge(&memcg->res, nr_pages * PAGE_SIZE);
+	if (do_swap_account(memcg->machine))
+		res_counter_uncharge(&memcg->memsw, nr_pages * PAGE_SIZE);
 }
 
 /* The statistics a charged page contributes to its group, added into @d times @sign. */
@@ -229,7 +269,7 @@ void mem_cgroup_uncharge_page(struct page *page)
 	pc->mem_cgroup = NULL;
 	page_assign_page_cgroup(page, NULL);
 	unlock_page_cgroup(page);
-	res_counter_uncharge(&memcg->res, PAGE_SIZE);
+	mem_cgroup_cancel_charge(memcg, 1);
 }
 
 /*
@@ -306,7 +346,7 @@ int mem_cgroup_move_account(struct page *page, struct mem_cgroup *from, struct m
 	mem_cgroup_stat_apply(from, dfrom);
 	mem_cgroup_stat_apply(to, dto);
 	if (uncharge_from)
-		res_counter_uncharge(&from->res, PAGE_SIZE);
+		mem_cgroup_cancel_charge(from, 1);
 	return 0;
 }
 
@@ -353,6 +393,9 @@ void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mm_stru
 		memcg = try_get_mem_cgroup_from_mm(mm);
 	atomic_store(&cur_machine->swap_cgroup[swp_off], mem_cgroup_id(memcg));
 	mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, 1);
+	/* mem_cgroup_swapout(), 6.1: the entry holds memory+swap; the frame's uncharge takes both */
+	if (memcg->id && do_swap_account(memcg->machine))
+		res_counter_charge_nofail(&memcg->memsw, PAGE_SIZE);
 }
 
 /*
@@ -384,8 +427,11 @@ void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off)
 	spin_lock(&m->memcg_lock);
 	memcg = m->memcgs[id - 1];	/* a removed group's too: its parent's total_swap shows it */
 	spin_unlock(&m->memcg_lock);
-	if (memcg)
-		mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, -1);
+	if (!memcg)
+		return;
+	mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, -1);
+	if (do_swap_account(m))
+		res_counter_uncharge(&memcg->memsw, PAGE_SIZE);
 }
 
 /* ---- LRU placement (mm/swap.c, mm/memcontrol.c mem_cgroup_add_lru_list) ---- */
@@ -761,10 +807,9 @@ int mem_cgroup_recharge_move(struct move_ctx *ctx)
 	struct page *pages[PTRS_PER_TABLE];
 
 	while (!list_empty(&ctx->isolated)) {
-		struct mem_cgroup *old;
-		struct res_counter *fail;
+		struct mem_cgroup *old, *over;
 		unsigned long n, moved, i;
-		int ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved);
+		int memsw, ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->nr_moved);
 
 		if (ret)
 			return ret;
@@ -772,13 +817,13 @@ int mem_cgroup_recharge_move(struct move_ctx *ctx)
 		for (i = 0; i < n && recharge_qualifies(pages[i]); i++)
 			;
 		if (i == n && old && old != ctx->to &&
-		    !res_counter_charge(&ctx->to->res, n * PAGE_SIZE, &fail)) {
+		    !mem_cgroup_charge_counters(ctx->to, n, &over, &memsw)) {
 			for (i = 0; i < n; i++)
 				list_move_tail(&pages[i]->lru, &ctx->moved);
 			moved = mem_cgroup_move_account_batch(pages, n, old, ctx->to);
-			res_counter_uncharge(&old->res, moved * PAGE_SIZE);
+			mem_cgroup_cancel_charge(old, moved);
 			if (moved < n)
-				res_counter_uncharge(&ctx->to->res, (n - moved) * PAGE_SIZE);
+				mem_cgroup_cancel_charge(ctx->to, n - moved);
 			ctx->nr_moved += moved;
 			ctx->nr_skipped += n - moved;
 			continue;

@@ -330,9 +330,13 @@ void mlock_vma_page(struct page *page)
  */
 void munlock_vma_page(struct page *page)
 {
+	struct address_space *mapping;
+
 	if (!PageMlocked(page) || page_mlocked_elsewhere(page))
 		return;
-	if (TestClearPageFlag(page, PG_mlocked))
+	mapping = page_mapping(page);
+	/* a ramfs page stays unevictable (folio_evictable()) */
+	if (TestClearPageFlag(page, PG_mlocked) && !(mapping && mapping->unevictable))
 		lru_set_page_flag(page, PG_unevictable, 0);
 }
 

@@ -4,9 +4,11 @@
 /* The lazy-move policy's hook: recharge a WRONG_CHARGE page instead of reclaiming it. */
 int mem_cgroup_lazy_recharge(struct page *page);
 
+extern __thread int current_reclaim_noswap;
+
 static int swap_available(void)
 {
-	return cur_machine->nr_swap && READ_ONCE(cur_machine->nr_swap_free) > 0;
+	return !current_reclaim_noswap && cur_machine->nr_swap && READ_ONCE(cur_machine->nr_swap_free) > 0;
 }
 
 /*

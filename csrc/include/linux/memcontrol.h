@@ -21,6 +21,7 @@ void res_counter_init(struct res_counter *counter, struct res_counter *parent);
 int res_counter_charge(struct res_counter *counter, unsigned long long val,
 		       struct res_counter **limit_fail_at);
 void res_counter_uncharge(struct res_counter *counter, unsigned long long val);
+void res_counter_charge_nofail(struct res_counter *counter, unsigned long long val);
 void res_counter_uncharge_until(struct res_counter *counter, struct res_counter *top,
 				unsigned long long val);
 int res_counter_set_limit(struct res_counter *counter, unsigned long long limit);
@@ -71,6 +72,7 @@ struct mem_cgroup {
 	int id;
 	struct machine *machine;
 	struct res_counter res;
+	struct res_counter memsw;		/* memory+swap, 2.6.29+ (do_swap_account) */
 	struct mem_cgroup *parent;
 	struct mem_cgroup_per_zone info[MAX_NR_ZONES];
 	atomic_long stat[EMU_NR_STATS];
@@ -95,6 +97,9 @@ enum charge_type { MEM_CGROUP_CHARGE_TYPE_MAPPED, MEM_CGROUP_CHARGE_TYPE_CACHE,
 #define CHARGE_OOM	1	/* the memcg OOM killer may run */
 #define CHARGE_RECLAIM	2	/* reclaim on failure */
 
+int do_swap_account(struct machine *m);
+int mem_cgroup_charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages,
+			       struct mem_cgroup **over_limit, int *memsw);
 int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int flags,
 			  struct mem_cgroup **over_limit);
 void mem_cgroup_commit_charge(struct page *page, struct mem_cgroup *memcg,

@@ -146,7 +146,8 @@ struct vm_area_struct {
 /* Page cache of one file (struct address_space); shmem slots may hold swap entries. */
 struct address_space {
 	char *path;				/* NULL for MAP_SHARED|MAP_ANONYMOUS shmem */
-	int shmem;
+	int shmem;				/* tmpfs: swap backed */
+	int unevictable;			/* ramfs: AS_UNEVICTABLE */
 	spinlock_t tree_lock;
 	uintptr_t *slots;			/* struct page *, or (swap offset << 1) | 1 */
 	unsigned long nr_slots;
