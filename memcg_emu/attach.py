@@ -69,6 +69,13 @@ class Cpuset(AttachHooks):
         if not ctx.dst.cpus or not ctx.dst.mems:
             raise OSError(errno.ENOSPC, f"cgroup {ctx.dst.path!r} has no cpus or mems")
 
+    def attach(self, ctx):
+        """cpuset_attach(): the task may run only on the new group's CPUs (gone: nothing to do)."""
+        try:
+            ctx.machine._keep_on_cpus(ctx.pid, ctx.dst.cpus)
+        except ProcessLookupError:
+            pass
+
 
 class Memory(AttachHooks):
     """The memory controller: the policy decides what happens to the charges."""

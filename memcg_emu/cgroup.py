@@ -228,6 +228,9 @@ def _write_cpuset(machine, cg, attr, text):
     if any(not new >= getattr(c, attr) for c in cg.children.values()):
         raise OSError(errno.EBUSY, f"a child uses cpuset.{attr} outside the new value")
     setattr(cg, attr, new)
+    if attr == "cpus":      # update_tasks_cpumask(): tasks leave the CPUs taken away
+        for pid in machine._pids_in(cg):
+            machine._keep_on_cpus(pid, new)
 
 
 def write_file(machine, cg, name, value):

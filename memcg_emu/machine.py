@@ -63,7 +63,7 @@ class Machine:
         self.cpus = cpus
         self.dmesg = []
         out = ffi.new("struct machine **")
-        check_ret(lib.emu_machine_new(self.ram_pages, self.swap_pages, self.profile.version, out))
+        check_ret(lib.emu_machine_new(self.ram_pages, self.swap_pages, self.profile.version, cpus, out))
         self._m = ffi.gc(out[0], lib.emu_machine_free)
         self._handle = ffi.new_handle(self)
         self._resched_fn = None
@@ -72,6 +72,7 @@ class Machine:
         self._fail_next = {}
         self.last_attach = None    # the AttachContext of the latest write to tasks
         self.deadlock = None       # what hung the machine (see _cgroup_mutex), once it is hung
+        self._next_cpu = 0         # round-robin placement of new tasks
         root = cgroup.Cgroup("", 0, None)
         root.cpus = set(range(cpus))
         root.mems = {0}
@@ -194,7 +195,9 @@ class Machine:
             node = self._cg(path)
             if not node.cpus or not node.mems:
                 raise OSError(errno.ENOSPC, f"cgroup {path!r} has no cpus or mems")
-            return check_ret(lib.emu_task_new(self._m, node.memcg_id))
+            pid = check_ret(lib.emu_task_new(self._m, node.memcg_id))
+            self._place(pid, node.cpus)
+            return pid
 
     def cgroup_of(self, pid):
         """The path of the cgroup task ``pid`` is in ("" for the root)."""
@@ -203,7 +206,9 @@ class Machine:
     def fork(self, pid):
         """fork(): the child shares every page copy-on-write, in the parent's cgroup."""
         with self._cgroup_mutex("cgroup_fork"):  # no fork while a task moves
-            return check_ret(lib.emu_task_fork(self._m, self._pid(pid)))
+            child = check_ret(lib.emu_task_fork(self._m, self._pid(pid)))
+            self._place(child, self._by_memcg[check_ret(lib.emu_task_memcg(self._m, child))].cpus)
+            return child
 
     def exec(self, pid):
         """execve(): a fresh, empty address space; the old one is torn down."""
@@ -211,6 +216,31 @@ class Machine:
 
     def exit(self, pid):
         check_ret(lib.emu_task_exit(self._m, self._pid(pid)))
+
+    # ---- CPUs ----
+    def _place(self, pid, cpus):
+        """Put a new task on the next of ``cpus`` in turn (the scheduler's spreading, simplified)."""
+        allowed = sorted(cpus)
+        cpu = allowed[self._next_cpu % len(allowed)]
+        self._next_cpu += 1
+        check_ret(lib.emu_task_set_cpu(self._m, pid, cpu))
+
+    def _keep_on_cpus(self, pid, cpus):
+        """set_cpus_allowed_ptr(): a task on a CPU no longer allowed moves to an allowed one."""
+        if check_ret(lib.emu_task_cpu(self._m, pid)) not in cpus:
+            self._place(pid, cpus)
+
+    def set_cpu(self, pid, cpu):
+        """sched_setaffinity() to the one CPU ``cpu``: EINVAL outside the task's cpuset.cpus."""
+        if not isinstance(cpu, int) or isinstance(cpu, bool):
+            raise ValueError(f"cpu must be an int, not {cpu!r}")
+        if cpu not in self._cg(self.cgroup_of(pid)).cpus:
+            raise OSError(errno.EINVAL, f"CPU {cpu} is not in the cpuset of task {pid}")
+        check_ret(lib.emu_task_set_cpu(self._m, self._pid(pid), cpu))
+
+    def cpu_of(self, pid):
+        """The CPU task ``pid`` runs on."""
+        return check_ret(lib.emu_task_cpu(self._m, self._pid(pid)))
 
     def set_oom_score_adj(self, pid, adj):
         """/proc/<pid>/oom_score_adj: -1000 never OOM-killed ... 1000 killed first."""
@@ -278,7 +308,8 @@ class Machine:
         return check_ret(lib.emu_memcg_reclaim(self._m, self._cg(path).memcg_id, pages)) * PAGE_SIZE
 
     def drain(self):
-        """Flush per-cpu charge caches: the emulator keeps none, so there is nothing to do."""
+        """Flush every CPU's charge stock back to the counters (what usage reads then excludes)."""
+        check_ret(lib.emu_drain_all(self._m))
 
     # ---- moving ----
     def move(self, pid, path, policy=None):

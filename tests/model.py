@@ -28,6 +28,7 @@ PAGE = 4096
 PMD = 1 << 21                  # one PTE table maps 2M
 PTRS = 512                     # pages per PTE table: the natural cond_resched() batch
 RETRIES = 5                    # MEM_CGROUP_RECLAIM_RETRIES
+CHARGE_BATCH = 64              # MEMCG_CHARGE_BATCH, 6.1
 SWAP_CLUSTER_MAX = 32
 RES_MAX = (1 << 64) - 1
 PAGE_COUNTER_MAX_BYTES = ((1 << 63) - 1) // PAGE * PAGE
@@ -239,6 +240,7 @@ class Model:
         self.fail_next = {}                         # subsystem -> errno
         self.pending_oom = None                     # current_memcg_in_oom
         self.last_attach = None
+        self.stock_group, self.stock_pages = None, 0    # the one CPU's charge stock
 
     # ---- lookups ----
     def group(self, path):
@@ -284,19 +286,68 @@ class Model:
     def margin(self, g):
         return min(max(c.limit - c.usage, 0) for c in g.chain())
 
+    # ---- the charge stock of the one CPU (6.1) ----
+    def consume_stock(self, g, pages):
+        """A charge of up to a batch is taken from the stock when it holds enough of ``g``'s."""
+        if pages <= CHARGE_BATCH and self.stock_group is g and self.stock_pages >= pages:
+            self.stock_pages -= pages
+            return True
+        return False
+
+    def refill_stock(self, g, pages):
+        """What a batch charged beyond need stays in the stock (another group's goes back
+        first); past one batch the stock gives everything back."""
+        if self.stock_group is not g:
+            self.drain_stock()
+            self.stock_group = g
+        self.stock_pages += pages
+        if self.stock_pages > CHARGE_BATCH:
+            self.drain_stock()
+
+    def drain_stock(self):
+        if self.stock_group is not None and self.stock_pages:
+            self.res_uncharge(self.stock_group, self.stock_pages)
+        self.stock_group, self.stock_pages = None, 0
+
+    def drain_all_stock(self, root=None):
+        """The stock goes back if it holds ``root``'s or a descendant's charge (None: any)."""
+        if self.stock_group is not None and (root is None or self.stock_group.under(root)):
+            self.drain_stock()
+
+    def stocked_pages(self, g):
+        """Pages the stock holds charged to ``g`` itself."""
+        return self.stock_pages if self.stock_group is g else 0
+
+    def charge_batch(self, g, pages):
+        """A charge takes a whole batch from the counters, except for the root (never stocked)."""
+        return pages if g.parent is None else max(CHARGE_BATCH, pages)
+
     def try_charge(self, g, pages, reclaim, oom=False):
-        """mem_cgroup_try_charge(): charge; else reclaim in the group over its limit and retry;
+        """mem_cgroup_try_charge(): the stock first; else charge a batch (refused: the pages
+        alone); else reclaim in the group over its limit and retry; once, drain the stock;
         give up after RETRIES fruitless rounds (arming the OOM killer when ``oom``)."""
-        retries = RETRIES
+        if self.consume_stock(g, pages):
+            return True
+        batch = self.charge_batch(g, pages)
+        retries, drained = RETRIES, False
         while True:
-            over = self.res_charge(g, pages)
+            over = self.res_charge(g, batch)
             if over is None:
+                if batch > pages:
+                    self.refill_stock(g, batch - pages)
                 return True
+            if batch > pages:
+                batch = pages
+                continue
             if not reclaim:
                 return False
             if self.reclaim(over, pages):
                 continue
             if self.margin(over) >= pages * PAGE:
+                continue
+            if not drained:
+                self.drain_all_stock(over)
+                drained = True
                 continue
             if retries == 0:
                 if oom:
@@ -567,6 +618,7 @@ class Model:
         if g.parent is None or g.children or self.live_tasks(g):
             raise err(errno.EBUSY)
         parent = g.parent
+        self.drain_all_stock(g)                 # mem_cgroup_css_offline()
         while g.usage:                          # 6.1 reparents every page, newest first
             lst = next((g.lru[n] for n in LRU_NAMES if g.lru[n]), None)
             if lst is None:
@@ -585,10 +637,15 @@ class Model:
         if g.parent is None:
             raise err(errno.EINVAL)
         limit = RES_MAX if value is None else min(value // PAGE * PAGE, PAGE_COUNTER_MAX_BYTES)
+        drained = False
         while True:
             if g.usage <= limit:
                 g.limit = limit
                 return
+            if not drained:                     # the stock first, then reclaim
+                self.drain_all_stock(g)
+                drained = True
+                continue
             if not self.reclaim(g, 1):
                 raise err(errno.EBUSY)
 
@@ -596,6 +653,7 @@ class Model:
         if g.parent is None:
             raise err(errno.EINVAL)
         retries = RETRIES
+        self.drain_all_stock(g)
         while retries and g.usage:
             if not self.reclaim(g, 1):
                 retries -= 1

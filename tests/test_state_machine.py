@@ -225,6 +225,10 @@ class MemcgMachine(RuleBasedStateMachine):
         self.both(f"cpus {path}={cpus}", lambda: self.m.write(path, "cpuset.cpus", "0" if cpus else ""),
                   lambda: self.model.write_cpus(self.group_or_error(path), cpus))
 
+    @rule()
+    def drain(self):
+        self.both("drain", self.m.drain, self.model.drain_all_stock)
+
     @rule(subsys=st.sampled_from(["cpuset", "memory", "devices"]),
           err=st.sampled_from([errno.EPERM, errno.EACCES, errno.EBUSY]))
     def fail_next(self, subsys, err):
@@ -566,7 +570,8 @@ class MemcgMachine(RuleBasedStateMachine):
                 for path, g in md.groups.items()}
 
     def subtree_charged(self, g):
-        return sum(self.model.charged_pages(h) for h in self.model.groups.values() if h.under(g)) * PAGE
+        return sum(self.model.charged_pages(h) + self.model.stocked_pages(h)
+                   for h in self.model.groups.values() if h.under(g)) * PAGE
 
     def bounds_in_move(self, hook):
         """Inside a move: a group's usage is its pages plus what the move holds; reserve holds
@@ -632,10 +637,13 @@ TestMemcgStateMachine = MemcgMachine.TestCase
 
 # ---- failcnt, verified on its own ----
 
-def test_failcnt_one_refused_fault_counts_six():
-    """A charge that nothing can make room for is tried MEM_CGROUP_RECLAIM_RETRIES + 1 = 6 times;
+def test_failcnt_one_refused_fault_counts_nine():
+    """A charge that nothing can make room for is tried MEM_CGROUP_RECLAIM_RETRIES + 1 = 6 times
+    after the drain of the stocks, once before it, and once as a whole batch (6.1
+    try_charge_memcg(); the first page's batch was refused too: 9 in all);
     each refusal bumps the failcnt of the counter that refused (here the parent's), and the child's
-    counter, charged and uncharged on each try, shows the attempt in max_usage."""
+    counter, charged and uncharged on each try, shows the attempt in max_usage (the second
+    page's batch of 64 on top of the first page: 65 pages)."""
     m, md = Machine(ram="64M"), Model(16384)
     for path in ("A", "A/C"):
         m.mkdir(path)
@@ -653,21 +661,22 @@ def test_failcnt_one_refused_fault_counts_six():
     with pytest.raises(ModelOOM) as e2:
         md.touch(x, addr, 2 * PAGE, True)
     assert e.value.errno == errno.ENOMEM and "no task to kill" in str(e.value) and e2.value.victim == 0
-    assert int(m.read("A", "memory.failcnt")) == md.group("A").failcnt == 6
+    assert int(m.read("A", "memory.failcnt")) == md.group("A").failcnt == 9
     assert int(m.read("A/C", "memory.failcnt")) == md.group("A/C").failcnt == 0
-    assert int(m.read("A/C", "memory.max_usage_in_bytes")) == md.group("A/C").max_usage == 2 * PAGE
+    assert int(m.read("A/C", "memory.max_usage_in_bytes")) == md.group("A/C").max_usage == 65 * PAGE
     assert int(m.read("A", "memory.usage_in_bytes")) == md.group("A").usage == PAGE
 
 
 def test_failcnt_one_refusal_then_reclaim():
-    """When reclaim frees a page cache page the retry succeeds: one refusal, failcnt 1."""
+    """When reclaim frees a page cache page the retry succeeds: the batch and the page are
+    refused once each (try_charge_memcg(), 6.1), failcnt 2."""
     m = Machine(ram="64M")
     m.mkdir("A")
     y = m.spawn("A")
     m.file_write(y, "/f", PAGE)                     # one clean page-cache page
     m.write("A", "memory.limit_in_bytes", PAGE)
     m.touch(y, m.mmap(y, PAGE), PAGE)
-    assert int(m.read("A", "memory.failcnt")) == 1
+    assert int(m.read("A", "memory.failcnt")) == 2
     assert int(m.read("A", "memory.usage_in_bytes")) == PAGE
 
 
@@ -755,5 +764,6 @@ def test_mover_killed_during_can_attach_releases_the_move(policy):
         m.move(x, "B")
     assert killed == [x]
     m.check()
+    m.drain()                   # what the precharge's batch left in the stock goes back too
     assert int(m.read("B", "memory.usage_in_bytes")) == 0          # the precharge is released
     assert int(m.read("A", "memory.usage_in_bytes")) == PAGE        # X's memory is freed

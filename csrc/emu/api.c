@@ -8,6 +8,7 @@
 #include "entry.h"
 
 __thread struct machine *cur_machine __attribute__((tls_model("initial-exec")));
+__thread int current_cpu;
 extern __thread struct mem_cgroup *current_memcg_in_oom;
 
 __thread char emu_errbuf[256];
@@ -38,7 +39,7 @@ void emu_bug(const char *file, int line, const char *cond)
 		snprintf(m->bug_msg, sizeof(m->bug_msg), "kernel BUG at %s:%d: %s", file, line, cond);
 }
 
-int emu_leave(struct machine *saved, int ret)
+int emu_leave(struct machine *saved, int saved_cpu, int ret)
 {
 	struct machine *m = cur_machine;
 
@@ -47,6 +48,7 @@ int emu_leave(struct machine *saved, int ret)
 	else if (ret < 0 && !emu_errbuf[0])
 		emu_set_error(ret, "%s", strerror(-ret));
 	cur_machine = saved;
+	current_cpu = saved_cpu;
 	return ret;
 }
 
@@ -112,7 +114,7 @@ static struct mem_cgroup *mem_cgroup_alloc(struct machine *m, struct mem_cgroup 
 	return memcg;
 }
 
-int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kernel,
+int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kernel, int nr_cpus,
 		    struct machine **out)
 {
 	struct machine *m;
@@ -121,6 +123,8 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 		return emu_set_error(-EINVAL, "a machine needs at least 16 pages of RAM");
 	if (swap_pages == 1 || swap_pages > 0xffffffffUL)
 		return emu_set_error(-EINVAL, "swap must be 0 or 2..2^32 pages");
+	if (nr_cpus < 1 || nr_cpus > EMU_MAX_CPUS)
+		return emu_set_error(-EINVAL, "a machine has 1..%d CPUs", EMU_MAX_CPUS);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return emu_set_error(-ENOMEM, "out of host memory");
@@ -129,19 +133,26 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	m->mem_map = calloc(ram_pages, sizeof(struct page));
 	m->page_cgroup_map = calloc(ram_pages, sizeof(struct page_cgroup));
 	m->nr_swap = swap_pages;
+	m->nr_cpus = nr_cpus;
+	m->memcg_stock = calloc((size_t)nr_cpus, sizeof(*m->memcg_stock));
+	/* MEMCG_CHARGE_BATCH 64 (6.1); CHARGE_BATCH 32 from the stock's start in 2.6.33 */
+	m->charge_batch = kernel >= EMU_KERNEL_6_1 ? 64 : kernel >= EMU_KERNEL_2_6_34 ? 32 : 0;
 	if (swap_pages) {
 		m->swap_map = calloc(swap_pages, sizeof(*m->swap_map));
 		m->swap_cgroup = calloc(swap_pages, sizeof(*m->swap_cgroup));
 		atomic_store(&m->nr_swap_free, (long)swap_pages - 1);
 	}
-	if (!m->mem_map || !m->page_cgroup_map || (swap_pages && (!m->swap_map || !m->swap_cgroup))) {
+	if (!m->mem_map || !m->page_cgroup_map || !m->memcg_stock || (swap_pages && (!m->swap_map || !m->swap_cgroup))) {
 		free(m->mem_map);
 		free(m->page_cgroup_map);
 		free(m->swap_map);
 		free(m->swap_cgroup);
+		free(m->memcg_stock);
 		free(m);
 		return emu_set_error(-ENOMEM, "out of host memory for %lu pages", ram_pages);
 	}
+	for (int cpu = 0; cpu < nr_cpus; cpu++)
+		spin_lock_init(&m->memcg_stock[cpu].stock_lock);
 	spin_lock_init(&m->zone.lock);
 	INIT_LIST_HEAD(&m->zone.free_list);
 	spin_lock_init(&m->zone.lruvec.lru_lock);
@@ -211,6 +222,7 @@ void emu_machine_free(struct machine *m)
 	free(m->page_cgroup_map);
 	free(m->swap_map);
 	free(m->swap_cgroup);
+	free(m->memcg_stock);
 	free(m);
 	cur_machine = saved;
 }
@@ -303,6 +315,7 @@ int emu_memcg_destroy(struct machine *m, int id)
 
 	if (!memcg->parent)
 		EMU_RETURN(emu_set_error(-EBUSY, "the root group cannot be removed"));
+	drain_all_stock(memcg);	/* mem_cgroup_css_offline(), 6.1; force_empty's before */
 	ret = mem_cgroup_reparent_pages(memcg);
 	if (ret)
 		EMU_RETURN(ret);
@@ -326,6 +339,7 @@ static int mem_cgroup_resize_max(struct mem_cgroup *memcg, unsigned long long li
 {
 	extern __thread int current_reclaim_noswap;
 	struct res_counter *counter = memsw ? &memcg->memsw : &memcg->res;
+	int drained = 0;
 
 	if (memsw && !do_swap_account(memcg->machine))
 		return emu_set_error(-ENOENT, "this kernel does not account memory+swap");
@@ -343,6 +357,11 @@ static int mem_cgroup_resize_max(struct mem_cgroup *memcg, unsigned long long li
 		spin_unlock(&memcg->machine->memcg_lock);
 		if (!ret)
 			return 0;
+		if (!drained) {	/* the other CPUs' stocks first */
+			drain_all_stock(memcg);
+			drained = 1;
+			continue;
+		}
 		current_reclaim_noswap = memsw;
 		reclaimed = try_to_free_mem_cgroup_pages(memcg, 1);
 		current_reclaim_noswap = 0;
@@ -416,6 +435,7 @@ int emu_memcg_force_empty(struct machine *m, int id)
 	MEMCG_ARG(memcg, m, id);
 	int nr_retries = MEM_CGROUP_RECLAIM_RETRIES;
 
+	drain_all_stock(memcg);
 	while (nr_retries && res_counter_read_usage(&memcg->res))
 		if (!try_to_free_mem_cgroup_pages(memcg, 1))
 			nr_retries--;
@@ -498,6 +518,7 @@ int emu_task_fork(struct machine *m, int pid)
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 
 	EMU_RETURN(copy_process(p));
 }
@@ -506,6 +527,7 @@ int emu_task_exec(struct machine *m, int pid)
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 
 	EMU_RETURN(do_execve(p));
 }
@@ -514,6 +536,7 @@ int emu_task_exit(struct machine *m, int pid)
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 
 	do_exit(p);
 	EMU_RETURN(0);
@@ -535,6 +558,38 @@ int emu_task_attach(struct machine *m, int pid, int memcg_id)
 	MEMCG_ARG(memcg, m, memcg_id);
 
 	atomic_store(&p->mem_cgroup, memcg);
+	EMU_RETURN(0);
+}
+
+/*
+ * sched_setaffinity() to one CPU: the task runs there from now on.  Also
+ * how the caller places a task at spawn or fork (select_task_rq()).
+ */
+int emu_task_set_cpu(struct machine *m, int pid, int cpu)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+
+	if (cpu < 0 || cpu >= m->nr_cpus)
+		EMU_RETURN(emu_set_error(-EINVAL, "no CPU %d (the machine has %d)", cpu, m->nr_cpus));
+	atomic_store(&p->cpu, cpu);
+	EMU_RETURN(0);
+}
+
+int emu_task_cpu(struct machine *m, int pid)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+
+	EMU_RETURN(atomic_load(&p->cpu));
+}
+
+/* drain(): every CPU's charge stock back to the counters (drain_all_stock() of the root). */
+int emu_drain_all(struct machine *m)
+{
+	EMU_ENTER(m);
+
+	drain_all_stock(NULL);
 	EMU_RETURN(0);
 }
 
@@ -607,6 +662,7 @@ int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 	struct address_space *file = NULL;
 	unsigned long flags = 0, start = 0;
 	struct mm_struct *mm;
@@ -651,6 +707,7 @@ int emu_munmap(struct machine *m, int pid, unsigned long long addr, unsigned lon
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 	struct mm_struct *mm;
 	int ret = range_arg(addr, len);
 
@@ -686,6 +743,7 @@ int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 	unsigned long start, end;
 	struct mm_struct *mm;
 	int ret = task_range(p, addr, len, &start, &end, &mm);
@@ -707,6 +765,7 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 	unsigned long start, end, done = 0;
 	struct mm_struct *mm;
 	int ret = task_range(p, addr, len, &start, &end, &mm);
@@ -739,6 +798,7 @@ int emu_file_write(struct machine *m, int pid, const char *path, unsigned long l
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 	struct address_space *mapping;
 	struct mm_struct *mm;
 	int ret;

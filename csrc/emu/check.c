@@ -246,6 +246,22 @@ static int check_memsw(struct check_state *cs, struct mem_cgroup *memcg)
 	return 0;
 }
 
+/* Charge the CPUs' stocks hold for @memcg (counted in usage, owned by no page). */
+static unsigned long memcg_stocked(struct machine *m, struct mem_cgroup *memcg)
+{
+	unsigned long n = 0;
+
+	for (int cpu = 0; cpu < m->nr_cpus; cpu++) {
+		struct memcg_stock_pcp *stock = &m->memcg_stock[cpu];
+
+		spin_lock(&stock->stock_lock);
+		if (stock->cached == memcg)
+			n += stock->nr_pages;
+		spin_unlock(&stock->stock_lock);
+	}
+	return n;
+}
+
 static int check_memcgs(struct check_state *cs)
 {
 	struct machine *m = cs->m;
@@ -266,7 +282,8 @@ static int check_memcgs(struct check_state *cs)
 
 		if (memcg->dead)
 			continue;
-		expected = cs->charged[id] * PAGE_SIZE + (unsigned long long)atomic_load(&memcg->reserved);
+		expected = (cs->charged[id] + memcg_stocked(m, memcg)) * PAGE_SIZE +
+			   (unsigned long long)atomic_load(&memcg->reserved);
 		for (int c = 0; c < m->nr_memcg_ids; c++) {
 			struct mem_cgroup *child = m->memcgs[c];
 

@@ -74,7 +74,8 @@ struct emu_fault_info {
 	unsigned long pages_faulted;
 };
 
-int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kernel,
+#define EMU_MAX_CPUS 1024
+int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kernel, int nr_cpus,
 		    struct machine **out);
 void emu_machine_free(struct machine *m);
 int emu_last_error(char *buf, int len);
@@ -100,6 +101,9 @@ int emu_task_exec(struct machine *m, int pid);
 int emu_task_exit(struct machine *m, int pid);
 int emu_task_memcg(struct machine *m, int pid);
 int emu_task_attach(struct machine *m, int pid, int memcg_id);
+int emu_task_set_cpu(struct machine *m, int pid, int cpu);
+int emu_task_cpu(struct machine *m, int pid);
+int emu_drain_all(struct machine *m);	/* every CPU's per-CPU charge caches */
 int emu_task_set_oom_score_adj(struct machine *m, int pid, int adj);
 int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
 	     const char *path, int private_, unsigned long long *addr);

@@ -105,6 +105,92 @@ int mem_cgroup_charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages,
 	return -ENOMEM;
 }
 
+/*
+ * The per-CPU charge stock, mm/memcontrol.c (2.6.33 on; 6.1's form).  The
+ * root is never stocked: 6.1 does not charge it at all, and an old kernel's
+ * root tasks are few.
+ */
+static struct memcg_stock_pcp *this_cpu_stock(struct machine *m)
+{
+	return &m->memcg_stock[smp_processor_id()];
+}
+
+/* consume_stock(), 6.1: take the charge from this CPU's stock if it holds enough of @memcg's. */
+static int consume_stock(struct mem_cgroup *memcg, unsigned long nr_pages)
+{
+	struct machine *m = memcg->machine;
+	struct memcg_stock_pcp *stock;
+	int ret = 0;
+
+	/* before 6.1 (3.4: nr_pages == 1 && consume_stock()) only single pages */
+	if (nr_pages > m->charge_batch || (m->kernel < EMU_KERNEL_6_1 && nr_pages != 1))
+		return 0;
+	stock = this_cpu_stock(m);
+	spin_lock(&stock->stock_lock);	/* local_lock_irqsave(&memcg_stock.stock_lock) */
+	if (stock->cached == memcg && stock->nr_pages >= nr_pages) {
+		stock->nr_pages -= (unsigned int)nr_pages;
+		ret = 1;
+	}
+	spin_unlock(&stock->stock_lock);
+	return ret;
+}
+
+/* drain_stock(), 6.1: give what the stock holds back to its group's counters. */
+static void drain_stock(struct memcg_stock_pcp *stock)
+{
+	lockdep_assert_held(&stock->stock_lock);
+	if (stock->cached && stock->nr_pages)
+		mem_cgroup_cancel_charge(stock->cached, stock->nr_pages);
+	stock->nr_pages = 0;
+	stock->cached = NULL;
+}
+
+/* refill_stock(), 6.1: keep @nr_pages charged to @memcg on this CPU; past the batch, give all back. */
+static void refill_stock(struct mem_cgroup *memcg, unsigned long nr_pages)
+{
+	struct memcg_stock_pcp *stock = this_cpu_stock(memcg->machine);
+
+	spin_lock(&stock->stock_lock);
+	if (stock->cached != memcg) {
+		drain_stock(stock);
+		stock->cached = memcg;
+	}
+	stock->nr_pages += (unsigned int)nr_pages;
+	if (stock->nr_pages > memcg->machine->charge_batch)
+		drain_stock(stock);
+	spin_unlock(&stock->stock_lock);
+}
+
+/*
+ * drain_all_stock(), 6.1 (drain_all_stock_sync/async before): every CPU's
+ * stock of @root or a group under it (NULL: all) goes back.  6.1 queues the
+ * other CPUs' drains on their workqueues; we run each at once under that
+ * CPU's lock, which is what the work does when it runs.
+ */
+void drain_all_stock(struct mem_cgroup *root)
+{
+	struct machine *m = cur_machine;
+
+	for (int cpu = 0; cpu < m->nr_cpus; cpu++) {
+		struct memcg_stock_pcp *stock = &m->memcg_stock[cpu];
+
+		spin_lock(&stock->stock_lock);
+		if (stock->cached && (!root || mem_cgroup_is_descendant(stock->cached, root)))
+			drain_stock(stock);
+		spin_unlock(&stock->stock_lock);
+	}
+}
+
+/* How much a charge of @nr_pages takes from the counters: 6.1 max(MEMCG_CHARGE_BATCH, nr_pages). */
+static unsigned long charge_batch(struct mem_cgroup *memcg, unsigned long nr_pages)
+{
+	unsigned long batch = memcg->machine->charge_batch;
+
+	if (!memcg->id || !batch || (memcg->machine->kernel < EMU_KERNEL_6_1 && nr_pages != 1))
+		return nr_pages;
+	return batch > nr_pages ? batch : nr_pages;
+}
+
 /* Reclaim that may not swap: set while a charge over its memsw limit reclaims (6.1 ~MEMCG_RECLAIM_MAY_SWAP). */
 __thread int current_reclaim_noswap;
 
@@ -125,20 +211,33 @@ int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 			  struct mem_cgroup **over_limit)
 {
 	int nr_retries = MEM_CGROUP_RECLAIM_RETRIES;
+	unsigned long batch = charge_batch(memcg, nr_pages);
 	struct mem_cgroup *mem_over_limit;
-	int memsw;
+	int memsw, drained = 0;
 
+	if (consume_stock(memcg, nr_pages))
+		return 0;
 	for (;;) {
 		unsigned long reclaimed;
 
-		if (!mem_cgroup_charge_counters(memcg, nr_pages, &mem_over_limit, &memsw))
+		if (!mem_cgroup_charge_counters(memcg, batch, &mem_over_limit, &memsw)) {
+			if (batch > nr_pages)
+				refill_stock(memcg, batch - nr_pages);
 			return 0;
+		}
+		if (batch > nr_pages) {	/* the batch did not fit: try the charge alone */
+			batch = nr_pages;
+			continue;
+		}
 		if (over_limit)
 			*over_limit = mem_over_limit;
 		if (!(flags & CHARGE_RECLAIM))
 			return -ENOMEM;
 		if (mem_cgroup_wait_acct_move(mem_over_limit))
 			continue;
+		/* before 6.1, mem_cgroup_reclaim() drains the stocks as each round starts */
+		if (memcg->machine->kernel < EMU_KERNEL_6_1)
+			drain_all_stock(mem_over_limit);
 		/* over memory+swap, swapping out frees nothing of it */
 		current_reclaim_noswap = memsw;
 		reclaimed = try_to_free_mem_cgroup_pages(mem_over_limit, nr_pages);
@@ -148,6 +247,12 @@ int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 		/* reclaim may have freed through others' work: look again (res_counter_check_under_limit) */
 		if (mem_cgroup_margin(mem_over_limit) >= nr_pages * PAGE_SIZE)
 			continue;
+		/* 6.1: once, before giving up, take back what other CPUs hold */
+		if (!drained && memcg->machine->kernel >= EMU_KERNEL_6_1) {
+			drain_all_stock(mem_over_limit);
+			drained = 1;
+			continue;
+		}
 		if (!nr_retries--) {
 			if (flags & CHARGE_OOM)
 				current_memcg_in_oom = mem_over_limit;

@@ -105,6 +105,7 @@ int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 void mem_cgroup_commit_charge(struct page *page, struct mem_cgroup *memcg,
 			      enum charge_type ctype);
 void mem_cgroup_cancel_charge(struct mem_cgroup *memcg, unsigned long nr_pages);
+void drain_all_stock(struct mem_cgroup *root);
 int mem_cgroup_charge_common(struct page *page, struct mm_struct *mm,
 			     struct mem_cgroup *memcg, enum charge_type ctype, int flags);
 void mem_cgroup_uncharge_page(struct page *page);

@@ -14,6 +14,19 @@ struct zone {
 	struct mem_cgroup_per_zone lruvec;	/* uncharged in-use pages (seed leaks) */
 };
 
+/*
+ * struct memcg_stock_pcp, mm/memcontrol.c (2.6.33+): charge a CPU took from
+ * one group's counters ahead of need, handed out page by page without
+ * touching them.  stock_lock is 6.1's local_lock (a per-CPU spinlock, as on
+ * PREEMPT_RT): it serializes what runs on this CPU against this data.  Each
+ * on its own cache line so CPUs do not share one.
+ */
+struct memcg_stock_pcp {
+	spinlock_t stock_lock;
+	struct mem_cgroup *cached;		/* never the root */
+	unsigned int nr_pages;
+} __attribute__((aligned(64)));
+
 #define PID_MAX		32768
 #define MEMCG_ID_MAX	65534	/* our index; mem_cgroup_id() = index + 1 <= MEM_CGROUP_ID_MAX (65535) */
 
@@ -69,7 +82,15 @@ struct machine {
 	char bug_msg[256];
 	void *resched_handle;
 	atomic_long resched_fail;
+
+	int nr_cpus;
+	unsigned int charge_batch;		/* MEMCG_CHARGE_BATCH, CHARGE_BATCH; 0: no stock */
+	struct memcg_stock_pcp *memcg_stock;	/* one per CPU */
 };
+
+/* smp_processor_id(): the CPU of the task the calling thread runs (set on entry). */
+extern __thread int current_cpu;
+static inline int smp_processor_id(void) { return current_cpu; }
 
 static inline unsigned long page_to_pfn(struct page *page)
 {

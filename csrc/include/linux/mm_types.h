@@ -187,6 +187,7 @@ struct task_struct {
 	int oom_killed;
 	int memdie;				/* TIF_MEMDIE: OOM-killed, its memory not yet freed */
 	int oom_score_adj;			/* -1000 (OOM_SCORE_ADJ_MIN): never chosen */
+	atomic_int cpu;				/* task_cpu(): where it runs */
 	spinlock_t alloc_lock;			/* task_lock(): guards ->mm */
 	struct mm_struct *mm;
 	_Atomic(struct mem_cgroup *) mem_cgroup;	/* the task's memory cgroup */
