@@ -135,6 +135,7 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	m->nr_swap = swap_pages;
 	m->nr_cpus = nr_cpus;
 	m->memcg_stock = calloc((size_t)nr_cpus, sizeof(*m->memcg_stock));
+	m->pcp = calloc((size_t)nr_cpus, sizeof(*m->pcp));
 	/* MEMCG_CHARGE_BATCH 64 (6.1); CHARGE_BATCH 32 from the stock's start in 2.6.33 */
 	m->charge_batch = kernel >= EMU_KERNEL_6_1 ? 64 : kernel >= EMU_KERNEL_2_6_34 ? 32 : 0;
 	if (swap_pages) {
@@ -142,17 +143,19 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 		m->swap_cgroup = calloc(swap_pages, sizeof(*m->swap_cgroup));
 		atomic_store(&m->nr_swap_free, (long)swap_pages - 1);
 	}
-	if (!m->mem_map || !m->page_cgroup_map || !m->memcg_stock || (swap_pages && (!m->swap_map || !m->swap_cgroup))) {
+	if (!m->mem_map || !m->page_cgroup_map || !m->memcg_stock || !m->pcp || (swap_pages && (!m->swap_map || !m->swap_cgroup))) {
 		free(m->mem_map);
 		free(m->page_cgroup_map);
 		free(m->swap_map);
 		free(m->swap_cgroup);
 		free(m->memcg_stock);
+		free(m->pcp);
 		free(m);
 		return emu_set_error(-ENOMEM, "out of host memory for %lu pages", ram_pages);
 	}
 	for (int cpu = 0; cpu < nr_cpus; cpu++)
 		spin_lock_init(&m->memcg_stock[cpu].stock_lock);
+	pcp_init(m);
 	spin_lock_init(&m->zone.lock);
 	INIT_LIST_HEAD(&m->zone.free_list);
 	spin_lock_init(&m->zone.lruvec.lru_lock);
@@ -223,6 +226,7 @@ void emu_machine_free(struct machine *m)
 	free(m->swap_map);
 	free(m->swap_cgroup);
 	free(m->memcg_stock);
+	free(m->pcp);
 	free(m);
 	cur_machine = saved;
 }

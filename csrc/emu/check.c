@@ -130,7 +130,7 @@ static int check_files(struct check_state *cs)
 static int check_frames(struct check_state *cs)
 {
 	struct machine *m = cs->m;
-	unsigned long nr_buddy = 0;
+	unsigned long nr_buddy = 0, nr_pcp = 0;
 
 	for (unsigned long pfn = 1; pfn < cs->nr; pfn++) {
 		struct page *page = &m->mem_map[pfn];
@@ -187,8 +187,11 @@ static int check_frames(struct check_state *cs)
 		if (!cs->isolated[pfn])
 			cs->lru[memcg->id][page_lru(page)]++;
 	}
-	CHECK(m->zone.nr_free == nr_buddy + (m->nr_pages - cs->nr),
-	      "zone says %lu free frames, %lu are", m->zone.nr_free, nr_buddy + (m->nr_pages - cs->nr));
+	for (int cpu = 0; cpu < m->nr_cpus; cpu++)
+		nr_pcp += (unsigned long)m->pcp[cpu].count;
+	CHECK(m->zone.nr_free + nr_pcp == nr_buddy + (m->nr_pages - cs->nr),
+	      "zone and CPU lists say %lu free frames, %lu are", m->zone.nr_free + nr_pcp,
+	      nr_buddy + (m->nr_pages - cs->nr));
 	return 0;
 }
 

@@ -27,6 +27,17 @@ struct memcg_stock_pcp {
 	unsigned int nr_pages;
 } __attribute__((aligned(64)));
 
+/*
+ * struct per_cpu_pages, include/linux/mmzone.h: a CPU's own free frames, so
+ * the zone lock is taken once per batch, not per page.  lock is 6.1's
+ * pcp->lock (a per-CPU spinlock).  Its pages count as free (PG_buddy here).
+ */
+struct per_cpu_pages {
+	spinlock_t lock;
+	int count;
+	struct list_head list;
+} __attribute__((aligned(64)));
+
 #define PID_MAX		32768
 #define MEMCG_ID_MAX	65534	/* our index; mem_cgroup_id() = index + 1 <= MEM_CGROUP_ID_MAX (65535) */
 
@@ -84,6 +95,8 @@ struct machine {
 	atomic_long resched_fail;
 
 	int nr_cpus;
+	struct per_cpu_pages *pcp;		/* one per CPU */
+	int pcp_batch, pcp_high;		/* zone_batchsize(); high = 6 * batch */
 	unsigned int charge_batch;		/* MEMCG_CHARGE_BATCH, CHARGE_BATCH; 0: no stock */
 	struct memcg_stock_pcp *memcg_stock;	/* one per CPU */
 };
@@ -176,6 +189,8 @@ struct page *alloc_page(void);
 struct page *alloc_page_vma(void);
 void put_page(struct page *page);
 void free_page_to_zone(struct page *page);
+void pcp_init(struct machine *m);
+void drain_all_pages(struct machine *m);
 
 /* mm/memory.c */
 int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
