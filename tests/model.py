@@ -1434,8 +1434,10 @@ class Model:
         yield from self.attach_lazy(res, t, src, dst, state, recharge=True)
 
     # upstream
-    def mc_target(self, ctx, v, addr):
-        """get_mctgt_type(): the page one PTE offers to the move, if it is charged to ``from``."""
+    def mc_target(self, ctx, v, addr, moving=False):
+        """get_mctgt_type(): the page one PTE offers to the count (or, ``moving``, the move), if
+        it is charged to ``from``.  6.1: when moving, page cache behind an empty PTE that some
+        other PTE maps is skipped (it could unmap during the move)."""
         pte = ctx.mm.ptes.get(addr)
         if pte is not None:
             page = pte.page
@@ -1450,6 +1452,8 @@ class Model:
             if v.file is None or not ctx.move_type & 2:
                 return None
             page = v.file.slots.get(v.pgoff + (addr - v.start) // PAGE)
+            if moving and page is not None and page.maps:
+                return None
         if page is None or page.memcg is not ctx.frm:
             return None
         return page
@@ -1545,7 +1549,7 @@ class Model:
                 while True:
                     batch = []
                     while addr != hi and ctx.precharge > len(batch):
-                        page = self.mc_target(ctx, v, addr)
+                        page = self.mc_target(ctx, v, addr, moving=True)
                         if page is not None:
                             batch.append(page)
                         addr += PAGE

@@ -258,3 +258,26 @@ def test_select_bad_process_tie(kernel, later):
     m.set_oom_score_adj(r, -1000)
     fault_through_oom(m, r, "8M")            # r is never chosen; one of a, b goes
     assert m.dmesg[0] == f"Memory cgroup out of memory: Killed process {b if later else a}"
+
+
+# ---- the 6.1 bit-1 rule ----
+
+@pytest.mark.parametrize("kernel,moved_mib", [("6.1", 1), ("3.4", 2)])
+def test_get_mctgt_type_skips_page_cache_mapped_elsewhere_6_1(kernel, moved_mib):
+    """get_mctgt_type(), 6.1: a page-cache page behind an empty PTE of the moving task that
+    another task maps is counted but not moved (page_mapped() could change under the move);
+    3.4 moves it.  X maps 2M of /data and faults none of it but the first page; Y maps and
+    faults the first 1M; the other 1M is nobody's mapping."""
+    m = Machine(ram="256M", kernel=kernel)
+    for cg in ("A", "B"):
+        m.mkdir(cg)
+    m.write("B", "memory.move_charge_at_immigrate", "3")
+    x, y = m.spawn("A"), m.spawn("A")
+    m.file_write(x, "/data", "2M")
+    x_addr = m.mmap(x, "2M", kind="file", path="/data")
+    m.touch(x, x_addr + 2 * MiB - 4096, 4096, write=False)   # the PTE table exists, one page mapped
+    m.touch(y, m.mmap(y, "1M", kind="file", path="/data"), "1M", write=False)
+    m.move(x, "B")
+    assert stat(m, "B")["cache"] == moved_mib * MiB
+    assert stat(m, "A")["cache"] == (2 - moved_mib) * MiB
+    m.check()
