@@ -266,9 +266,15 @@ class Machine:
         check_ret(lib.emu_mmap(self._m, self._pid(pid), length, KINDS[kind], cpath, bool(private), addr))
         return addr[0]
 
+    def _oom_killed(self, victims):
+        """The memcg OOM killer's dmesg line for each victim."""
+        self.dmesg.extend(f"Memory cgroup out of memory: Killed process {pid}" for pid in victims)
+
     def _fault_call(self, fn, pid, *args):
         info = ffi.new("struct emu_fault_info *")
         ret = fn(self._m, pid, *args, info)
+        if info.oom_victim:     # 6.1: the fault may go on after the kill
+            self._oom_killed([info.oom_victim])
         if ret < 0 and info.oom_victim:
             cg = self._by_memcg.get(info.oom_memcg)
             raise OOMKilled(last_error(), info.oom_victim, cg.path if cg else None)
@@ -309,7 +315,7 @@ class Machine:
 
     def drain(self):
         """Flush every CPU's charge stock back to the counters (what usage reads then excludes)."""
-        check_ret(lib.emu_drain_all(self._m))
+        check_ret(lib.emu_drain(self._m))
 
     # ---- moving ----
     def move(self, pid, path, policy=None):

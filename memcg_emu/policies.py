@@ -96,7 +96,9 @@ class MoveContext:
         st = self.stats()
         self.attach.pages_moved += st.moved if towards_dst else -st.moved
         self.attach.pages_leaked += st.leaked
-        self.attach.oom_victims += list(st.victims)[:st.nr_victims]
+        victims = list(st.victims)[:st.nr_victims]
+        self.attach.oom_victims += victims
+        self.machine._oom_killed(victims)
 
 
 def margin(machine, cg):

@@ -77,6 +77,35 @@ def alive(m, pid):
         return False
 
 
+def move_while_charging(m, pid, path, charge):
+    """Move ``pid`` to ``path``; at the move's first "move" point ``charge()`` runs on another
+    thread and the move goes on once it has finished or waits for the move (mc_waiters
+    polled, no sleep).  Returns the events: "move", "charged", "waiters:N" in their order."""
+    import threading
+
+    from memcg_emu._core import lib
+
+    events, thread = [], []
+
+    def run():
+        charge()
+        events.append("charged")
+
+    def hook(info):
+        if info.phase == "move" and not events:
+            events.append("move")
+            thread.append(threading.Thread(target=run))
+            thread[0].start()
+            while lib.emu_mc_waiters(m._m) == 0 and thread[0].is_alive():
+                os.sched_yield()
+            events.append(f"waiters:{lib.emu_mc_waiters(m._m)}")
+    m.on_resched(hook)
+    m.move(pid, path)
+    m.on_resched(None)
+    thread[0].join()
+    return events
+
+
 # ---- agreement with a real kernel's scenario result ----
 
 AGREE_STAT_KEYS = ("rss", "rss_huge", "cache", "shmem", "mapped_file", "swap", "unevictable")

@@ -27,8 +27,10 @@ import errno
 PAGE = 4096
 PMD = 1 << 21                  # one PTE table maps 2M
 PTRS = 512                     # pages per PTE table: the natural cond_resched() batch
-RETRIES = 5                    # MEM_CGROUP_RECLAIM_RETRIES
-CHARGE_BATCH = 64              # MEMCG_CHARGE_BATCH, 6.1
+RETRIES = 5                    # MEM_CGROUP_RECLAIM_RETRIES (force_empty)
+CHARGE_RETRIES = 16            # MAX_RECLAIM_RETRIES: the 6.1 charge path
+CHARGE_BATCH = 64              # MEMCG_CHARGE_BATCH
+COSTLY = 8                     # 1 << PAGE_ALLOC_COSTLY_ORDER
 SWAP_CLUSTER_MAX = 32
 RES_MAX = (1 << 64) - 1
 PAGE_COUNTER_MAX_BYTES = ((1 << 63) - 1) // PAGE * PAGE
@@ -238,9 +240,11 @@ class Model:
         self.next_pid = 1
         self.files = {}                             # path -> File
         self.fail_next = {}                         # subsystem -> errno
-        self.pending_oom = None                     # current_memcg_in_oom
+        self.stock = (None, 0)                      # what the per-cpu stock holds, for which group
+        self.current = 0                            # the task whose fault is charging
+        self.oom_report = []                        # where the current charge's OOM kills go
+        self.oom_seen = False                       # an OOM ran in the current fault
         self.last_attach = None
-        self.stock_group, self.stock_pages = None, 0    # the one CPU's charge stock
 
     # ---- lookups ----
     def group(self, path):
@@ -286,51 +290,49 @@ class Model:
     def margin(self, g):
         return min(max(c.limit - c.usage, 0) for c in g.chain())
 
-    # ---- the charge stock of the one CPU (6.1) ----
-    def consume_stock(self, g, pages):
-        """A charge of up to a batch is taken from the stock when it holds enough of ``g``'s."""
-        if pages <= CHARGE_BATCH and self.stock_group is g and self.stock_pages >= pages:
-            self.stock_pages -= pages
-            return True
-        return False
+    # ---- the charge stock of the one CPU (6.1 memcg_stock) ----
+    def stocked_pages(self, g):
+        """What the stock holds charged to ``g`` itself (counted in its usage, no page's)."""
+        held, n = self.stock
+        return n if held is g else 0
+
+    def drain_stock(self, g=None):
+        """drain_all_stock(): the stock of ``g`` or a group under it (None: any) is uncharged."""
+        held, n = self.stock
+        if held is not None and (g is None or held.under(g)):
+            self.res_uncharge(held, n)
+            self.stock = (None, 0)
 
     def refill_stock(self, g, pages):
-        """What a batch charged beyond need stays in the stock (another group's goes back
-        first); past one batch the stock gives everything back."""
-        if self.stock_group is not g:
+        """refill_stock(): the batch's surplus stays charged in the stock; another group's
+        stock goes back first, and a stock over one batch gives everything back."""
+        if self.stock[0] is not g:
             self.drain_stock()
-            self.stock_group = g
-        self.stock_pages += pages
-        if self.stock_pages > CHARGE_BATCH:
-            self.drain_stock()
-
-    def drain_stock(self):
-        if self.stock_group is not None and self.stock_pages:
-            self.res_uncharge(self.stock_group, self.stock_pages)
-        self.stock_group, self.stock_pages = None, 0
-
-    def drain_all_stock(self, root=None):
-        """The stock goes back if it holds ``root``'s or a descendant's charge (None: any)."""
-        if self.stock_group is not None and (root is None or self.stock_group.under(root)):
+        self.stock = (g, self.stocked_pages(g) + pages)
+        if self.stock[1] > CHARGE_BATCH:
             self.drain_stock()
 
-    def stocked_pages(self, g):
-        """Pages the stock holds charged to ``g`` itself."""
-        return self.stock_pages if self.stock_group is g else 0
-
-    def charge_batch(self, g, pages):
-        """A charge takes a whole batch from the counters, except for the root (never stocked)."""
-        return pages if g.parent is None else max(CHARGE_BATCH, pages)
-
-    def try_charge(self, g, pages, reclaim, oom=False):
-        """mem_cgroup_try_charge(): the stock first; else charge a batch (refused: the pages
-        alone); else reclaim in the group over its limit and retry; once, drain the stock;
-        give up after RETRIES fruitless rounds (arming the OOM killer when ``oom``)."""
-        if self.consume_stock(g, pages):
-            return True
-        batch = self.charge_batch(g, pages)
-        retries, drained = RETRIES, False
+    def try_charge(self, g, pages, reclaim, oom=False, noretry=False):
+        """try_charge_memcg(), 6.1, step by step:
+        1. the per-cpu stock holds ``pages`` for g: take them, the counters untouched;
+        2. charge a batch of max(64, pages) (the root: ``pages``, it is never stocked); a batch
+           that does not fit counts one failure and is retried with ``pages`` alone; a batch
+           that fits leaves its surplus charged in the stock (refill_stock);
+        3. no reclaim allowed: fail;
+        4. reclaim in the group over its limit; room now: retry;
+        5. the first time, drain the stock and retry; noretry (__GFP_NORETRY): fail;
+        6. reclaim freed something and pages <= 8: retry, no retry spent;
+        7. (wait for a move in flight: never in this one-thread model);
+        8. up to 16 retries;
+        9. without ``oom``: fail; the charging task already chosen (after an OOM): fail;
+           else the OOM killer (oom_kill) and retry with 16 fresh retries, unless it found
+           nothing to kill (or, a second time, a victim still exiting): fail."""
+        batch = pages if g.parent is None else max(CHARGE_BATCH, pages)
+        retries, drained, passed_oom, waited = CHARGE_RETRIES, False, False, False
         while True:
+            if pages <= CHARGE_BATCH and self.stock[0] is g and self.stock[1] >= pages:
+                self.stock = (g, self.stocked_pages(g) - pages)
+                return True
             over = self.res_charge(g, batch)
             if over is None:
                 if batch > pages:
@@ -341,19 +343,29 @@ class Model:
                 continue
             if not reclaim:
                 return False
-            if self.reclaim(over, pages):
-                continue
+            reclaimed = self.reclaim(over, pages)
             if self.margin(over) >= pages * PAGE:
                 continue
             if not drained:
-                self.drain_all_stock(over)
+                self.drain_stock(over)
                 drained = True
                 continue
-            if retries == 0:
-                if oom:
-                    self.pending_oom = over
+            if noretry:
                 return False
-            retries -= 1
+            if reclaimed and pages <= COSTLY:
+                continue
+            if retries:
+                retries -= 1
+                continue
+            if not oom or (passed_oom and self.current_dying()):
+                return False
+            self.oom_seen = True
+            if self.margin(over) < pages * PAGE and not self.current_dying():
+                victim = self.oom_kill(over)
+                if victim == 0 or (victim < 0 and waited):
+                    return False
+                waited = waited or victim < 0
+            passed_oom, retries = True, CHARGE_RETRIES
 
     @staticmethod
     def page_stats(page):
@@ -567,10 +579,19 @@ class Model:
         return True
 
     # ---- OOM ----
+    def current_dying(self):
+        t = self.tasks.get(self.current)
+        return t is not None and t.memdie
+
     def oom_kill(self, over):
-        """mem_cgroup_out_of_memory(): kill the largest killable task under ``over`` (resident
-        pages; oom_score_adj counts per mille of RAM; a tie goes to the higher pid)."""
-        victim, best = 0, 0
+        """mem_cgroup_out_of_memory(), 6.1: kill the task under ``over`` with the highest
+        oom_badness() -- resident pages plus oom_score_adj per mille of the group's own limit
+        (mem_cgroup_get_max(); the machine's RAM at the root), negative scores counting too;
+        a tie goes to the later task; oom_score_adj -1000 is never chosen.  -1 while an
+        earlier victim is still exiting.  The charging task itself exits when its fault ends
+        (oom_synchronize)."""
+        totalpages = self.ram_pages if over.parent is None else min(over.limit, (1 << 63) - 1) // PAGE
+        victim, best = 0, None
         for pid in sorted(self.tasks):
             t = self.tasks[pid]
             if not t.group.under(over):
@@ -580,24 +601,32 @@ class Model:
                 break
             if t.adj == -1000 or t.mm is None:
                 continue
-            points = t.mm.rss() + t.adj * (self.ram_pages // 1000)
-            points = max(points, 1)
-            if points >= best:                   # a tie goes to the later task (6.1)
+            points = t.mm.rss() + t.adj * (totalpages // 1000)
+            if best is None or points >= best:
                 best, victim = points, pid
         if victim <= 0:
-            return 0
+            return 0 if victim == 0 else -1
         t = self.tasks[victim]
         t.memdie = True
-        self.do_exit(t)
+        self.oom_report.append(victim)
+        if victim != self.current:
+            self.do_exit(t)
         return victim
 
+    def fault_begin(self, pid):
+        self.current, self.oom_report, self.oom_seen = pid, [], False
+
     def oom_synchronize(self, error):
-        over, self.pending_oom = self.pending_oom, None
-        if over is None:
-            if error:
-                raise error
-            return
-        raise ModelOOM(self.oom_kill(over))
+        """The fault has unwound: a charging task the OOM killer chose exits now; a failed
+        charge that went through the OOM killer is a ModelOOM naming the last victim."""
+        t = self.tasks.get(self.current)
+        if t is not None and t.memdie and not t.dead:
+            self.do_exit(t)
+        self.current = 0
+        if error and self.oom_seen:
+            raise ModelOOM(self.oom_report[-1] if self.oom_report else 0)
+        if error:
+            raise error
 
     # ---- the cgroup tree ----
     def mkdir(self, path):
@@ -618,7 +647,7 @@ class Model:
         if g.parent is None or g.children or self.live_tasks(g):
             raise err(errno.EBUSY)
         parent = g.parent
-        self.drain_all_stock(g)                 # mem_cgroup_css_offline()
+        self.drain_stock(g)                     # mem_cgroup_css_offline()
         while g.usage:                          # 6.1 reparents every page, newest first
             lst = next((g.lru[n] for n in LRU_NAMES if g.lru[n]), None)
             if lst is None:
@@ -637,15 +666,12 @@ class Model:
         if g.parent is None:
             raise err(errno.EINVAL)
         limit = RES_MAX if value is None else min(value // PAGE * PAGE, PAGE_COUNTER_MAX_BYTES)
-        drained = False
+        if g.usage > limit:
+            self.drain_stock(g)         # mem_cgroup_resize_max(): refused once, drain, retry
         while True:
             if g.usage <= limit:
                 g.limit = limit
                 return
-            if not drained:                     # the stock first, then reclaim
-                self.drain_all_stock(g)
-                drained = True
-                continue
             if not self.reclaim(g, 1):
                 raise err(errno.EBUSY)
 
@@ -653,7 +679,7 @@ class Model:
         if g.parent is None:
             raise err(errno.EINVAL)
         retries = RETRIES
-        self.drain_all_stock(g)
+        self.drain_stock(g)
         while retries and g.usage:
             if not self.reclaim(g, 1):
                 retries -= 1
@@ -953,6 +979,7 @@ class Model:
         mm = t.mm
         if not self.range_mapped(mm, start, end):
             raise err(errno.EFAULT)
+        self.fault_begin(pid)
         failed = None
         for a in range(start, end, PAGE):
             if not self.fault(mm, mm.find_vma(a), a, write):
@@ -968,6 +995,7 @@ class Model:
         mm = t.mm
         if not self.range_mapped(mm, start, end):
             raise err(errno.ENOMEM)
+        self.fault_begin(pid)
         self.split_range(mm, start, end)
         vmas = [v for v in mm.vmas if v.end > start and v.start < end]
         for v in vmas:
@@ -992,6 +1020,7 @@ class Model:
         f = self.files.get(path)
         if f is None:
             f = self.files[path] = File(path, False)
+        self.fault_begin(pid)
         failed = None
         for index in range(f.size, (length + PAGE - 1) // PAGE):
             page = self.filemap_fault(t.mm, f, index)
@@ -1034,14 +1063,6 @@ class Model:
         res.pages_moved += ctx.nr_moved if towards_dst else -ctx.nr_moved
         res.pages_leaked += ctx.nr_leaked
         res.oom_victims += ctx.victims[:MAX_VICTIMS]
-
-    def move_oom(self, ctx):
-        over, self.pending_oom = self.pending_oom, None
-        if over is None:
-            return
-        victim = self.oom_kill(over)
-        if victim:
-            ctx.victims.append(victim)
 
     def isolate_targets(self, ctx):
         """The seed's walk: every present anon page mapped once in a private VMA, isolated."""
@@ -1178,9 +1199,9 @@ class Model:
             ctx.nr_skipped += 1
             return 1
         self.uncharge(page)
+        self.oom_report = ctx.victims       # the OOM kills of this charge are the move's
         if self.charge(page, g, cache=False, oom=True):
             return 0
-        self.move_oom(ctx)
         return -1
 
     @staticmethod
@@ -1419,8 +1440,10 @@ class Model:
         yield from self.attach_lazy(res, t, src, dst, state, recharge=True)
 
     # upstream
-    def mc_target(self, ctx, v, addr):
-        """get_mctgt_type(): the page one PTE offers to the move, if it is charged to ``from``."""
+    def mc_target(self, ctx, v, addr, moving=False):
+        """get_mctgt_type(): the page one PTE offers to the count (or, ``moving``, the move), if
+        it is charged to ``from``.  6.1: when moving, page cache behind an empty PTE that some
+        other PTE maps is skipped (it could unmap during the move)."""
         pte = ctx.mm.ptes.get(addr)
         if pte is not None:
             page = pte.page
@@ -1435,6 +1458,8 @@ class Model:
             if v.file is None or not ctx.move_type & 2:
                 return None
             page = v.file.slots.get(v.pgoff + (addr - v.start) // PAGE)
+            if moving and page is not None and page.maps:
+                return None
         if page is None or page.memcg is not ctx.frm:
             return None
         return page
@@ -1444,7 +1469,7 @@ class Model:
             ctx.precharge += count
             return None
         for _ in range(count):
-            if not self.try_charge(ctx.to, 1, reclaim=True):
+            if not self.try_charge(ctx.to, 1, reclaim=True, noretry=True):
                 return err(errno.ENOMEM, "precharge failed")
             ctx.precharge += 1
             if ctx.precharge % PTRS == 0:
@@ -1530,7 +1555,7 @@ class Model:
                 while True:
                     batch = []
                     while addr != hi and ctx.precharge > len(batch):
-                        page = self.mc_target(ctx, v, addr)
+                        page = self.mc_target(ctx, v, addr, moving=True)
                         if page is not None:
                             batch.append(page)
                         addr += PAGE

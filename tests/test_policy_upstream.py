@@ -6,7 +6,7 @@ import pytest
 
 from memcg_emu import Machine
 from memcg_emu.scenario import load, run
-from helpers import PAGE, MiB, alive, stat, usage
+from helpers import PAGE, MiB, alive, move_while_charging, stat, usage
 
 P = 65 * PAGE
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -237,37 +237,14 @@ def test_mask_0_moves_nothing_by_default():
 
 def test_a_charger_over_the_old_groups_limit_waits_for_the_move_instead_of_oom():
     """mem_cgroup_wait_acct_move(): a real wait, on another thread, until clear_mc()."""
-    import os
-    import threading
-
-    from memcg_emu._core import lib
-
     m, x = groups(1)
     m.write("A", "memory.limit_in_bytes", "100M")
     m.touch(x, m.mmap(x, "80M"), "80M")
     y = m.spawn("A")
     y_addr = m.mmap(y, "30M")
-    events = []
-
-    def charger():
-        m.touch(y, y_addr, "30M")     # A holds X's 80M until the move ends: no room before
-        events.append("charged")
-
-    def hook(info):
-        if info.phase == "move" and not events:
-            events.append("move")
-            t = threading.Thread(target=charger)
-            t.start()
-            hook.thread = t
-            # let the charger reach the wait: a condition, polled; no fixed sleep
-            while lib.emu_mc_waiters(m._m) == 0 and t.is_alive():
-                os.sched_yield()
-            events.append(f"waiting:{lib.emu_mc_waiters(m._m)}")
-    m.on_resched(hook)
-    m.move(x, "B")
-    m.on_resched(None)
-    hook.thread.join()
-    assert events == ["move", "waiting:1", "charged"]
+    # A holds X's 80M until the move ends: no room before, and nothing to reclaim
+    events = move_while_charging(m, x, "B", lambda: m.touch(y, y_addr, "30M"))
+    assert events == ["move", "waiters:1", "charged"]
     assert (usage(m, "A"), usage(m, "B")) == (30 * MiB, 80 * MiB)
     assert alive(m, x) and alive(m, y)
     m.check()

@@ -136,8 +136,6 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	m->nr_cpus = nr_cpus;
 	m->memcg_stock = calloc((size_t)nr_cpus, sizeof(*m->memcg_stock));
 	m->pcp = calloc((size_t)nr_cpus, sizeof(*m->pcp));
-	/* MEMCG_CHARGE_BATCH 64 (6.1); CHARGE_BATCH 32 from the stock's start in 2.6.33 */
-	m->charge_batch = kernel >= EMU_KERNEL_6_1 ? 64 : kernel >= EMU_KERNEL_2_6_34 ? 32 : 0;
 	if (swap_pages) {
 		m->swap_map = calloc(swap_pages, sizeof(*m->swap_map));
 		m->swap_cgroup = calloc(swap_pages, sizeof(*m->swap_cgroup));
@@ -178,6 +176,7 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	pthread_mutex_init(&m->mc_lock, NULL);
 	pthread_cond_init(&m->mc_waitq, NULL);
 	pthread_mutex_init(&m->cgroup_mutex, NULL);
+	pthread_mutex_init(&m->oom_lock, NULL);
 	spin_lock_init(&m->cgroup_mutex_state);
 	spin_lock_init(&m->moves_lock);
 	INIT_LIST_HEAD(&m->moves);
@@ -221,6 +220,7 @@ void emu_machine_free(struct machine *m)
 	pthread_mutex_destroy(&m->mc_lock);
 	pthread_cond_destroy(&m->mc_waitq);
 	pthread_mutex_destroy(&m->cgroup_mutex);
+	pthread_mutex_destroy(&m->oom_lock);
 	free(m->mem_map);
 	free(m->page_cgroup_map);
 	free(m->swap_map);
@@ -589,7 +589,7 @@ int emu_task_cpu(struct machine *m, int pid)
 }
 
 /* drain(): every CPU's charge stock back to the counters (drain_all_stock() of the root). */
-int emu_drain_all(struct machine *m)
+int emu_drain(struct machine *m)
 {
 	EMU_ENTER(m);
 
@@ -633,32 +633,69 @@ static int range_mapped(struct mm_struct *mm, unsigned long start, unsigned long
 	return 1;
 }
 
-/*
- * mem_cgroup_oom_synchronize(), mm/memcontrol.c 3.12+: with mmap_sem and the
- * mm dropped, a charge that gave up runs the memcg OOM killer.
- */
-static int oom_synchronize(int ret, int pid, struct emu_fault_info *info)
+/* A fault's context on this thread: the charging task and where its OOM kills are reported. */
+struct fault_ctx {
+	int saved_pid;
+	struct oom_report *saved_report;
+	struct oom_report report;
+};
+
+static void fault_begin(struct fault_ctx *f, int pid)
 {
+	memset(&f->report, 0, sizeof(f->report));
+	f->saved_pid = current_pid;
+	f->saved_report = current_oom_report;
+	current_pid = pid;
+	current_oom_report = &f->report;
+}
+
+/*
+ * The fault has unwound, mmap_sem and the mm dropped
+ * (mem_cgroup_oom_synchronize(), 3.12+): an OOM kill a 2.6.26 charge armed
+ * runs now, and a task the OOM killer chose while it was charging (6.1)
+ * exits now.  The fault fails with -ENOMEM if its charge did.
+ */
+static int fault_end(struct fault_ctx *f, int ret, int pid, struct emu_fault_info *info)
+{
+	struct machine *m = cur_machine;
 	struct mem_cgroup *memcg = current_memcg_in_oom;
+	struct oom_report *r = &f->report;
+	struct task_struct *p = find_task_by_pid(m, pid);
 	int victim;
 
-	if (!memcg)
+	if (memcg) {
+		current_memcg_in_oom = NULL;
+		victim = mem_cgroup_out_of_memory(memcg, oom_takes_cgroup_lock(m));
+		if (victim < 0)
+			ret = victim;
+	}
+	current_pid = f->saved_pid;
+	current_oom_report = f->saved_report;
+	if (p) {
+		int killed;
+
+		spin_lock(&p->alloc_lock);
+		killed = p->oom_killed && p->state != TASK_DEAD;
+		spin_unlock(&p->alloc_lock);
+		if (killed)
+			do_exit(p);
+	}
+	if (ret == -EDEADLK || !r->oom)
 		return ret;
-	current_memcg_in_oom = NULL;
-	victim = mem_cgroup_out_of_memory(memcg, oom_takes_cgroup_lock(cur_machine));
-	if (victim < 0)
-		return victim;
+	victim = r->nr ? r->victims[r->nr - 1] : 0;
 	if (info) {
 		info->oom_victim = victim;
-		info->oom_memcg = memcg->id;
+		info->oom_memcg = r->memcg;
 	}
+	if (!ret)
+		return 0;	/* 2.6.34+: the charge retried after the kill and went through */
 	if (victim == pid)
 		return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: task %d was OOM-killed",
-				     memcg->id, victim);
+				     r->memcg, victim);
 	if (victim)
 		return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: task %d was OOM-killed "
-				     "instead of task %d", memcg->id, victim, pid);
-	return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: no task to kill", memcg->id);
+				     "instead of task %d", r->memcg, victim, pid);
+	return emu_set_error(-ENOMEM, "memory cgroup %d out of memory: no task to kill", r->memcg);
 }
 
 int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
@@ -750,10 +787,12 @@ int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long
 	ON_TASK_CPU(p);
 	unsigned long start, end;
 	struct mm_struct *mm;
+	struct fault_ctx f;
 	int ret = task_range(p, addr, len, &start, &end, &mm);
 
 	if (ret)
 		EMU_RETURN(ret);
+	fault_begin(&f, pid);
 	ret = mmap_write_lock_killable(mm, pid);
 	if (!ret) {
 		ret = range_mapped(mm, start, end) ? mlock_fixup(mm, start, end)
@@ -761,7 +800,7 @@ int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long
 		up_write(&mm->mmap_sem);
 	}
 	mmput(mm);
-	EMU_RETURN(oom_synchronize(ret, pid, info));
+	EMU_RETURN(fault_end(&f, ret, pid, info));
 }
 
 int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long long len,
@@ -772,10 +811,12 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 	ON_TASK_CPU(p);
 	unsigned long start, end, done = 0;
 	struct mm_struct *mm;
+	struct fault_ctx f;
 	int ret = task_range(p, addr, len, &start, &end, &mm);
 
 	if (ret)
 		EMU_RETURN(ret);
+	fault_begin(&f, pid);
 	down_read(&mm->mmap_sem);
 	if (!range_mapped(mm, start, end)) {
 		ret = emu_set_error(-EFAULT, "task %d: [0x%lx, 0x%lx) is not mapped", pid, start, end);
@@ -794,7 +835,7 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 	mmput(mm);
 	if (info)
 		info->pages_faulted = done;
-	EMU_RETURN(oom_synchronize(ret, pid, info));
+	EMU_RETURN(fault_end(&f, ret, pid, info));
 }
 
 int emu_file_write(struct machine *m, int pid, const char *path, unsigned long long len,
@@ -805,6 +846,7 @@ int emu_file_write(struct machine *m, int pid, const char *path, unsigned long l
 	ON_TASK_CPU(p);
 	struct address_space *mapping;
 	struct mm_struct *mm;
+	struct fault_ctx f;
 	int ret;
 
 	if (!path || !path[0])
@@ -817,9 +859,10 @@ int emu_file_write(struct machine *m, int pid, const char *path, unsigned long l
 	mm = get_task_mm(p);
 	if (!mm)
 		EMU_RETURN(emu_set_error(-ESRCH, "task %d has exited", pid));
+	fault_begin(&f, pid);
 	ret = generic_file_write(mm, mapping, (unsigned long)((len + PAGE_SIZE - 1) >> PAGE_SHIFT));
 	mmput(mm);
-	EMU_RETURN(oom_synchronize(ret, pid, info));
+	EMU_RETURN(fault_end(&f, ret, pid, info));
 }
 
 int emu_check_locked(struct machine *m);

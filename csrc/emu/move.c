@@ -21,17 +21,17 @@ void mem_cgroup_clear_mc(struct move_ctx *ctx);
 int move_ctx_oom(struct move_ctx *ctx)
 {
 	struct mem_cgroup *memcg = current_memcg_in_oom;
+	struct oom_report *saved;
 	int victim;
 
 	if (!memcg)
 		return 0;
 	current_memcg_in_oom = NULL;
+	saved = current_oom_report;
+	current_oom_report = &ctx->oom;
 	victim = mem_cgroup_out_of_memory(memcg, ctx->oom_cgroup_locked);
-	if (victim < 0)
-		return victim;
-	if (victim && ctx->nr_victims < MOVE_MAX_VICTIMS)
-		ctx->victims[ctx->nr_victims++] = victim;
-	return 0;
+	current_oom_report = saved;
+	return min(victim, 0);
 }
 
 int emu_move_begin(struct machine *m, int pid, int to_id, struct move_ctx **out)
@@ -92,9 +92,9 @@ int emu_move_stats(struct move_ctx *ctx, struct emu_move_stats *out)
 	out->skipped = ctx->nr_skipped;
 	out->precharge = ctx->precharge;
 	out->moved_swap = ctx->moved_swap;
-	out->nr_victims = ctx->nr_victims;
-	for (int i = 0; i < ctx->nr_victims; i++)
-		out->victims[i] = ctx->victims[i];
+	out->nr_victims = ctx->oom.nr;
+	for (int i = 0; i < ctx->oom.nr; i++)
+		out->victims[i] = ctx->oom.victims[i];
 	return 0;
 }
 

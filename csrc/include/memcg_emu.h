@@ -103,7 +103,7 @@ int emu_task_memcg(struct machine *m, int pid);
 int emu_task_attach(struct machine *m, int pid, int memcg_id);
 int emu_task_set_cpu(struct machine *m, int pid, int cpu);
 int emu_task_cpu(struct machine *m, int pid);
-int emu_drain_all(struct machine *m);	/* every CPU's per-CPU charge caches */
+int emu_drain(struct machine *m);	/* every CPU's per-CPU charge caches */
 int emu_task_set_oom_score_adj(struct machine *m, int pid, int adj);
 int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
 	     const char *path, int private_, unsigned long long *addr);

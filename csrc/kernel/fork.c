@@ -117,7 +117,7 @@ static struct task_struct *task_alloc(struct mm_struct *mm, struct mem_cgroup *m
 }
 
 /* A new task owning @mm in @memcg: its pid; on failure the mm goes too. */
-static int task_install(struct machine *m, struct mm_struct *mm, struct mem_cgroup *memcg)
+static int task_install(struct machine *m, struct mm_struct *mm, struct mem_cgroup *memcg, int parent_pid)
 {
 	struct task_struct *p = task_alloc(mm, memcg);
 	int pid;
@@ -126,6 +126,7 @@ static int task_install(struct machine *m, struct mm_struct *mm, struct mem_cgro
 		mmput(mm);
 		return emu_set_error(-ENOMEM, "out of host memory");
 	}
+	p->parent_pid = parent_pid;
 	pid = task_register(m, p);
 	if (pid < 0) {
 		mmput(mm);
@@ -141,7 +142,7 @@ int task_new(struct machine *m, struct mem_cgroup *memcg)
 
 	if (!mm)
 		return emu_set_error(-ENOMEM, "out of host memory");
-	return task_install(m, mm, memcg);
+	return task_install(m, mm, memcg, 0);
 }
 
 /* copy_process()/dup_mm(), kernel/fork.c: the child shares every page copy-on-write. */
@@ -167,7 +168,7 @@ int copy_process(struct task_struct *parent)
 		mmput(mm);
 		return ret;
 	}
-	return task_install(cur_machine, mm, mem_cgroup_from_task(parent));
+	return task_install(cur_machine, mm, mem_cgroup_from_task(parent), parent->pid);
 }
 
 /* exec_mmap(), fs/exec.c: a fresh mm; the old one is torn down (uncharged). */

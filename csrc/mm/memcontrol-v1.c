@@ -78,13 +78,14 @@ static struct page *mc_handle_file_pte(struct move_ctx *ctx, struct vm_area_stru
 }
 
 /*
- * get_mctgt_type(), mm/memcontrol.c: what one PTE offers to the move.  A
- * page found in the page cache behind an empty PTE comes with a reference
- * (*ref set); a mapped one is held by the PTE lock the caller holds.
+ * get_mctgt_type(), mm/memcontrol.c: what one PTE offers to the count or,
+ * @moving, to the move.  A page found in the page cache behind an empty PTE
+ * comes with a reference (*ref set); a mapped one is held by the PTE lock
+ * the caller holds.
  */
 static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_struct *vma,
 					  unsigned long addr, pte_t ptent, struct page **pagep,
-					  unsigned long *swp, int *ref)
+					  unsigned long *swp, int *ref, int moving)
 {
 	struct machine *m = ctx->machine;
 	struct page *page = NULL;
@@ -106,6 +107,16 @@ static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_s
 	} else if (pte_none(ptent)) {
 		page = mc_handle_file_pte(ctx, vma, addr);
 		*ref = page != NULL;
+		/*
+		 * 6.1, moving (not counting): page_mapped() must hold still during
+		 * the move; a page behind an empty PTE that is mapped elsewhere can
+		 * unmap under us, so it is skipped.
+		 */
+		if (page && moving && m->kernel >= EMU_KERNEL_6_1 && page_mapcount(page) > 0) {
+			put_page(page);
+			*ref = 0;
+			return MC_TARGET_NONE;
+		}
 	}
 	if (!page || page_memcg(page) != ctx->from) {
 		if (page && *ref)
@@ -141,7 +152,7 @@ static int mem_cgroup_count_precharge_pte_range(struct pte_table *pt, unsigned l
 		unsigned long swp;
 		int ref = 0;
 
-		if (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp, &ref))
+		if (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp, &ref, 0))
 			ctx->precharge++;	/* counted here; charged by mem_cgroup_do_precharge() */
 		if (ref)
 			put_page(page);
@@ -164,12 +175,15 @@ static unsigned long mem_cgroup_count_precharge(struct move_ctx *ctx)
 }
 
 /*
- * mem_cgroup_do_precharge(), mm/memcontrol.c 6.1: one bulk charge without
- * reclaim, then page by page with reclaim (never the OOM killer).
+ * mem_cgroup_do_precharge(), mm/memcontrol.c: one bulk charge without
+ * reclaim, then page by page with reclaim, never the OOM killer: with every
+ * reclaim retry before 6.1 (__mem_cgroup_try_charge(), oom false), with
+ * __GFP_NORETRY on 6.1 (one reclaim round per page).
  */
 static int mem_cgroup_do_precharge(struct move_ctx *ctx, unsigned long count)
 {
 	struct mem_cgroup *to = ctx->to;
+	int flags = CHARGE_RECLAIM | (ctx->machine->kernel >= EMU_KERNEL_6_1 ? CHARGE_NORETRY : 0);
 	int ret;
 
 	if (!mem_cgroup_try_charge(to, count, 0, NULL)) {
@@ -178,7 +192,7 @@ static int mem_cgroup_do_precharge(struct move_ctx *ctx, unsigned long count)
 		return 0;
 	}
 	while (count--) {
-		ret = mem_cgroup_try_charge(to, 1, CHARGE_RECLAIM, NULL);
+		ret = mem_cgroup_try_charge(to, 1, flags, NULL);
 		if (ret)
 			return ret;
 		ctx->precharge++;
@@ -254,7 +268,7 @@ retry:
 		unsigned long swp = 0;
 		int r = 0;
 
-		switch (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp, &r)) {
+		switch (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp, &r, 1)) {
 		case MC_TARGET_PAGE:
 			pages[n] = page;
 			ref[n++] = (unsigned char)r;

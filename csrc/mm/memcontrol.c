@@ -105,10 +105,36 @@ int mem_cgroup_charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages,
 	return -ENOMEM;
 }
 
+/* Reclaim that may not swap: set while a charge over its memsw limit reclaims (6.1 ~MEMCG_RECLAIM_MAY_SWAP). */
+__thread int current_reclaim_noswap;
+
+/* 2.6.26: set when a charge gave up; the memcg OOM killer runs once the charge unwinds. */
+__thread struct mem_cgroup *current_memcg_in_oom;
+
+/* Upstream move in flight: chargers wait instead of failing (mem_cgroup_wait_acct_move). */
+int mem_cgroup_wait_acct_move(struct mem_cgroup *over_limit);
+
 /*
- * The per-CPU charge stock, mm/memcontrol.c (2.6.33 on; 6.1's form).  The
- * root is never stocked: 6.1 does not charge it at all, and an old kernel's
- * root tasks are few.
+ * The charge batch: none in 2.6.26; CHARGE_BATCH 32 from 2.6.33
+ * (__mem_cgroup_try_charge()); MEMCG_CHARGE_BATCH 64 in 6.1.
+ */
+static unsigned long charge_batch(struct machine *m)
+{
+	if (m->kernel < EMU_KERNEL_2_6_34)
+		return 1;
+	return m->kernel < EMU_KERNEL_6_1 ? 32 : 64;
+}
+
+/* MEM_CGROUP_RECLAIM_RETRIES 5 (2.6.26-3.x), MAX_RECLAIM_RETRIES 16 (6.1). */
+static int reclaim_retries(struct machine *m)
+{
+	return m->kernel < EMU_KERNEL_6_1 ? MEM_CGROUP_RECLAIM_RETRIES : 16;
+}
+
+/*
+ * The per-CPU charge stock, mm/memcontrol.c (2.6.33 on; 6.1's form): what a
+ * batch charged beyond need, handed out later without touching the
+ * counters.  The root is never stocked: 6.1 does not charge it at all.
  */
 static struct memcg_stock_pcp *this_cpu_stock(struct machine *m)
 {
@@ -116,14 +142,13 @@ static struct memcg_stock_pcp *this_cpu_stock(struct machine *m)
 }
 
 /* consume_stock(), 6.1: take the charge from this CPU's stock if it holds enough of @memcg's. */
-static int consume_stock(struct mem_cgroup *memcg, unsigned long nr_pages)
+static int consume_stock(struct machine *m, struct mem_cgroup *memcg, unsigned long nr_pages)
 {
-	struct machine *m = memcg->machine;
 	struct memcg_stock_pcp *stock;
 	int ret = 0;
 
-	/* before 6.1 (3.4: nr_pages == 1 && consume_stock()) only single pages */
-	if (nr_pages > m->charge_batch || (m->kernel < EMU_KERNEL_6_1 && nr_pages != 1))
+	/* before 6.1 (3.4: nr_pages == 1 && consume_stock()) single pages only */
+	if (nr_pages > charge_batch(m) || (m->kernel < EMU_KERNEL_6_1 && nr_pages != 1))
 		return 0;
 	stock = this_cpu_stock(m);
 	spin_lock(&stock->stock_lock);	/* local_lock_irqsave(&memcg_stock.stock_lock) */
@@ -146,9 +171,9 @@ static void drain_stock(struct memcg_stock_pcp *stock)
 }
 
 /* refill_stock(), 6.1: keep @nr_pages charged to @memcg on this CPU; past the batch, give all back. */
-static void refill_stock(struct mem_cgroup *memcg, unsigned long nr_pages)
+static void refill_stock(struct machine *m, struct mem_cgroup *memcg, unsigned long nr_pages)
 {
-	struct memcg_stock_pcp *stock = this_cpu_stock(memcg->machine);
+	struct memcg_stock_pcp *stock = this_cpu_stock(m);
 
 	spin_lock(&stock->stock_lock);
 	if (stock->cached != memcg) {
@@ -156,7 +181,7 @@ static void refill_stock(struct mem_cgroup *memcg, unsigned long nr_pages)
 		stock->cached = memcg;
 	}
 	stock->nr_pages += (unsigned int)nr_pages;
-	if (stock->nr_pages > memcg->machine->charge_batch)
+	if (stock->nr_pages > charge_batch(m))
 		drain_stock(stock);
 	spin_unlock(&stock->stock_lock);
 }
@@ -181,83 +206,116 @@ void drain_all_stock(struct mem_cgroup *root)
 	}
 }
 
-/* How much a charge of @nr_pages takes from the counters: 6.1 max(MEMCG_CHARGE_BATCH, nr_pages). */
-static unsigned long charge_batch(struct mem_cgroup *memcg, unsigned long nr_pages)
+/*
+ * mem_cgroup_oom() and mem_cgroup_out_of_memory(), mm/memcontrol.c 6.1 (the
+ * kill inline in the charge path since 4.19): under oom_lock, look at the
+ * margin again, then kill.  1 when the charge may retry (a victim was
+ * killed, or one is still exiting), 0 when nothing could be killed.  A
+ * victim that is the charging task itself exits once the fault unwinds.
+ */
+static int mem_cgroup_oom(struct mem_cgroup *memcg, unsigned long nr_pages, int *waited)
 {
-	unsigned long batch = memcg->machine->charge_batch;
+	struct machine *m = cur_machine;
+	int victim = 0, ret = 1;
 
-	if (!memcg->id || !batch || (memcg->machine->kernel < EMU_KERNEL_6_1 && nr_pages != 1))
-		return nr_pages;
-	return batch > nr_pages ? batch : nr_pages;
+	oom_note(memcg, 0);
+	pthread_mutex_lock(&m->oom_lock);
+	if (mem_cgroup_margin(memcg) < nr_pages * PAGE_SIZE && !current_task_dying()) {
+		victim = select_bad_process(memcg);
+		if (victim > 0)
+			oom_kill_process(m, victim, victim != current_pid);
+		else if (victim < 0)
+			/* a victim still exiting stops further kills; a second time, give up
+			 * (the kernel's oom_reaper would have marked it MMF_OOM_SKIP by then) */
+			ret = !(*waited)++;
+		else
+			ret = 0;
+	}
+	pthread_mutex_unlock(&m->oom_lock);
+	if (victim > 0)
+		oom_note(memcg, victim);
+	return ret;
 }
 
-/* Reclaim that may not swap: set while a charge over its memsw limit reclaims (6.1 ~MEMCG_RECLAIM_MAY_SWAP). */
-__thread int current_reclaim_noswap;
-
-/* Set when a charge gave up and the memcg OOM killer should run once the fault unwinds. */
-__thread struct mem_cgroup *current_memcg_in_oom;
-
-/* Upstream move in flight: chargers wait instead of failing (mem_cgroup_wait_acct_move). */
-int mem_cgroup_wait_acct_move(struct mem_cgroup *over_limit);
-
 /*
- * mem_cgroup_try_charge(): the charge loop of mem_cgroup_charge_common(),
- * mm/memcontrol.c 2.6.26 -- charge; on failure reclaim from the group over
- * its limit and retry; after MEM_CGROUP_RECLAIM_RETRIES fruitless rounds,
- * arm the OOM killer (run later, as mem_cgroup_oom_synchronize() does) and
- * fail.
+ * The charge path, one step per kernel function: mem_cgroup_charge_common()
+ * (2.6.26), __mem_cgroup_try_charge()/mem_cgroup_do_charge() (2.6.34-3.4),
+ * try_charge_memcg() (6.1).
+ *  1. consume_stock(), else charge the batch; a batch that does not fit is
+ *     retried with @nr_pages alone (never reclaim on behalf of batching);
+ *  2. no __GFP_DIRECT_RECLAIM: fail;
+ *  3. try_to_free_mem_cgroup_pages() in the group over its limit;
+ *  4. mem_cgroup_margin() re-check: room now, retry;
+ *  5. 6.1: drain_all_stock() once and retry; __GFP_NORETRY: fail here;
+ *  6. reclaim made progress (2.6.26: any charge; 3.x: one page; 6.1: up to
+ *     8 pages): retry without spending a retry;
+ *  7. 2.6.34+: mem_cgroup_wait_acct_move(): only now wait for a move;
+ *  8. the profile's retries (2.6.26-3.4: 5; 6.1: 16);
+ *  9. the OOM killer: 2.6.26 arms it and the charge fails (the caller runs
+ *     it and the fault fails); 2.6.34+ kill and retry with fresh retries,
+ *     until the charging task itself is the one dying (passed_oom).
  */
 int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int flags,
 			  struct mem_cgroup **over_limit)
 {
-	int nr_retries = MEM_CGROUP_RECLAIM_RETRIES;
-	unsigned long batch = charge_batch(memcg, nr_pages);
+	struct machine *m = cur_machine;
+	/* the root is never stocked (6.1 does not charge it) */
+	unsigned long batch = memcg->id ? max(charge_batch(m), nr_pages) : nr_pages, reclaimed;
+	int nr_retries = reclaim_retries(m), drained = 0, passed_oom = 0, waited = 0;
 	struct mem_cgroup *mem_over_limit;
-	int memsw, drained = 0;
+	int memsw;
 
-	if (consume_stock(memcg, nr_pages))
-		return 0;
 	for (;;) {
-		unsigned long reclaimed;
-
+		if (consume_stock(m, memcg, nr_pages))
+			return 0;
 		if (!mem_cgroup_charge_counters(memcg, batch, &mem_over_limit, &memsw)) {
 			if (batch > nr_pages)
-				refill_stock(memcg, batch - nr_pages);
+				refill_stock(m, memcg, batch - nr_pages);
 			return 0;
-		}
-		if (batch > nr_pages) {	/* the batch did not fit: try the charge alone */
-			batch = nr_pages;
-			continue;
 		}
 		if (over_limit)
 			*over_limit = mem_over_limit;
+		if (batch > nr_pages) {
+			batch = nr_pages;
+			continue;
+		}
 		if (!(flags & CHARGE_RECLAIM))
 			return -ENOMEM;
-		if (mem_cgroup_wait_acct_move(mem_over_limit))
-			continue;
 		/* before 6.1, mem_cgroup_reclaim() drains the stocks as each round starts */
-		if (memcg->machine->kernel < EMU_KERNEL_6_1)
+		if (m->kernel < EMU_KERNEL_6_1)
 			drain_all_stock(mem_over_limit);
-		/* over memory+swap, swapping out frees nothing of it */
+		/* over memory+swap, swapping out frees nothing of it (~MEMCG_RECLAIM_MAY_SWAP) */
 		current_reclaim_noswap = memsw;
 		reclaimed = try_to_free_mem_cgroup_pages(mem_over_limit, nr_pages);
 		current_reclaim_noswap = 0;
-		if (reclaimed)
-			continue;
-		/* reclaim may have freed through others' work: look again (res_counter_check_under_limit) */
 		if (mem_cgroup_margin(mem_over_limit) >= nr_pages * PAGE_SIZE)
 			continue;
-		/* 6.1: once, before giving up, take back what other CPUs hold */
-		if (!drained && memcg->machine->kernel >= EMU_KERNEL_6_1) {
+		if (m->kernel >= EMU_KERNEL_6_1 && !drained) {
 			drain_all_stock(mem_over_limit);
 			drained = 1;
 			continue;
 		}
-		if (!nr_retries--) {
-			if (flags & CHARGE_OOM)
-				current_memcg_in_oom = mem_over_limit;
+		if (flags & CHARGE_NORETRY)
+			return -ENOMEM;
+		if (reclaimed && (m->kernel < EMU_KERNEL_2_6_34 || nr_pages <=
+				  (m->kernel < EMU_KERNEL_6_1 ? 1UL : 1UL << PAGE_ALLOC_COSTLY_ORDER)))
+			continue;
+		if (m->kernel >= EMU_KERNEL_2_6_34 && mem_cgroup_wait_acct_move(mem_over_limit))
+			continue;
+		if (nr_retries-- > 0)
+			continue;
+		if (!(flags & CHARGE_OOM))
+			return -ENOMEM;
+		if (m->kernel < EMU_KERNEL_2_6_34) {
+			current_memcg_in_oom = mem_over_limit;
 			return -ENOMEM;
 		}
+		if (passed_oom && current_task_dying())
+			return -ENOMEM;
+		if (!mem_cgroup_oom(mem_over_limit, nr_pages, &waited))
+			return -ENOMEM;
+		passed_oom = 1;
+		nr_retries = reclaim_retries(m);
 	}
 }
 
@@ -535,7 +593,7 @@ void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off)
 	if (!memcg)
 		return;
 	mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, -1);
-	if (do_swap_account(m))
+	if (memcg->id && do_swap_account(m))	/* the root's entries took no memsw (swapout) */
 		res_counter_uncharge(&memcg->memsw, PAGE_SIZE);
 }
 
@@ -809,6 +867,7 @@ static int recharge_qualifies(struct page *page)
 static int mem_cgroup_recharge_private(struct page *page, struct mem_cgroup *memcg, struct move_ctx *ctx)
 {
 	struct mem_cgroup *old = page_memcg(page);
+	struct oom_report *saved;
 	int ret;
 
 	if (!recharge_qualifies(page)) {
@@ -817,8 +876,11 @@ static int mem_cgroup_recharge_private(struct page *page, struct mem_cgroup *mem
 	}
 	mem_cgroup_uncharge_page(page);
 	/* here the page is charged to no group: the window the RFD's rollback has to close */
+	saved = current_oom_report;
+	current_oom_report = &ctx->oom;
 	ret = mem_cgroup_charge_common(page, NULL, memcg, MEM_CGROUP_CHARGE_TYPE_MAPPED,
 				       CHARGE_RECLAIM | CHARGE_OOM);
+	current_oom_report = saved;
 	if (ret && move_ctx_oom(ctx) == -EDEADLK) {
 		/* the writer hangs in the OOM path: this page stays charged nowhere */
 		mem_cgroup_mark_leaked(page, old ? old : ctx->from);

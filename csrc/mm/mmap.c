@@ -37,6 +37,7 @@ static void vma_link_list(struct mm_struct *mm, struct vm_area_struct *vma)
 		pp = &(*pp)->vm_next;
 	vma->vm_next = *pp;
 	*pp = vma;
+	atomic_fetch_add(&mm->total_vm, (long)((vma->vm_end - vma->vm_start) >> PAGE_SHIFT));
 }
 
 /* __vma_link_file(), mm/mmap.c */
@@ -79,6 +80,7 @@ static void remove_vma(struct vm_area_struct *vma)
 {
 	struct address_space *mapping = vma->vm_file;
 
+	atomic_fetch_sub(&vma->vm_mm->total_vm, (long)((vma->vm_end - vma->vm_start) >> PAGE_SHIFT));
 	anon_vma_unlink(vma);
 	if (mapping) {
 		spin_lock(&mapping->i_mmap_lock);
@@ -243,6 +245,7 @@ int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 	struct vm_area_struct *mpnt, **pp = &mm->mmap;
 
 	mm->free_area_cache = oldmm->free_area_cache;
+	atomic_store(&mm->total_vm, atomic_load(&oldmm->total_vm));
 	for (mpnt = oldmm->mmap; mpnt; mpnt = mpnt->vm_next) {
 		struct vm_area_struct *tmp = vm_area_dup(mpnt);
 

@@ -95,7 +95,8 @@ enum charge_type { MEM_CGROUP_CHARGE_TYPE_MAPPED, MEM_CGROUP_CHARGE_TYPE_CACHE,
 		   MEM_CGROUP_CHARGE_TYPE_SHMEM };
 
 #define CHARGE_OOM	1	/* the memcg OOM killer may run */
-#define CHARGE_RECLAIM	2	/* reclaim on failure */
+#define CHARGE_RECLAIM	2	/* reclaim on failure (__GFP_DIRECT_RECLAIM) */
+#define CHARGE_NORETRY	4	/* one reclaim round, no retries, no OOM (__GFP_NORETRY) */
 
 int do_swap_account(struct machine *m);
 int mem_cgroup_charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages,

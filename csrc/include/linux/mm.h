@@ -86,6 +86,8 @@ struct machine {
 	char cgroup_mutex_where[64];
 	struct emu_deadlock deadlock;
 
+	pthread_mutex_t oom_lock;		/* oom_lock, mm/oom_kill.c: one OOM kill at a time */
+
 	spinlock_t moves_lock;
 	struct list_head moves;			/* in-flight moves: their pages are isolated */
 
@@ -97,7 +99,6 @@ struct machine {
 	int nr_cpus;
 	struct per_cpu_pages *pcp;		/* one per CPU */
 	int pcp_batch, pcp_high;		/* zone_batchsize(); high = 6 * batch */
-	unsigned int charge_batch;		/* MEMCG_CHARGE_BATCH, CHARGE_BATCH; 0: no stock */
 	struct memcg_stock_pcp *memcg_stock;	/* one per CPU */
 };
 
@@ -240,6 +241,9 @@ long get_swap_page(void);
 unsigned int swap_duplicate(unsigned long off);
 void swap_free(unsigned long off);
 
+/* The task whose fault or write is charging on this thread (0: the writer of a tasks file). */
+extern __thread int current_pid;
+
 /* kernel/cgroup.c */
 extern __thread int current_task_frame;
 int cgroup_lock(struct machine *m, const char *where);
@@ -247,6 +251,19 @@ void cgroup_unlock(struct machine *m);
 
 /* mm/oom_kill.c */
 int mem_cgroup_out_of_memory(struct mem_cgroup *memcg, int cgroup_locked);
+void oom_kill_process(struct machine *m, int pid, int exit_now);
+int current_task_dying(void);
+
+/* Where this thread's charges report their OOM kills (a fault's or a move's), or NULL. */
+#define OOM_MAX_VICTIMS 16
+struct oom_report {
+	int oom;			/* the OOM killer ran */
+	int memcg;			/* id of the group that was out of memory */
+	int nr;
+	int victims[OOM_MAX_VICTIMS];
+};
+extern __thread struct oom_report *current_oom_report;
+void oom_note(struct mem_cgroup *memcg, int victim);
 /* Did this kernel's memcg OOM path take cgroup_lock()?  2.6.26 did; 2.6.29 dropped it. */
 static inline int oom_takes_cgroup_lock(struct machine *m)
 {
@@ -272,7 +289,6 @@ unsigned long get_mm_swapents(struct mm_struct *mm);
  * on its stack, upstream's struct move_charge_struct "mc", and the other
  * policies' bookkeeping).
  */
-#define MOVE_MAX_VICTIMS 16
 struct move_ctx {
 	struct machine *machine;
 	struct task_struct *task;
@@ -285,8 +301,7 @@ struct move_ctx {
 	unsigned long precharge, moved_charge, moved_swap, swap_settled;
 	int move_type;				/* upstream: move_charge_at_immigrate bits */
 	int oom_cgroup_locked;			/* its OOM path takes cgroup_lock() (seed on 2.6.26) */
-	int nr_victims;
-	int victims[MOVE_MAX_VICTIMS];
+	struct oom_report oom;			/* the OOM kills its charges caused */
 	/* reserve: the groups whose charge the moved pages still hold, and how much */
 	int nr_old;
 	struct mem_cgroup *old_memcg[8];

@@ -174,6 +174,7 @@ struct mm_struct {
 	struct task_struct *owner;
 	spinlock_t page_table_lock;		/* anon_vma_prepare() */
 	atomic_long rss[3];			/* MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS */
+	atomic_long total_vm;			/* pages of all its VMAs (badness(), 2.6.x) */
 	struct machine *machine;
 };
 
@@ -188,6 +189,7 @@ struct task_struct {
 	int memdie;				/* TIF_MEMDIE: OOM-killed, its memory not yet freed */
 	int oom_score_adj;			/* -1000 (OOM_SCORE_ADJ_MIN): never chosen */
 	atomic_int cpu;				/* task_cpu(): where it runs */
+	int parent_pid;				/* the forking task, 0 for a spawned one (badness()) */
 	spinlock_t alloc_lock;			/* task_lock(): guards ->mm */
 	struct mm_struct *mm;
 	_Atomic(struct mem_cgroup *) mem_cgroup;	/* the task's memory cgroup */
