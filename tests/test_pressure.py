@@ -281,3 +281,37 @@ def test_get_mctgt_type_skips_page_cache_mapped_elsewhere_6_1(kernel, moved_mib)
     assert stat(m, "B")["cache"] == moved_mib * MiB
     assert stat(m, "A")["cache"] == (2 - moved_mib) * MiB
     m.check()
+
+
+# ---- the seed as posted: slips that show ----
+
+def test_seed_int_necessary_wraps_at_2_GiB():
+    """mem_cgroup_recharge_task(): ``int necessary = info.count * PAGE_SIZE`` -- a 2 GiB task
+    wraps to -2^31, and u64 usage + necessary exceeds any limit of an empty group: refused
+    after fruitless reclaim, though B (6G) has room for it three times over."""
+    m = Machine(ram="3G", kernel="2.6.26", policy="seed")
+    for cg in ("A", "B"):
+        m.mkdir(cg)
+    m.write("B", "memory.limit_in_bytes", "6G")
+    x = m.spawn("A")
+    anon(m, x, 2 << 30)
+    err = raises_errno(errno.ENOMEM, m.move, x, "B")
+    assert "reclaim makes no progress" in str(err)
+    assert m.cgroup_of(x) == "A" and usage(m, "B") == 0
+
+
+def test_seed_attach_rollback_after_its_own_refusal_reclaims_the_old_group():
+    """The patched cgroup_attach_task() rolls back every subsystem, memory included after it
+    refused itself: mem_cgroup_attach_rollback() recharges X towards A, whose room check
+    (A's usage + X's 800M over 1G) reclaims A's page cache before it gives up."""
+    m = Machine(ram="4G", kernel="2.6.26", policy="seed")
+    for cg in ("A", "B"):
+        m.mkdir(cg)
+        m.write(cg, "memory.limit_in_bytes", "1G")
+    x = m.spawn("A")
+    anon(m, x, 800 * MiB)
+    m.file_write(m.spawn("A"), "/cache", "100M")
+    anon(m, m.spawn("B"), 500 * MiB)
+    raises_errno(errno.ENOMEM, m.move, x, "B")     # B has no room for 800M
+    assert stat(m, "A")["cache"] == 0 and usage(m, "A") == 800 * MiB
+    m.check()
