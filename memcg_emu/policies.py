@@ -173,6 +173,13 @@ class SeedPolicy(Policy):
       base kernel (2.6.26), under the cgroup_mutex that cgroup_attach_task()
       holds: the writer deadlocks (the move's outcome "deadlock").
       ``seed-2.6.29`` is the patch on a kernel without that lock.
+
+    Its base kernel (profile 2.6.26) differs from later ones where the seed
+    meets it: a limit write below usage is accepted (res_counter_write(), no
+    reclaim, no EBUSY); memory.stat has its six 2.6.26 lines; the charge has
+    no batch, 5 retries, and after the OOM kill the fault fails.  Not yet
+    modelled: its force_empty/rmdir drop the charges (here they go to the
+    parent), and anon pages are uncharged at unmap (here when freed).
     """
 
     name = "seed"

@@ -315,3 +315,30 @@ def test_seed_attach_rollback_after_its_own_refusal_reclaims_the_old_group():
     raises_errno(errno.ENOMEM, m.move, x, "B")     # B has no room for 800M
     assert stat(m, "A")["cache"] == 0 and usage(m, "A") == 800 * MiB
     m.check()
+
+
+# ---- the RFD's base kernel, 2.6.26 ----
+
+def test_res_counter_write_accepts_a_limit_below_usage_2_6_26():
+    """res_counter_write(), 2.6.26: the limit is stored whatever the usage (no reclaim, no
+    EBUSY: mem_cgroup_resize_limit() came in 2.6.27); the next charge is the one that fails."""
+    m = group_g("2.6.26", "64M", "16M")
+    x = m.spawn("G")
+    anon(m, x, 8 * MiB)
+    m.write("G", "memory.limit_in_bytes", "4M")
+    assert int(m.read("G", "memory.limit_in_bytes")) == 4 * MiB and usage(m, "G") == 8 * MiB
+    with pytest.raises(OOMKilled):
+        anon(m, x, 4096)
+    m6 = group_g("6.1", "64M", "16M")
+    anon(m6, m6.spawn("G"), 8 * MiB)
+    raises_errno(errno.EBUSY, m6.write, "G", "memory.limit_in_bytes", "4M")
+
+
+def test_mem_control_stat_show_layout_2_6_26():
+    """mem_control_stat_show(), 2.6.26: cache, rss, pgpgin, pgpgout, active, inactive."""
+    m = group_g("2.6.26", "64M", "16M")
+    x = m.spawn("G")
+    anon(m, x, MiB)
+    m.file_write(x, "/f", "1M")
+    assert m.read("G", "memory.stat") == (f"cache {MiB}\nrss {MiB}\npgpgin 512\npgpgout 0\n"
+                                          f"active 0\ninactive {2 * MiB}\n")

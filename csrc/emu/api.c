@@ -328,6 +328,11 @@ static int mem_cgroup_resize_max(struct mem_cgroup *memcg, unsigned long long li
 
 	if (memsw && !do_swap_account(memcg->machine))
 		return emu_set_error(-ENOENT, "this kernel does not account memory+swap");
+	if (memcg->machine->kernel < EMU_KERNEL_2_6_34) {
+		/* res_counter_write(), 2.6.26: any limit, below usage too; the next charges reclaim */
+		res_counter_write_limit(counter, limit);
+		return 0;
+	}
 	/* the kernel's usage counts the stock: a limit under it drains the stock first */
 	if (res_counter_read_usage(counter) + mem_cgroup_stock_pages(memcg) * PAGE_SIZE > limit)
 		drain_all_stock(memcg);
