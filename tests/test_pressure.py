@@ -342,3 +342,20 @@ def test_mem_control_stat_show_layout_2_6_26():
     m.file_write(x, "/f", "1M")
     assert m.read("G", "memory.stat") == (f"cache {MiB}\nrss {MiB}\npgpgin 512\npgpgout 0\n"
                                           f"active 0\ninactive {2 * MiB}\n")
+
+
+@pytest.mark.parametrize("kernel,moves", [("3.4", True), ("2.6.35", True), ("6.1", False)])
+def test_mem_cgroup_get_shmem_target_moves_shmem_swap_2_6_35_to_5_9(kernel, moves):
+    """Bit 1 from 2.6.35 to 5.9: a shmem page of the task's mapping that is out on swap moves
+    its swap record (mc_handle_file_pte() finds the swap entry); 5.10+ leaves it."""
+    m = Machine(ram="256M", swap="64M", kernel=kernel)
+    for cg in ("A", "B"):
+        m.mkdir(cg)
+    m.write("B", "memory.move_charge_at_immigrate", "3")
+    x = m.spawn("A")
+    m.touch(x, m.mmap(x, "1M", kind="shm"), "1M")
+    assert m.reclaim("A", "1M") == MiB and stat(m, "A")["swap"] == MiB
+    m.move(x, "B")
+    assert (stat(m, "B")["swap"], stat(m, "A")["swap"]) == ((MiB, 0) if moves else (0, MiB))
+    assert usage(m, "A") == usage(m, "B") == 0
+    m.check()
