@@ -134,8 +134,11 @@ def _attach_locked(machine, pid, dst, policy):
             if injected:
                 raise OSError(injected, f"{ss.name}: can_attach refused (injected)")
             ss.can_attach(ctx)
-        except BaseException:
-            for prev in reversed(done):
+        except BaseException as e:
+            if isinstance(e, OSError) and e.errno == errno.EDEADLK:
+                raise       # hung: nothing rolls back
+            # the seed's cgroup_attach_task() rolls back every subsystem, in order
+            for prev in _SUBSYS if policy.rollback_every_subsys else reversed(done):
                 prev.cancel(ctx)
             ctx.outcome = "refused"
             raise

@@ -149,6 +149,10 @@ def run_casestudy(policies=POLICIES, variants=tuple(VARIANTS), kernel=None):
     return [run_case(p, v, kernel) for p in policies for v in variants]
 
 
+def _size(b):
+    return "0" if not b else f"{b // MiB}M" if b >= MiB else f"{b // 1024}K"
+
+
 def format_table(rows):
     head = ("policy", "kernel", "variant", "outcome", "A before/peak/after MiB", "B before/peak/after MiB",
             "A+B peak", "pages moved", "owed (lazy)", "leaked", "OOM-killed", "ms")
@@ -158,8 +162,8 @@ def format_table(rows):
             return "/".join(str(round(r[k][cg] / MiB)) for k in ("before", "peak", "after"))
         table.append((r["policy"], r["kernel"], r["variant"], r["outcome"], triple("group_A"), triple("group_B"),
                       str(round(r["both_peak"] / MiB)), str(r["pages_moved"]),
-                      f"{r['owed_bytes'] // MiB}M" if r["owed_bytes"] else "0",
-                      f"{r['leaked_bytes'] // MiB}M" if r["leaked_bytes"] else "0",
+                      _size(r["owed_bytes"]),
+                      _size(r["leaked_bytes"]),
                       ",".join(r["oom_killed"]) or "-", f"{r['seconds'] * 1000:.1f}"))
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]

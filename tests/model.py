@@ -1109,10 +1109,12 @@ class Model:
                     yield from getattr(self, "can_attach_" + policy.replace("-", "_"))(
                         res, t, src, dst, state)
             except BaseException:
-                for prev in reversed(done):
-                    if prev == "memory":
-                        yield from getattr(self, "cancel_" + policy.replace("-", "_"))(
-                            res, t, src, dst, state)
+                # the seed's patched cgroup_attach_task() rolls back every subsystem, memory
+                # included even when it refused or was never asked; the others, those that
+                # said yes
+                if policy == "seed" or "memory" in done:
+                    yield from getattr(self, "cancel_" + policy.replace("-", "_"))(
+                        res, t, src, dst, state)
                 res.outcome = "refused"
                 raise
             done.append(ss)
@@ -1152,7 +1154,12 @@ class Model:
         yield from self.seed_recharge_task(res, t, dst, True)
 
     def cancel_seed(self, res, t, src, dst, state):
-        yield from self.seed_recharge_task(res, t, src, False)
+        """mem_cgroup_attach_rollback(): the recharge towards the group the task is in; it
+        returns void, so its own failure is dropped."""
+        try:
+            yield from self.seed_recharge_task(res, t, src, False)
+        except OSError:
+            pass
 
     def attach_seed(self, res, t, src, dst, state):
         return
@@ -1164,9 +1171,11 @@ class Model:
             e = yield from self.isolate_targets(ctx)
             if e:
                 raise e
-            necessary = ctx.nr_isolated * PAGE
-            while self.margin(target) < necessary:
-                short = (necessary - self.margin(target) + PAGE - 1) // PAGE
+            # `int necessary`: 2 GiB and more wrap; u64 usage + a negative one fits only where
+            # the usage is at least its size
+            necessary = (ctx.nr_isolated * PAGE + (1 << 31)) % (1 << 32) - (1 << 31)
+            while (self.margin(target) < necessary if necessary >= 0 else target.usage < -necessary):
+                short = max((necessary - self.margin(target) + PAGE - 1) // PAGE, SWAP_CLUSTER_MAX)
                 if not self.reclaim(target, short):
                     raise err(errno.ENOMEM, "no room")
                 e = yield from self.resched("room", short)
@@ -1241,10 +1250,11 @@ class Model:
             for _ in range(n):
                 page = ctx.isolated.pop(0)
                 ctx.moved.append(page)
+                was = page.memcg
                 ret = self.recharge_private(page, ctx.to, ctx)
                 if ret < 0:
                     return err(errno.ENOMEM, "destination full")
-                if ret == 0:
+                if ret == 0 and was is not ctx.to:      # recharged in place is no move
                     ctx.nr_moved += 1
         return None
 

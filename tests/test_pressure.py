@@ -281,3 +281,81 @@ def test_get_mctgt_type_skips_page_cache_mapped_elsewhere_6_1(kernel, moved_mib)
     assert stat(m, "B")["cache"] == moved_mib * MiB
     assert stat(m, "A")["cache"] == (2 - moved_mib) * MiB
     m.check()
+
+
+# ---- the seed as posted: slips that show ----
+
+def test_seed_int_necessary_wraps_at_2_GiB():
+    """mem_cgroup_recharge_task(): ``int necessary = info.count * PAGE_SIZE`` -- a 2 GiB task
+    wraps to -2^31, and u64 usage + necessary exceeds any limit of an empty group: refused
+    after fruitless reclaim, though B (6G) has room for it three times over."""
+    m = Machine(ram="3G", kernel="2.6.26", policy="seed")
+    for cg in ("A", "B"):
+        m.mkdir(cg)
+    m.write("B", "memory.limit_in_bytes", "6G")
+    x = m.spawn("A")
+    anon(m, x, 2 << 30)
+    err = raises_errno(errno.ENOMEM, m.move, x, "B")
+    assert "reclaim makes no progress" in str(err)
+    assert m.cgroup_of(x) == "A" and usage(m, "B") == 0
+
+
+def test_seed_attach_rollback_after_its_own_refusal_reclaims_the_old_group():
+    """The patched cgroup_attach_task() rolls back every subsystem, memory included after it
+    refused itself: mem_cgroup_attach_rollback() recharges X towards A, whose room check
+    (A's usage + X's 800M over 1G) reclaims A's page cache before it gives up."""
+    m = Machine(ram="4G", kernel="2.6.26", policy="seed")
+    for cg in ("A", "B"):
+        m.mkdir(cg)
+        m.write(cg, "memory.limit_in_bytes", "1G")
+    x = m.spawn("A")
+    anon(m, x, 800 * MiB)
+    m.file_write(m.spawn("A"), "/cache", "100M")
+    anon(m, m.spawn("B"), 500 * MiB)
+    raises_errno(errno.ENOMEM, m.move, x, "B")     # B has no room for 800M
+    assert stat(m, "A")["cache"] == 0 and usage(m, "A") == 800 * MiB
+    m.check()
+
+
+# ---- the RFD's base kernel, 2.6.26 ----
+
+def test_res_counter_write_accepts_a_limit_below_usage_2_6_26():
+    """res_counter_write(), 2.6.26: the limit is stored whatever the usage (no reclaim, no
+    EBUSY: mem_cgroup_resize_limit() came in 2.6.27); the next charge is the one that fails."""
+    m = group_g("2.6.26", "64M", "16M")
+    x = m.spawn("G")
+    anon(m, x, 8 * MiB)
+    m.write("G", "memory.limit_in_bytes", "4M")
+    assert int(m.read("G", "memory.limit_in_bytes")) == 4 * MiB and usage(m, "G") == 8 * MiB
+    with pytest.raises(OOMKilled):
+        anon(m, x, 4096)
+    m6 = group_g("6.1", "64M", "16M")
+    anon(m6, m6.spawn("G"), 8 * MiB)
+    raises_errno(errno.EBUSY, m6.write, "G", "memory.limit_in_bytes", "4M")
+
+
+def test_mem_control_stat_show_layout_2_6_26():
+    """mem_control_stat_show(), 2.6.26: cache, rss, pgpgin, pgpgout, active, inactive."""
+    m = group_g("2.6.26", "64M", "16M")
+    x = m.spawn("G")
+    anon(m, x, MiB)
+    m.file_write(x, "/f", "1M")
+    assert m.read("G", "memory.stat") == (f"cache {MiB}\nrss {MiB}\npgpgin 512\npgpgout 0\n"
+                                          f"active 0\ninactive {2 * MiB}\n")
+
+
+@pytest.mark.parametrize("kernel,moves", [("3.4", True), ("2.6.35", True), ("6.1", False)])
+def test_mem_cgroup_get_shmem_target_moves_shmem_swap_2_6_35_to_5_9(kernel, moves):
+    """Bit 1 from 2.6.35 to 5.9: a shmem page of the task's mapping that is out on swap moves
+    its swap record (mc_handle_file_pte() finds the swap entry); 5.10+ leaves it."""
+    m = Machine(ram="256M", swap="64M", kernel=kernel)
+    for cg in ("A", "B"):
+        m.mkdir(cg)
+    m.write("B", "memory.move_charge_at_immigrate", "3")
+    x = m.spawn("A")
+    m.touch(x, m.mmap(x, "1M", kind="shm"), "1M")
+    assert m.reclaim("A", "1M") == MiB and stat(m, "A")["swap"] == MiB
+    m.move(x, "B")
+    assert (stat(m, "B")["swap"], stat(m, "A")["swap"]) == ((MiB, 0) if moves else (0, MiB))
+    assert usage(m, "A") == usage(m, "B") == 0
+    m.check()

@@ -347,6 +347,11 @@ static int mem_cgroup_resize_max(struct mem_cgroup *memcg, unsigned long long li
 
 	if (memsw && !do_swap_account(memcg->machine))
 		return emu_set_error(-ENOENT, "this kernel does not account memory+swap");
+	if (memcg->machine->kernel < EMU_KERNEL_2_6_34) {
+		/* res_counter_write(), 2.6.26: any limit, below usage too; the next charges reclaim */
+		res_counter_write_limit(counter, limit);
+		return 0;
+	}
 	for (;;) {
 		unsigned long reclaimed;
 		int ret;

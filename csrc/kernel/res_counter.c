@@ -105,6 +105,14 @@ int res_counter_set_limit(struct res_counter *counter, unsigned long long limit)
 	return ret;
 }
 
+/* res_counter_write(), kernel/res_counter.c 2.6.26: the limit is stored whatever the usage. */
+void res_counter_write_limit(struct res_counter *counter, unsigned long long limit)
+{
+	spin_lock(&counter->lock);
+	counter->limit = limit;
+	spin_unlock(&counter->lock);
+}
+
 unsigned long long res_counter_read_usage(struct res_counter *counter)
 {
 	unsigned long long usage;

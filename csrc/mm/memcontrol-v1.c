@@ -60,21 +60,26 @@ static struct page *mc_handle_present_pte(struct move_ctx *ctx, struct vm_area_s
  * The walks have no pte_hole: where no PTE table exists nothing is found.
  */
 static struct page *mc_handle_file_pte(struct move_ctx *ctx, struct vm_area_struct *vma,
-				       unsigned long addr)
+				       unsigned long addr, long *shmem_swp)
 {
 	struct address_space *mapping = vma->vm_file;
 	unsigned long index = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
 	struct page *page = NULL;
+	uintptr_t slot;
 
 	if (!mapping || !(ctx->move_type & EMU_MOVE_FILE))
 		return NULL;
 	spin_lock(&mapping->tree_lock);
-	if (index < mapping->nr_slots && mapping->slots[index] && !SLOT_IS_SWAP(mapping->slots[index])) {
-		page = (struct page *)mapping->slots[index];
+	slot = index < mapping->nr_slots ? mapping->slots[index] : 0;
+	if (slot && !SLOT_IS_SWAP(slot)) {
+		page = (struct page *)slot;
 		get_page(page);
+	} else if (slot && ctx->machine->kernel < EMU_KERNEL_6_1) {
+		/* mem_cgroup_get_shmem_target() 2.6.35-5.9: a shmem page out on swap; 5.10+ moves none */
+		*shmem_swp = (long)SLOT_SWAP_OFF(slot);
 	}
 	spin_unlock(&mapping->tree_lock);
-	return page;	/* shmem swap entries are not moved (5.10+) */
+	return page;
 }
 
 /*
@@ -105,8 +110,16 @@ static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_s
 		*swp = off;
 		return MC_TARGET_SWAP;
 	} else if (pte_none(ptent)) {
-		page = mc_handle_file_pte(ctx, vma, addr);
+		long shmem_swp = -1;
+
+		page = mc_handle_file_pte(ctx, vma, addr, &shmem_swp);
 		*ref = page != NULL;
+		if (shmem_swp >= 0) {
+			if (atomic_load(&m->swap_cgroup[shmem_swp]) != mem_cgroup_id(ctx->from))
+				return MC_TARGET_NONE;
+			*swp = (unsigned long)shmem_swp;
+			return MC_TARGET_SWAP;
+		}
 		/*
 		 * 6.1, moving (not counting): page_mapped() must hold still during
 		 * the move; a page behind an empty PTE that is mapped elsewhere can

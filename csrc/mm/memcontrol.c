@@ -998,11 +998,13 @@ int mem_cgroup_recharge_move(struct move_ctx *ctx)
 		for (i = 0; i < n; i++) {
 			struct page *page = list_first_entry(&ctx->isolated, struct page, lru);
 
+			struct mem_cgroup *was = page_memcg(page);
+
 			list_move_tail(&page->lru, &ctx->moved);	/* here this page is the target of rollback */
 			ret = mem_cgroup_recharge_private(page, ctx->to, ctx);
 			if (ret < 0)
 				return ret;
-			if (!ret)
+			if (!ret && was != ctx->to)	/* recharged in place is no move */
 				ctx->nr_moved++;
 		}
 	}

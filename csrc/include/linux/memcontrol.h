@@ -25,6 +25,7 @@ void res_counter_charge_nofail(struct res_counter *counter, unsigned long long v
 void res_counter_uncharge_until(struct res_counter *counter, struct res_counter *top,
 				unsigned long long val);
 int res_counter_set_limit(struct res_counter *counter, unsigned long long limit);
+void res_counter_write_limit(struct res_counter *counter, unsigned long long limit);
 unsigned long long res_counter_read_usage(struct res_counter *counter);
 void res_counter_reset_max(struct res_counter *counter);
 void res_counter_reset_failcnt(struct res_counter *counter);
