@@ -1,6 +1,7 @@
 """The emulated machine: RAM, swap, tasks and the cgroup tree, over the C core."""
 import contextlib
 import errno
+import threading
 
 from . import attach, cgroup
 from ._core import ffi, lib
@@ -22,14 +23,57 @@ def emu_py_resched(handle, phase, pages):
     return machine._run_resched_hook(phase, pages)
 
 
+class WorkOnCPU:
+    """Work a hook started on another CPU (``info.run_on``): its own host thread."""
+
+    def __init__(self, machine, cpu, fn):
+        if not isinstance(cpu, int) or isinstance(cpu, bool) or not 0 <= cpu < machine.cpus:
+            raise ValueError(f"cpu must be an int from 0 to {machine.cpus - 1}, not {cpu!r}")
+        if not callable(fn):
+            raise ValueError("run_on takes a callable")
+        self._m, self._done = machine._m, ffi.new("int *")
+        self.result = self.error = None
+        self._before = lib.emu_mc_waiters(self._m)
+        self._thread = threading.Thread(target=self._run, args=(cpu, fn), daemon=True)
+        self._thread.start()
+
+    def _run(self, cpu, fn):
+        check_ret(lib.emu_thread_set_cpu(self._m, cpu))
+        try:
+            self.result = fn()
+        except BaseException as e:     # handed to whoever joins
+            self.error = e
+        finally:
+            lib.emu_work_done(self._m, self._done)
+
+    def wait_blocked_or_done(self):
+        """Sleep until the work waits for the move in flight (mc_waitq) or has finished;
+        True if it is waiting."""
+        lib.emu_wait_blocked_or_done(self._m, self._before, self._done)
+        return not self._done[0]
+
+    def join(self):
+        """Wait for the work to finish; its result, or its exception raised here."""
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
 class ReschedInfo:
-    """What the on_resched hook is told: which policy, which phase, pages done in it."""
+    """What the on_resched hook is told: which policy, which phase, pages done in it;
+    ``run_on(cpu, fn)`` starts ``fn()`` on CPU ``cpu``, on its own host thread, while the
+    move goes on (returns a WorkOnCPU handle)."""
 
-    __slots__ = ("policy", "phase", "pages", "pid", "src", "dst")
+    __slots__ = ("policy", "phase", "pages", "pid", "src", "dst", "_machine")
 
-    def __init__(self, policy, phase, pages, pid, src, dst):
+    def __init__(self, policy, phase, pages, pid, src, dst, machine):
         self.policy, self.phase, self.pages = policy, phase, pages
         self.pid, self.src, self.dst = pid, src, dst
+        self._machine = machine
+
+    def run_on(self, cpu, fn):
+        return WorkOnCPU(self._machine, cpu, fn)
 
     def __repr__(self):
         return f"<resched {self.policy} {self.phase} pages={self.pages} pid={self.pid}>"
@@ -346,7 +390,7 @@ class Machine:
             return 0
         try:
             fn(ReschedInfo(info["policy"], attach.PHASES.get(phase, str(phase)), pages,
-                           info["pid"], info["src"], info["dst"]))
+                           info["pid"], info["src"], info["dst"], self))
         except BaseException as e:  # handed back to the mover, which re-raises it
             self._resched_error = e
             return -1

@@ -141,3 +141,35 @@ def test_update_tasks_cpumask_moves_tasks_off_removed_cpus(machine):
     assert m.cpu_of(child) in (1, 2)
     m.move(pid, "B")
     assert m.cpu_of(pid) == 0
+
+
+def test_mem_cgroup_wait_acct_move_work_on_another_cpu_waits_for_the_move(machine):
+    """A charger on CPU 1 over the old group's limit waits on mc_waitq while the mover on
+    CPU 0 goes on, and charges once the move has ended (mem_cgroup_clear_mc() wakes it)."""
+    m = machine(ram="256M", policy="upstream", cpus=2)
+    for g in ("A", "B"):
+        m.mkdir(g)
+    m.write("B", "memory.move_charge_at_immigrate", "1")
+    m.write("A", "memory.limit_in_bytes", "100M")
+    x, y = m.spawn("A"), m.spawn("A")
+    m.set_cpu(x, 0)
+    m.set_cpu(y, 1)
+    m.touch(x, m.mmap(x, "80M"), "80M")
+    y_addr = m.mmap(y, "30M")
+    events = []
+
+    def hook(info):
+        if info.phase == "move" and not events:
+            work = info.run_on(1, lambda: m.touch(y, y_addr, "30M"))
+            events.append(("blocked", work.wait_blocked_or_done()))
+            m.drain()
+            events.append(("A while Y waits", raw_usage(m, "A")))   # full: X's 80M, 20M of Y's
+            events.append(work)
+    m.on_resched(hook)
+    m.move(x, "B")
+    m.on_resched(None)
+    work = events.pop()
+    work.join()                                  # woken by the move's end, then charged
+    assert events == [("blocked", True), ("A while Y waits", 100 << 20)]
+    m.drain()
+    assert (raw_usage(m, "A"), raw_usage(m, "B")) == (30 << 20, 80 << 20)

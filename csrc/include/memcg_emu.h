@@ -145,6 +145,10 @@ int emu_upstream_can_attach(struct move_ctx *ctx, int move_type);
 int emu_upstream_move(struct move_ctx *ctx);
 int emu_upstream_clear(struct move_ctx *ctx);
 int emu_mc_waiters(struct machine *m);	/* chargers waiting for an upstream move to end */
+/* work run on another CPU from a hook: wait until it blocks on the move or is done */
+int emu_wait_blocked_or_done(struct machine *m, int before, int *done);
+void emu_work_done(struct machine *m, int *done);
+int emu_thread_set_cpu(struct machine *m, int cpu);
 
 /* memory.move_charge_at_immigrate bits */
 enum { EMU_MOVE_ANON = 1, EMU_MOVE_FILE = 2 };

@@ -22,6 +22,7 @@ int mem_cgroup_wait_acct_move(struct mem_cgroup *over_limit)
 	    (mem_cgroup_is_descendant(m->mc_from, over_limit) ||
 	     mem_cgroup_is_descendant(m->mc_to, over_limit))) {
 		m->mc_waiters++;
+		pthread_cond_broadcast(&m->mc_waiters_changed);
 		while (m->mc_active)
 			pthread_cond_wait(&m->mc_waitq, &m->mc_lock);
 		m->mc_waiters--;

@@ -77,6 +77,7 @@ struct machine {
 	pthread_t mc_moving_task;
 	int mc_active;
 	int mc_waiters;				/* chargers waiting on mc_waitq now */
+	pthread_cond_t mc_waiters_changed;	/* emu_wait_blocked_or_done() sleeps here */
 
 	/* cgroup_mutex, kernel/cgroup.c: held across attach; checked for self-deadlock */
 	pthread_mutex_t cgroup_mutex;
