@@ -19,7 +19,7 @@ PAGE_SIZE = 4096
 STAT_LOCAL = [
     ("cache", lib.EMU_STAT_CACHE, PAGE_SIZE),
     ("rss", lib.EMU_STAT_RSS, PAGE_SIZE),
-    ("rss_huge", None, 0),
+    ("rss_huge", lib.EMU_STAT_RSS_HUGE, PAGE_SIZE),
     ("shmem", lib.EMU_STAT_SHMEM, PAGE_SIZE),
     ("mapped_file", lib.EMU_STAT_MAPPED_FILE, PAGE_SIZE),
     ("dirty", None, 0),

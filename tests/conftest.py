@@ -12,7 +12,11 @@ from memcg_emu import Machine
 
 @pytest.fixture
 def machine():
-    """Factory of machines (policy none, kernel 6.1, 1G RAM, no swap by default); each is checked at the end."""
+    """Factory of machines (policy none, kernel 6.1, 1G RAM, no swap by default); each is checked at the end.
+
+    Transparent huge pages are off unless a test asks (thp="always"): most tests pin the
+    4 KiB accounting byte for byte, and test_thp.py pins the huge-page rules.
+    """
     made = []
 
     def make(**kw):
@@ -20,6 +24,8 @@ def machine():
         kw.setdefault("swap", "0")
         kw.setdefault("policy", "none")
         kw.setdefault("kernel", "6.1")
+        if kw["kernel"] in ("3.4", "6.1", "6.13"):
+            kw.setdefault("thp", "never")
         m = Machine(**kw)
         made.append(m)
         return m
@@ -31,5 +37,5 @@ def machine():
 
 @pytest.fixture
 def m(machine):
-    """The default machine: 1G RAM, no swap, kernel 6.1, policy none."""
+    """The default machine: 1G RAM, no swap, kernel 6.1, policy none, no THP."""
     return machine()

@@ -28,7 +28,7 @@ def mixed_task(m):
 
 @pytest.fixture
 def m():
-    m = Machine(ram="1G", policy="seed")
+    m = Machine(ram="1G", policy="seed", thp="never")    # the seed's 4 KiB pages (test_thp.py: huge)
     m.mkdir("A")
     m.mkdir("B")
     return m

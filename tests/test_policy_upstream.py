@@ -22,6 +22,7 @@ LTP = [
 
 def groups(mask, kernel="6.1", **kw):
     """A machine with groups A and B, B's move_charge_at_immigrate set to ``mask``; and task X in A."""
+    kw.setdefault("thp", "never")      # 4 KiB accounting, exactly (test_thp.py: huge pages)
     m = Machine(ram="256M", kernel=kernel, policy="upstream", **kw)
     m.mkdir("A")
     m.mkdir("B")

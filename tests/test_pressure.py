@@ -117,13 +117,14 @@ def z_and_w_in_100m(kernel):
 
 def test_try_charge_memcg_retries_after_the_oom_kill_6_1():
     """6.1: the OOM killer takes Z and W's charge retries (passed_oom): W gets its 60M.
-    failcnt: the batch and the page (2), the retry after drain_all_stock() (1) and
-    MAX_RECLAIM_RETRIES (16) for the one charge that needed the killer."""
+    failcnt: the huge page that no longer fit (1, no reclaim: it falls back to small
+    pages), then for the one charge that needed the killer the batch and the page (2), the
+    retry after drain_all_stock() (1) and MAX_RECLAIM_RETRIES (16)."""
     m, z, w, addr = z_and_w_in_100m("6.1")
     m.touch(w, addr, "60M")
     raises_errno(errno.ESRCH, m.cgroup_of, z)
     assert usage(m, "G") == 60 * MiB
-    assert int(m.read("G", "memory.failcnt")) == 19
+    assert int(m.read("G", "memory.failcnt")) == 20
     assert m.dmesg == [f"Memory cgroup out of memory: Killed process {z}"]
     m.check()
 

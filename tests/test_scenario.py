@@ -72,15 +72,8 @@ def test_statuses_match_the_kernel_exactly(name):
     assert got == want
 
 
-# the kernel backs these with transparent huge pages (rss_huge), which the emulator lacks yet
-NEEDS_THP = {"a_b1g_mc1", "b_b2g_mc1", "c_b1g_mc0", "n_thp_always"}
-
-
 def agreement(result, name):
     bad, total = kernel_disagreements(json.loads(json.dumps(result)), kernel_result(name))
-    if name in NEEDS_THP:
-        assert bad and all(".rss_huge" in b for b in bad), "\n".join(bad)
-        pytest.xfail("no transparent huge pages: rss_huge alone disagrees")
     assert not bad and total >= 10, "\n".join(bad)
 
 

@@ -93,7 +93,7 @@ class MemcgMachine(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self.m = Machine(ram=RAM, swap="0", policy="none", kernel="6.1")
+        self.m = Machine(ram=RAM, swap="0", policy="none", kernel="6.1", thp="never")  # the model has 4 KiB pages
         self.model = Model(self.m.ram_pages)
         self.failcnt = {}
         self.rare = 0           # rare move outcomes seen: what targeted search climbs towards

@@ -131,6 +131,7 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	}
 	spin_lock_init(&m->zone.lock);
 	INIT_LIST_HEAD(&m->zone.free_list);
+	INIT_LIST_HEAD(&m->zone.free_huge);
 	spin_lock_init(&m->zone.lruvec.lru_lock);
 	for (int l = 0; l < NR_LRU_LISTS; l++)
 		INIT_LIST_HEAD(&m->zone.lruvec.lists[l]);
@@ -270,15 +271,16 @@ static int mem_cgroup_reparent_pages(struct mem_cgroup *memcg)
 			struct mem_cgroup *over;
 			int memsw;
 
-			if (mem_cgroup_charge_counters(parent, 1, &over, &memsw)) {
+			if (mem_cgroup_charge_counters(parent, thp_nr_pages(page), &over, &memsw)) {
 				putback_lru_page(page);
 				return emu_set_error(-EBUSY, "parent group is full");
 			}
 		}
 		if (mem_cgroup_move_account(page, memcg, parent, !hierarchical) == 0 && hierarchical) {
-			res_counter_uncharge_until(&memcg->res, &parent->res, PAGE_SIZE);
+			res_counter_uncharge_until(&memcg->res, &parent->res, thp_nr_pages(page) * PAGE_SIZE);
 			if (do_swap_account(memcg->machine))
-				res_counter_uncharge_until(&memcg->memsw, &parent->memsw, PAGE_SIZE);
+				res_counter_uncharge_until(&memcg->memsw, &parent->memsw,
+							   thp_nr_pages(page) * PAGE_SIZE);
 		}
 		putback_lru_page(page);
 	}
@@ -717,6 +719,39 @@ static int task_range(struct task_struct *p, unsigned long long addr, unsigned l
 	*end = (unsigned long)((addr + len + PAGE_SIZE - 1) & PAGE_MASK);
 	*mm = get_task_mm(p);
 	return *mm ? 0 : emu_set_error(-ESRCH, "task %d has exited", p->pid);
+}
+
+/* madvise(2) with MADV_HUGEPAGE or MADV_NOHUGEPAGE over a mapped range. */
+int emu_madvise(struct machine *m, int pid, unsigned long long addr, unsigned long long len, int advice)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+	unsigned long start, end;
+	struct mm_struct *mm;
+	int ret;
+
+	if (advice != EMU_MADV_HUGEPAGE && advice != EMU_MADV_NOHUGEPAGE)
+		EMU_RETURN(emu_set_error(-EINVAL, "unknown madvise advice %d", advice));
+	ret = task_range(p, addr, len, &start, &end, &mm);
+	if (ret)
+		EMU_RETURN(ret);
+	down_write(&mm->mmap_sem);
+	ret = range_mapped(mm, start, end) ? madvise_hugepage(mm, start, end, advice)
+		: emu_set_error(-ENOMEM, "[0x%lx, 0x%lx) is not mapped", start, end);
+	up_write(&mm->mmap_sem);
+	mmput(mm);
+	EMU_RETURN(ret);
+}
+
+/* /sys/kernel/mm/transparent_hugepage/enabled */
+int emu_machine_set_thp(struct machine *m, int mode)
+{
+	EMU_ENTER(m);
+
+	if (mode != EMU_THP_NEVER && mode != EMU_THP_MADVISE && mode != EMU_THP_ALWAYS)
+		EMU_RETURN(emu_set_error(-EINVAL, "unknown transparent_hugepage mode %d", mode));
+	m->thp = mode;
+	EMU_RETURN(0);
 }
 
 int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long long len,

@@ -21,6 +21,25 @@ struct check_state {
 
 #define CHECK(cond, ...) do { if (!(cond)) { emu_set_error(-EUCLEAN, __VA_ARGS__); return -EUCLEAN; } } while (0)
 
+/* A huge PMD: a head frame, anon, at the right index, in a VMA that covers it, the PTEs unused. */
+static int check_huge_pmd(struct check_state *cs, struct task_struct *p, struct mm_struct *mm,
+			  struct pte_table *pt, unsigned long haddr, long *rss)
+{
+	struct page *head = pt->huge;
+	struct vm_area_struct *vma = find_vma(mm, haddr);
+	unsigned long pfn = page_to_pfn(head);
+
+	CHECK(vma && vma->vm_start <= haddr && haddr + PMD_SIZE <= vma->vm_end && !vma->vm_file,
+	      "task %d: huge PMD at 0x%lx outside a private anon VMA", p->pid, haddr);
+	CHECK(pfn < cs->nr && PageHead(head) && PageAnon(head) && head->index == haddr >> PAGE_SHIFT,
+	      "task %d: huge PMD at 0x%lx maps no huge anon page of its own", p->pid, haddr);
+	for (int l = 0; l < PTRS_PER_TABLE; l++)
+		CHECK(pte_none(pt->pte[l]), "task %d: huge PMD at 0x%lx over PTEs in use", p->pid, haddr);
+	cs->mapped[pfn]++;
+	rss[MM_ANONPAGES] += HPAGE_PMD_NR;
+	return 0;
+}
+
 static int check_mm(struct check_state *cs, struct task_struct *p, struct mm_struct *mm)
 {
 	struct machine *m = cs->m;
@@ -42,6 +61,10 @@ static int check_mm(struct check_state *cs, struct task_struct *p, struct mm_str
 			for (int k = 0; pmd && k < PTRS_PER_TABLE; k++) {
 				struct pte_table *pt = atomic_load(&pmd->entry[k]);
 
+				if (pt && pt->huge && check_huge_pmd(cs, p, mm, pt, ((unsigned long)i << PGDIR_SHIFT) |
+								     ((unsigned long)j << PUD_SHIFT) |
+								     ((unsigned long)k << PMD_SHIFT), rss))
+					return -EUCLEAN;
 				for (int l = 0; pt && l < PTRS_PER_TABLE; l++) {
 					pte_t pte = pt->pte[l];
 					unsigned long addr = ((unsigned long)i << PGDIR_SHIFT) |
@@ -138,6 +161,14 @@ static int check_frames(struct check_state *cs)
 		struct mem_cgroup *memcg = page_memcg(page);
 		int expected_count;
 
+		if (PageTail(page)) {
+			struct page *head = compound_head(page);
+
+			CHECK(PageHead(head) && !memcg && page_count(page) == 0 && page_mapcount(page) == 0 &&
+			      !PageLRU(page) && !cs->mapped[pfn] && !cs->cached[pfn],
+			      "tail frame %lu of a huge page is used on its own", pfn);
+			continue;
+		}
 		if (PageFlag(page, PG_buddy)) {
 			nr_buddy++;
 			CHECK(!memcg && page_count(page) == 0 && page_mapcount(page) == 0 && !PageLRU(page)
@@ -170,11 +201,13 @@ static int check_frames(struct check_state *cs)
 		}
 		CHECK(!memcg->dead, "frame %lu is charged to removed group %d", pfn, memcg->id);
 		CHECK(!!PcgFlag(pc, PCG_CACHE) == !PageAnon(page), "frame %lu charged with the wrong type", pfn);
-		cs->charged[memcg->id]++;
+		cs->charged[memcg->id] += thp_nr_pages(page);
 		long *st = cs->stat[memcg->id];
 
 		if (PageAnon(page)) {
-			st[EMU_STAT_RSS]++;
+			st[EMU_STAT_RSS] += thp_nr_pages(page);
+			if (PageHead(page))
+				st[EMU_STAT_RSS_HUGE] += HPAGE_PMD_NR;
 		} else {
 			st[EMU_STAT_CACHE]++;
 			if (PageSwapBacked(page))
@@ -185,7 +218,7 @@ static int check_frames(struct check_state *cs)
 		if (PcgFlag(pc, PCG_WRONG_CHARGE))
 			st[EMU_STAT_WRONG_CHARGE]++;
 		if (!cs->isolated[pfn])
-			cs->lru[memcg->id][page_lru(page)]++;
+			cs->lru[memcg->id][page_lru(page)] += thp_nr_pages(page);
 	}
 	CHECK(m->zone.nr_free == nr_buddy + (m->nr_pages - cs->nr),
 	      "zone says %lu free frames, %lu are", m->zone.nr_free, nr_buddy + (m->nr_pages - cs->nr));
@@ -203,7 +236,8 @@ static int check_lruvec(struct check_state *cs, struct mem_cgroup_per_zone *mz, 
 			CHECK(PageLRU(page) && page_lru(page) == (enum lru_list)l && page_memcg(page) == memcg,
 			      "frame %lu is on LRU list %d of group %d but belongs elsewhere",
 			      page_to_pfn(page), l, memcg ? memcg->id : -1);
-			if (++n > (long)cs->nr)
+			n += thp_nr_pages(page);
+			if (n > (long)cs->nr)
 				break;
 		}
 		CHECK(n == (long)mz->count[l] && n == expected[l],
@@ -249,9 +283,9 @@ static int check_memsw(struct check_state *cs, struct mem_cgroup *memcg)
 static int check_memcgs(struct check_state *cs)
 {
 	struct machine *m = cs->m;
-	static const int checked[] = { EMU_STAT_RSS, EMU_STAT_CACHE, EMU_STAT_SHMEM, EMU_STAT_MAPPED_FILE,
+	static const int checked[] = { EMU_STAT_RSS, EMU_STAT_RSS_HUGE, EMU_STAT_CACHE, EMU_STAT_SHMEM, EMU_STAT_MAPPED_FILE,
 				       EMU_STAT_WRONG_CHARGE, EMU_STAT_LEAKED, EMU_STAT_SWAP };
-	static const char *names[] = { "rss", "cache", "shmem", "mapped_file", "wrong_charge",
+	static const char *names[] = { "rss", "rss_huge", "cache", "shmem", "mapped_file", "wrong_charge",
 				       "leaked", "swap" };
 
 	for (unsigned long off = 1; off < m->nr_swap; off++) {

@@ -86,6 +86,8 @@ static unsigned long shrink_page_list(struct list_head *page_list)
 			putback_lru_page(page);
 			continue;
 		}
+		/* shrink_page_list(): a huge page is split and reclaimed 4 KiB at a time */
+		split_huge_page(page);
 		if (!PageMlocked(page) && !PageUnevictable(page)) {
 			if (mem_cgroup_lazy_recharge(page) == 0) {
 				unlock_page(page);	/* it lives on, charged to its task's group */
@@ -119,7 +121,7 @@ static unsigned long isolate_lru_pages(struct mem_cgroup_per_zone *mz, enum lru_
 
 	spin_lock(&mz->lru_lock);
 	len = mz->count[lru];
-	while (taken < nr && scanned++ < len) {
+	while (taken < nr && scanned++ < len && !list_empty(&mz->lists[lru])) {
 		struct page *page = list_last_entry(&mz->lists[lru], struct page, lru);
 
 		if (!get_page_unless_zero(page)) {
@@ -129,7 +131,7 @@ static unsigned long isolate_lru_pages(struct mem_cgroup_per_zone *mz, enum lru_
 		}
 		list_move(&page->lru, dst);
 		ClearPageFlag(page, PG_lru);
-		mz->count[lru]--;
+		mz->count[lru] -= thp_nr_pages(page);
 		taken++;
 	}
 	spin_unlock(&mz->lru_lock);
@@ -148,8 +150,8 @@ static unsigned long shrink_active_list(struct mem_cgroup_per_zone *mz, enum lru
 
 		ClearPageFlag(page, PG_active);
 		list_move(&page->lru, &mz->lists[lru - 1]);
-		mz->count[lru]--;
-		mz->count[lru - 1]++;
+		mz->count[lru] -= thp_nr_pages(page);
+		mz->count[lru - 1] += thp_nr_pages(page);
 		moved++;
 	}
 	spin_unlock(&mz->lru_lock);
