@@ -360,3 +360,22 @@ def test_mem_cgroup_get_shmem_target_moves_shmem_swap_2_6_35_to_5_9(kernel, move
     assert (stat(m, "B")["swap"], stat(m, "A")["swap"]) == ((MiB, 0) if moves else (0, MiB))
     assert usage(m, "A") == usage(m, "B") == 0
     m.check()
+
+
+# ---- reclaim ----
+
+def test_shrink_node_memcgs_reclaims_in_proportion_to_size():
+    """do_try_to_free_pages()/shrink_node_memcgs(): each priority round takes every group's
+    share (its lists >> priority), so a charge in C2 reclaims from C2 as well as from its
+    sibling C1 -- before, the children were drained in id order and C1 lost all 16M."""
+    m = Machine(ram="256M")
+    m.mkdir("P")
+    m.write("P", "memory.limit_in_bytes", "32M")
+    for c in ("P/C1", "P/C2"):
+        m.mkdir(c)
+    m.file_write(m.spawn("P/C1"), "/c1", "16M")
+    m.file_write(m.spawn("P/C2"), "/c2", "32M")
+    c1, c2 = usage(m, "P/C1"), usage(m, "P/C2")
+    assert c1 + c2 <= 32 * MiB
+    assert 4 * MiB < c1 < 16 * MiB and c2 < 32 * MiB     # both gave; C1 kept part of its share
+    m.check()

@@ -492,7 +492,15 @@ int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages)
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
 
-	EMU_RETURN((int)min(try_to_free_mem_cgroup_pages(memcg, nr_pages), 0x7fffffffUL));
+	unsigned long done = 0, freed = 1;
+
+	/* as memory_reclaim() (cgroup v2's memory.reclaim): SWAP_CLUSTER_MAX at a time, until
+	 * @nr_pages are freed or a round frees nothing */
+	while (done < nr_pages && freed) {
+		freed = try_to_free_mem_cgroup_pages(memcg, min(nr_pages - done, SWAP_CLUSTER_MAX));
+		done += freed;
+	}
+	EMU_RETURN((int)min(done, 0x7fffffffUL));
 }
 
 int emu_task_new(struct machine *m, int memcg_id)
