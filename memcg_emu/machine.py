@@ -50,9 +50,11 @@ class Machine:
     """
 
     def __init__(self, ram="4G", swap="0", page_size=4096, policy="upstream", kernel="6.1", cpus=1,
-                 thp=None):
+                 thp=None, kmem=None):
         if page_size != PAGE_SIZE:
             raise ValueError(f"page_size must be {PAGE_SIZE} (x86-64 base pages); got {page_size!r}")
+        if kmem not in (None, True, False):
+            raise ValueError(f"kmem must be True, False or None, not {kmem!r}")
         ram_bytes = parse_size(ram, "ram")
         swap_bytes = parse_size(swap, "swap")
         if ram_bytes % PAGE_SIZE or swap_bytes % PAGE_SIZE:
@@ -61,6 +63,10 @@ class Machine:
             raise ValueError(f"cpus must be an int from 1 to 1024, not {cpus!r}")
         self.profile = get_profile(kernel)
         self.policy = get_policy(policy).name
+        # page tables charged as kernel memory; False is cgroup.memory=nokmem; None: the profile's way
+        self.kmem = self.profile.kmem if kmem is None else kmem
+        if self.kmem and not self.profile.kmem:
+            raise ValueError(f"kernel {kernel} charges no kernel memory here")
         # transparent_hugepage/enabled; None: the profile's default
         self.thp = (self.profile.thp or "never") if thp is None else thp
         if self.thp not in THP_MODES or (self.thp != "never" and self.profile.thp is None):
@@ -74,6 +80,7 @@ class Machine:
         check_ret(lib.emu_machine_new(self.ram_pages, self.swap_pages, self.profile.version, out))
         self._m = ffi.gc(out[0], lib.emu_machine_free)
         check_ret(lib.emu_machine_set_thp(self._m, THP_MODES[self.thp]))
+        check_ret(lib.emu_machine_set_kmem(self._m, self.kmem))
         self._handle = ffi.new_handle(self)
         self._resched_fn = None
         self._resched_error = None

@@ -19,7 +19,7 @@ HIERARCHY_WARNING = ("Non-hierarchical mode is deprecated. Please report your us
 
 class Profile:
     def __init__(self, name, version, move_charge_mask, page_counter, always_hierarchical,
-                 deprecation_warning=False, thp=None):
+                 deprecation_warning=False, thp=None, kmem=False):
         self.name = name
         self.version = version
         self.move_charge_mask = move_charge_mask      # None: no such file
@@ -31,6 +31,8 @@ class Profile:
         self.swap_account = version >= lib.EMU_KERNEL_2_6_34
         # transparent huge pages (2.6.38+): the default of transparent_hugepage/enabled, None before
         self.thp = thp
+        # page tables charged as kernel memory (memory.kmem.*, 4.5+ by default; 6.x here)
+        self.kmem = kmem
         self._warned = set()
 
     def __repr__(self):
@@ -82,9 +84,10 @@ def _profiles():
         "2.6.35": Profile("2.6.35", lib.EMU_KERNEL_2_6_35, 3, False, False),
         # 3.4: THP only where madvise()d; 6.x: always, as the reference kernel's config has it
         "3.4": Profile("3.4", lib.EMU_KERNEL_3_4, 3, False, False, thp="madvise"),
-        "6.1": Profile("6.1", lib.EMU_KERNEL_6_1, 3, True, True, deprecation_warning=True, thp="always"),
+        "6.1": Profile("6.1", lib.EMU_KERNEL_6_1, 3, True, True, deprecation_warning=True, thp="always",
+                       kmem=True),
         "6.13": Profile("6.13", lib.EMU_KERNEL_6_13, 0, True, True, deprecation_warning=True,
-                        thp="always"),
+                        thp="always", kmem=True),
     }
 
 

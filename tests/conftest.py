@@ -14,8 +14,9 @@ from memcg_emu import Machine
 def machine():
     """Factory of machines (policy none, kernel 6.1, 1G RAM, no swap by default); each is checked at the end.
 
-    Transparent huge pages are off unless a test asks (thp="always"): most tests pin the
-    4 KiB accounting byte for byte, and test_thp.py pins the huge-page rules.
+    Transparent huge pages and page-table kmem are off unless a test asks (thp="always",
+    kmem=True): most tests pin the page accounting byte for byte; test_thp.py and
+    test_kmem.py pin those rules.
     """
     made = []
 
@@ -26,6 +27,7 @@ def machine():
         kw.setdefault("kernel", "6.1")
         if kw["kernel"] in ("3.4", "6.1", "6.13"):
             kw.setdefault("thp", "never")
+            kw.setdefault("kmem", False)
         m = Machine(**kw)
         made.append(m)
         return m

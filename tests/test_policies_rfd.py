@@ -8,7 +8,7 @@ from helpers import PAGE, MiB, stat, usage
 
 
 def world(policy, b_limit="100M", swap="0", x_size="80M"):
-    m = Machine(ram="512M", swap=swap, policy=policy)
+    m = Machine(ram="512M", swap=swap, policy=policy, kmem=False)
     m.mkdir("A")
     m.mkdir("B")
     m.write("B", "memory.limit_in_bytes", b_limit)

@@ -99,8 +99,8 @@ def test_casestudy_seed_deadlocks_on_its_base_kernel_and_seed_2_6_29_does_not():
 # ---- the charge path per profile ----
 
 def group_g(kernel, ram, limit):
-    """A machine with one group G of ``limit``."""
-    m = Machine(ram=ram, kernel=kernel)
+    """A machine with one group G of ``limit`` (no page tables charged: usage is the pages')."""
+    m = Machine(ram=ram, kernel=kernel, kmem=False)
     m.mkdir("G")
     m.write("G", "memory.limit_in_bytes", limit)
     return m
@@ -173,10 +173,10 @@ def test_mem_cgroup_do_precharge_failcnt_agrees_with_the_kernel_a_b1g_mc1():
     with __GFP_NORETRY, each page charged while B's margin is under one batch (64 pages) has
     its batch refused once, and the last page is refused three times (batch, page, after
     drain_all_stock()).  From the kernel's own starting usage of B (a_b1g_mc1, real 6.1: its
-    test harness's tasks add 281 pages we do not model) we agree with its failcnt, 43, within
-    10%."""
+    test harness's tasks add pages we do not model) we agree with its failcnt, 43, within
+    10%: B's usage, its page tables included, is faulted in as anon (kmem off)."""
     want = kernel_reads("a_b1g_mc1")
-    m = Machine(ram="2G", kernel="6.1")
+    m = Machine(ram="2G", kernel="6.1", kmem=False)
     for cg in ("A", "B"):
         m.mkdir(cg)
         m.write(cg, "memory.limit_in_bytes", "1G")
@@ -349,7 +349,7 @@ def test_mem_control_stat_show_layout_2_6_26():
 def test_mem_cgroup_get_shmem_target_moves_shmem_swap_2_6_35_to_5_9(kernel, moves):
     """Bit 1 from 2.6.35 to 5.9: a shmem page of the task's mapping that is out on swap moves
     its swap record (mc_handle_file_pte() finds the swap entry); 5.10+ leaves it."""
-    m = Machine(ram="256M", swap="64M", kernel=kernel)
+    m = Machine(ram="256M", swap="64M", kernel=kernel, kmem=False)
     for cg in ("A", "B"):
         m.mkdir(cg)
     m.write("B", "memory.move_charge_at_immigrate", "3")

@@ -197,3 +197,17 @@ def test_scenario_vm_thp_and_madvise_are_honoured():
     assert rss_huge(run(scenario("madvise"), check=True)) == 0
     assert rss_huge(run(scenario("madvise", madvise="hugepage"), check=True)) == 4 * MiB
     assert rss_huge(run(scenario("always", madvise="nohugepage"), check=True)) == 0
+
+
+def test_mem_cgroup_move_parent_takes_a_huge_page_whole(machine):
+    """rmdir: a huge page left in the group goes to the parent as one charge."""
+    m, pid = thp_machine(machine)
+    m.mkdir("B")
+    m.touch(pid, m.mmap(pid, "4M"), "4M")
+    m.move(pid, "B")                                # policy none: the charges stay in A
+    m.rmdir("A")
+    s = stat(m, "")
+    assert s["total_rss_huge"] == 4 * MiB and usage(m, "") == 4 * MiB and usage(m, "B") == 0
+    m.check()
+    m.exit(pid)
+    assert usage(m, "") == 0

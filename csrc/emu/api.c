@@ -244,8 +244,11 @@ static int mem_cgroup_reparent_pages(struct mem_cgroup *memcg)
 	struct mem_cgroup *parent = memcg->parent;
 	struct mem_cgroup_per_zone *mz = &memcg->info[0];
 	int hierarchical = memcg->res.parent != NULL;
+	unsigned long nr;
 
-	for (long spins = 0; res_counter_read_usage(&memcg->res); spins++) {
+	/* page tables stay: their kernel memory goes to the parent below (memcg_reparent_objcgs()) */
+	for (long spins = 0; res_counter_read_usage(&memcg->res) >
+		     (unsigned long long)atomic_load(&memcg->kmem) * PAGE_SIZE; spins++) {
 		struct page *page = NULL;
 
 		spin_lock(&mz->lru_lock);
@@ -267,21 +270,24 @@ static int mem_cgroup_reparent_pages(struct mem_cgroup *memcg)
 			continue;
 		}
 		put_page(page);
+		lock_page(page);	/* a huge page stays one while its charge moves */
+		nr = thp_nr_pages(page);
 		if (!hierarchical) {
 			struct mem_cgroup *over;
 			int memsw;
 
-			if (mem_cgroup_charge_counters(parent, thp_nr_pages(page), &over, &memsw)) {
+			if (mem_cgroup_charge_counters(parent, nr, &over, &memsw)) {
+				unlock_page(page);
 				putback_lru_page(page);
 				return emu_set_error(-EBUSY, "parent group is full");
 			}
 		}
 		if (mem_cgroup_move_account(page, memcg, parent, !hierarchical) == 0 && hierarchical) {
-			res_counter_uncharge_until(&memcg->res, &parent->res, thp_nr_pages(page) * PAGE_SIZE);
+			res_counter_uncharge_until(&memcg->res, &parent->res, nr * PAGE_SIZE);
 			if (do_swap_account(memcg->machine))
-				res_counter_uncharge_until(&memcg->memsw, &parent->memsw,
-							   thp_nr_pages(page) * PAGE_SIZE);
+				res_counter_uncharge_until(&memcg->memsw, &parent->memsw, nr * PAGE_SIZE);
 		}
+		unlock_page(page);
 		putback_lru_page(page);
 	}
 	return 0;
@@ -291,6 +297,7 @@ int emu_memcg_destroy(struct machine *m, int id)
 {
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
+	long kmem;
 	int ret;
 
 	if (!memcg->parent)
@@ -305,6 +312,12 @@ int emu_memcg_destroy(struct machine *m, int id)
 	drain_all_stock(memcg);
 	spin_lock(&m->memcg_lock);
 	memcg->dead = 1;
+	kmem = atomic_exchange(&memcg->kmem, 0);
+	if (kmem) {	/* only 6.x accounts kmem, and is always hierarchical */
+		atomic_fetch_add(&memcg->parent->kmem, kmem);
+		res_counter_uncharge_until(&memcg->res, &memcg->parent->res, kmem * PAGE_SIZE);
+		res_counter_uncharge_until(&memcg->memsw, &memcg->parent->memsw, kmem * PAGE_SIZE);
+	}
 	spin_unlock(&m->memcg_lock);
 	EMU_RETURN(0);
 }
@@ -314,6 +327,24 @@ int emu_drain(struct machine *m)
 {
 	EMU_ENTER(m);
 	drain_all_stock(NULL);
+	EMU_RETURN(0);
+}
+
+/* memory.kmem.usage_in_bytes */
+int emu_memcg_kmem(struct machine *m, int id, unsigned long long *out)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	*out = (unsigned long long)atomic_load(&memcg->kmem) * PAGE_SIZE;
+	EMU_RETURN(0);
+}
+
+int emu_machine_set_kmem(struct machine *m, int on)
+{
+	EMU_ENTER(m);
+
+	m->kmem_account = !!on;
 	EMU_RETURN(0);
 }
 

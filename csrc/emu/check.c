@@ -16,10 +16,21 @@ struct check_state {
 	long *charged;			/* pages charged, per group id */
 	long (*stat)[EMU_NR_STATS];	/* recomputed statistics, per group id */
 	long (*lru)[NR_LRU_LISTS];	/* recomputed list lengths, per group id */
+	long *kmem;			/* page-table pages charged, per (live) group id */
 	int uncharged;			/* index of the zone's list of uncharged pages in lru */
 };
 
 #define CHECK(cond, ...) do { if (!(cond)) { emu_set_error(-EUCLEAN, __VA_ARGS__); return -EUCLEAN; } } while (0)
+
+/* A page-table page charged to @memcg, or (once removed) to the ancestor that took its kmem. */
+static void count_kmem(struct check_state *cs, struct mem_cgroup *memcg)
+{
+	if (!memcg)
+		return;
+	while (memcg->dead)
+		memcg = memcg->parent;
+	cs->kmem[memcg->id]++;
+}
 
 /* A huge PMD: a head frame, anon, at the right index, in a VMA that covers it, the PTEs unused. */
 static int check_huge_pmd(struct check_state *cs, struct task_struct *p, struct mm_struct *mm,
@@ -55,11 +66,18 @@ static int check_mm(struct check_state *cs, struct task_struct *p, struct mm_str
 	for (int i = 0; i < PTRS_PER_TABLE; i++) {
 		struct pt_dir *pud = atomic_load(&mm->pgd->entry[i]);
 
+		if (pud)
+			count_kmem(cs, pud->memcg);
 		for (int j = 0; pud && j < PTRS_PER_TABLE; j++) {
 			struct pt_dir *pmd = atomic_load(&pud->entry[j]);
 
+			if (pmd)
+				count_kmem(cs, pmd->memcg);
 			for (int k = 0; pmd && k < PTRS_PER_TABLE; k++) {
 				struct pte_table *pt = atomic_load(&pmd->entry[k]);
+
+				if (pt)
+					count_kmem(cs, pt->memcg);
 
 				if (pt && pt->huge && check_huge_pmd(cs, p, mm, pt, ((unsigned long)i << PGDIR_SHIFT) |
 								     ((unsigned long)j << PUD_SHIFT) |
@@ -300,7 +318,10 @@ static int check_memcgs(struct check_state *cs)
 
 		if (memcg->dead)
 			continue;
-		expected = cs->charged[id] * PAGE_SIZE + (unsigned long long)atomic_load(&memcg->reserved);
+		CHECK(atomic_load(&memcg->kmem) == cs->kmem[id], "group %d: kmem %ld pages, page tables say %ld",
+		      id, atomic_load(&memcg->kmem), cs->kmem[id]);
+		expected = (cs->charged[id] + cs->kmem[id]) * PAGE_SIZE +
+			   (unsigned long long)atomic_load(&memcg->reserved);
 		for (int c = 0; c < m->nr_memcg_ids; c++) {
 			struct mem_cgroup *child = m->memcgs[c];
 
@@ -400,7 +421,8 @@ int emu_check_locked(struct machine *m)
 	cs.charged = calloc(cs.uncharged + 1, sizeof(*cs.charged));
 	cs.stat = calloc(cs.uncharged + 1, sizeof(*cs.stat));
 	cs.lru = calloc(cs.uncharged + 1, sizeof(*cs.lru));
-	if (cs.mapped && cs.cached && cs.isolated && cs.swapref && cs.charged && cs.stat && cs.lru)
+	cs.kmem = calloc(cs.uncharged + 1, sizeof(*cs.kmem));
+	if (cs.mapped && cs.cached && cs.isolated && cs.swapref && cs.charged && cs.stat && cs.lru && cs.kmem)
 		ret = check_all(&cs);
 	else
 		emu_set_error(-ENOMEM, "out of host memory for the check");
@@ -411,5 +433,6 @@ int emu_check_locked(struct machine *m)
 	free(cs.charged);
 	free(cs.stat);
 	free(cs.lru);
+	free(cs.kmem);
 	return ret;
 }

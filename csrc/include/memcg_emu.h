@@ -120,6 +120,8 @@ int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long
 	      struct emu_fault_info *info);
 int emu_madvise(struct machine *m, int pid, unsigned long long addr, unsigned long long len, int advice);
 int emu_machine_set_thp(struct machine *m, int mode);
+int emu_machine_set_kmem(struct machine *m, int on);	/* page tables charged as kernel memory */
+int emu_memcg_kmem(struct machine *m, int id, unsigned long long *out);	/* bytes */
 int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long long len,
 	      int write, struct emu_fault_info *info);
 int emu_file_write(struct machine *m, int pid, const char *path, unsigned long long len,

@@ -158,11 +158,14 @@ int copy_process(struct task_struct *parent)
 		mmput(oldmm);
 		return emu_set_error(-ENOMEM, "out of host memory");
 	}
+	/* the child's page tables are charged to the forking task's group (current's) */
+	mm->owner = parent;
 	down_write(&oldmm->mmap_sem);
 	ret = dup_mmap(mm, oldmm);
 	up_write(&oldmm->mmap_sem);
 	mmput(oldmm);
 	if (ret) {
+		mm->owner = NULL;
 		mmput(mm);
 		return emu_set_error(-ENOMEM, "out of host memory");
 	}

@@ -435,6 +435,43 @@ void mem_cgroup_uncharge_page(struct page *page)
 }
 
 /*
+ * __memcg_kmem_charge_page(), mm/memcontrol.c 6.1, for a page-table page
+ * (GFP_PGTABLE_USER has __GFP_ACCOUNT): charged to @mm's group like any
+ * page, reclaim and OOM armed, and counted as kernel memory.  Returns the
+ * group (NULL without kmem accounting), or an ERR value when the charge failed.
+ */
+struct mem_cgroup *memcg_kmem_charge_page(struct mm_struct *mm)
+{
+	struct mem_cgroup *memcg;
+
+	if (!mm->machine->kmem_account || !mm->owner)
+		return NULL;
+	memcg = try_get_mem_cgroup_from_mm(mm);
+	/* a fork (the owner is still the parent) fails with ENOMEM; a fault goes to the OOM killer */
+	if (mem_cgroup_try_charge(memcg, 1, CHARGE_RECLAIM | (mm->owner->mm == mm ? CHARGE_OOM : 0), NULL))
+		return ERR_MEMCG;
+	atomic_fetch_add(&memcg->kmem, 1);
+	return memcg;
+}
+
+/*
+ * __memcg_kmem_uncharge_page(): the charge goes from the group charged, or
+ * -- once that group is removed -- from the ancestor its kernel memory went
+ * to (memcg_reparent_objcgs()); memcg_lock orders it against rmdir.
+ */
+void memcg_kmem_uncharge_page(struct machine *m, struct mem_cgroup *memcg)
+{
+	if (!memcg)
+		return;
+	spin_lock(&m->memcg_lock);
+	while (memcg->dead)
+		memcg = memcg->parent;
+	atomic_fetch_sub(&memcg->kmem, 1);
+	mem_cgroup_cancel_charge(memcg, 1);
+	spin_unlock(&m->memcg_lock);
+}
+
+/*
  * page_add_file_rmap()/page_remove_rmap() for page cache, mm/rmap.c with
  * mem_cgroup_update_file_mapped() (2.6.32): the mapcount moves 0<->1 under
  * the page_cgroup lock, so a concurrent move sees mapped_file and the

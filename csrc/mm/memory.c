@@ -18,19 +18,32 @@ struct pte_table *pte_table_lookup(struct mm_struct *mm, unsigned long addr, int
 		if (!next) {
 			void *expected = NULL;
 
+			struct mem_cgroup *memcg;
+
 			if (!alloc)
+				return NULL;
+			/* pud_alloc_one()/pmd_alloc_one()/pte_alloc_one(): GFP_PGTABLE_USER, accounted */
+			memcg = memcg_kmem_charge_page(mm);
+			if (memcg == ERR_MEMCG)
 				return NULL;
 			if (level < 2) {
 				next = calloc(1, sizeof(struct pt_dir));
+				if (next)
+					((struct pt_dir *)next)->memcg = memcg;
 			} else {
 				next = calloc(1, sizeof(struct pte_table));
-				if (next)
+				if (next) {
 					spin_lock_init(&((struct pte_table *)next)->ptl);
+					((struct pte_table *)next)->memcg = memcg;
+				}
 			}
-			if (!next)
+			if (!next) {
+				memcg_kmem_uncharge_page(mm->machine, memcg);
 				return NULL;
+			}
 			/* another fault may have populated it meanwhile (__pte_alloc) */
 			if (!atomic_compare_exchange_strong(slot, &expected, next)) {
+				memcg_kmem_uncharge_page(mm->machine, memcg);
 				free(next);
 				next = expected;
 			}
@@ -58,10 +71,17 @@ void free_pgtables(struct mm_struct *mm)
 
 			if (!pmd)
 				continue;
-			for (int k = 0; k < PTRS_PER_TABLE; k++)
-				free(atomic_load(&pmd->entry[k]));
+			for (int k = 0; k < PTRS_PER_TABLE; k++) {
+				struct pte_table *pt = atomic_load(&pmd->entry[k]);
+
+				if (pt)
+					memcg_kmem_uncharge_page(mm->machine, pt->memcg);
+				free(pt);
+			}
+			memcg_kmem_uncharge_page(mm->machine, pmd->memcg);
 			free(pmd);
 		}
+		memcg_kmem_uncharge_page(mm->machine, pud->memcg);
 		free(pud);
 	}
 	free(pgd);

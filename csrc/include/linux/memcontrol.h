@@ -82,6 +82,7 @@ struct mem_cgroup {
 	int use_hierarchy;
 	int dead;				/* rmdir'ed; kept for stale ids */
 	atomic_long reserved;			/* bytes an in-flight move holds on this group */
+	atomic_long kmem;			/* pages of page tables charged here (memory.kmem.*) */
 	atomic_int moving_account;		/* an upstream move is in flight from/to here */
 };
 
@@ -112,6 +113,9 @@ void mem_cgroup_cancel_charge(struct mem_cgroup *memcg, unsigned long nr_pages);
 int mem_cgroup_charge_common(struct page *page, struct mm_struct *mm,
 			     struct mem_cgroup *memcg, enum charge_type ctype, int flags);
 void mem_cgroup_uncharge_page(struct page *page);
+#define ERR_MEMCG ((struct mem_cgroup *)-1L)
+struct mem_cgroup *memcg_kmem_charge_page(struct mm_struct *mm);
+void memcg_kmem_uncharge_page(struct machine *m, struct mem_cgroup *memcg);
 void page_file_rmap_update(struct page *page, int delta);
 void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mm_struct *mm);
 struct mem_cgroup *mem_cgroup_swapin_memcg(struct mm_struct *mm, unsigned long swp_off);

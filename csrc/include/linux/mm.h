@@ -22,6 +22,7 @@ struct zone {
 struct machine {
 	int kernel;				/* enum emu_kernel */
 	int thp;				/* enum emu_thp: /sys/kernel/mm/transparent_hugepage/enabled */
+	int kmem_account;			/* page tables are charged (no cgroup.memory=nokmem) */
 	unsigned long nr_pages;
 	struct page *mem_map;
 	struct page_cgroup *page_cgroup_map;	/* flatmem page_cgroup array, 2.6.27+ */

@@ -113,11 +113,13 @@ struct pte_table {
 	spinlock_t ptl;
 	int huge_write;				/* the huge PMD is writable */
 	struct page *huge;
+	struct mem_cgroup *memcg;		/* charged the table as kernel memory, or NULL */
 };
 
 /* Upper levels: pgd -> pud -> pmd -> pte_table. */
 struct pt_dir {
 	_Atomic(void *) entry[PTRS_PER_TABLE];
+	struct mem_cgroup *memcg;		/* as in pte_table (the pgd is never charged) */
 };
 typedef _Atomic(void *) pmd_t;
 
