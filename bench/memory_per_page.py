@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Host memory per emulated page.
 
-A Machine(ram="16G") gets 15 GiB of private anonymous memory faulted in by
-one task (touched in chunks).  The peak RSS of that process, minus the peak
+A Machine(ram="16G", thp="never") gets 15 GiB of private anonymous memory
+faulted in by one task (touched in chunks); then the same with thp="always",
+reported apart (a huge page's cost, per 4 KiB it stands for).  The peak RSS of that process, minus the peak
 RSS of an empty interpreter, divided by the pages faulted in, is what one
 emulated page costs the host (struct page, page_cgroup, PTE and page-table
 pages, LRU links; the import of memcg_emu itself is charged to it too, and
@@ -38,7 +39,7 @@ def vm_hwm_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def child(ram, anon, chunk):
+def child(ram, anon, chunk, thp):
     """Runs in the subprocess: measure, fault in, measure, validate; JSON on stdout."""
     from memcg_emu import Machine
     from memcg_emu.sizes import parse_size
@@ -46,7 +47,7 @@ def child(ram, anon, chunk):
     ram_b, anon_b, chunk_b = parse_size(ram), parse_size(anon), parse_size(chunk)
     baseline = vm_hwm_bytes()
     t0 = time.perf_counter()
-    m = Machine(ram=ram_b, swap="0", policy="none")
+    m = Machine(ram=ram_b, swap="0", policy="none", thp=thp)
     m.mkdir("bench")
     pid = m.spawn("bench")
     addr = m.mmap(pid, anon_b)
@@ -80,8 +81,8 @@ def empty_interpreter_peak():
     return int(run_python([os.path.abspath(__file__), "--empty"]))
 
 
-def measure(ram, anon, chunk):
-    return json.loads(run_python([os.path.abspath(__file__), "--child", ram, anon, chunk]))
+def measure(ram, anon, chunk, thp):
+    return json.loads(run_python([os.path.abspath(__file__), "--child", ram, anon, chunk, thp]))
 
 
 def main(argv=None):
@@ -89,7 +90,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="1G machine instead of 16G")
     ap.add_argument("--ram", default=None, help="machine RAM (default 16G, or 1G with --quick)")
     ap.add_argument("--chunk", default="256M", help="bytes touched per call")
-    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--empty", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.empty:
@@ -104,11 +105,13 @@ def main(argv=None):
     ram_b = parse_size(ram)
     anon_b = ram_b // 16 * 15                     # 15 GiB of 16 GiB; 960 MiB of 1 GiB
     empty = empty_interpreter_peak()
-    r = measure(str(ram_b), str(anon_b), args.chunk)
+    r = measure(str(ram_b), str(anon_b), args.chunk, "never")
+    huge = measure(str(ram_b), str(anon_b), args.chunk, "always")     # the same memory in huge pages
     pages = anon_b // PAGE
     increase = r["peak"] - empty
     per_page = increase / pages
-    valid = r["usage"] == anon_b and r["rss"] == anon_b and r["check"] is True
+    huge_per_page = (huge["peak"] - empty) / pages
+    valid = all(x["usage"] == anon_b and x["rss"] == anon_b and x["check"] is True for x in (r, huge))
     result = {
         "benchmark": "memory_per_page",
         "ram_bytes": ram_b,
@@ -119,13 +122,16 @@ def main(argv=None):
         "peak_rss_bytes": r["peak"],
         "rss_increase_bytes": increase,
         "bytes_per_page": round(per_page, 2),
+        "thp_bytes_per_page": round(huge_per_page, 2),
+        "thp_bytes_per_huge_page": round(huge_per_page * 512),
         "projected_16g_bytes": int(per_page * (16 << 30) // PAGE),
         "target_bytes_per_page": TARGET_BYTES_PER_PAGE,
         "within_target": per_page <= TARGET_BYTES_PER_PAGE,
         "fault_seconds": round(r["seconds"], 3),
         "pages_per_second": int(pages / r["seconds"]) if r["seconds"] else None,
         "valid": valid,
-        "validation": {"usage_in_bytes": r["usage"], "stat_rss": r["rss"], "check": r["check"]},
+        "validation": {"usage_in_bytes": r["usage"], "stat_rss": r["rss"], "check": r["check"],
+                       "thp_check": huge["check"]},
     }
     print(json.dumps(result, indent=1))
     mib = 1 << 20
@@ -134,6 +140,7 @@ def main(argv=None):
     print(f"{'anon faulted in':<28}{anon_b / mib:>12.0f} MiB  ({pages} pages)")
     print(f"{'peak RSS increase':<28}{increase / mib:>12.1f} MiB  (of which import {(r['baseline'] - empty) / mib:.1f} MiB)")
     print(f"{'host bytes per page':<28}{per_page:>12.1f}      (target <= {TARGET_BYTES_PER_PAGE})")
+    print(f"{'... in huge pages (THP)':<28}{huge_per_page:>12.1f}      ({huge_per_page * 512:.0f} per 2 MiB page)")
     print(f"{'fault-in time':<28}{r['seconds']:>12.2f} s")
     print(f"{'validated':<28}{'yes' if valid else 'NO':>12}")
     return 0 if valid and result["within_target"] else 1

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Page-move throughput of every charge-moving policy, against the hardware limit and pure Python.
 
-For each policy and task size (2^10 ... 2^22 private anon pages; --large adds
-2^24; --quick stops at 2^14) a fresh machine moves the task from A to B and
+For each policy and task size (2^10 ... 2^22 private anon pages in 4 KiB pages;
+--large adds 2^24; --quick stops at 2^14) a fresh machine moves the task from A to B and
 the move is timed end to end through Machine.move(), with its phases
 (AttachContext.phases).  The moved bytes are checked, not assumed.  In the
 same run:
@@ -13,7 +13,9 @@ same run:
 - a pure-Python baseline: the seed's algorithm over plain Python objects,
   on the sizes up to 2^16, reported as a speed-up;
 - the same move with a second thread charging in the destination group;
-- host memory per emulated page (the RSS the faulted task added).
+- host memory per emulated page (the RSS the faulted task added);
+- "upstream-thp": the same task in transparent huge pages (thp="always"), moved by
+  upstream a huge page at a time.
 
     python bench/move_throughput.py [--quick] [--large] [--json FILE] [--policy P ...]
 
@@ -45,7 +47,7 @@ def rss_bytes():
     return 0
 
 
-def world(policy, pages):
+def world(policy, pages, thp="never"):
     """A machine with task X in A holding `pages` private anon pages, B ready to take them.
 
     The lazy policies get swap as large as the task, for the reclaim that settles them later.
@@ -53,7 +55,7 @@ def world(policy, pages):
     ram = (pages * PAGE + (256 << 20)) // (1 << 20) << 20
     swap = pages * PAGE + (1 << 20) if policy == "lazy" else 0
     rss0 = rss_bytes()
-    m = Machine(ram=ram, swap=swap, policy=policy)
+    m = Machine(ram=ram, swap=swap, policy=policy, thp=thp)
     m.mkdir("A")
     m.mkdir("B")
     m.write("B", "memory.move_charge_at_immigrate", 1)
@@ -73,8 +75,8 @@ def validate(m, policy, pages):
         raise SystemExit(f"{policy} {pages} pages: {got} bytes moved, expected {pages * PAGE}")
 
 
-def time_move(policy, pages, concurrent=False):
-    m, x, rss = world(policy, pages)
+def time_move(policy, pages, concurrent=False, thp="never"):
+    m, x, rss = world(policy, pages, thp)
     stop = threading.Event()
     thread = None
     if concurrent:
@@ -266,6 +268,16 @@ def main(argv=None):
                 "phases": phases, "concurrent_pages_per_s": conc,
             })
             print(f"{policy:9} 2^{e:<2} {pages / seconds / 1e6:8.2f} M pages/s", file=sys.stderr)
+        if "upstream" in policies and e >= 10:
+            # the same task in transparent huge pages: upstream moves each as one
+            seconds, phases, rss = best(lambda: time_move("upstream", pages, thp="always"), repeat)
+            records.append({
+                "policy": "upstream-thp", "pages": pages, "seconds": seconds,
+                "pages_per_s": pages / seconds, "limit_pages_per_s": limits[pages],
+                "python_pages_per_s": None, "bytes_per_page": rss / pages if e >= 20 else None,
+                "phases": phases, "concurrent_pages_per_s": None,
+            })
+            print(f"{'upstream-thp':9} 2^{e:<2} {pages / seconds / 1e6:8.2f} M pages/s", file=sys.stderr)
     print_table(records)
     if args.json:
         with open(args.json, "w") as f:

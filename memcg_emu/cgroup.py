@@ -19,7 +19,7 @@ PAGE_SIZE = 4096
 STAT_LOCAL = [
     ("cache", lib.EMU_STAT_CACHE, PAGE_SIZE),
     ("rss", lib.EMU_STAT_RSS, PAGE_SIZE),
-    ("rss_huge", None, 0),
+    ("rss_huge", lib.EMU_STAT_RSS_HUGE, PAGE_SIZE),
     ("shmem", lib.EMU_STAT_SHMEM, PAGE_SIZE),
     ("mapped_file", lib.EMU_STAT_MAPPED_FILE, PAGE_SIZE),
     ("dirty", None, 0),
@@ -177,7 +177,13 @@ def read_file(machine, cg, name):
     if name == "memory.move_charge_at_immigrate":
         return f"{profile.show_move_charge(cg.move_charge_at_immigrate)}\n"
     if name == "memory.kmem.usage_in_bytes":
-        return "0\n"  # the emulator charges no kernel memory
+        # page tables (0 where the kernel accounts no kmem); a page_counter: the subtree's
+        out = ffi.new("unsigned long long *")
+        total = 0
+        for d in cg.descendants() if cg.use_hierarchy else [cg]:
+            check_ret(lib.emu_memcg_kmem(machine._m, d.memcg_id, out))
+            total += out[0]
+        return f"{total}\n"
     if name == "memcg_emu.wrong_charge_bytes":
         return f"{memcg_stat(machine, cg)[lib.EMU_STAT_WRONG_CHARGE] * PAGE_SIZE}\n"
     if name == "memcg_emu.leaked_bytes":

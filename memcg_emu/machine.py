@@ -14,6 +14,8 @@ __all__ = ["Machine"]
 
 PAGE_SIZE = 4096
 KINDS = {"anon": lib.EMU_VMA_ANON, "file": lib.EMU_VMA_FILE, "shm": lib.EMU_VMA_SHM}
+THP_MODES = {"never": lib.EMU_THP_NEVER, "madvise": lib.EMU_THP_MADVISE, "always": lib.EMU_THP_ALWAYS}
+MADVICE = {"hugepage": lib.EMU_MADV_HUGEPAGE, "nohugepage": lib.EMU_MADV_NOHUGEPAGE}
 
 
 @ffi.def_extern(error=-1)
@@ -91,9 +93,12 @@ class Machine:
     '8388608\\n'
     """
 
-    def __init__(self, ram="4G", swap="0", page_size=4096, policy="upstream", kernel="6.1", cpus=1):
+    def __init__(self, ram="4G", swap="0", page_size=4096, policy="upstream", kernel="6.1", cpus=1,
+                 thp=None, kmem=None):
         if page_size != PAGE_SIZE:
             raise ValueError(f"page_size must be {PAGE_SIZE} (x86-64 base pages); got {page_size!r}")
+        if kmem not in (None, True, False):
+            raise ValueError(f"kmem must be True, False or None, not {kmem!r}")
         ram_bytes = parse_size(ram, "ram")
         swap_bytes = parse_size(swap, "swap")
         if ram_bytes % PAGE_SIZE or swap_bytes % PAGE_SIZE:
@@ -102,6 +107,15 @@ class Machine:
             raise ValueError(f"cpus must be an int from 1 to 1024, not {cpus!r}")
         self.profile = get_profile(kernel)
         self.policy = get_policy(policy).name
+        # page tables charged as kernel memory; False is cgroup.memory=nokmem; None: the profile's way
+        self.kmem = self.profile.kmem if kmem is None else kmem
+        if self.kmem and not self.profile.kmem:
+            raise ValueError(f"kernel {kernel} charges no kernel memory here")
+        # transparent_hugepage/enabled; None: the profile's default
+        self.thp = (self.profile.thp or "never") if thp is None else thp
+        if self.thp not in THP_MODES or (self.thp != "never" and self.profile.thp is None):
+            raise ValueError(f"thp must be one of {', '.join(THP_MODES)} (kernel {kernel}: "
+                             f"{'never' if self.profile.thp is None else 'any'}), not {thp!r}")
         self.ram_pages = ram_bytes // PAGE_SIZE
         self.swap_pages = swap_bytes // PAGE_SIZE
         self.cpus = cpus
@@ -109,6 +123,8 @@ class Machine:
         out = ffi.new("struct machine **")
         check_ret(lib.emu_machine_new(self.ram_pages, self.swap_pages, self.profile.version, cpus, out))
         self._m = ffi.gc(out[0], lib.emu_machine_free)
+        check_ret(lib.emu_machine_set_thp(self._m, THP_MODES[self.thp]))
+        check_ret(lib.emu_machine_set_kmem(self._m, self.kmem))
         self._handle = ffi.new_handle(self)
         self._resched_fn = None
         self._resched_error = None
@@ -342,6 +358,14 @@ class Machine:
     def mlock(self, pid, addr, size):
         """mlock(): fault the range in and pin it on the unevictable list."""
         self._fault_call(lib.emu_mlock, self._pid(pid), self._addr(addr), parse_size(size))
+
+    def madvise(self, pid, addr, size, advice):
+        """madvise(MADV_HUGEPAGE) or (MADV_NOHUGEPAGE) on a mapped range: ``advice`` is
+        "hugepage" or "nohugepage"."""
+        if advice not in MADVICE:
+            raise ValueError(f"advice must be one of {', '.join(MADVICE)}, not {advice!r}")
+        check_ret(lib.emu_madvise(self._m, self._pid(pid), self._addr(addr), parse_size(size),
+                                  MADVICE[advice]))
 
     def munmap(self, pid, addr, size):
         check_ret(lib.emu_munmap(self._m, self._pid(pid), self._addr(addr), parse_size(size)))

@@ -19,7 +19,7 @@ HIERARCHY_WARNING = ("Non-hierarchical mode is deprecated. Please report your us
 
 class Profile:
     def __init__(self, name, version, move_charge_mask, page_counter, always_hierarchical,
-                 deprecation_warning=False):
+                 deprecation_warning=False, thp=None, kmem=False):
         self.name = name
         self.version = version
         self.move_charge_mask = move_charge_mask      # None: no such file
@@ -29,6 +29,10 @@ class Profile:
         self.has_use_hierarchy = version >= lib.EMU_KERNEL_2_6_34   # the file came in 2.6.29
         # memory+swap accounting (2.6.29+, on by default): memory.memsw.* and the swap lines
         self.swap_account = version >= lib.EMU_KERNEL_2_6_34
+        # transparent huge pages (2.6.38+): the default of transparent_hugepage/enabled, None before
+        self.thp = thp
+        # page tables charged as kernel memory (memory.kmem.*, 4.5+ by default; 6.x here)
+        self.kmem = kmem
         self._warned = set()
 
     def __repr__(self):
@@ -78,9 +82,12 @@ def _profiles():
         "2.6.26": Profile("2.6.26", lib.EMU_KERNEL_2_6_26, None, False, False),
         "2.6.34": Profile("2.6.34", lib.EMU_KERNEL_2_6_34, 1, False, False),
         "2.6.35": Profile("2.6.35", lib.EMU_KERNEL_2_6_35, 3, False, False),
-        "3.4": Profile("3.4", lib.EMU_KERNEL_3_4, 3, False, False),
-        "6.1": Profile("6.1", lib.EMU_KERNEL_6_1, 3, True, True, deprecation_warning=True),
-        "6.13": Profile("6.13", lib.EMU_KERNEL_6_13, 0, True, True, deprecation_warning=True),
+        # 3.4: THP only where madvise()d; 6.x: always, as the reference kernel's config has it
+        "3.4": Profile("3.4", lib.EMU_KERNEL_3_4, 3, False, False, thp="madvise"),
+        "6.1": Profile("6.1", lib.EMU_KERNEL_6_1, 3, True, True, deprecation_warning=True, thp="always",
+                       kmem=True),
+        "6.13": Profile("6.13", lib.EMU_KERNEL_6_13, 0, True, True, deprecation_warning=True,
+                        thp="always", kmem=True),
     }
 
 

@@ -106,7 +106,8 @@ OPS = {
     "read": Op([_CG, ("file", _name)]),
     "drain": Op(),
     "spawn": Op([("task", _name), _CG], child="task"),
-    "anon": Op([_TASK, ("bytes", _bytes)], task="task"),
+    "anon": Op([_TASK, ("bytes", _bytes)], [("madvise", _one_of("hugepage", "nohugepage"), None)],
+               task="task"),
     "shm": Op([_TASK, ("bytes", _bytes)], task="task"),
     "file": Op([_TASK, ("bytes", _bytes), ("path", _path)],
                [("shared", _bool, False), ("touch", _one_of("read", "write"), "read"),
@@ -127,7 +128,8 @@ def _non_negative(v):
     return None if _is_int(v) and v >= 0 else "must be a non-negative integer"
 
 
-# vm: the machine, as the real kernel runner reads it (thp and the watchdog matter only there)
+# vm: the machine, as the real kernel runner reads it (thp null: the kernel's default; the
+# watchdog matters only there)
 VM_FIELDS = {
     "mem_mb": _positive,
     "smp": lambda v: None if _is_int(v) and 1 <= v <= 1024 else "must be an integer from 1 to 1024",
@@ -338,7 +340,8 @@ class _Runner:
         self.trace = trace
         try:
             self.machine = Machine(ram=vm["mem_mb"] * MiB, swap=vm["swap_mb"] * MiB,
-                                   policy=scenario.policy, kernel=scenario.kernel, cpus=vm["smp"])
+                                   policy=scenario.policy, kernel=scenario.kernel, cpus=vm["smp"],
+                                   thp=vm["thp"])
         except (OSError, ValueError) as e:
             raise ScenarioError(f"vm: cannot build the machine: {e}") from None
         self.pids = {}        # task name -> pid (alive)
@@ -435,14 +438,16 @@ class _Runner:
         self.born(s["task"], pid)
         return {"pid": pid, "status": "ok", "memcg": _cg_path(self.machine.cgroup_of(pid))}
 
-    def _map_touch(self, pid, size, kind, write, path=None, private=False):
+    def _map_touch(self, pid, size, kind, write, path=None, private=False, advice=None):
         addr = self.machine.mmap(pid, size, kind=kind, path=path, private=private)
+        if advice:
+            self.machine.madvise(pid, addr, size, advice)
         self.charging(pid, lambda: self.machine.touch(pid, addr, size, write=write))
         return addr
 
     def op_anon(self, s):
         pid = self.task(s["task"])
-        addr = self._map_touch(pid, s["bytes"], "anon", True)
+        addr = self._map_touch(pid, s["bytes"], "anon", True, advice=s.get("madvise"))
         return {"pid": pid, "status": "ok", "addr": hex(addr)}
 
     def op_shm(self, s):

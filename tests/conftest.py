@@ -12,7 +12,12 @@ from memcg_emu import Machine
 
 @pytest.fixture
 def machine():
-    """Factory of machines (policy none, kernel 6.1, 1G RAM, no swap by default); each is checked at the end."""
+    """Factory of machines (policy none, kernel 6.1, 1G RAM, no swap by default); each is checked at the end.
+
+    Transparent huge pages and page-table kmem are off unless a test asks (thp="always",
+    kmem=True): most tests pin the page accounting byte for byte; test_thp.py and
+    test_kmem.py pin those rules.
+    """
     made = []
 
     def make(**kw):
@@ -20,6 +25,9 @@ def machine():
         kw.setdefault("swap", "0")
         kw.setdefault("policy", "none")
         kw.setdefault("kernel", "6.1")
+        if kw["kernel"] in ("3.4", "6.1", "6.13"):
+            kw.setdefault("thp", "never")
+            kw.setdefault("kmem", False)
         m = Machine(**kw)
         made.append(m)
         return m
@@ -31,5 +39,5 @@ def machine():
 
 @pytest.fixture
 def m(machine):
-    """The default machine: 1G RAM, no swap, kernel 6.1, policy none."""
+    """The default machine: 1G RAM, no swap, kernel 6.1, policy none, no THP."""
     return machine()

@@ -32,6 +32,7 @@ CHARGE_RETRIES = 16            # MAX_RECLAIM_RETRIES: the 6.1 charge path
 CHARGE_BATCH = 64              # MEMCG_CHARGE_BATCH
 COSTLY = 8                     # 1 << PAGE_ALLOC_COSTLY_ORDER
 SWAP_CLUSTER_MAX = 32
+DEF_PRIORITY = 12
 RES_MAX = (1 << 64) - 1
 PAGE_COUNTER_MAX_BYTES = ((1 << 63) - 1) // PAGE * PAGE
 MMAP_BASE = 0x7f0000000000
@@ -343,7 +344,7 @@ class Model:
                 continue
             if not reclaim:
                 return False
-            reclaimed = self.reclaim(over, pages)
+            reclaimed = self.try_to_free(over, pages)
             if self.margin(over) >= pages * PAGE:
                 continue
             if not drained:
@@ -500,22 +501,35 @@ class Model:
 
     # ---- reclaim ----
     def reclaim(self, over, pages):
-        """try_to_free_mem_cgroup_pages(): at least 32 pages from ``over`` and its descendants,
-        groups in id order; returns how many were freed."""
-        target = max(pages, SWAP_CLUSTER_MAX)
-        done = 0
-        for g in self.all_groups:
-            if done >= target:
-                break
-            if not g.dead and g.under(over):
-                done += self.shrink(g, target - done)
+        """Machine.reclaim() (as cgroup v2's memory_reclaim()): try_to_free() 32 pages at a
+        time until ``pages`` are freed or a round frees nothing; how many were freed."""
+        done, freed = 0, 1
+        while done < pages and freed:
+            freed = self.try_to_free(over, min(pages - done, SWAP_CLUSTER_MAX))
+            done += freed
         return done
 
-    def shrink(self, g, want):
-        """One group: the oldest file pages first; anon ones only while it holds WRONG_CHARGE
-        pages (no swap); batches of 32, every page looked at once at the most."""
+    def try_to_free(self, over, pages):
+        """try_to_free_mem_cgroup_pages(): rounds from priority 12 down to 0; each round
+        visits every group under ``over`` (id order) for its share, the size of its lists
+        >> priority, so reclaim falls on groups in proportion to their size; it ends after
+        the round that has freed max(pages, 32).  Returns how many were freed."""
+        target = max(pages, SWAP_CLUSTER_MAX)
+        done = 0
+        for priority in range(DEF_PRIORITY, -1, -1):
+            if done >= target:
+                break
+            for g in self.all_groups:
+                if not g.dead and g.under(over):
+                    done += self.shrink(g, target, priority)
+        return done
+
+    def shrink(self, g, want, priority):
+        """One group's share: the oldest file pages first; anon ones only while it holds
+        WRONG_CHARGE pages (no swap); (list sizes >> priority) pages looked at, in batches of
+        32, until this group alone has freed ``want``."""
         anon = g.stat["wrong"] > 0
-        budget = len(g.lru[FILE_LRU]) + (len(g.lru[ANON_LRU]) if anon else 0)
+        budget = (len(g.lru[FILE_LRU]) + (len(g.lru[ANON_LRU]) if anon else 0)) >> priority
         done = 0
         while done < want and budget:
             batch = min(SWAP_CLUSTER_MAX, budget)
@@ -672,7 +686,7 @@ class Model:
             if g.usage <= limit:
                 g.limit = limit
                 return
-            if not self.reclaim(g, 1):
+            if not self.try_to_free(g, 1):
                 raise err(errno.EBUSY)
 
     def force_empty(self, g):
@@ -681,7 +695,7 @@ class Model:
         retries = RETRIES
         self.drain_stock(g)
         while retries and g.usage:
-            if not self.reclaim(g, 1):
+            if not self.try_to_free(g, 1):
                 retries -= 1
 
     def write_cpus(self, g, cpus):

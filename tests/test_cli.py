@@ -60,8 +60,10 @@ def test_compare_writes_table_json_and_plot(tmp_path, capsys):
     rows = json.load(open(tmp_path / "compare.json"))
     by = {r["policy"]: r for r in rows}
     both = {p: max(t["from_usage"] + t["to_usage"] for t in r["trace"]) for p, r in by.items()}
-    assert both == {"reserve": 2100 * MiB, "seed": 1300 * MiB}
-    assert by["seed"]["end"] == [0, 1300 * MiB]
+    # plus the tasks' page tables, charged as kmem on 6.1 and never moved (~1/512 of their memory)
+    tables = 4 * MiB
+    assert 2100 * MiB <= both["reserve"] <= 2100 * MiB + tables and 1300 * MiB <= both["seed"] <= 1300 * MiB + tables
+    assert by["seed"]["end"][0] <= tables and 1300 * MiB <= by["seed"]["end"][1] <= 1300 * MiB + tables
     pytest.importorskip("matplotlib")
     assert os.path.getsize(tmp_path / "compare.png") > 1000
 

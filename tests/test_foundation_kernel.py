@@ -30,7 +30,7 @@ class Replay:
     def __init__(self, scenario):
         vm = scenario["vm"]
         self.m = Machine(ram=vm["mem_mb"] * MiB, swap=vm.get("swap_mb", 0) * MiB, cpus=vm.get("smp", 1),
-                         policy="none", kernel="6.1")
+                         policy="none", kernel="6.1", kmem=False)
         self.pids = {}
         self.statuses = {}
         self.reads = {}

@@ -28,7 +28,7 @@ def mixed_task(m):
 
 @pytest.fixture
 def m():
-    m = Machine(ram="1G", policy="seed")
+    m = Machine(ram="1G", policy="seed", thp="never", kmem=False)   # user pages only, 4 KiB
     m.mkdir("A")
     m.mkdir("B")
     return m
@@ -151,7 +151,7 @@ def test_seed_move_oom_kills_in_the_destination(kernel, policy):
     """GFP_KERNEL in phase 3: a charge that fails there runs the OOM killer in the new group.
     6.1 retries the charge after the kill and the move goes through; 2.6.2x fails the charge
     (on 2.6.26 itself the OOM path deadlocks: tests/test_pressure.py)."""
-    m = Machine(ram="1G", policy=policy, kernel=kernel)
+    m = Machine(ram="1G", policy=policy, kernel=kernel, kmem=False)
     m.mkdir("A")
     m.mkdir("B")
     x = m.spawn("A")

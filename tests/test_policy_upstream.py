@@ -22,6 +22,8 @@ LTP = [
 
 def groups(mask, kernel="6.1", **kw):
     """A machine with groups A and B, B's move_charge_at_immigrate set to ``mask``; and task X in A."""
+    kw.setdefault("thp", "never")      # 4 KiB user pages, exactly (test_thp.py, test_kmem.py)
+    kw.setdefault("kmem", False)
     m = Machine(ram="256M", kernel=kernel, policy="upstream", **kw)
     m.mkdir("A")
     m.mkdir("B")
@@ -31,7 +33,7 @@ def groups(mask, kernel="6.1", **kw):
 
 
 def ltp_case(kernel, kinds, mask):
-    m = Machine(ram="256M", kernel=kernel, policy="upstream")
+    m = Machine(ram="256M", kernel=kernel, policy="upstream", thp="never", kmem=False)
     m.mkdir("a")
     pid = m.spawn("a")
     for kind in kinds:          # SysV shm and a shared /dev/zero mapping are both shmem
@@ -100,7 +102,7 @@ def test_profiles_anon_mapcount_rules(kernel, sharers, moves):
 
 
 def test_only_pages_charged_to_the_old_group_move():
-    m = Machine(ram="256M")
+    m = Machine(ram="256M", thp="never", kmem=False)
     for cg in ("A", "B", "C"):
         m.mkdir(cg)
     m.write("B", "memory.move_charge_at_immigrate", 3)
@@ -136,7 +138,7 @@ def test_no_page_table_no_target():
 
 
 def test_refused_precharge_changes_nothing_but_the_watermark():
-    m = Machine(ram="512M")
+    m = Machine(ram="512M", thp="never", kmem=False)
     m.mkdir("A")
     m.mkdir("B")
     m.write("B", "memory.limit_in_bytes", "64M")
@@ -168,11 +170,12 @@ def test_swap_entries_move_with_bit_0():
     m, x = groups(1, swap="64M")
     addr = m.mmap(x, "8M")
     m.touch(x, addr, "8M")
-    m.write("A", "memory.limit_in_bytes", "6M")      # 2M goes to swap
-    assert stat(m, "A")["swap"] == 2 * MiB
+    m.write("A", "memory.limit_in_bytes", "6M")      # 2M goes to swap (and what the last
+    swapped = stat(m, "A")["swap"]                   # priority round of reclaim took more)
+    assert 2 * MiB <= swapped < 3 * MiB
     m.move(x, "B")
-    assert stat(m, "B")["swap"] == 2 * MiB and stat(m, "A")["swap"] == 0
-    assert usage(m, "B") == 6 * MiB and usage(m, "A") == 0
+    assert stat(m, "B")["swap"] == swapped and stat(m, "A")["swap"] == 0
+    assert usage(m, "B") == 8 * MiB - swapped and usage(m, "A") == 0
     m.touch(x, addr, "8M")                          # swap-in charges the new owner of the record
     assert usage(m, "B") == 8 * MiB and stat(m, "B")["swap"] == 0
     m.check()

@@ -99,8 +99,8 @@ def test_casestudy_seed_deadlocks_on_its_base_kernel_and_seed_2_6_29_does_not():
 # ---- the charge path per profile ----
 
 def group_g(kernel, ram, limit):
-    """A machine with one group G of ``limit``."""
-    m = Machine(ram=ram, kernel=kernel)
+    """A machine with one group G of ``limit`` (no page tables charged: usage is the pages')."""
+    m = Machine(ram=ram, kernel=kernel, kmem=False)
     m.mkdir("G")
     m.write("G", "memory.limit_in_bytes", limit)
     return m
@@ -117,13 +117,14 @@ def z_and_w_in_100m(kernel):
 
 def test_try_charge_memcg_retries_after_the_oom_kill_6_1():
     """6.1: the OOM killer takes Z and W's charge retries (passed_oom): W gets its 60M.
-    failcnt: the batch and the page (2), the retry after drain_all_stock() (1) and
-    MAX_RECLAIM_RETRIES (16) for the one charge that needed the killer."""
+    failcnt: the huge page that no longer fit (1, no reclaim: it falls back to small
+    pages), then for the one charge that needed the killer the batch and the page (2), the
+    retry after drain_all_stock() (1) and MAX_RECLAIM_RETRIES (16)."""
     m, z, w, addr = z_and_w_in_100m("6.1")
     m.touch(w, addr, "60M")
     raises_errno(errno.ESRCH, m.cgroup_of, z)
     assert usage(m, "G") == 60 * MiB
-    assert int(m.read("G", "memory.failcnt")) == 19
+    assert int(m.read("G", "memory.failcnt")) == 20
     assert m.dmesg == [f"Memory cgroup out of memory: Killed process {z}"]
     m.check()
 
@@ -172,10 +173,10 @@ def test_mem_cgroup_do_precharge_failcnt_agrees_with_the_kernel_a_b1g_mc1():
     with __GFP_NORETRY, each page charged while B's margin is under one batch (64 pages) has
     its batch refused once, and the last page is refused three times (batch, page, after
     drain_all_stock()).  From the kernel's own starting usage of B (a_b1g_mc1, real 6.1: its
-    test harness's tasks add 281 pages we do not model) we agree with its failcnt, 43, within
-    10%."""
+    test harness's tasks add pages we do not model) we agree with its failcnt, 43, within
+    10%: B's usage, its page tables included, is faulted in as anon (kmem off)."""
     want = kernel_reads("a_b1g_mc1")
-    m = Machine(ram="2G", kernel="6.1")
+    m = Machine(ram="2G", kernel="6.1", kmem=False)
     for cg in ("A", "B"):
         m.mkdir(cg)
         m.write(cg, "memory.limit_in_bytes", "1G")
@@ -348,7 +349,7 @@ def test_mem_control_stat_show_layout_2_6_26():
 def test_mem_cgroup_get_shmem_target_moves_shmem_swap_2_6_35_to_5_9(kernel, moves):
     """Bit 1 from 2.6.35 to 5.9: a shmem page of the task's mapping that is out on swap moves
     its swap record (mc_handle_file_pte() finds the swap entry); 5.10+ leaves it."""
-    m = Machine(ram="256M", swap="64M", kernel=kernel)
+    m = Machine(ram="256M", swap="64M", kernel=kernel, kmem=False)
     for cg in ("A", "B"):
         m.mkdir(cg)
     m.write("B", "memory.move_charge_at_immigrate", "3")
@@ -358,4 +359,23 @@ def test_mem_cgroup_get_shmem_target_moves_shmem_swap_2_6_35_to_5_9(kernel, move
     m.move(x, "B")
     assert (stat(m, "B")["swap"], stat(m, "A")["swap"]) == ((MiB, 0) if moves else (0, MiB))
     assert usage(m, "A") == usage(m, "B") == 0
+    m.check()
+
+
+# ---- reclaim ----
+
+def test_shrink_node_memcgs_reclaims_in_proportion_to_size():
+    """do_try_to_free_pages()/shrink_node_memcgs(): each priority round takes every group's
+    share (its lists >> priority), so a charge in C2 reclaims from C2 as well as from its
+    sibling C1 -- before, the children were drained in id order and C1 lost all 16M."""
+    m = Machine(ram="256M")
+    m.mkdir("P")
+    m.write("P", "memory.limit_in_bytes", "32M")
+    for c in ("P/C1", "P/C2"):
+        m.mkdir(c)
+    m.file_write(m.spawn("P/C1"), "/c1", "16M")
+    m.file_write(m.spawn("P/C2"), "/c2", "32M")
+    c1, c2 = usage(m, "P/C1"), usage(m, "P/C2")
+    assert c1 + c2 <= 32 * MiB
+    assert 4 * MiB < c1 < 16 * MiB and c2 < 32 * MiB     # both gave; C1 kept part of its share
     m.check()

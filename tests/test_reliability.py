@@ -17,13 +17,13 @@ def test_mem_cgroup_id_keeps_the_root_groups_swap_record(machine, kernel):
     pid = m.spawn("")
     addr = m.mmap(pid, 4096)
     m.touch(pid, addr, 4096)
-    assert m.reclaim("", 0) == 4096
+    assert m.reclaim("", 4096) == 4096
     assert stat(m).get("swap") == (4096 if shown else None)
     m.check()
     m.touch(pid, addr, 4096)                 # swap-in: the slot and its record go
     assert stat(m).get("swap") == (0 if shown else None)
     m.check()
-    m.reclaim("", 0)
+    m.reclaim("", 4096)
     m.exit(pid)                              # the swap entry goes with the task
     assert stat(m).get("swap") == (0 if shown else None)
     m.check()

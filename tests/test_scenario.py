@@ -38,6 +38,12 @@ def reads_by_label(result):
     return {r["label"]: r for r in result["reads"]}
 
 
+def user_pages(value, expected):
+    """``value`` is ``expected`` bytes of user pages plus, on 6.1, page tables charged as kernel
+    memory (a few pages per 2 MiB of mappings, of one or two mms): within that and no more."""
+    return expected <= value <= expected + (2 * (expected >> 21) + 32) * 4096
+
+
 def small(steps):
     """A scenario dict around ``steps`` on a small machine with the 'none' policy."""
     return {"name": "t", "vm": {"mem_mb": 256}, "emu": {"policy": "none"}, "steps": steps}
@@ -72,15 +78,8 @@ def test_statuses_match_the_kernel_exactly(name):
     assert got == want
 
 
-# the kernel backs these with transparent huge pages (rss_huge), which the emulator lacks yet
-NEEDS_THP = {"a_b1g_mc1", "b_b2g_mc1", "c_b1g_mc0", "n_thp_always"}
-
-
 def agreement(result, name):
     bad, total = kernel_disagreements(json.loads(json.dumps(result)), kernel_result(name))
-    if name in NEEDS_THP:
-        assert bad and all(".rss_huge" in b for b in bad), "\n".join(bad)
-        pytest.xfail("no transparent huge pages: rss_huge alone disagrees")
     assert not bad and total >= 10, "\n".join(bad)
 
 
@@ -105,13 +104,15 @@ def test_failcnt_agrees_with_the_kernel_within_10_percent(name):
     """try_charge_memcg(), 6.1: every memory.failcnt read within 10% of the real kernel's
     (0 exactly where it says 0).  How many charges a batch of 64 pages refuses depends on the
     group's margin modulo 64 pages: a_b1g_mc1 runs from the kernel's own usage of B (its test
-    harness's task holds 281 pages there, page tables and stack, that the file does not
-    describe)."""
+    harness's task holds pages there, stack and slab, that the file does not describe): Z
+    faults that usage less the page tables we charge for it."""
     scenario = json.loads((KERNEL_SCENARIOS / f"{name}.json").read_text())
     theirs = {r["label"]: r["value"] for r in kernel_result(name)["reads"] if r["file"] == "memory.failcnt"}
     if name == "a_b1g_mc1":
+        our_kmem = reads_by_label(run(copy.deepcopy(scenario)))["B.kmem.before"]["value"]
         z_anon = next(s for s in scenario["steps"] if s["op"] == "anon" and s["task"] == "Z")
-        z_anon["bytes"] = next(r["value"] for r in kernel_result(name)["reads"] if r["label"] == "B.usage.before")
+        z_anon["bytes"] = next(r["value"] for r in kernel_result(name)["reads"]
+                               if r["label"] == "B.usage.before") - our_kmem
     ours = {r["label"]: r["value"] for r in run(scenario, check=True)["reads"] if r["file"] == "memory.failcnt"}
     assert ours.keys() == theirs.keys()
     for label, want in theirs.items():
@@ -157,8 +158,8 @@ def test_limits_values_are_the_kernels():
     theirs = reads_by_label(kernel_result("limits"))
     for label in ("lim4097", "lim1G", "limm1", "limabc", "lim12k", "lim32M_busy"):
         assert ours[label]["value"] == theirs[label]["value"], label
-    assert ours["use_after_busy"]["value"] == 64 * MiB
-    assert ours["maxu_reset"]["value"] == 64 * MiB
+    assert user_pages(ours["use_after_busy"]["value"], 64 * MiB)
+    assert user_pages(ours["maxu_reset"]["value"], 64 * MiB)
 
 
 def test_move_records_from_and_after():
@@ -168,8 +169,8 @@ def test_move_records_from_and_after():
                     "from": "/A", "after": "/B", "status": "ok", "errno": 0}
     reads = reads_by_label(result)
     # charges stay behind; X's new pages are charged to its new group
-    assert reads["A.usage.after"]["value"] == 800 * MiB
-    assert reads["B.usage.after_alloc"]["value"] == 564 * MiB
+    assert user_pages(reads["A.usage.after"]["value"], 800 * MiB)
+    assert user_pages(reads["B.usage.after_alloc"]["value"], 564 * MiB)
 
 
 # ---- task deaths ----
@@ -202,7 +203,7 @@ def test_oom_victims_steps_die_and_the_faulting_task_goes_on():
     assert result["steps"][6]["result"]["pid"] == x_pid
     reads = reads_by_label(result)
     assert reads["tasks"]["value"] == str(y_pid)
-    assert reads["usage"]["value"] == 8 * MiB
+    assert user_pages(reads["usage"]["value"], 8 * MiB)
     dead, moved = result["moves"]
     assert dead["status"] == "died" and dead["after"] is None
     assert moved == {"step": 12, "task": "Y", "cg": "", "label": "Y to root", "pid": y_pid,
@@ -430,7 +431,8 @@ def test_example_is_valid_and_runs(name):
 def test_cow_fork_example_under_none():
     reads = reads_by_label(run_none(SCENARIOS / "cow-fork.json"))
     assert reads["C.stat.before"]["value"]["rss"] == reads["C.stat.afterfork"]["value"]["rss"] == 16 * MiB
-    assert reads["C.usage.aftermove"]["value"] == 16 * MiB and reads["D.usage.aftermove"]["value"] == 0
+    assert user_pages(reads["C.usage.aftermove"]["value"], 16 * MiB)
+    assert user_pages(reads["D.usage.aftermove"]["value"], 0)
 
 
 def test_shared_file_example_under_none():
@@ -445,12 +447,12 @@ def test_cow_fork_and_shared_file_examples_under_upstream():
         pytest.skip("the upstream policy is not there yet")
     # 3.4+ does not check mapcount: the child takes the COW pages its parent still maps
     reads = reads_by_label(run(SCENARIOS / "cow-fork.json", check=True))
-    assert reads["C.usage.aftermove"]["value"] == 0
-    assert reads["D.usage.aftermove"]["value"] == 16 * MiB
-    assert reads["D.usage.end"]["value"] == 0
+    assert user_pages(reads["C.usage.aftermove"]["value"], 0)    # the page tables stay
+    assert user_pages(reads["D.usage.aftermove"]["value"], 16 * MiB)
+    assert user_pages(reads["D.usage.end"]["value"], 0)
     # bit 1 moves the page cache in the mover's mapped range, though others map it too
     reads = reads_by_label(run(SCENARIOS / "shared-file.json", check=True))
-    assert reads["D.usage.after"]["value"] == 0
+    assert user_pages(reads["D.usage.after"]["value"], 0)
     assert reads["F.stat.after"]["value"]["cache"] == 8 * MiB
 
 
@@ -467,7 +469,7 @@ def test_casestudy_under_its_own_policy():
     if move["status"] == "ENOMEM":  # refused: everything where it was, bar documented leaks
         assert move["after"] == "/group_A"
         leaked = reads["A.leaked.after"]["value"]
-        assert reads["A.usage.after"]["value"] + leaked == 800 * MiB
+        assert user_pages(reads["A.usage.after"]["value"] + leaked, 800 * MiB)
 
 
 # ---- the CLI ----

@@ -93,7 +93,8 @@ class MemcgMachine(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self.m = Machine(ram=RAM, swap="0", policy="none", kernel="6.1")
+        self.m = Machine(ram=RAM, swap="0", policy="none", kernel="6.1", thp="never",
+                         kmem=False)  # the model has 4 KiB user pages
         self.model = Model(self.m.ram_pages)
         self.failcnt = {}
         self.rare = 0           # rare move outcomes seen: what targeted search climbs towards
@@ -642,7 +643,7 @@ def test_failcnt_one_refused_fault_counts_every_retry():
     each refusal bumps the failcnt of the counter that refused (here the parent's), and the child's
     counter, charged and uncharged on each try, shows the attempt in max_usage (the second
     page's batch of 64 on top of the first page: 65 pages)."""
-    m, md = Machine(ram="64M"), Model(16384)
+    m, md = Machine(ram="64M", kmem=False), Model(16384)
     for path in ("A", "A/C"):
         m.mkdir(path)
         md.mkdir(path)
@@ -670,7 +671,7 @@ def test_failcnt_one_refused_fault_counts_every_retry():
 def test_failcnt_one_refusal_then_reclaim():
     """When reclaim frees a page cache page the retry succeeds: the batch of 64 and the page
     itself are refused once each (6.1), failcnt 2."""
-    m = Machine(ram="64M")
+    m = Machine(ram="64M", kmem=False)
     m.mkdir("A")
     y = m.spawn("A")
     m.file_write(y, "/f", PAGE)                     # one clean page-cache page
@@ -686,7 +687,7 @@ def test_check_in_a_move_whose_task_was_killed():
     """Found by the search: check() inside a move whose task an interfering fault OOM-killed
     reported 'mapcount 2 but 1 PTEs map it' (it did not walk the mm the move still holds);
     fixed in ca70ef8."""
-    m = Machine(ram="64M", policy="seed")
+    m = Machine(ram="64M", policy="seed", kmem=False)
     m.mkdir("A")
     m.write("A", "memory.limit_in_bytes", PAGE)
     x = m.spawn("A")                                # oom_score_adj 0: killable
@@ -712,7 +713,7 @@ def test_check_in_the_seed_rollback_window():
     """Found by the search: check() at the seed's rollback cond_resched() reported the page whose
     charge had just failed as 'in use with no charge (and is no documented seed leak)' -- the
     RFD's documented window, a page the move holds isolated.  Fixed after it was pinned."""
-    m = Machine(ram="64M", policy="seed")
+    m = Machine(ram="64M", policy="seed", kmem=False)
     m.mkdir("A")
     m.mkdir("B")
     x = m.spawn("A")
@@ -742,7 +743,7 @@ def test_mover_killed_during_can_attach_releases_the_move(policy):
     """Found by the search: the moving task OOM-killed between can_attach and attach left the
     upstream precharge / reserve reservation charged to the new group and the dead task's mm
     held (Memory.attach failed with ESRCH before the policy's attach); fixed in the attach."""
-    m = Machine(ram="64M", policy=policy)
+    m = Machine(ram="64M", policy=policy, kmem=False)
     m.mkdir("A")
     m.mkdir("B")
     m.write("B", "memory.move_charge_at_immigrate", "3")

@@ -156,6 +156,7 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	pcp_init(m);
 	spin_lock_init(&m->zone.lock);
 	INIT_LIST_HEAD(&m->zone.free_list);
+	INIT_LIST_HEAD(&m->zone.free_huge);
 	spin_lock_init(&m->zone.lruvec.lru_lock);
 	for (int l = 0; l < NR_LRU_LISTS; l++)
 		INIT_LIST_HEAD(&m->zone.lruvec.lists[l]);
@@ -271,8 +272,11 @@ static int mem_cgroup_reparent_pages(struct mem_cgroup *memcg)
 	struct mem_cgroup *parent = memcg->parent;
 	struct mem_cgroup_per_zone *mz = &memcg->info[0];
 	int hierarchical = memcg->res.parent != NULL;
+	unsigned long nr;
 
-	for (long spins = 0; res_counter_read_usage(&memcg->res); spins++) {
+	/* page tables stay: their kernel memory goes to the parent below (memcg_reparent_objcgs()) */
+	for (long spins = 0; res_counter_read_usage(&memcg->res) >
+		     (unsigned long long)atomic_load(&memcg->kmem) * PAGE_SIZE; spins++) {
 		struct page *page = NULL;
 
 		spin_lock(&mz->lru_lock);
@@ -294,20 +298,24 @@ static int mem_cgroup_reparent_pages(struct mem_cgroup *memcg)
 			continue;
 		}
 		put_page(page);
+		lock_page(page);	/* a huge page stays one while its charge moves */
+		nr = thp_nr_pages(page);
 		if (!hierarchical) {
 			struct mem_cgroup *over;
 			int memsw;
 
-			if (mem_cgroup_charge_counters(parent, 1, &over, &memsw)) {
+			if (mem_cgroup_charge_counters(parent, nr, &over, &memsw)) {
+				unlock_page(page);
 				putback_lru_page(page);
 				return emu_set_error(-EBUSY, "parent group is full");
 			}
 		}
 		if (mem_cgroup_move_account(page, memcg, parent, !hierarchical) == 0 && hierarchical) {
-			res_counter_uncharge_until(&memcg->res, &parent->res, PAGE_SIZE);
+			res_counter_uncharge_until(&memcg->res, &parent->res, nr * PAGE_SIZE);
 			if (do_swap_account(memcg->machine))
-				res_counter_uncharge_until(&memcg->memsw, &parent->memsw, PAGE_SIZE);
+				res_counter_uncharge_until(&memcg->memsw, &parent->memsw, nr * PAGE_SIZE);
 		}
+		unlock_page(page);
 		putback_lru_page(page);
 	}
 	return 0;
@@ -317,6 +325,7 @@ int emu_memcg_destroy(struct machine *m, int id)
 {
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
+	long kmem;
 	int ret;
 
 	if (!memcg->parent)
@@ -331,7 +340,31 @@ int emu_memcg_destroy(struct machine *m, int id)
 	 */
 	spin_lock(&m->memcg_lock);
 	memcg->dead = 1;
+	kmem = atomic_exchange(&memcg->kmem, 0);
+	if (kmem) {	/* only 6.x accounts kmem, and is always hierarchical */
+		atomic_fetch_add(&memcg->parent->kmem, kmem);
+		res_counter_uncharge_until(&memcg->res, &memcg->parent->res, kmem * PAGE_SIZE);
+		res_counter_uncharge_until(&memcg->memsw, &memcg->parent->memsw, kmem * PAGE_SIZE);
+	}
 	spin_unlock(&m->memcg_lock);
+	EMU_RETURN(0);
+}
+
+/* memory.kmem.usage_in_bytes */
+int emu_memcg_kmem(struct machine *m, int id, unsigned long long *out)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	*out = (unsigned long long)atomic_load(&memcg->kmem) * PAGE_SIZE;
+	EMU_RETURN(0);
+}
+
+int emu_machine_set_kmem(struct machine *m, int on)
+{
+	EMU_ENTER(m);
+
+	m->kmem_account = !!on;
 	EMU_RETURN(0);
 }
 
@@ -514,7 +547,15 @@ int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages)
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
 
-	EMU_RETURN((int)min(try_to_free_mem_cgroup_pages(memcg, nr_pages), 0x7fffffffUL));
+	unsigned long done = 0, freed = 1;
+
+	/* as memory_reclaim() (cgroup v2's memory.reclaim): SWAP_CLUSTER_MAX at a time, until
+	 * @nr_pages are freed or a round frees nothing */
+	while (done < nr_pages && freed) {
+		freed = try_to_free_mem_cgroup_pages(memcg, min(nr_pages - done, SWAP_CLUSTER_MAX));
+		done += freed;
+	}
+	EMU_RETURN((int)min(done, 0x7fffffffUL));
 }
 
 int emu_task_new(struct machine *m, int memcg_id)
@@ -784,6 +825,39 @@ static int task_range(struct task_struct *p, unsigned long long addr, unsigned l
 	*end = (unsigned long)((addr + len + PAGE_SIZE - 1) & PAGE_MASK);
 	*mm = get_task_mm(p);
 	return *mm ? 0 : emu_set_error(-ESRCH, "task %d has exited", p->pid);
+}
+
+/* madvise(2) with MADV_HUGEPAGE or MADV_NOHUGEPAGE over a mapped range. */
+int emu_madvise(struct machine *m, int pid, unsigned long long addr, unsigned long long len, int advice)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+	unsigned long start, end;
+	struct mm_struct *mm;
+	int ret;
+
+	if (advice != EMU_MADV_HUGEPAGE && advice != EMU_MADV_NOHUGEPAGE)
+		EMU_RETURN(emu_set_error(-EINVAL, "unknown madvise advice %d", advice));
+	ret = task_range(p, addr, len, &start, &end, &mm);
+	if (ret)
+		EMU_RETURN(ret);
+	down_write(&mm->mmap_sem);
+	ret = range_mapped(mm, start, end) ? madvise_hugepage(mm, start, end, advice)
+		: emu_set_error(-ENOMEM, "[0x%lx, 0x%lx) is not mapped", start, end);
+	up_write(&mm->mmap_sem);
+	mmput(mm);
+	EMU_RETURN(ret);
+}
+
+/* /sys/kernel/mm/transparent_hugepage/enabled */
+int emu_machine_set_thp(struct machine *m, int mode)
+{
+	EMU_ENTER(m);
+
+	if (mode != EMU_THP_NEVER && mode != EMU_THP_MADVISE && mode != EMU_THP_ALWAYS)
+		EMU_RETURN(emu_set_error(-EINVAL, "unknown transparent_hugepage mode %d", mode));
+	m->thp = mode;
+	EMU_RETURN(0);
 }
 
 int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long long len,

@@ -22,6 +22,13 @@ long emu_bench_min_loop(struct machine *m, int pid, int to_id)
 				continue;
 			}
 			spin_lock(&pt->ptl);
+			if (pt->huge) {	/* one page_cgroup stands for the huge page */
+				lock_page_cgroup(pt->huge);
+				lookup_page_cgroup(pt->huge)->mem_cgroup = to;
+				unlock_page_cgroup(pt->huge);
+				n += HPAGE_PMD_NR;
+				addr = next;
+			}
 			for (; addr < next; addr += PAGE_SIZE) {
 				pte_t pte = pt->pte[pte_index(addr)];
 				struct page *page;

@@ -16,10 +16,40 @@ struct check_state {
 	long *charged;			/* pages charged, per group id */
 	long (*stat)[EMU_NR_STATS];	/* recomputed statistics, per group id */
 	long (*lru)[NR_LRU_LISTS];	/* recomputed list lengths, per group id */
+	long *kmem;			/* page-table pages charged, per (live) group id */
 	int uncharged;			/* index of the zone's list of uncharged pages in lru */
 };
 
 #define CHECK(cond, ...) do { if (!(cond)) { emu_set_error(-EUCLEAN, __VA_ARGS__); return -EUCLEAN; } } while (0)
+
+/* A page-table page charged to @memcg, or (once removed) to the ancestor that took its kmem. */
+static void count_kmem(struct check_state *cs, struct mem_cgroup *memcg)
+{
+	if (!memcg)
+		return;
+	while (memcg->dead)
+		memcg = memcg->parent;
+	cs->kmem[memcg->id]++;
+}
+
+/* A huge PMD: a head frame, anon, at the right index, in a VMA that covers it, the PTEs unused. */
+static int check_huge_pmd(struct check_state *cs, struct task_struct *p, struct mm_struct *mm,
+			  struct pte_table *pt, unsigned long haddr, long *rss)
+{
+	struct page *head = pt->huge;
+	struct vm_area_struct *vma = find_vma(mm, haddr);
+	unsigned long pfn = page_to_pfn(head);
+
+	CHECK(vma && vma->vm_start <= haddr && haddr + PMD_SIZE <= vma->vm_end && !vma->vm_file,
+	      "task %d: huge PMD at 0x%lx outside a private anon VMA", p->pid, haddr);
+	CHECK(pfn < cs->nr && PageHead(head) && PageAnon(head) && head->index == haddr >> PAGE_SHIFT,
+	      "task %d: huge PMD at 0x%lx maps no huge anon page of its own", p->pid, haddr);
+	for (int l = 0; l < PTRS_PER_TABLE; l++)
+		CHECK(pte_none(pt->pte[l]), "task %d: huge PMD at 0x%lx over PTEs in use", p->pid, haddr);
+	cs->mapped[pfn]++;
+	rss[MM_ANONPAGES] += HPAGE_PMD_NR;
+	return 0;
+}
 
 static int check_mm(struct check_state *cs, struct task_struct *p, struct mm_struct *mm)
 {
@@ -36,12 +66,23 @@ static int check_mm(struct check_state *cs, struct task_struct *p, struct mm_str
 	for (int i = 0; i < PTRS_PER_TABLE; i++) {
 		struct pt_dir *pud = atomic_load(&mm->pgd->entry[i]);
 
+		if (pud)
+			count_kmem(cs, pud->memcg);
 		for (int j = 0; pud && j < PTRS_PER_TABLE; j++) {
 			struct pt_dir *pmd = atomic_load(&pud->entry[j]);
 
+			if (pmd)
+				count_kmem(cs, pmd->memcg);
 			for (int k = 0; pmd && k < PTRS_PER_TABLE; k++) {
 				struct pte_table *pt = atomic_load(&pmd->entry[k]);
 
+				if (pt)
+					count_kmem(cs, pt->memcg);
+
+				if (pt && pt->huge && check_huge_pmd(cs, p, mm, pt, ((unsigned long)i << PGDIR_SHIFT) |
+								     ((unsigned long)j << PUD_SHIFT) |
+								     ((unsigned long)k << PMD_SHIFT), rss))
+					return -EUCLEAN;
 				for (int l = 0; pt && l < PTRS_PER_TABLE; l++) {
 					pte_t pte = pt->pte[l];
 					unsigned long addr = ((unsigned long)i << PGDIR_SHIFT) |
@@ -138,6 +179,14 @@ static int check_frames(struct check_state *cs)
 		struct mem_cgroup *memcg = page_memcg(page);
 		int expected_count;
 
+		if (PageTail(page)) {
+			struct page *head = compound_head(page);
+
+			CHECK(PageHead(head) && !memcg && page_count(page) == 0 && page_mapcount(page) == 0 &&
+			      !PageLRU(page) && !cs->mapped[pfn] && !cs->cached[pfn],
+			      "tail frame %lu of a huge page is used on its own", pfn);
+			continue;
+		}
 		if (PageFlag(page, PG_buddy)) {
 			nr_buddy++;
 			CHECK(!memcg && page_count(page) == 0 && page_mapcount(page) == 0 && !PageLRU(page)
@@ -170,11 +219,13 @@ static int check_frames(struct check_state *cs)
 		}
 		CHECK(!memcg->dead, "frame %lu is charged to removed group %d", pfn, memcg->id);
 		CHECK(!!PcgFlag(pc, PCG_CACHE) == !PageAnon(page), "frame %lu charged with the wrong type", pfn);
-		cs->charged[memcg->id]++;
+		cs->charged[memcg->id] += thp_nr_pages(page);
 		long *st = cs->stat[memcg->id];
 
 		if (PageAnon(page)) {
-			st[EMU_STAT_RSS]++;
+			st[EMU_STAT_RSS] += thp_nr_pages(page);
+			if (PageHead(page))
+				st[EMU_STAT_RSS_HUGE] += HPAGE_PMD_NR;
 		} else {
 			st[EMU_STAT_CACHE]++;
 			if (PageSwapBacked(page))
@@ -185,7 +236,7 @@ static int check_frames(struct check_state *cs)
 		if (PcgFlag(pc, PCG_WRONG_CHARGE))
 			st[EMU_STAT_WRONG_CHARGE]++;
 		if (!cs->isolated[pfn])
-			cs->lru[memcg->id][page_lru(page)]++;
+			cs->lru[memcg->id][page_lru(page)] += thp_nr_pages(page);
 	}
 	for (int cpu = 0; cpu < m->nr_cpus; cpu++)
 		nr_pcp += (unsigned long)m->pcp[cpu].count;
@@ -206,7 +257,8 @@ static int check_lruvec(struct check_state *cs, struct mem_cgroup_per_zone *mz, 
 			CHECK(PageLRU(page) && page_lru(page) == (enum lru_list)l && page_memcg(page) == memcg,
 			      "frame %lu is on LRU list %d of group %d but belongs elsewhere",
 			      page_to_pfn(page), l, memcg ? memcg->id : -1);
-			if (++n > (long)cs->nr)
+			n += thp_nr_pages(page);
+			if (n > (long)cs->nr)
 				break;
 		}
 		CHECK(n == (long)mz->count[l] && n == expected[l],
@@ -268,9 +320,9 @@ static unsigned long memcg_stocked(struct machine *m, struct mem_cgroup *memcg)
 static int check_memcgs(struct check_state *cs)
 {
 	struct machine *m = cs->m;
-	static const int checked[] = { EMU_STAT_RSS, EMU_STAT_CACHE, EMU_STAT_SHMEM, EMU_STAT_MAPPED_FILE,
+	static const int checked[] = { EMU_STAT_RSS, EMU_STAT_RSS_HUGE, EMU_STAT_CACHE, EMU_STAT_SHMEM, EMU_STAT_MAPPED_FILE,
 				       EMU_STAT_WRONG_CHARGE, EMU_STAT_LEAKED, EMU_STAT_SWAP };
-	static const char *names[] = { "rss", "cache", "shmem", "mapped_file", "wrong_charge",
+	static const char *names[] = { "rss", "rss_huge", "cache", "shmem", "mapped_file", "wrong_charge",
 				       "leaked", "swap" };
 
 	for (unsigned long off = 1; off < m->nr_swap; off++) {
@@ -285,7 +337,9 @@ static int check_memcgs(struct check_state *cs)
 
 		if (memcg->dead)
 			continue;
-		expected = (cs->charged[id] + memcg_stocked(m, memcg)) * PAGE_SIZE +
+		CHECK(atomic_load(&memcg->kmem) == cs->kmem[id], "group %d: kmem %ld pages, page tables say %ld",
+		      id, atomic_load(&memcg->kmem), cs->kmem[id]);
+		expected = (cs->charged[id] + cs->kmem[id] + memcg_stocked(m, memcg)) * PAGE_SIZE +
 			   (unsigned long long)atomic_load(&memcg->reserved);
 		for (int c = 0; c < m->nr_memcg_ids; c++) {
 			struct mem_cgroup *child = m->memcgs[c];
@@ -388,7 +442,8 @@ int emu_check_locked(struct machine *m)
 	cs.charged = calloc(cs.uncharged + 1, sizeof(*cs.charged));
 	cs.stat = calloc(cs.uncharged + 1, sizeof(*cs.stat));
 	cs.lru = calloc(cs.uncharged + 1, sizeof(*cs.lru));
-	if (cs.mapped && cs.cached && cs.isolated && cs.swapref && cs.charged && cs.stat && cs.lru)
+	cs.kmem = calloc(cs.uncharged + 1, sizeof(*cs.kmem));
+	if (cs.mapped && cs.cached && cs.isolated && cs.swapref && cs.charged && cs.stat && cs.lru && cs.kmem)
 		ret = check_all(&cs);
 	else
 		emu_set_error(-ENOMEM, "out of host memory for the check");
@@ -399,5 +454,6 @@ int emu_check_locked(struct machine *m)
 	free(cs.charged);
 	free(cs.stat);
 	free(cs.lru);
+	free(cs.kmem);
 	return ret;
 }

@@ -26,10 +26,21 @@ enum emu_vma_kind {
 	EMU_VMA_SHM = 2,
 };
 
+/* transparent_hugepage/enabled */
+enum emu_thp {
+	EMU_THP_NEVER = 0,
+	EMU_THP_MADVISE = 1,
+	EMU_THP_ALWAYS = 2,
+};
+
+/* madvise() advice the emulator knows (include/uapi/asm-generic/mman-common.h) */
+enum { EMU_MADV_HUGEPAGE = 14, EMU_MADV_NOHUGEPAGE = 15 };
+
 /* Per-memcg statistics, local to the group (memory.stat adds the total_ lines). */
 enum emu_stat {
 	EMU_STAT_CACHE = 0,
 	EMU_STAT_RSS,
+	EMU_STAT_RSS_HUGE,
 	EMU_STAT_SHMEM,
 	EMU_STAT_MAPPED_FILE,
 	EMU_STAT_SWAP,
@@ -110,6 +121,10 @@ int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
 int emu_munmap(struct machine *m, int pid, unsigned long long addr, unsigned long long len);
 int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long long len,
 	      struct emu_fault_info *info);
+int emu_madvise(struct machine *m, int pid, unsigned long long addr, unsigned long long len, int advice);
+int emu_machine_set_thp(struct machine *m, int mode);
+int emu_machine_set_kmem(struct machine *m, int on);	/* page tables charged as kernel memory */
+int emu_memcg_kmem(struct machine *m, int id, unsigned long long *out);	/* bytes */
 int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long long len,
 	      int write, struct emu_fault_info *info);
 int emu_file_write(struct machine *m, int pid, const char *path, unsigned long long len,

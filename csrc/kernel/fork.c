@@ -158,6 +158,8 @@ int copy_process(struct task_struct *parent)
 		mmput(oldmm);
 		return emu_set_error(-ENOMEM, "out of host memory");
 	}
+	/* the child's page tables are charged to the forking task's group (current's) */
+	mm->owner = parent;
 	ret = mmap_write_lock_killable(oldmm, parent->pid);
 	if (!ret) {
 		ret = dup_mmap(mm, oldmm) ? emu_set_error(-ENOMEM, "out of host memory") : 0;
@@ -165,6 +167,7 @@ int copy_process(struct task_struct *parent)
 	}
 	mmput(oldmm);
 	if (ret) {
+		mm->owner = NULL;
 		mmput(mm);
 		return ret;
 	}

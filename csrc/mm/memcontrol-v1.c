@@ -142,6 +142,12 @@ static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_s
 	return MC_TARGET_PAGE;
 }
 
+/* get_mctgt_type_thp(), 6.1: an anon huge page of the old group is a target with bit 0. */
+static int mc_huge_target(struct move_ctx *ctx, struct page *head)
+{
+	return (ctx->move_type & EMU_MOVE_ANON) && page_memcg(head) == ctx->from;
+}
+
 /* The VMAs a walk visits: never hugetlb; 2.6.34 also skipped every VM_SHARED one. */
 static int mc_walk_vma(struct vm_area_struct *vma, struct mm_walk *walk)
 {
@@ -161,6 +167,12 @@ static int mem_cgroup_count_precharge_pte_range(struct pte_table *pt, unsigned l
 	struct move_ctx *ctx = walk->private;
 
 	spin_lock(&pt->ptl);
+	if (pt->huge) {
+		/* get_mctgt_type_thp(): a PMD-mapped huge page counts HPAGE_PMD_NR */
+		if (mc_huge_target(ctx, pt->huge))
+			ctx->precharge += HPAGE_PMD_NR;
+		addr = end;
+	}
 	for (; addr != end; addr += PAGE_SIZE) {
 		struct page *page;
 		unsigned long swp;
@@ -277,6 +289,16 @@ static int mem_cgroup_move_charge_pte_range(struct pte_table *pt, unsigned long 
 retry:
 	n = 0;
 	spin_lock(&pt->ptl);
+	if (pt->huge) {
+		/* the huge-PMD branch: moved whole, or skipped when the precharge left is smaller */
+		if (ctx->precharge >= HPAGE_PMD_NR && mc_huge_target(ctx, pt->huge)) {
+			pages[0] = pt->huge;
+			ref[0] = 0;
+			mc_move_pages(ctx, pages, ref, 1);
+		}
+		spin_unlock(&pt->ptl);
+		return cond_resched_phase(EMU_PHASE_MOVE, ctx->moved_charge + ctx->moved_swap);
+	}
 	for (; addr != end && ctx->precharge > n; addr += PAGE_SIZE) {
 		struct page *page = NULL;
 		unsigned long swp = 0;

@@ -218,6 +218,8 @@ static int mem_cgroup_oom(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 	struct machine *m = cur_machine;
 	int victim = 0, ret = 1;
 
+	if (nr_pages > 1UL << PAGE_ALLOC_COSTLY_ORDER)
+		return 0;	/* a huge page falls back to small ones instead */
 	oom_note(memcg, 0);
 	pthread_mutex_lock(&m->oom_lock);
 	if (mem_cgroup_margin(memcg) < nr_pages * PAGE_SIZE && !current_task_dying()) {
@@ -330,7 +332,10 @@ void mem_cgroup_cancel_charge(struct mem_cgroup *memcg, unsigned long nr_pages)
 /* The statistics a charged page contributes to its group, added into @d times @sign. */
 static void page_stat_delta(struct page *page, struct page_cgroup *pc, long *d, int sign)
 {
-	if (PcgFlag(pc, PCG_CACHE)) {
+	if (PageHead(page)) {	/* only anon pages come huge here */
+		d[EMU_STAT_RSS] += sign * (long)HPAGE_PMD_NR;
+		d[EMU_STAT_RSS_HUGE] += sign * (long)HPAGE_PMD_NR;
+	} else if (PcgFlag(pc, PCG_CACHE)) {
 		d[EMU_STAT_CACHE] += sign;
 		if (PageSwapBacked(page))
 			d[EMU_STAT_SHMEM] += sign;
@@ -432,7 +437,44 @@ void mem_cgroup_uncharge_page(struct page *page)
 	pc->mem_cgroup = NULL;
 	page_assign_page_cgroup(page, NULL);
 	unlock_page_cgroup(page);
+	mem_cgroup_cancel_charge(memcg, thp_nr_pages(page));
+}
+
+/*
+ * __memcg_kmem_charge_page(), mm/memcontrol.c 6.1, for a page-table page
+ * (GFP_PGTABLE_USER has __GFP_ACCOUNT): charged to @mm's group like any
+ * page, reclaim and OOM armed, and counted as kernel memory.  Returns the
+ * group (NULL without kmem accounting), or an ERR value when the charge failed.
+ */
+struct mem_cgroup *memcg_kmem_charge_page(struct mm_struct *mm)
+{
+	struct mem_cgroup *memcg;
+
+	if (!mm->machine->kmem_account || !mm->owner)
+		return NULL;
+	memcg = try_get_mem_cgroup_from_mm(mm);
+	/* a fork (the owner is still the parent) fails with ENOMEM; a fault goes to the OOM killer */
+	if (mem_cgroup_try_charge(memcg, 1, CHARGE_RECLAIM | (mm->owner->mm == mm ? CHARGE_OOM : 0), NULL))
+		return ERR_MEMCG;
+	atomic_fetch_add(&memcg->kmem, 1);
+	return memcg;
+}
+
+/*
+ * __memcg_kmem_uncharge_page(): the charge goes from the group charged, or
+ * -- once that group is removed -- from the ancestor its kernel memory went
+ * to (memcg_reparent_objcgs()); memcg_lock orders it against rmdir.
+ */
+void memcg_kmem_uncharge_page(struct machine *m, struct mem_cgroup *memcg)
+{
+	if (!memcg)
+		return;
+	spin_lock(&m->memcg_lock);
+	while (memcg->dead)
+		memcg = memcg->parent;
+	atomic_fetch_sub(&memcg->kmem, 1);
 	mem_cgroup_cancel_charge(memcg, 1);
+	spin_unlock(&m->memcg_lock);
 }
 
 /*
@@ -509,14 +551,14 @@ int mem_cgroup_move_account(struct page *page, struct mem_cgroup *from, struct m
 	mem_cgroup_stat_apply(from, dfrom);
 	mem_cgroup_stat_apply(to, dto);
 	if (uncharge_from)
-		mem_cgroup_cancel_charge(from, 1);
+		mem_cgroup_cancel_charge(from, thp_nr_pages(page));
 	return 0;
 }
 
 /*
  * mem_cgroup_move_account() over a batch of off-LRU pages (one PTE table's
  * worth), the statistics applied once: pages not charged to @from are
- * skipped and set to NULL.  Returns how many moved.
+ * skipped and set to NULL.  Returns how many base pages moved.
  */
 unsigned long mem_cgroup_move_account_batch(struct page **pages, unsigned long n,
 					    struct mem_cgroup *from, struct mem_cgroup *to)
@@ -531,7 +573,7 @@ unsigned long mem_cgroup_move_account_batch(struct page **pages, unsigned long n
 		if (__mem_cgroup_move_account(pages[i], from, to, dfrom, dto))
 			pages[i] = NULL;
 		else
-			moved++;
+			moved += thp_nr_pages(pages[i]);
 	}
 	spin_unlock(&from->info[0].lru_lock);
 	mem_cgroup_stat_apply(from, dfrom);
@@ -604,7 +646,7 @@ void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off)
  * the LRU and under its old group's lru_lock, but the group is read before
  * the lock: look again under it (folio_lruvec_lock(), 5.x).
  */
-static struct mem_cgroup_per_zone *lock_page_lruvec(struct page *page)
+struct mem_cgroup_per_zone *lock_page_lruvec(struct page *page)
 {
 	for (;;) {
 		struct mem_cgroup *memcg = page_memcg(page);
@@ -617,17 +659,23 @@ static struct mem_cgroup_per_zone *lock_page_lruvec(struct page *page)
 	}
 }
 
+/* add_page_to_lru_list(), include/linux/mm_inline.h: the page's lruvec lock held. */
+void lru_cache_add_locked(struct mem_cgroup_per_zone *mz, struct page *page)
+{
+	enum lru_list lru = page_lru(page);
+
+	BUG_ON(PageLRU(page));
+	list_add(&page->lru, &mz->lists[lru]);
+	mz->count[lru] += thp_nr_pages(page);
+	SetPageFlag(page, PG_lru);
+}
+
 /* lru_cache_add(), mm/swap.c: onto the head; reclaim takes from the tail. */
 void lru_cache_add(struct page *page)
 {
 	struct mem_cgroup_per_zone *mz = lock_page_lruvec(page);
-	enum lru_list lru;
 
-	BUG_ON(PageLRU(page));
-	lru = page_lru(page);
-	list_add(&page->lru, &mz->lists[lru]);
-	mz->count[lru]++;
-	SetPageFlag(page, PG_lru);
+	lru_cache_add_locked(mz, page);
 	spin_unlock(&mz->lru_lock);
 }
 
@@ -638,7 +686,7 @@ void del_page_from_lru(struct page *page)
 
 	if (TestClearPageFlag(page, PG_lru)) {
 		list_del(&page->lru);
-		mz->count[page_lru(page)]--;
+		mz->count[page_lru(page)] -= thp_nr_pages(page);
 	}
 	spin_unlock(&mz->lru_lock);
 }
@@ -653,7 +701,7 @@ int isolate_lru_page(struct page *page)
 	if (PageLRU(page) && get_page_unless_zero(page)) {
 		ClearPageFlag(page, PG_lru);
 		list_del(&page->lru);
-		mz->count[page_lru(page)]--;
+		mz->count[page_lru(page)] -= thp_nr_pages(page);
 		ret = 0;
 	}
 	spin_unlock(&mz->lru_lock);
@@ -690,7 +738,7 @@ unsigned long isolate_lru_page_batch(struct page **pages, unsigned long n, int g
 		if (PageLRU(page) && (!get || get_page_unless_zero(page))) {
 			ClearPageFlag(page, PG_lru);
 			list_del(&page->lru);
-			mz->count[page_lru(page)]--;
+			mz->count[page_lru(page)] -= thp_nr_pages(page);
 			isolated++;
 		} else {
 			pages[i] = NULL;
@@ -732,7 +780,7 @@ unsigned long trylock_isolate_lru_page_batch(struct page **pages, unsigned long 
 			continue;
 		}
 		list_del(&page->lru);
-		mz->count[page_lru(page)]--;
+		mz->count[page_lru(page)] -= thp_nr_pages(page);
 		isolated++;
 	}
 	if (mz)
@@ -768,7 +816,7 @@ void lru_add_page_batch(struct page **pages, unsigned long n, int mode)
 			list_add_tail(&page->lru, &mz->lists[lru]);
 		else
 			list_add(&page->lru, &mz->lists[lru]);
-		mz->count[lru]++;
+		mz->count[lru] += thp_nr_pages(page);
 		if (mode & LRU_ADD_UNLOCK)	/* PG_lru on and PG_locked off in one step: we hold the lock */
 			atomic_fetch_xor(&page->flags, (1UL << PG_lru) | (1UL << PG_locked));
 		else
@@ -809,7 +857,7 @@ void lru_set_page_flag(struct page *page, int bit, int set)
 
 	if (on_lru) {
 		list_del(&page->lru);
-		mz->count[page_lru(page)]--;
+		mz->count[page_lru(page)] -= thp_nr_pages(page);
 	}
 	if (set)
 		SetPageFlag(page, bit);
@@ -817,7 +865,7 @@ void lru_set_page_flag(struct page *page, int bit, int set)
 		ClearPageFlag(page, bit);
 	if (on_lru) {
 		list_add(&page->lru, &mz->lists[page_lru(page)]);
-		mz->count[page_lru(page)]++;
+		mz->count[page_lru(page)] += thp_nr_pages(page);
 	}
 	spin_unlock(&mz->lru_lock);
 }
@@ -828,9 +876,9 @@ void rotate_reclaimable_page(struct page *page)
 	struct mem_cgroup_per_zone *mz = lock_page_lruvec(page);
 
 	if (PageLRU(page)) {
-		mz->count[page_lru(page)]--;
+		mz->count[page_lru(page)] -= thp_nr_pages(page);
 		ClearPageFlag(page, PG_active);
-		mz->count[page_lru(page)]++;
+		mz->count[page_lru(page)] += thp_nr_pages(page);
 		list_move_tail(&page->lru, &mz->lists[page_lru(page)]);
 	}
 	spin_unlock(&mz->lru_lock);
@@ -898,6 +946,11 @@ static int __recharge_get_page_range(struct pte_table *pt, unsigned long addr, u
 	struct page *pages[PTRS_PER_TABLE];
 	unsigned long n = 0;
 
+	/*
+	 * The RFD predates huge pages and walks PTEs only: a huge PMD is split
+	 * first, as walk_page_range() does for a walker without a PMD callback.
+	 */
+	split_huge_pmd(pt);
 	spin_lock(&pt->ptl);
 	for (; addr != end; addr += PAGE_SIZE) {
 		pte_t ptent = pt->pte[pte_index(addr)];

@@ -18,19 +18,32 @@ struct pte_table *pte_table_lookup(struct mm_struct *mm, unsigned long addr, int
 		if (!next) {
 			void *expected = NULL;
 
+			struct mem_cgroup *memcg;
+
 			if (!alloc)
+				return NULL;
+			/* pud_alloc_one()/pmd_alloc_one()/pte_alloc_one(): GFP_PGTABLE_USER, accounted */
+			memcg = memcg_kmem_charge_page(mm);
+			if (memcg == ERR_MEMCG)
 				return NULL;
 			if (level < 2) {
 				next = calloc(1, sizeof(struct pt_dir));
+				if (next)
+					((struct pt_dir *)next)->memcg = memcg;
 			} else {
 				next = calloc(1, sizeof(struct pte_table));
-				if (next)
+				if (next) {
 					spin_lock_init(&((struct pte_table *)next)->ptl);
+					((struct pte_table *)next)->memcg = memcg;
+				}
 			}
-			if (!next)
+			if (!next) {
+				memcg_kmem_uncharge_page(mm->machine, memcg);
 				return NULL;
+			}
 			/* another fault may have populated it meanwhile (__pte_alloc) */
 			if (!atomic_compare_exchange_strong(slot, &expected, next)) {
+				memcg_kmem_uncharge_page(mm->machine, memcg);
 				free(next);
 				next = expected;
 			}
@@ -58,10 +71,17 @@ void free_pgtables(struct mm_struct *mm)
 
 			if (!pmd)
 				continue;
-			for (int k = 0; k < PTRS_PER_TABLE; k++)
-				free(atomic_load(&pmd->entry[k]));
+			for (int k = 0; k < PTRS_PER_TABLE; k++) {
+				struct pte_table *pt = atomic_load(&pmd->entry[k]);
+
+				if (pt)
+					memcg_kmem_uncharge_page(mm->machine, pt->memcg);
+				free(pt);
+			}
+			memcg_kmem_uncharge_page(mm->machine, pmd->memcg);
 			free(pmd);
 		}
+		memcg_kmem_uncharge_page(mm->machine, pud->memcg);
 		free(pud);
 	}
 	free(pgd);
@@ -288,16 +308,41 @@ static int do_file_fault(struct mm_struct *mm, struct vm_area_struct *vma, unsig
 int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr, int write)
 {
 	struct pte_table *pt = pte_table_lookup(mm, addr, 1);
+	int thp = transhuge_vma_suitable(vma, addr);
 
 	if (!pt)
 		return -ENOMEM;
 	for (;;) {
+		struct page *huge;
 		pte_t pte;
 		int ret;
 
 		spin_lock(&pt->ptl);
 		pte = pt->pte[pte_index(addr)];
+		huge = pt->huge;
+		ret = huge && (!write || pt->huge_write);
+		/* do_huge_pmd_wp_page(): a huge page mapped once is reused */
+		if (huge && !ret && page_mapcount(huge) == 1)
+			ret = pt->huge_write = 1;
 		spin_unlock(&pt->ptl);
+		if (ret)
+			return 0;
+		if (huge) {
+			/* COW of a huge page shared after fork: split, then copy 4 KiB */
+			split_huge_pmd(pt);
+			continue;
+		}
+		if (thp && write && pte_none(pte) && pte_table_empty(pt)) {
+			ret = do_huge_pmd_anonymous_page(mm, vma, addr, pt);
+			if (ret == -EAGAIN)
+				continue;
+			thp = 0;
+			if (ret != VM_FAULT_FALLBACK) {
+				if (!ret)
+					count_memcg_event_mm(mm, EMU_STAT_PGFAULT);
+				return ret;
+			}
+		}
 		if (pte_present(pte)) {
 			if (!write || pte_write(pte))
 				return 0;
@@ -340,6 +385,37 @@ void munlock_vma_page(struct page *page)
 		lru_set_page_flag(page, PG_unevictable, 0);
 }
 
+/*
+ * zap_huge_pmd(), mm/huge_memory.c: [addr, next) covers @pt's huge PMD
+ * whole: unmap it (1).  A partial range splits it first
+ * (__split_huge_pmd() in zap_pmd_range()) and the PTEs go as usual (0).
+ */
+static int zap_huge_pmd(struct vm_area_struct *vma, struct pte_table *pt, unsigned long addr,
+			unsigned long next)
+{
+	struct page *head;
+
+	if (!READ_ONCE(pt->huge))
+		return 0;
+	if ((addr & (PMD_SIZE - 1)) || next - addr < PMD_SIZE) {
+		split_huge_pmd(pt);
+		return 0;
+	}
+	spin_lock(&pt->ptl);
+	head = lock_huge_pmd_page(pt);
+	if (head) {
+		pt->huge = NULL;
+		page_remove_rmap(head);
+		atomic_fetch_sub(&vma->vm_mm->rss[MM_ANONPAGES], HPAGE_PMD_NR);
+	}
+	spin_unlock(&pt->ptl);
+	if (!head)
+		return 0;
+	unlock_page(head);
+	put_page(head);
+	return 1;
+}
+
 /* zap_pte_range(), mm/memory.c: drop every mapping in [start, end) of @vma. */
 void zap_page_range(struct vm_area_struct *vma, unsigned long start, unsigned long end)
 {
@@ -351,6 +427,10 @@ void zap_page_range(struct vm_area_struct *vma, unsigned long start, unsigned lo
 		struct page *munlock[PTRS_PER_TABLE];
 		unsigned long nm = 0;
 
+		if (pt && zap_huge_pmd(vma, pt, addr, next)) {
+			addr = next;
+			continue;
+		}
 		if (pt) {
 			spin_lock(&pt->ptl);
 			for (; addr < next; addr += PAGE_SIZE) {
@@ -388,6 +468,33 @@ void zap_page_range(struct vm_area_struct *vma, unsigned long start, unsigned lo
 }
 
 /*
+ * copy_huge_pmd(), mm/huge_memory.c (fork): the child maps the huge page
+ * too, both write-protected, under the page lock that split_huge_page()
+ * counts the mappings under.  Returns 1 when @spt held a huge PMD.
+ */
+static int copy_huge_pmd(struct mm_struct *dst, struct pte_table *spt, struct pte_table *dpt)
+{
+	struct page *head;
+
+	if (!READ_ONCE(spt->huge))
+		return 0;
+	spin_lock(&spt->ptl);
+	head = lock_huge_pmd_page(spt);
+	if (head) {
+		spin_lock(&dpt->ptl);
+		get_page(head);
+		page_dup_rmap(head);
+		spt->huge_write = dpt->huge_write = 0;
+		dpt->huge = head;
+		atomic_fetch_add(&dst->rss[MM_ANONPAGES], HPAGE_PMD_NR);
+		spin_unlock(&dpt->ptl);
+		unlock_page(head);
+	}
+	spin_unlock(&spt->ptl);
+	return head != NULL;
+}
+
+/*
  * copy_pte_range(), mm/memory.c (fork): share every page; private ones are
  * write-protected in both so the first write copies (COW).
  */
@@ -406,6 +513,10 @@ int copy_page_range(struct mm_struct *dst, struct mm_struct *src, struct vm_area
 		dpt = pte_table_lookup(dst, addr, 1);
 		if (!dpt)
 			return -ENOMEM;
+		if (copy_huge_pmd(dst, spt, dpt)) {
+			addr = next;
+			continue;
+		}
 		spin_lock(&spt->ptl);
 		spin_lock(&dpt->ptl);
 		for (; addr < next; addr += PAGE_SIZE) {

@@ -126,9 +126,13 @@ static int split_vma(struct vm_area_struct *vma, unsigned long addr)
 {
 	struct vm_area_struct *new = vm_area_dup(vma);
 	struct address_space *mapping = vma->vm_file;
+	struct pte_table *pt = pte_table_lookup(vma->vm_mm, addr, 0);
 
 	if (!new)
 		return -ENOMEM;
+	/* vma_adjust_trans_huge(): no huge PMD may straddle the new boundary */
+	if (pt && (addr & (PMD_SIZE - 1)))
+		split_huge_pmd(pt);
 	new->vm_start = addr;
 	new->vm_next = vma->vm_next;
 	if (mapping)
@@ -214,6 +218,7 @@ int mlock_fixup(struct mm_struct *mm, unsigned long start, unsigned long end)
 			if (ret)
 				return ret;
 			pt = pte_table_lookup(mm, addr, 0);
+			split_huge_pmd(pt);	/* a huge page faulted in before mlock: 4 KiB mlocked pages */
 			spin_lock(&pt->ptl);
 			if (pte_present(pt->pte[pte_index(addr)]))
 				page = vm_normal_page(vma, addr, pt->pte[pte_index(addr)]);
@@ -222,6 +227,24 @@ int mlock_fixup(struct mm_struct *mm, unsigned long start, unsigned long end)
 			spin_unlock(&pt->ptl);
 		}
 	}
+	return 0;
+}
+
+/*
+ * madvise_update_vma() for MADV_HUGEPAGE/MADV_NOHUGEPAGE, mm/madvise.c and
+ * hugepage_madvise(): [start, end) becomes whole VMAs with VM_HUGEPAGE set
+ * (or VM_NOHUGEPAGE); pages already there stay as they are.  Caller holds
+ * mmap_sem for write.
+ */
+int madvise_hugepage(struct mm_struct *mm, unsigned long start, unsigned long end, int advice)
+{
+	unsigned long set = advice == EMU_MADV_HUGEPAGE ? VM_HUGEPAGE : VM_NOHUGEPAGE;
+	int ret = split_range(mm, start, end);
+
+	if (ret)
+		return ret;
+	for (struct vm_area_struct *vma = find_vma(mm, start); vma && vma->vm_start < end; vma = vma->vm_next)
+		vma->vm_flags = (vma->vm_flags & ~(VM_HUGEPAGE | VM_NOHUGEPAGE)) | set;
 	return 0;
 }
 

@@ -1,5 +1,7 @@
-/* Page frames: mem_map and an order-0 free list (mm/page_alloc.c). */
+/* Page frames: mem_map, the order-0 and order-9 free lists and the per-CPU lists (mm/page_alloc.c). */
 #include "../include/linux/mm.h"
+
+static void prep_new_page(struct page *page);
 
 /*
  * zone_batchsize(), mm/page_alloc.c: about a quarter of 1/1024 of the zone,
@@ -37,6 +39,15 @@ static void rmqueue_bulk(struct machine *m, struct per_cpu_pages *pcp)
 	for (int i = 0; i < m->pcp_batch; i++) {
 		struct page *page;
 
+		if (list_empty(&zone->free_list) && zone->next_fresh >= m->nr_pages &&
+		    !list_empty(&zone->free_huge)) {
+			/* expand(): break a free order-9 block into order-0 frames */
+			struct page *head = list_first_entry(&zone->free_huge, struct page, lru);
+
+			list_del(&head->lru);
+			for (unsigned long j = 0; j < HPAGE_PMD_NR; j++)
+				list_add_tail(&head[j].lru, &zone->free_list);
+		}
 		if (!list_empty(&zone->free_list)) {
 			page = list_first_entry(&zone->free_list, struct page, lru);
 			list_del(&page->lru);
@@ -117,6 +128,60 @@ struct page *alloc_page(void)
 	}
 	if (!page)
 		return NULL;
+	prep_new_page(page);
+	return page;
+}
+
+/*
+ * __alloc_pages(order 9) for a transparent huge page, without compaction:
+ * a free order-9 block, else never-used frames from the next aligned
+ * boundary (the frames skipped on the way go to the order-0 list).  NULL
+ * when neither is there: the fault falls back to 4 KiB pages.
+ */
+struct page *alloc_huge_page(void)
+{
+	struct machine *m = cur_machine;
+	struct zone *zone = &m->zone;
+	struct page *head = NULL;
+
+	spin_lock(&zone->lock);
+	if (!list_empty(&zone->free_huge)) {
+		head = list_first_entry(&zone->free_huge, struct page, lru);
+		list_del(&head->lru);
+	} else {
+		unsigned long start = (zone->next_fresh + HPAGE_PMD_NR - 1) & ~(HPAGE_PMD_NR - 1);
+
+		if (start + HPAGE_PMD_NR <= m->nr_pages) {
+			for (; zone->next_fresh < start; zone->next_fresh++) {
+				struct page *skipped = &m->mem_map[zone->next_fresh];
+
+				atomic_store(&skipped->flags, 1UL << PG_buddy);
+				atomic_store(&skipped->_mapcount, -1);
+				list_add_tail(&skipped->lru, &zone->free_list);
+			}
+			head = &m->mem_map[start];
+			zone->next_fresh = start + HPAGE_PMD_NR;
+		}
+	}
+	if (head)
+		zone->nr_free -= HPAGE_PMD_NR;
+	spin_unlock(&zone->lock);
+	if (!head)
+		return NULL;
+	/* prep_compound_page() */
+	for (unsigned long i = 0; i < HPAGE_PMD_NR; i++) {
+		prep_new_page(&head[i]);
+		atomic_store(&head[i].flags, 1UL << (i ? PG_tail : PG_head));
+	}
+	atomic_store(&head->_count, 1);
+	for (unsigned long i = 1; i < HPAGE_PMD_NR; i++)
+		atomic_store(&head[i]._count, 0);
+	return head;
+}
+
+/* prep_new_page(), mm/page_alloc.c: a fresh frame with one reference. */
+static void prep_new_page(struct page *page)
+{
 	atomic_store(&page->flags, 0);
 	atomic_store(&page->_count, 1);
 	atomic_store(&page->_mapcount, -1);
@@ -124,7 +189,6 @@ struct page *alloc_page(void)
 	page->mapping = 0;
 	page->index = 0;
 	atomic_store(&page->page_cgroup, 0);
-	return page;
 }
 
 /* free_unref_page(), mm/page_alloc.c (free_hot_cold_page() before): onto this CPU's list. */
@@ -144,6 +208,23 @@ void free_page_to_zone(struct page *page)
 	spin_unlock(&pcp->lock);
 }
 
+/* free_compound_page(), mm/page_alloc.c: the whole order-9 block back, as one. */
+static void free_huge_page_to_zone(struct page *head)
+{
+	struct zone *zone = &cur_machine->zone;
+
+	BUG_ON(atomic_load(&head->page_cgroup) != 0);
+	BUG_ON(page_mapcount(head) != 0);
+	for (unsigned long i = 0; i < HPAGE_PMD_NR; i++) {
+		atomic_store(&head[i].flags, 1UL << PG_buddy);
+		head[i].mapping = 0;
+	}
+	spin_lock(&zone->lock);
+	list_add(&head->lru, &zone->free_huge);
+	zone->nr_free += HPAGE_PMD_NR;
+	spin_unlock(&zone->lock);
+}
+
 /*
  * put_page(), mm/swap.c: the last reference takes the page off its LRU
  * (__page_cache_release), drops its charge and frees it.
@@ -158,5 +239,8 @@ void put_page(struct page *page)
 	if (PageLRU(page))
 		del_page_from_lru(page);
 	mem_cgroup_uncharge_page(page);
-	free_page_to_zone(page);
+	if (PageHead(page))
+		free_huge_page_to_zone(page);
+	else
+		free_page_to_zone(page);
 }

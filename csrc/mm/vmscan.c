@@ -88,6 +88,8 @@ static unsigned long shrink_page_list(struct list_head *page_list)
 			putback_lru_page(page);
 			continue;
 		}
+		/* shrink_page_list(): a huge page is split and reclaimed 4 KiB at a time */
+		split_huge_page(page);
 		if (!PageMlocked(page) && !PageUnevictable(page)) {
 			if (mem_cgroup_lazy_recharge(page) == 0) {
 				unlock_page(page);	/* it lives on, charged to its task's group */
@@ -121,7 +123,7 @@ static unsigned long isolate_lru_pages(struct mem_cgroup_per_zone *mz, enum lru_
 
 	spin_lock(&mz->lru_lock);
 	len = mz->count[lru];
-	while (taken < nr && scanned++ < len) {
+	while (taken < nr && scanned++ < len && !list_empty(&mz->lists[lru])) {
 		struct page *page = list_last_entry(&mz->lists[lru], struct page, lru);
 
 		if (!get_page_unless_zero(page)) {
@@ -131,7 +133,7 @@ static unsigned long isolate_lru_pages(struct mem_cgroup_per_zone *mz, enum lru_
 		}
 		list_move(&page->lru, dst);
 		ClearPageFlag(page, PG_lru);
-		mz->count[lru]--;
+		mz->count[lru] -= thp_nr_pages(page);
 		taken++;
 	}
 	spin_unlock(&mz->lru_lock);
@@ -150,8 +152,8 @@ static unsigned long shrink_active_list(struct mem_cgroup_per_zone *mz, enum lru
 
 		ClearPageFlag(page, PG_active);
 		list_move(&page->lru, &mz->lists[lru - 1]);
-		mz->count[lru]--;
-		mz->count[lru - 1]++;
+		mz->count[lru] -= thp_nr_pages(page);
+		mz->count[lru - 1] += thp_nr_pages(page);
 		moved++;
 	}
 	spin_unlock(&mz->lru_lock);
@@ -169,10 +171,12 @@ static unsigned long lru_count(struct mem_cgroup_per_zone *mz, enum lru_list lru
 }
 
 /*
- * shrink_zone() for one group, mm/vmscan.c: file pages first, anon pages
- * only with free swap; every page is looked at once at the most per call.
+ * shrink_lruvec() for one group, mm/vmscan.c: its share at @priority, the
+ * lists' size >> priority (get_scan_count(): file pages first, anon pages
+ * only with free swap), until it alone has freed @nr_to_reclaim.
  */
-static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned long nr_to_reclaim)
+static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned long nr_to_reclaim,
+					    int priority)
 {
 	struct mem_cgroup_per_zone *mz = &memcg->info[0];
 	unsigned long nr_reclaimed = 0, budget;
@@ -182,6 +186,7 @@ static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned l
 	budget = lru_count(mz, LRU_INACTIVE_FILE) + lru_count(mz, LRU_ACTIVE_FILE);
 	if (anon)
 		budget += lru_count(mz, LRU_INACTIVE_ANON) + lru_count(mz, LRU_ACTIVE_ANON);
+	budget >>= priority;
 	while (nr_reclaimed < nr_to_reclaim && budget) {
 		LIST_HEAD(page_list);
 		unsigned long batch = min(SWAP_CLUSTER_MAX, budget), taken;
@@ -204,24 +209,29 @@ static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned l
 }
 
 /*
- * try_to_free_mem_cgroup_pages(), mm/vmscan.c: reclaim at least
- * SWAP_CLUSTER_MAX pages from @memcg and, when it is hierarchical, its
- * descendants; returns how many were freed.  Lazy pages (WRONG_CHARGE) sit
- * at the reclaim end and go first.
+ * try_to_free_mem_cgroup_pages() and do_try_to_free_pages(), mm/vmscan.c:
+ * from DEF_PRIORITY down, each round visits every group of @memcg's subtree
+ * (shrink_node_memcgs(), here in id order) for its share, the size of its
+ * lists >> priority, so reclaim falls on the groups in proportion to their
+ * size; it ends after the round that has freed SWAP_CLUSTER_MAX pages (or
+ * @nr_pages).  Lazy pages (WRONG_CHARGE) sit at the reclaim end and go
+ * first.
  */
 unsigned long try_to_free_mem_cgroup_pages(struct mem_cgroup *memcg, unsigned long nr_pages)
 {
 	struct machine *m = cur_machine;
 	unsigned long target = max(nr_pages, SWAP_CLUSTER_MAX), reclaimed = 0;
 
-	for (int id = 0; reclaimed < target; id++) {
-		struct mem_cgroup *mc;
+	for (int priority = DEF_PRIORITY; priority >= 0 && reclaimed < target; priority--) {
+		for (int id = 0;; id++) {
+			struct mem_cgroup *mc;
 
-		if (!mem_cgroup_by_index(m, id, &mc))
-			break;
-		if (!mc || mc->dead || !mem_cgroup_is_descendant(mc, memcg))
-			continue;
-		reclaimed += shrink_mem_cgroup_zone(mc, target - reclaimed);
+			if (!mem_cgroup_by_index(m, id, &mc))
+				break;
+			if (!mc || mc->dead || !mem_cgroup_is_descendant(mc, memcg))
+				continue;
+			reclaimed += shrink_mem_cgroup_zone(mc, target, priority);
+		}
 	}
 	return reclaimed;
 }

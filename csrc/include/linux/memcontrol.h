@@ -80,6 +80,7 @@ struct mem_cgroup {
 	int use_hierarchy;
 	int dead;				/* rmdir'ed; kept for stale ids */
 	atomic_long reserved;			/* bytes an in-flight move holds on this group */
+	atomic_long kmem;			/* pages of page tables charged here (memory.kmem.*) */
 	atomic_int moving_account;		/* an upstream move is in flight from/to here */
 };
 
@@ -111,6 +112,9 @@ void drain_all_stock(struct mem_cgroup *root);
 int mem_cgroup_charge_common(struct page *page, struct mm_struct *mm,
 			     struct mem_cgroup *memcg, enum charge_type ctype, int flags);
 void mem_cgroup_uncharge_page(struct page *page);
+#define ERR_MEMCG ((struct mem_cgroup *)-1L)
+struct mem_cgroup *memcg_kmem_charge_page(struct mm_struct *mm);
+void memcg_kmem_uncharge_page(struct machine *m, struct mem_cgroup *memcg);
 void page_file_rmap_update(struct page *page, int delta);
 void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mm_struct *mm);
 struct mem_cgroup *mem_cgroup_swapin_memcg(struct mm_struct *mm, unsigned long swp_off);
@@ -145,6 +149,8 @@ int mem_cgroup_by_index(struct machine *m, int id, struct mem_cgroup **memcg);
 
 /* mm/vmscan.c and the LRU (mm/swap.c) */
 void lru_cache_add(struct page *page);
+struct mem_cgroup_per_zone *lock_page_lruvec(struct page *page);
+void lru_cache_add_locked(struct mem_cgroup_per_zone *mz, struct page *page);
 void del_page_from_lru(struct page *page);
 int isolate_lru_page(struct page *page);
 void putback_lru_page(struct page *page);

@@ -9,6 +9,7 @@
 struct zone {
 	spinlock_t lock;
 	struct list_head free_list;
+	struct list_head free_huge;		/* whole free order-9 blocks (their head frames) */
 	unsigned long nr_free;
 	unsigned long next_fresh;		/* pfns from here on were never handed out */
 	struct mem_cgroup_per_zone lruvec;	/* uncharged in-use pages (seed leaks) */
@@ -44,6 +45,8 @@ struct per_cpu_pages {
 /* The emulated machine: everything the kernel keeps in globals. */
 struct machine {
 	int kernel;				/* enum emu_kernel */
+	int thp;				/* enum emu_thp: /sys/kernel/mm/transparent_hugepage/enabled */
+	int kmem_account;			/* page tables are charged (no cgroup.memory=nokmem) */
 	unsigned long nr_pages;
 	struct page *mem_map;
 	struct page_cgroup *page_cgroup_map;	/* flatmem page_cgroup array, 2.6.27+ */
@@ -186,8 +189,15 @@ static inline struct address_space *page_mapping(struct page *page)
 	return PageAnon(page) ? NULL : (struct address_space *)page->mapping;
 }
 
+/* compound_head(), include/linux/page-flags.h: huge pages are order-9 aligned. */
+static inline struct page *compound_head(struct page *page)
+{
+	return PageTail(page) ? pfn_to_page(page_to_pfn(page) & ~(HPAGE_PMD_NR - 1)) : page;
+}
+
 /* mm/page_alloc.c */
 struct page *alloc_page(void);
+struct page *alloc_huge_page(void);
 struct page *alloc_page_vma(void);
 void put_page(struct page *page);
 void free_page_to_zone(struct page *page);
@@ -201,6 +211,16 @@ void zap_page_range(struct vm_area_struct *vma, unsigned long start, unsigned lo
 int copy_page_range(struct mm_struct *dst, struct mm_struct *src, struct vm_area_struct *vma);
 struct pte_table *pte_table_lookup(struct mm_struct *mm, unsigned long addr, int alloc);
 void free_pgtables(struct mm_struct *mm);
+
+/* mm/huge_memory.c */
+int transhuge_vma_suitable(struct vm_area_struct *vma, unsigned long addr);
+int pte_table_empty(struct pte_table *pt);
+int do_huge_pmd_anonymous_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
+			       struct pte_table *pt);
+int split_huge_page(struct page *head);
+int split_huge_pmd(struct pte_table *pt);
+struct page *lock_huge_pmd_page(struct pte_table *pt);
+#define VM_FAULT_FALLBACK 1
 
 /* mm/rmap.c */
 void anon_vma_prepare(struct vm_area_struct *vma);
@@ -224,6 +244,7 @@ int do_mmap(struct mm_struct *mm, unsigned long len, unsigned long flags,
 int do_munmap(struct mm_struct *mm, unsigned long start, unsigned long len);
 int mmap_write_lock_killable(struct mm_struct *mm, int pid);
 int mlock_fixup(struct mm_struct *mm, unsigned long start, unsigned long end);
+int madvise_hugepage(struct mm_struct *mm, unsigned long start, unsigned long end, int advice);
 void exit_mmap(struct mm_struct *mm);
 int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm);
 void mlock_vma_page(struct page *page);

@@ -18,6 +18,8 @@ enum pageflags {
 	PG_mlocked,
 	PG_reserved,	/* the zero page */
 	PG_buddy,	/* on the free list */
+	PG_head,	/* first frame of a transparent huge page (compound, order 9) */
+	PG_tail,	/* one of its other 511 frames: no count, charge or LRU of its own */
 };
 
 #define PAGE_MAPPING_ANON 1UL
@@ -47,6 +49,17 @@ struct page {
 #define PageMlocked(p)		PageFlag(p, PG_mlocked)
 #define PageReserved(p)		PageFlag(p, PG_reserved)
 #define PageAnon(p)		(((p)->mapping & PAGE_MAPPING_ANON) != 0)
+#define PageHead(p)		PageFlag(p, PG_head)
+#define PageTail(p)		PageFlag(p, PG_tail)
+
+#define HPAGE_PMD_ORDER		9
+#define HPAGE_PMD_NR		(1UL << HPAGE_PMD_ORDER)
+
+/* thp_nr_pages(), include/linux/huge_mm.h: the base pages a (head) page stands for. */
+static inline unsigned long thp_nr_pages(struct page *page)
+{
+	return PageHead(page) ? HPAGE_PMD_NR : 1;
+}
 
 static inline int page_count(struct page *page) { return atomic_load(&page->_count); }
 static inline int page_mapcount(struct page *page) { return atomic_load(&page->_mapcount) + 1; }
@@ -90,15 +103,25 @@ static inline pte_t swp_entry_to_pte(unsigned long off)
 	return ((pte_t)off << PTE_PFN_SHIFT) | _PAGE_SWP;
 }
 
-/* The last level: 512 PTEs and their split page-table lock (pte_offset_map_lock). */
+/*
+ * The last level: 512 PTEs and their split page-table lock
+ * (pte_offset_map_lock).  While @huge is set the PMD maps that transparent
+ * huge page instead and the PTEs are unused: the table is the one 6.1
+ * deposits beside a huge PMD (pgtable_trans_huge_deposit()); ptl is then
+ * the PMD lock.
+ */
 struct pte_table {
 	pte_t pte[PTRS_PER_TABLE];
 	spinlock_t ptl;
+	int huge_write;				/* the huge PMD is writable */
+	struct page *huge;
+	struct mem_cgroup *memcg;		/* charged the table as kernel memory, or NULL */
 };
 
 /* Upper levels: pgd -> pud -> pmd -> pte_table. */
 struct pt_dir {
 	_Atomic(void *) entry[PTRS_PER_TABLE];
+	struct mem_cgroup *memcg;		/* as in pte_table (the pgd is never charged) */
 };
 typedef _Atomic(void *) pmd_t;
 
@@ -120,6 +143,8 @@ typedef _Atomic(void *) pmd_t;
 #define VM_MAYSHARE	0x0080UL
 #define VM_LOCKED	0x2000UL
 #define VM_HUGETLB	0x00400000UL
+#define VM_HUGEPAGE	0x20000000UL	/* MADV_HUGEPAGE */
+#define VM_NOHUGEPAGE	0x40000000UL	/* MADV_NOHUGEPAGE */
 
 struct mm_struct;
 struct address_space;
