@@ -4,7 +4,8 @@
 1. Faults: for N = 1 .. the host's cores, a machine with N CPUs and N groups,
    task i in group i on CPU i with its own anon mapping.  The same faults are
    timed twice on fresh machines: one host thread faulting every task's
-   mapping in turn, then N host threads, one per task, started together.
+   mapping in turn, then N host threads, one per task, started together
+   (4 KiB pages: thp="never").
    speedup = one thread's time / N threads' time (ideal: N).
 2. Move beside a fault: on a 2-CPU machine, task X (group A, moved to B
    with move_charge_at_immigrate 1) and task F faulting into an unrelated
@@ -27,7 +28,7 @@ PAGE = 4096
 
 
 def fault_world(ncpus, pages):
-    m = Machine(ram=(ncpus * pages * PAGE + (64 << 20)), cpus=ncpus, policy="none")
+    m = Machine(ram=(ncpus * pages * PAGE + (64 << 20)), cpus=ncpus, policy="none", thp="never")
     jobs = []
     for i in range(ncpus):
         m.mkdir(f"G{i}")
@@ -74,7 +75,7 @@ def bench_faults(ncpus, pages):
 
 
 def move_world(move_pages, fault_pages):
-    m = Machine(ram=(move_pages + fault_pages) * PAGE + (64 << 20), cpus=2, policy="upstream")
+    m = Machine(ram=(move_pages + fault_pages) * PAGE + (64 << 20), cpus=2, policy="upstream", thp="never")
     for g in ("A", "B", "C"):
         m.mkdir(g)
     m.write("B", "memory.move_charge_at_immigrate", 1)
