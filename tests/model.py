@@ -14,6 +14,12 @@ docstrings.  What it keeps:
 * for each task: its group, its mm (VMAs, PTEs, which PTE tables exist, the
   next mmap address) and its oom_score_adj.
 
+Under pressure it follows 6.1, one function per rule, each stating it: the charge
+path (``try_charge``: stock and batch, reclaim, drain, retries, OOM and retry), the
+victim (``oom_kill``), reclaim by priority rounds over the subtree (``try_to_free``,
+``shrink``), the bit-1 rule (``mc_target``), and the seed's rollback of every
+subsystem (``move``, ``cancel_seed``).
+
 Scope (what the state machine drives): kernel profile 6.1, no swap, RAM
 never exhausted (``Model`` raises ``NotModelled`` if a run would need more
 frames than the machine has), one thread.  Moves are generators: they yield
