@@ -5,6 +5,7 @@ fails, the subsystems that already said yes are undone (the seed's
 attach_rollback, upstream's cancel_attach) and the write fails with that
 errno; when all say yes, every attach runs.
 """
+import contextlib
 import dataclasses
 import errno
 
@@ -125,6 +126,13 @@ class Cpuset(AttachHooks):
         if not ctx.dst.cpus or not ctx.dst.mems:
             raise OSError(errno.ENOSPC, f"cgroup {ctx.dst.path!r} has no cpus or mems")
 
+    def attach(self, ctx):
+        """cpuset_attach(): the task may run only on the new group's CPUs (gone: nothing to do)."""
+        try:
+            ctx.machine._keep_on_cpus(ctx.pid, ctx.dst.cpus)
+        except ProcessLookupError:
+            pass
+
 
 class Memory(AttachHooks):
     """The memory controller: the policy decides what happens to the charges."""
@@ -199,13 +207,21 @@ def _attach(machine, ctx):
                 raise OSError(injected, f"{ss.name}: can_attach refused (injected)")
             ss.can_attach(ctx)
         except BaseException as e:
-            for prev in reversed(done):
-                try:
-                    prev.cancel(ctx)
-                except OSError as cancel_error:   # attach_rollback() is void (the RFD's cgroup.c):
-                    if cancel_error.errno == errno.EDEADLK:     # best effort, unless it hangs
-                        raise
+            if isinstance(e, OSError) and e.errno == errno.EDEADLK:
+                raise       # hung: nothing rolls back
             ctx.outcome, ctx.error = "refused", _errname(e)
+            # the seed's cgroup_attach_task() rolls back every subsystem, in order; undoing
+            # what a hook's exception broke off runs that hook no more
+            with contextlib.nullcontext() if isinstance(e, OSError) else machine._hook_muted():
+                for prev in _SUBSYS if ctx.policy.rollback_every_subsys else reversed(done):
+                    try:
+                        prev.cancel(ctx)
+                    except OSError as cancel_error:   # attach_rollback() is void (the RFD's cgroup.c):
+                        if cancel_error.errno == errno.EDEADLK:     # best effort, unless it hangs
+                            raise
+                    except BaseException as hook_error:   # a hook's, inside the rollback: it ends the write
+                        ctx.error = _errname(hook_error)
+                        raise
             raise
         done.append(ss)
     errors = []

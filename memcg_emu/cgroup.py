@@ -123,10 +123,24 @@ def hierarchical_limit(machine, cg, memsw=0):
     return limit
 
 
+# 2.6.26's memory.stat (mem_control_stat_show()): four counters, then the active and
+# inactive lists (no split LRU, no unevictable list: mlocked pages count as active).
+STAT_2_6_26 = [
+    ("cache", (lib.EMU_STAT_CACHE,), PAGE_SIZE),
+    ("rss", (lib.EMU_STAT_RSS,), PAGE_SIZE),
+    ("pgpgin", (lib.EMU_STAT_PGPGIN,), 1),
+    ("pgpgout", (lib.EMU_STAT_PGPGOUT,), 1),
+    ("active", (lib.EMU_STAT_ACTIVE_ANON, lib.EMU_STAT_ACTIVE_FILE, lib.EMU_STAT_UNEVICTABLE), PAGE_SIZE),
+    ("inactive", (lib.EMU_STAT_INACTIVE_ANON, lib.EMU_STAT_INACTIVE_FILE), PAGE_SIZE),
+]
+
+
 def format_stat(machine, cg):
     profile = machine.profile
     swap = profile.swap_account     # with swap accounting, even without a swap device
     local = memcg_stat(machine, cg)
+    if profile.version == lib.EMU_KERNEL_2_6_26:
+        return "".join(f"{name} {sum(local[i] for i in idx) * unit}\n" for name, idx, unit in STAT_2_6_26)
     if cg.use_hierarchy:
         ids = [d.memcg_id for d in cg.descendants()] + [z for d in cg.descendants() for z in d.zombies]
         subtree = [memcg_stat_id(machine, i) for i in ids]
@@ -317,6 +331,9 @@ def _write_cpuset(machine, cg, attr, text):
     if any(not new >= getattr(c, attr) for c in cg.children.values()):
         raise OSError(errno.EBUSY, f"a child uses cpuset.{attr} outside the new value")
     setattr(cg, attr, new)
+    if attr == "cpus":      # update_tasks_cpumask(): tasks leave the CPUs taken away
+        for pid in machine._pids_in(cg):
+            machine._keep_on_cpus(pid, new)
 
 
 # writable v1 files that came after 2.6.26: file -> (writer, first profile with it)

@@ -1,6 +1,7 @@
 """The emulated machine: RAM, swap, tasks and the cgroup tree, over the C core."""
 import contextlib
 import errno
+import threading
 
 from . import attach, cgroup, trace as _trace
 from ._core import ffi, lib
@@ -24,14 +25,57 @@ def emu_py_resched(handle, phase, pages):
     return machine._run_resched_hook(phase, pages)
 
 
+class WorkOnCPU:
+    """Work a hook started on another CPU (``info.run_on``): its own host thread."""
+
+    def __init__(self, machine, cpu, fn):
+        if not isinstance(cpu, int) or isinstance(cpu, bool) or not 0 <= cpu < machine.cpus:
+            raise ValueError(f"cpu must be an int from 0 to {machine.cpus - 1}, not {cpu!r}")
+        if not callable(fn):
+            raise ValueError("run_on takes a callable")
+        self._m, self._done = machine._m, ffi.new("int *")
+        self.result = self.error = None
+        self._before = lib.emu_mc_waiters(self._m)
+        self._thread = threading.Thread(target=self._run, args=(cpu, fn), daemon=True)
+        self._thread.start()
+
+    def _run(self, cpu, fn):
+        check_ret(lib.emu_thread_set_cpu(self._m, cpu))
+        try:
+            self.result = fn()
+        except BaseException as e:     # handed to whoever joins
+            self.error = e
+        finally:
+            lib.emu_work_done(self._m, self._done)
+
+    def wait_blocked_or_done(self):
+        """Sleep until the work waits for the move in flight (mc_waitq) or has finished;
+        True if it is waiting."""
+        lib.emu_wait_blocked_or_done(self._m, self._before, self._done)
+        return not self._done[0]
+
+    def join(self):
+        """Wait for the work to finish; its result, or its exception raised here."""
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
 class ReschedInfo:
-    """What the on_resched hook is told: which policy, which phase, pages done in it."""
+    """What the on_resched hook is told: which policy, which phase, pages done in it;
+    ``run_on(cpu, fn)`` starts ``fn()`` on CPU ``cpu``, on its own host thread, while the
+    move goes on (returns a WorkOnCPU handle)."""
 
-    __slots__ = ("policy", "phase", "pages", "pid", "src", "dst")
+    __slots__ = ("policy", "phase", "pages", "pid", "src", "dst", "_machine")
 
-    def __init__(self, policy, phase, pages, pid, src, dst):
+    def __init__(self, policy, phase, pages, pid, src, dst, machine):
         self.policy, self.phase, self.pages = policy, phase, pages
         self.pid, self.src, self.dst = pid, src, dst
+        self._machine = machine
+
+    def run_on(self, cpu, fn):
+        return WorkOnCPU(self._machine, cpu, fn)
 
     def __repr__(self):
         return f"<resched {self.policy} {self.phase} pages={self.pages} pid={self.pid}>"
@@ -97,7 +141,7 @@ class Machine:
         self.cpus = cpus
         self._dmesg = []
         out = ffi.new("struct machine **")
-        check_ret(lib.emu_machine_new(self.ram_pages, self.swap_pages, self.profile.version, out))
+        check_ret(lib.emu_machine_new(self.ram_pages, self.swap_pages, self.profile.version, cpus, out))
         self._m = ffi.gc(out[0], lib.emu_machine_free)
         check_ret(lib.emu_machine_set_thp(self._m, THP_MODES[self.thp]))
         check_ret(lib.emu_machine_set_kmem(self._m, self.kmem))
@@ -108,6 +152,7 @@ class Machine:
         self._fail_next = {}
         self.last_attach = None    # the AttachResult of the latest write to tasks
         self.deadlock = None       # what hung the machine (see _cgroup_mutex), once it is hung
+        self._next_cpu = 0         # round-robin placement of new tasks
         root = cgroup.Cgroup("", 0, None)
         root.cpus = set(range(cpus))
         root.mems = {0}
@@ -253,7 +298,9 @@ class Machine:
             node = self._cg(path)
             if not node.cpus or not node.mems:
                 raise OSError(errno.ENOSPC, f"cgroup {path!r} has no cpus or mems")
-            return check_ret(lib.emu_task_new(self._m, node.memcg_id))
+            pid = check_ret(lib.emu_task_new(self._m, node.memcg_id))
+            self._place(pid, node.cpus)
+            return pid
 
     def cgroup_of(self, pid):
         """The path of the cgroup task ``pid`` is in ("" for the root)."""
@@ -262,7 +309,9 @@ class Machine:
     def fork(self, pid):
         """fork(): the child shares every page copy-on-write, in the parent's cgroup."""
         with self._cgroup_mutex("cgroup_fork"):  # no fork while a task moves
-            return check_ret(lib.emu_task_fork(self._m, self._pid(pid)))
+            child = check_ret(lib.emu_task_fork(self._m, self._pid(pid)))
+            self._place(child, self._by_memcg[check_ret(lib.emu_task_memcg(self._m, child))].cpus)
+            return child
 
     def exec(self, pid):
         """execve(): a fresh, empty address space; the old one is torn down."""
@@ -271,6 +320,31 @@ class Machine:
     def exit(self, pid):
         """The task exits: its address space is torn down and its pages uncharged."""
         check_ret(lib.emu_task_exit(self._m, self._pid(pid)))
+
+    # ---- CPUs ----
+    def _place(self, pid, cpus):
+        """Put a new task on the next of ``cpus`` in turn (the scheduler's spreading, simplified)."""
+        allowed = sorted(cpus)
+        cpu = allowed[self._next_cpu % len(allowed)]
+        self._next_cpu += 1
+        check_ret(lib.emu_task_set_cpu(self._m, pid, cpu))
+
+    def _keep_on_cpus(self, pid, cpus):
+        """set_cpus_allowed_ptr(): a task on a CPU no longer allowed moves to an allowed one."""
+        if check_ret(lib.emu_task_cpu(self._m, pid)) not in cpus:
+            self._place(pid, cpus)
+
+    def set_cpu(self, pid, cpu):
+        """sched_setaffinity() to the one CPU ``cpu``: EINVAL outside the task's cpuset.cpus."""
+        if not isinstance(cpu, int) or isinstance(cpu, bool):
+            raise ValueError(f"cpu must be an int, not {cpu!r}")
+        if cpu not in self._cg(self.cgroup_of(pid)).cpus:
+            raise OSError(errno.EINVAL, f"CPU {cpu} is not in the cpuset of task {pid}")
+        check_ret(lib.emu_task_set_cpu(self._m, self._pid(pid), cpu))
+
+    def cpu_of(self, pid):
+        """The CPU task ``pid`` runs on."""
+        return check_ret(lib.emu_task_cpu(self._m, self._pid(pid)))
 
     def set_oom_score_adj(self, pid, adj):
         """/proc/<pid>/oom_score_adj: -1000 never OOM-killed ... 1000 killed first."""
@@ -347,9 +421,7 @@ class Machine:
         return check_ret(lib.emu_memcg_reclaim(self._m, self._cg(path).memcg_id, pages)) * PAGE_SIZE
 
     def drain(self):
-        """drain_all_stock(): empty the per-cpu charge stock.  Usage never counts the stock
-        (it reads as the kernel's after a drain); the stock only decides where a charge's
-        batch fails, and so failcnt."""
+        """Flush every CPU's charge stock back to the counters (what usage reads then excludes)."""
         check_ret(lib.emu_drain(self._m))
 
     # ---- moving ----
@@ -394,7 +466,7 @@ class Machine:
             return 0
         try:
             fn(ReschedInfo(info["policy"], attach.PHASES.get(phase, str(phase)), pages,
-                           info["pid"], info["src"], info["dst"]))
+                           info["pid"], info["src"], info["dst"], self))
         except BaseException as e:  # handed back to the mover, which re-raises it
             self._resched_error = e
             return -1

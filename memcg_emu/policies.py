@@ -16,6 +16,7 @@ from .errors import check_ret, last_error
 __all__ = ["POLICIES", "Policy", "get_policy"]
 
 PAGE_SIZE = 4096
+SWAP_CLUSTER_MAX = 32
 
 # What each C step of a move is, for AttachContext.phases (seconds per phase).
 PHASE_OF = {
@@ -105,8 +106,27 @@ def margin(machine, cg):
     return out[0]
 
 
+def c_int(value):
+    """``value`` stored into a C int (32 bits, two's complement)."""
+    return (value + (1 << 31)) % (1 << 32) - (1 << 31)
+
+
+def seed_room(machine, cg, necessary):
+    """The seed's room check, ``usage + necessary > limit`` in u64 with an int ``necessary``:
+    a negative one wraps, and fits only where the usage is at least its size."""
+    if necessary >= 0:
+        return margin(machine, cg) >= necessary
+    return int(machine.read(cg.path, "memory.usage_in_bytes")) >= -necessary
+
+
 class Policy(AttachHooks):
-    """A charge-moving policy: the memory subsystem's hooks, by name."""
+    """A charge-moving policy: the memory subsystem's hooks, by name.
+
+    ``rollback_every_subsys``: a refused move rolls back every subsystem (the
+    seed's patched cgroup_attach_task()), not only those that said yes.
+    """
+
+    rollback_every_subsys = False
 
 
 class NonePolicy(Policy):
@@ -135,14 +155,34 @@ class SeedPolicy(Policy):
       and cond_resched() inside the PTE loop; they belong after it.
     - ``rCU_read_lock()`` in mem_cgroup_attach_rollback() is rcu_read_lock().
     - ``goto rollback;;``: a stray semicolon, harmless.
-    - the old cgroup_attach_task() calls every subsystem's attach_rollback,
-      including the one that refused; for memory that would recharge pages
-      to the group they are already in, a no-op, so only the subsystems that
-      said yes are rolled back.
+    - the patched cgroup_attach_task() calls every subsystem's
+      attach_rollback, the one that refused included, and before any said
+      yes: memory's rollback runs whenever a move is refused.  It is no
+      no-op: the same algorithm towards the group the task is in reclaims
+      there until X's pages would fit a second time (evicting the old
+      group's page cache) and recharges pages a failed rollback leaked.
+      It returns void: its own failure is ignored.
+    - ``int necessary = info.count * PAGE_SIZE`` truncates to a C int: a
+      task of 2 GiB or more wraps, negative for 2-4 GiB, and the room check
+      (u64 usage + necessary > limit) then holds only when the group's usage
+      exceeds the wrapped amount: into an empty group such a task is refused
+      after fruitless reclaim, whatever the limit.
+    - the OOM killer its per-page charges may call takes cgroup_lock() on its
+      base kernel (2.6.26), under the cgroup_mutex that cgroup_attach_task()
+      holds: the writer deadlocks (the move's outcome "deadlock").
+      ``seed-2.6.29`` is the patch on a kernel without that lock.
+
+    Its base kernel (profile 2.6.26) differs from later ones where the seed
+    meets it: a limit write below usage is accepted (res_counter_write(), no
+    reclaim, no EBUSY); memory.stat has its six 2.6.26 lines; the charge has
+    no batch, 5 retries, and after the OOM kill the fault fails.  Not yet
+    modelled: its force_empty/rmdir drop the charges (here they go to the
+    parent), and anon pages are uncharged at unmap (here when freed).
     """
 
     name = "seed"
     oom_takes_cgroup_lock = True   # as the kernel profile says (2.6.26: yes)
+    rollback_every_subsys = True
 
     def can_attach(self, ctx):
         try:
@@ -156,7 +196,12 @@ class SeedPolicy(Policy):
             raise
 
     def cancel(self, ctx):
-        self.recharge_task(ctx, ctx.src, "mem_cgroup_attach_rollback")
+        """mem_cgroup_attach_rollback(): void, so only a deadlock gets out of it."""
+        try:
+            self.recharge_task(ctx, ctx.src, "mem_cgroup_attach_rollback")
+        except OSError as e:
+            if e.errno == errno.EDEADLK:
+                raise
 
     def recharge_task(self, ctx, target, hook):
         """mem_cgroup_recharge_task(): move the task's movable charges to ``target``.
@@ -170,10 +215,11 @@ class SeedPolicy(Policy):
             if not self.oom_takes_cgroup_lock:
                 lib.emu_move_oom_unlocked(mc.ptr)
             isolated = mc.call(lib.emu_seed_isolate)
-            necessary = isolated * PAGE_SIZE
+            necessary = c_int(isolated * PAGE_SIZE)      # the posted `int necessary`
             t0 = time.perf_counter()
-            while margin(machine, target) < necessary:
-                short = (necessary - margin(machine, target) + PAGE_SIZE - 1) // PAGE_SIZE
+            while not seed_room(machine, target, necessary):
+                short = max((necessary - margin(machine, target) + PAGE_SIZE - 1) // PAGE_SIZE,
+                            SWAP_CLUSTER_MAX)
                 if not machine.reclaim(target.path, short * PAGE_SIZE):
                     raise OSError(errno.ENOMEM, f"cannot make room for {necessary} bytes in "
                                   f"{target.path!r}: reclaim makes no progress")

@@ -668,6 +668,8 @@ class _Runner:
         entry = {"step": i, "cg": s["cg"], "file": s["file"], "label": s.get("label"),
                  "value": None, "status": "ok"}
         self.reads.append(entry)
+        if self.scenario.vm.get("drain_before_read"):       # as the kernel runner: stocks back first
+            self.machine.drain()
         try:
             entry["value"] = parse_value(s["file"], self.machine.read(s["cg"], s["file"]))
         except OSError as e:

@@ -14,6 +14,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def usage(m, cg=""):
+    """Bytes charged to pages: drains the CPUs' charge stocks first, as a test on a real kernel does."""
+    m.drain()
     return int(m.read(cg, "memory.usage_in_bytes"))
 
 
@@ -77,13 +79,11 @@ def alive(m, pid):
 
 def move_while_charging(m, pid, path, charge):
     """Move ``pid`` to ``path``; at the move's first "move" point ``charge()`` runs on another
-    thread and the move goes on once it has finished or waits for the move (mc_waiters
-    polled, no sleep).  Returns the events: "move", "charged", "waiters:N" in their order."""
-    import threading
-
+    thread (``info.run_on``) and the move goes on once it has finished or waits for the move.
+    Returns the events: "move", "charged", "waiters:N" in their order."""
     from memcg_emu._core import lib
 
-    events, thread = [], []
+    events, work = [], []
 
     def run():
         charge()
@@ -92,15 +92,13 @@ def move_while_charging(m, pid, path, charge):
     def hook(info):
         if info.phase == "move" and not events:
             events.append("move")
-            thread.append(threading.Thread(target=run))
-            thread[0].start()
-            while lib.emu_mc_waiters(m._m) == 0 and thread[0].is_alive():
-                os.sched_yield()
+            work.append(info.run_on(0, run))
+            work[0].wait_blocked_or_done()
             events.append(f"waiters:{lib.emu_mc_waiters(m._m)}")
     m.on_resched(hook)
     m.move(pid, path)
     m.on_resched(None)
-    thread[0].join()
+    work[0].join()
     return events
 
 

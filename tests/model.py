@@ -14,6 +14,12 @@ docstrings.  What it keeps:
 * for each task: its group, its mm (VMAs, PTEs, which PTE tables exist, the
   next mmap address) and its oom_score_adj.
 
+Under pressure it follows 6.1, one function per rule, each stating it: the charge
+path (``try_charge``: stock and batch, reclaim, drain, retries, OOM and retry), the
+victim (``oom_kill``), reclaim by priority rounds over the subtree (``try_to_free``,
+``shrink``), the bit-1 rule (``mc_target``), and the seed's rollback of every
+subsystem (``move``, ``cancel_seed``).
+
 Scope (what the state machine drives): kernel profile 6.1, no swap, RAM
 never exhausted (``Model`` raises ``NotModelled`` if a run would need more
 frames than the machine has), one thread.  Moves are generators: they yield
@@ -32,6 +38,7 @@ CHARGE_RETRIES = 16            # MAX_RECLAIM_RETRIES: the 6.1 charge path
 CHARGE_BATCH = 64              # MEMCG_CHARGE_BATCH
 COSTLY = 8                     # 1 << PAGE_ALLOC_COSTLY_ORDER
 SWAP_CLUSTER_MAX = 32
+DEF_PRIORITY = 12
 RES_MAX = (1 << 64) - 1
 PAGE_COUNTER_MAX_BYTES = ((1 << 63) - 1) // PAGE * PAGE
 MMAP_BASE = 0x7f0000000000
@@ -267,14 +274,12 @@ class Model:
                 if not t.dead and (g is None or t.group is g)]
 
     # ---- res_counter and charging ----
-    def res_charge(self, g, pages, room=None):
-        """res_counter_charge() up the hierarchy; the group whose limit refused, or None.
-        Every level must fit ``room`` pages (default: ``pages``), but only ``pages`` are charged."""
+    def res_charge(self, g, pages):
+        """res_counter_charge() up the hierarchy; the group whose limit refused, or None."""
         val = pages * PAGE
-        need = (room or pages) * PAGE
         done = []
         for c in g.chain():
-            if c.usage + need > c.limit:
+            if c.usage + val > c.limit:
                 c.failcnt += 1
                 for u in done:
                     u.usage -= val
@@ -292,23 +297,34 @@ class Model:
     def margin(self, g):
         return min(max(c.limit - c.usage, 0) for c in g.chain())
 
-    def stock_of(self, g):
+    # ---- the charge stock of the one CPU (6.1 memcg_stock) ----
+    def stocked_pages(self, g):
+        """What the stock holds charged to ``g`` itself (counted in its usage, no page's)."""
         held, n = self.stock
         return n if held is g else 0
 
     def drain_stock(self, g=None):
-        """drain_all_stock(): forget the stock of ``g`` or a group under it (None: any)."""
-        held, _ = self.stock
+        """drain_all_stock(): the stock of ``g`` or a group under it (None: any) is uncharged."""
+        held, n = self.stock
         if held is not None and (g is None or held.under(g)):
+            self.res_uncharge(held, n)
             self.stock = (None, 0)
+
+    def refill_stock(self, g, pages):
+        """refill_stock(): the batch's surplus stays charged in the stock; another group's
+        stock goes back first, and a stock over one batch gives everything back."""
+        if self.stock[0] is not g:
+            self.drain_stock()
+        self.stock = (g, self.stocked_pages(g) + pages)
+        if self.stock[1] > CHARGE_BATCH:
+            self.drain_stock()
 
     def try_charge(self, g, pages, reclaim, oom=False, noretry=False):
         """try_charge_memcg(), 6.1, step by step:
-        1. the per-cpu stock holds ``pages`` for g: take them (charged here; the stock itself
-           is never charged, only its size kept, so usage reads as after a drain);
-        2. charge a batch of max(64, pages) -- every level must have room for the batch plus
-           g's stock -- a batch that does not fit counts one failure and is retried with
-           ``pages`` alone; a batch that fits puts its surplus in the stock (over 64: drained);
+        1. the per-cpu stock holds ``pages`` for g: take them, the counters untouched;
+        2. charge a batch of max(64, pages) (the root: ``pages``, it is never stocked); a batch
+           that does not fit counts one failure and is retried with ``pages`` alone; a batch
+           that fits leaves its surplus charged in the stock (refill_stock);
         3. no reclaim allowed: fail;
         4. reclaim in the group over its limit; room now: retry;
         5. the first time, drain the stock and retry; noretry (__GFP_NORETRY): fail;
@@ -318,27 +334,23 @@ class Model:
         9. without ``oom``: fail; the charging task already chosen (after an OOM): fail;
            else the OOM killer (oom_kill) and retry with 16 fresh retries, unless it found
            nothing to kill (or, a second time, a victim still exiting): fail."""
-        batch, retries, drained, passed_oom, waited = max(CHARGE_BATCH, pages), CHARGE_RETRIES, False, False, False
+        batch = pages if g.parent is None else max(CHARGE_BATCH, pages)
+        retries, drained, passed_oom, waited = CHARGE_RETRIES, False, False, False
         while True:
-            held, n = self.stock
-            if held is g and n >= pages:
-                self.stock = (g, n - pages)
-                if self.res_charge(g, pages) is None:
-                    return True
-                self.drain_stock(g)
-            over = self.res_charge(g, pages, room=batch + self.stock_of(g))
+            if pages <= CHARGE_BATCH and self.stock[0] is g and self.stock[1] >= pages:
+                self.stock = (g, self.stocked_pages(g) - pages)
+                return True
+            over = self.res_charge(g, batch)
             if over is None:
                 if batch > pages:
-                    held, n = self.stock
-                    n = (n if held is g else 0) + batch - pages
-                    self.stock = (g, n) if n <= CHARGE_BATCH else (None, 0)
+                    self.refill_stock(g, batch - pages)
                 return True
             if batch > pages:
                 batch = pages
                 continue
             if not reclaim:
                 return False
-            reclaimed = self.reclaim(over, pages)
+            reclaimed = self.try_to_free(over, pages)
             if self.margin(over) >= pages * PAGE:
                 continue
             if not drained:
@@ -495,22 +507,35 @@ class Model:
 
     # ---- reclaim ----
     def reclaim(self, over, pages):
-        """try_to_free_mem_cgroup_pages(): at least 32 pages from ``over`` and its descendants,
-        groups in id order; returns how many were freed."""
-        target = max(pages, SWAP_CLUSTER_MAX)
-        done = 0
-        for g in self.all_groups:
-            if done >= target:
-                break
-            if not g.dead and g.under(over):
-                done += self.shrink(g, target - done)
+        """Machine.reclaim() (as cgroup v2's memory_reclaim()): try_to_free() 32 pages at a
+        time until ``pages`` are freed or a round frees nothing; how many were freed."""
+        done, freed = 0, 1
+        while done < pages and freed:
+            freed = self.try_to_free(over, min(pages - done, SWAP_CLUSTER_MAX))
+            done += freed
         return done
 
-    def shrink(self, g, want):
-        """One group: the oldest file pages first; anon ones only while it holds WRONG_CHARGE
-        pages (no swap); batches of 32, every page looked at once at the most."""
+    def try_to_free(self, over, pages):
+        """try_to_free_mem_cgroup_pages(): rounds from priority 12 down to 0; each round
+        visits every group under ``over`` (id order) for its share, the size of its lists
+        >> priority, so reclaim falls on groups in proportion to their size; it ends after
+        the round that has freed max(pages, 32).  Returns how many were freed."""
+        target = max(pages, SWAP_CLUSTER_MAX)
+        done = 0
+        for priority in range(DEF_PRIORITY, -1, -1):
+            if done >= target:
+                break
+            for g in self.all_groups:
+                if not g.dead and g.under(over):
+                    done += self.shrink(g, target, priority)
+        return done
+
+    def shrink(self, g, want, priority):
+        """One group's share: the oldest file pages first; anon ones only while it holds
+        WRONG_CHARGE pages (no swap); (list sizes >> priority) pages looked at, in batches of
+        32, until this group alone has freed ``want``."""
         anon = g.stat["wrong"] > 0
-        budget = len(g.lru[FILE_LRU]) + (len(g.lru[ANON_LRU]) if anon else 0)
+        budget = (len(g.lru[FILE_LRU]) + (len(g.lru[ANON_LRU]) if anon else 0)) >> priority
         done = 0
         while done < want and budget:
             batch = min(SWAP_CLUSTER_MAX, budget)
@@ -642,6 +667,7 @@ class Model:
         if g.parent is None or g.children or self.live_tasks(g):
             raise err(errno.EBUSY)
         parent = g.parent
+        self.drain_stock(g)                     # mem_cgroup_css_offline()
         while g.usage:                          # 6.1 reparents every page, newest first
             lst = next((g.lru[n] for n in LRU_NAMES if g.lru[n]), None)
             if lst is None:
@@ -652,7 +678,6 @@ class Model:
             g.usage -= PAGE                     # res_counter_uncharge_until(parent)
             self.lru_add(page)
         g.dead = True
-        self.drain_stock(g)
         del parent.children[path.strip("/").split("/")[-1]]
         del self.groups[g.path]
 
@@ -661,21 +686,22 @@ class Model:
         if g.parent is None:
             raise err(errno.EINVAL)
         limit = RES_MAX if value is None else min(value // PAGE * PAGE, PAGE_COUNTER_MAX_BYTES)
-        if g.usage + self.stock_of(g) * PAGE > limit:
-            self.drain_stock(g)         # mem_cgroup_resize_max(): the stock counted in the usage
+        if g.usage > limit:
+            self.drain_stock(g)         # mem_cgroup_resize_max(): refused once, drain, retry
         while True:
             if g.usage <= limit:
                 g.limit = limit
                 return
-            if not self.reclaim(g, 1):
+            if not self.try_to_free(g, 1):
                 raise err(errno.EBUSY)
 
     def force_empty(self, g):
         if g.parent is None:
             raise err(errno.EINVAL)
         retries = RETRIES
+        self.drain_stock(g)
         while retries and g.usage:
-            if not self.reclaim(g, 1):
+            if not self.try_to_free(g, 1):
                 retries -= 1
 
     def write_cpus(self, g, cpus):
@@ -1103,13 +1129,15 @@ class Model:
                     yield from getattr(self, "can_attach_" + policy.replace("-", "_"))(
                         res, t, src, dst, state)
             except BaseException:
-                for prev in reversed(done):
-                    if prev == "memory":
-                        try:            # attach_rollback() is void: a failure is ignored
-                            yield from getattr(self, "cancel_" + policy.replace("-", "_"))(
-                                res, t, src, dst, state)
-                        except OSError:
-                            pass
+                # the seed's patched cgroup_attach_task() rolls back every subsystem, memory
+                # included even when it refused or was never asked; the others, those that
+                # said yes.  attach_rollback() is void: a failure is ignored
+                if policy == "seed" or "memory" in done:
+                    try:
+                        yield from getattr(self, "cancel_" + policy.replace("-", "_"))(
+                            res, t, src, dst, state)
+                    except OSError:
+                        pass
                 res.outcome = "refused"
                 raise
             done.append(ss)
@@ -1150,7 +1178,12 @@ class Model:
             raise
 
     def cancel_seed(self, res, t, src, dst, state):
-        yield from self.seed_recharge_task(res, t, src, False)
+        """mem_cgroup_attach_rollback(): the recharge towards the group the task is in; it
+        returns void, so its own failure is dropped."""
+        try:
+            yield from self.seed_recharge_task(res, t, src, False)
+        except OSError:
+            pass
 
     def attach_seed(self, res, t, src, dst, state):
         return
@@ -1162,9 +1195,11 @@ class Model:
             e = yield from self.isolate_targets(ctx)
             if e:
                 raise e
-            necessary = ctx.nr_isolated * PAGE
-            while self.margin(target) < necessary:
-                short = (necessary - self.margin(target) + PAGE - 1) // PAGE
+            # `int necessary`: 2 GiB and more wrap; u64 usage + a negative one fits only where
+            # the usage is at least its size
+            necessary = (ctx.nr_isolated * PAGE + (1 << 31)) % (1 << 32) - (1 << 31)
+            while (self.margin(target) < necessary if necessary >= 0 else target.usage < -necessary):
+                short = max((necessary - self.margin(target) + PAGE - 1) // PAGE, SWAP_CLUSTER_MAX)
                 if not self.reclaim(target, short):
                     raise err(errno.ENOMEM, "no room")
                 e = yield from self.resched("room", short)
@@ -1239,10 +1274,11 @@ class Model:
             for _ in range(n):
                 page = ctx.isolated.pop(0)
                 ctx.moved.append(page)
+                was = page.memcg
                 ret = self.recharge_private(page, ctx.to, ctx)
                 if ret < 0:
                     return err(errno.ENOMEM, "destination full")
-                if ret == 0:
+                if ret == 0 and was is not ctx.to:      # recharged in place is no move
                     ctx.nr_moved += 1
         return None
 
@@ -1438,8 +1474,10 @@ class Model:
         yield from self.attach_lazy(res, t, src, dst, state, recharge=True)
 
     # upstream
-    def mc_target(self, ctx, v, addr):
-        """get_mctgt_type(): the page one PTE offers to the move, if it is charged to ``from``."""
+    def mc_target(self, ctx, v, addr, moving=False):
+        """get_mctgt_type(): the page one PTE offers to the count (or, ``moving``, the move), if
+        it is charged to ``from``.  6.1: when moving, page cache behind an empty PTE that some
+        other PTE maps is skipped (it could unmap during the move)."""
         pte = ctx.mm.ptes.get(addr)
         if pte is not None:
             page = pte.page
@@ -1454,6 +1492,8 @@ class Model:
             if v.file is None or not ctx.move_type & 2:
                 return None
             page = v.file.slots.get(v.pgoff + (addr - v.start) // PAGE)
+            if moving and page is not None and page.maps:
+                return None
         if page is None or page.memcg is not ctx.frm:
             return None
         return page
@@ -1549,7 +1589,7 @@ class Model:
                 while True:
                     batch = []
                     while addr != hi and ctx.precharge > len(batch):
-                        page = self.mc_target(ctx, v, addr)
+                        page = self.mc_target(ctx, v, addr, moving=True)
                         if page is not None:
                             batch.append(page)
                         addr += PAGE

@@ -128,12 +128,13 @@ def test_lazy_reclaim_takes_wrong_charge_first_and_refault_charges_the_new_group
     y_addr = m.mmap(y, "8M")
     m.touch(y, y_addr, "8M")                            # A's own pages, younger than X's
     m.move(x, "B")
-    assert m.reclaim("A", "16M") == 16 * MiB
-    assert stat(m, "A")["rss"] == 80 * MiB - 16 * MiB + 8 * MiB
-    assert int(m.read("A", "memcg_emu.wrong_charge_bytes")) == 64 * MiB   # Y untouched
-    assert stat(m, "B")["swap"] == 16 * MiB             # recorded for X's group now
+    r = m.reclaim("A", "16M")       # priority rounds: the last one may free a little more
+    assert 16 * MiB <= r < 17 * MiB
+    assert stat(m, "A")["rss"] == 80 * MiB - r + 8 * MiB
+    assert int(m.read("A", "memcg_emu.wrong_charge_bytes")) == 80 * MiB - r   # Y untouched
+    assert stat(m, "B")["swap"] == r                    # recorded for X's group now
     m.touch(x, addr, "80M")                             # refault
-    assert usage(m, "B") == 16 * MiB and usage(m, "A") == 72 * MiB
+    assert usage(m, "B") == r and usage(m, "A") == 88 * MiB - r
     m.check()
 
 

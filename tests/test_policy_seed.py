@@ -47,17 +47,27 @@ def test_moves_exactly_private_anon_pages_mapped_once(m):
     m.check()
 
 
-def test_refused_move_changes_nothing(m):
+def test_refused_move_changes_no_charge_but_memory_rolls_back_in_place(m):
+    """No room in B: nothing moves.  The patched cgroup_attach_task() still runs memory's
+    attach_rollback, towards A where the pages are: each movable page is uncharged and
+    charged to A again (one pgpgout and one pgpgin each), nothing else changes."""
     m.write("B", "memory.limit_in_bytes", "4M")
-    x, _, _, charged = mixed_task(m)
+    x, _, movable, charged = mixed_task(m)
     before = (stat(m, "A"), stat(m, "B"), m.read("B", "memory.failcnt"))
     with pytest.raises(OSError) as e:
         m.move(x, "B")
     assert e.value.errno == errno.ENOMEM
     assert m.cgroup_of(x) == "A"
     assert usage(m, "A") == charged * PAGE and usage(m, "B") == 0
-    assert (stat(m, "A"), stat(m, "B"), m.read("B", "memory.failcnt")) == before
+    assert_recharged_in_place(before, (stat(m, "A"), stat(m, "B"), m.read("B", "memory.failcnt")), movable)
     m.check()
+
+
+def assert_recharged_in_place(before, after, pages):
+    """Nothing differs but A's (the first) page events: one pgpgout and one pgpgin per page."""
+    for key in ("pgpgin", "pgpgout", "total_pgpgin", "total_pgpgout"):
+        assert after[0].pop(key) - before[0].pop(key) == pages
+    assert after == before
 
 
 def race_b(m, x, b_limit, w_bytes, at_pages):
@@ -179,14 +189,16 @@ def test_none_never_moves_a_charge(m):
     m.check()
 
 
-def test_cpuset_refusal_leaves_everything_unchanged(m):
-    x, _, _, charged = mixed_task(m)
+def test_cpuset_refusal_still_runs_memorys_attach_rollback(m):
+    """cpuset refuses before memory is asked; the patched cgroup_attach_task() calls memory's
+    attach_rollback all the same: X's movable pages are recharged to A in place."""
+    x, _, movable, charged = mixed_task(m)
     m.write("B", "cpuset.cpus", "")
     before = (stat(m, "A"), stat(m, "B"))
     with pytest.raises(OSError) as e:
         m.move(x, "B")
-    assert e.value.errno == errno.ENOSPC
-    assert m.cgroup_of(x) == "A" and (stat(m, "A"), stat(m, "B")) == before
+    assert e.value.errno == errno.ENOSPC and m.cgroup_of(x) == "A"
+    assert_recharged_in_place(before, (stat(m, "A"), stat(m, "B")), movable)
     m.check()
 
 

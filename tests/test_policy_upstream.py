@@ -170,11 +170,12 @@ def test_swap_entries_move_with_bit_0():
     m, x = groups(1, swap="64M")
     addr = m.mmap(x, "8M")
     m.touch(x, addr, "8M")
-    m.write("A", "memory.limit_in_bytes", "6M")      # 2M goes to swap
-    assert stat(m, "A")["swap"] == 2 * MiB
+    m.write("A", "memory.limit_in_bytes", "6M")      # 2M goes to swap (and what the last
+    swapped = stat(m, "A")["swap"]                   # priority round of reclaim took more)
+    assert 2 * MiB <= swapped < 3 * MiB
     m.move(x, "B")
-    assert stat(m, "B")["swap"] == 2 * MiB and stat(m, "A")["swap"] == 0
-    assert usage(m, "B") == 6 * MiB and usage(m, "A") == 0
+    assert stat(m, "B")["swap"] == swapped and stat(m, "A")["swap"] == 0
+    assert usage(m, "B") == 8 * MiB - swapped and usage(m, "A") == 0
     m.touch(x, addr, "8M")                          # swap-in charges the new owner of the record
     assert usage(m, "B") == 8 * MiB and stat(m, "B")["swap"] == 0
     m.check()

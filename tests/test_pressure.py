@@ -99,7 +99,7 @@ def test_casestudy_seed_deadlocks_on_its_base_kernel_and_seed_2_6_29_does_not():
 # ---- the charge path per profile ----
 
 def group_g(kernel, ram, limit):
-    """A machine with one group G of ``limit``."""
+    """A machine with one group G of ``limit`` (no page tables charged: usage is the pages')."""
     m = Machine(ram=ram, kernel=kernel, thp="never", kmem=False)
     m.mkdir("G")
     m.write("G", "memory.limit_in_bytes", limit)
@@ -117,8 +117,8 @@ def z_and_w_in_100m(kernel):
 
 def test_try_charge_memcg_retries_after_the_oom_kill_6_1():
     """6.1: the OOM killer takes Z and W's charge retries (passed_oom): W gets its 60M.
-    failcnt: the batch and the page (2), the retry after drain_all_stock() (1) and
-    MAX_RECLAIM_RETRIES (16) for the one charge that needed the killer."""
+    failcnt (4 KiB pages): for the one charge that needed the killer the batch and the page
+    (2), the retry after drain_all_stock() (1) and MAX_RECLAIM_RETRIES (16)."""
     m, z, w, addr = z_and_w_in_100m("6.1")
     m.touch(w, addr, "60M")
     raises_errno(errno.ESRCH, m.cgroup_of, z)
@@ -172,8 +172,8 @@ def test_mem_cgroup_do_precharge_failcnt_agrees_with_the_kernel_a_b1g_mc1():
     with __GFP_NORETRY, each page charged while B's margin is under one batch (64 pages) has
     its batch refused once, and the last page is refused three times (batch, page, after
     drain_all_stock()).  From the kernel's own starting usage of B (a_b1g_mc1, real 6.1: its
-    test harness's tasks add 281 pages we do not model) we agree with its failcnt, 43, within
-    10%."""
+    test harness's tasks add pages we do not model) we agree with its failcnt, 43, within
+    10%: B's usage, its page tables included, is faulted in as anon (kmem off)."""
     want = kernel_reads("a_b1g_mc1")
     m = Machine(ram="2G", kernel="6.1", kmem=False)    # Z's size is the kernel's usage, kmem and all
     for cg in ("A", "B"):
@@ -258,3 +258,124 @@ def test_select_bad_process_tie(kernel, later):
     m.set_oom_score_adj(r, -1000)
     fault_through_oom(m, r, "8M")            # r is never chosen; one of a, b goes
     assert oom_killed(m)[0] == (b if later else a)
+
+
+
+# ---- the 6.1 bit-1 rule ----
+
+@pytest.mark.parametrize("kernel,moved_mib", [("6.1", 1), ("3.4", 2)])
+def test_get_mctgt_type_skips_page_cache_mapped_elsewhere_6_1(kernel, moved_mib):
+    """get_mctgt_type(), 6.1: a page-cache page behind an empty PTE of the moving task that
+    another task maps is counted but not moved (page_mapped() could change under the move);
+    3.4 moves it.  X maps 2M of /data and faults none of it but the first page; Y maps and
+    faults the first 1M; the other 1M is nobody's mapping."""
+    m = Machine(ram="256M", kernel=kernel)
+    for cg in ("A", "B"):
+        m.mkdir(cg)
+    m.write("B", "memory.move_charge_at_immigrate", "3")
+    x, y = m.spawn("A"), m.spawn("A")
+    m.file_write(x, "/data", "2M")
+    x_addr = m.mmap(x, "2M", kind="file", path="/data")
+    m.touch(x, x_addr + 2 * MiB - 4096, 4096, write=False)   # the PTE table exists, one page mapped
+    m.touch(y, m.mmap(y, "1M", kind="file", path="/data"), "1M", write=False)
+    m.move(x, "B")
+    assert stat(m, "B")["cache"] == moved_mib * MiB
+    assert stat(m, "A")["cache"] == (2 - moved_mib) * MiB
+    m.check()
+
+
+# ---- the seed as posted: slips that show ----
+
+def test_seed_int_necessary_wraps_at_2_GiB():
+    """mem_cgroup_recharge_task(): ``int necessary = info.count * PAGE_SIZE`` -- a 2 GiB task
+    wraps to -2^31, and u64 usage + necessary exceeds any limit of an empty group: refused
+    after fruitless reclaim, though B (6G) has room for it three times over."""
+    m = Machine(ram="3G", kernel="2.6.26", policy="seed")
+    for cg in ("A", "B"):
+        m.mkdir(cg)
+    m.write("B", "memory.limit_in_bytes", "6G")
+    x = m.spawn("A")
+    anon(m, x, 2 << 30)
+    err = raises_errno(errno.ENOMEM, m.move, x, "B")
+    assert "reclaim makes no progress" in str(err)
+    assert m.cgroup_of(x) == "A" and usage(m, "B") == 0
+
+
+def test_seed_attach_rollback_after_its_own_refusal_reclaims_the_old_group():
+    """The patched cgroup_attach_task() rolls back every subsystem, memory included after it
+    refused itself: mem_cgroup_attach_rollback() recharges X towards A, whose room check
+    (A's usage + X's 800M over 1G) reclaims A's page cache before it gives up."""
+    m = Machine(ram="4G", kernel="2.6.26", policy="seed")
+    for cg in ("A", "B"):
+        m.mkdir(cg)
+        m.write(cg, "memory.limit_in_bytes", "1G")
+    x = m.spawn("A")
+    anon(m, x, 800 * MiB)
+    m.file_write(m.spawn("A"), "/cache", "100M")
+    anon(m, m.spawn("B"), 500 * MiB)
+    raises_errno(errno.ENOMEM, m.move, x, "B")     # B has no room for 800M
+    assert stat(m, "A")["cache"] == 0 and usage(m, "A") == 800 * MiB
+    m.check()
+
+
+# ---- the RFD's base kernel, 2.6.26 ----
+
+def test_res_counter_write_accepts_a_limit_below_usage_2_6_26():
+    """res_counter_write(), 2.6.26: the limit is stored whatever the usage (no reclaim, no
+    EBUSY: mem_cgroup_resize_limit() came in 2.6.27); the next charge is the one that fails."""
+    m = group_g("2.6.26", "64M", "16M")
+    x = m.spawn("G")
+    anon(m, x, 8 * MiB)
+    m.write("G", "memory.limit_in_bytes", "4M")
+    assert int(m.read("G", "memory.limit_in_bytes")) == 4 * MiB and usage(m, "G") == 8 * MiB
+    with pytest.raises(OOMKilled):
+        anon(m, x, 4096)
+    m6 = group_g("6.1", "64M", "16M")
+    anon(m6, m6.spawn("G"), 8 * MiB)
+    raises_errno(errno.EBUSY, m6.write, "G", "memory.limit_in_bytes", "4M")
+
+
+def test_mem_control_stat_show_layout_2_6_26():
+    """mem_control_stat_show(), 2.6.26: cache, rss, pgpgin, pgpgout, active, inactive."""
+    m = group_g("2.6.26", "64M", "16M")
+    x = m.spawn("G")
+    anon(m, x, MiB)
+    m.file_write(x, "/f", "1M")
+    assert m.read("G", "memory.stat") == (f"cache {MiB}\nrss {MiB}\npgpgin 512\npgpgout 0\n"
+                                          f"active 0\ninactive {2 * MiB}\n")
+
+
+@pytest.mark.parametrize("kernel,moves", [("3.4", True), ("2.6.35", True), ("6.1", False)])
+def test_mem_cgroup_get_shmem_target_moves_shmem_swap_2_6_35_to_5_9(kernel, moves):
+    """Bit 1 from 2.6.35 to 5.9: a shmem page of the task's mapping that is out on swap moves
+    its swap record (mc_handle_file_pte() finds the swap entry); 5.10+ leaves it."""
+    m = Machine(ram="256M", swap="64M", kernel=kernel, kmem=False)
+    for cg in ("A", "B"):
+        m.mkdir(cg)
+    m.write("B", "memory.move_charge_at_immigrate", "3")
+    x = m.spawn("A")
+    m.touch(x, m.mmap(x, "1M", kind="shm"), "1M")
+    assert m.reclaim("A", "1M") == MiB and stat(m, "A")["swap"] == MiB
+    m.move(x, "B")
+    assert (stat(m, "B")["swap"], stat(m, "A")["swap"]) == ((MiB, 0) if moves else (0, MiB))
+    assert usage(m, "A") == usage(m, "B") == 0
+    m.check()
+
+
+# ---- reclaim ----
+
+def test_shrink_node_memcgs_reclaims_in_proportion_to_size():
+    """do_try_to_free_pages()/shrink_node_memcgs(): each priority round takes every group's
+    share (its lists >> priority), so a charge in C2 reclaims from C2 as well as from its
+    sibling C1 -- before, the children were drained in id order and C1 lost all 16M."""
+    m = Machine(ram="256M")
+    m.mkdir("P")
+    m.write("P", "memory.limit_in_bytes", "32M")
+    for c in ("P/C1", "P/C2"):
+        m.mkdir(c)
+    m.file_write(m.spawn("P/C1"), "/c1", "16M")
+    m.file_write(m.spawn("P/C2"), "/c2", "32M")
+    c1, c2 = usage(m, "P/C1"), usage(m, "P/C2")
+    assert c1 + c2 <= 32 * MiB
+    assert 4 * MiB < c1 < 16 * MiB and c2 < 32 * MiB     # both gave; C1 kept part of its share
+    m.check()

@@ -87,8 +87,9 @@ def test_rows_say_what_each_move_did(tmp_path):
     assert len(got) == 12 and all(r["status"] == "ok" for r in got.values())
     room = got[("upstream", "64M", "16M")]
     assert (room["outcome"], int(room["pages_moved"])) == ("moved", 16 * MiB // 4096)
-    # on 6.1 each group also holds its tasks' page tables (kmem, a few pages; never moved)
-    tables = 32 * 4096
+    # on 6.1 each group also holds its tasks' page tables (kmem, a few pages; never moved) and
+    # up to a charge stock of 64 pages (MEMCG_CHARGE_BATCH; usage is read raw, as a kernel shows it)
+    tables = 32 * 4096 + 64 * 4096
     assert 24 * MiB < int(room["new_before"]) < 24 * MiB + tables
     assert 40 * MiB < int(room["new_after"]) < 40 * MiB + tables
     assert 16 * MiB < int(room["old_before"]) < 16 * MiB + tables and 0 < int(room["old_after"]) < tables

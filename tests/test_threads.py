@@ -111,7 +111,7 @@ class Worker:
 
 
 def test_threads_fault_unmap_fork_exit_share_a_file(machine):
-    m = machine(ram="2G")
+    m = machine(ram="2G", cpus=4)          # tasks spread over CPUs: per-CPU stocks and lists race
     for cg in ("S", "T", "U", "V"):
         m.mkdir(cg)
     touched_shared = set()
@@ -160,7 +160,7 @@ def test_threads_share_one_mm_and_race_cow(machine, thp):
     """Parent and child write the same COW pages at once, while two more threads map and unmap in the parent's mm.
 
     With THP the first round's pages are huge: both writers split them while the churn splits its own."""
-    m = machine(ram="1G", thp=thp)
+    m = machine(ram="1G", thp=thp, cpus=2)
     m.mkdir("A")
     parent = m.spawn("A")
     base = m.mmap(parent, "8M")
@@ -231,7 +231,7 @@ def limited_group_round(m, seed):
 def test_threads_under_a_limit_reclaim_page_cache(machine):
     """Concurrent reclaim of one group's page cache, many short rounds (each on a fresh machine)."""
     for seed in range(40):
-        limited_group_round(machine(ram="256M"), seed)
+        limited_group_round(machine(ram="256M", cpus=2), seed)
 
 
 def test_threads_swap_out_races_exit_and_shmem_teardown(machine):
@@ -241,7 +241,7 @@ def test_threads_swap_out_races_exit_and_shmem_teardown(machine):
     must be freed, not left with a count and no reference; a dying shmem
     object's pages are truncated under their page lock, as reclaim expects.
     """
-    m = machine(ram="32M", swap="16M")
+    m = machine(ram="32M", swap="16M", cpus=2)
     m.mkdir("A")
 
     def exiter():

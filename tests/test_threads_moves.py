@@ -51,7 +51,7 @@ def mover(m, pids, policy, barrier, stop, errors):
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_threads_race_moves(policy):
-    m = Machine(ram="256M", kmem=False)
+    m = Machine(ram="256M", kmem=False, cpus=4)          # one task per CPU
     for cg in ("A", "B"):
         m.mkdir(cg)
         m.write(cg, "memory.move_charge_at_immigrate", 3)

@@ -9,6 +9,7 @@
 #include "entry.h"
 
 __thread struct machine *cur_machine __attribute__((tls_model("initial-exec")));
+__thread int current_cpu;
 extern __thread struct mem_cgroup *current_memcg_in_oom;
 
 __thread char emu_errbuf[256];
@@ -39,7 +40,7 @@ void emu_bug(const char *file, int line, const char *cond)
 		snprintf(m->bug_msg, sizeof(m->bug_msg), "kernel BUG at %s:%d: %s", file, line, cond);
 }
 
-int emu_leave(struct machine *saved, int ret)
+int emu_leave(struct machine *saved, int saved_cpu, int ret)
 {
 	struct machine *m = cur_machine;
 
@@ -48,6 +49,7 @@ int emu_leave(struct machine *saved, int ret)
 	else if (ret < 0 && !emu_errbuf[0])
 		emu_set_error(ret, "%s", strerror(-ret));
 	cur_machine = saved;
+	current_cpu = saved_cpu;
 	return ret;
 }
 
@@ -114,7 +116,7 @@ static struct mem_cgroup *mem_cgroup_alloc(struct machine *m, struct mem_cgroup 
 	return memcg;
 }
 
-int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kernel,
+int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kernel, int nr_cpus,
 		    struct machine **out)
 {
 	struct machine *m;
@@ -123,6 +125,8 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 		return emu_set_error(-EINVAL, "a machine needs at least 16 pages of RAM");
 	if (swap_pages == 1 || swap_pages > 0xffffffffUL)
 		return emu_set_error(-EINVAL, "swap must be 0 or 2..2^32 pages");
+	if (nr_cpus < 1 || nr_cpus > EMU_MAX_CPUS)
+		return emu_set_error(-EINVAL, "a machine has 1..%d CPUs", EMU_MAX_CPUS);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return emu_set_error(-ENOMEM, "out of host memory");
@@ -131,19 +135,27 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	m->mem_map = calloc(ram_pages, sizeof(struct page));
 	m->page_cgroup_map = calloc(ram_pages, sizeof(struct page_cgroup));
 	m->nr_swap = swap_pages;
+	m->nr_cpus = nr_cpus;
+	m->memcg_stock = calloc((size_t)nr_cpus, sizeof(*m->memcg_stock));
+	m->pcp = calloc((size_t)nr_cpus, sizeof(*m->pcp));
 	if (swap_pages) {
 		m->swap_map = calloc(swap_pages, sizeof(*m->swap_map));
 		m->swap_cgroup = calloc(swap_pages, sizeof(*m->swap_cgroup));
 		atomic_store(&m->nr_swap_free, (long)swap_pages - 1);
 	}
-	if (!m->mem_map || !m->page_cgroup_map || (swap_pages && (!m->swap_map || !m->swap_cgroup))) {
+	if (!m->mem_map || !m->page_cgroup_map || !m->memcg_stock || !m->pcp || (swap_pages && (!m->swap_map || !m->swap_cgroup))) {
 		free(m->mem_map);
 		free(m->page_cgroup_map);
 		free(m->swap_map);
 		free(m->swap_cgroup);
+		free(m->memcg_stock);
+		free(m->pcp);
 		free(m);
 		return emu_set_error(-ENOMEM, "out of host memory for %lu pages", ram_pages);
 	}
+	for (int cpu = 0; cpu < nr_cpus; cpu++)
+		spin_lock_init(&m->memcg_stock[cpu].stock_lock);
+	pcp_init(m);
 	spin_lock_init(&m->zone.lock);
 	INIT_LIST_HEAD(&m->zone.free_list);
 	INIT_LIST_HEAD(&m->zone.free_huge);
@@ -166,9 +178,9 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	INIT_LIST_HEAD(&m->anon_vmas);
 	pthread_mutex_init(&m->mc_lock, NULL);
 	pthread_cond_init(&m->mc_waitq, NULL);
+	pthread_cond_init(&m->mc_waiters_changed, NULL);
 	pthread_mutex_init(&m->cgroup_mutex, NULL);
 	pthread_mutex_init(&m->oom_lock, NULL);
-	spin_lock_init(&m->stock_lock);
 	spin_lock_init(&m->cgroup_mutex_state);
 	spin_lock_init(&m->moves_lock);
 	INIT_LIST_HEAD(&m->moves);
@@ -212,6 +224,7 @@ void emu_machine_free(struct machine *m)
 	destroy_rwsem(&m->tasklist_lock);
 	pthread_mutex_destroy(&m->mc_lock);
 	pthread_cond_destroy(&m->mc_waitq);
+	pthread_cond_destroy(&m->mc_waiters_changed);
 	pthread_mutex_destroy(&m->cgroup_mutex);
 	pthread_mutex_destroy(&m->oom_lock);
 	free(m->mem_map);
@@ -219,6 +232,8 @@ void emu_machine_free(struct machine *m)
 	free(m->swap_map);
 	free(m->swap_cgroup);
 	emu_trace_free(m);
+	free(m->memcg_stock);
+	free(m->pcp);
 	free(m);
 	cur_machine = saved;
 }
@@ -319,6 +334,7 @@ int emu_memcg_destroy(struct machine *m, int id)
 
 	if (!memcg->parent)
 		EMU_RETURN(emu_set_error(-EBUSY, "the root group cannot be removed"));
+	drain_all_stock(memcg);	/* mem_cgroup_css_offline(), 6.1; force_empty's before */
 	ret = mem_cgroup_reparent_pages(memcg);
 	if (ret)
 		EMU_RETURN(ret);
@@ -326,7 +342,6 @@ int emu_memcg_destroy(struct machine *m, int id)
 	 * Swap slots keep the dead group's id (mem_cgroup_id_put() waits for
 	 * them in 6.1): a swap-in then charges the faulting task's group.
 	 */
-	drain_all_stock(memcg);
 	spin_lock(&m->memcg_lock);
 	memcg->dead = 1;
 	kmem = atomic_exchange(&memcg->kmem, 0);
@@ -357,14 +372,6 @@ int emu_machine_set_kmem(struct machine *m, int on)
 	EMU_RETURN(0);
 }
 
-/* drain_all_stock() of every group (what a read after "drain" in a scenario sees). */
-int emu_drain(struct machine *m)
-{
-	EMU_ENTER(m);
-	drain_all_stock(NULL);
-	EMU_RETURN(0);
-}
-
 /*
  * mem_cgroup_resize_max(), mm/memcontrol.c 6.1 (mem_cgroup_resize_limit()
  * and mem_cgroup_resize_memsw_limit() before): with swap accounting the
@@ -375,12 +382,15 @@ static int mem_cgroup_resize_max(struct mem_cgroup *memcg, unsigned long long li
 {
 	extern __thread int current_reclaim_noswap;
 	struct res_counter *counter = memsw ? &memcg->memsw : &memcg->res;
+	int drained = 0;
 
 	if (memsw && !do_swap_account(memcg->machine))
 		return emu_set_error(-ENOENT, "this kernel does not account memory+swap");
-	/* the kernel's usage counts the stock: a limit under it drains the stock first */
-	if (res_counter_read_usage(counter) + mem_cgroup_stock_pages(memcg) * PAGE_SIZE > limit)
-		drain_all_stock(memcg);
+	if (memcg->machine->kernel < EMU_KERNEL_2_6_34) {
+		/* res_counter_write(), 2.6.26: any limit, below usage too; the next charges reclaim */
+		res_counter_write_limit(counter, limit);
+		return 0;
+	}
 	for (;;) {
 		unsigned long reclaimed;
 		int ret;
@@ -395,6 +405,11 @@ static int mem_cgroup_resize_max(struct mem_cgroup *memcg, unsigned long long li
 		spin_unlock(&memcg->machine->memcg_lock);
 		if (!ret)
 			return 0;
+		if (!drained) {	/* the other CPUs' stocks first */
+			drain_all_stock(memcg);
+			drained = 1;
+			continue;
+		}
 		current_reclaim_noswap = memsw;
 		reclaimed = try_to_free_mem_cgroup_pages(memcg, 1);
 		current_reclaim_noswap = 0;
@@ -500,6 +515,7 @@ int emu_memcg_force_empty(struct machine *m, int id)
 	MEMCG_ARG(memcg, m, id);
 	int nr_retries = MEM_CGROUP_RECLAIM_RETRIES;
 
+	drain_all_stock(memcg);
 	while (nr_retries && res_counter_read_usage(&memcg->res))
 		if (!try_to_free_mem_cgroup_pages(memcg, 1))
 			nr_retries--;
@@ -567,7 +583,15 @@ int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages)
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
 
-	EMU_RETURN((int)min(try_to_free_mem_cgroup_pages(memcg, nr_pages), 0x7fffffffUL));
+	unsigned long done = 0, freed = 1;
+
+	/* as memory_reclaim() (cgroup v2's memory.reclaim): SWAP_CLUSTER_MAX at a time, until
+	 * @nr_pages are freed or a round frees nothing */
+	while (done < nr_pages && freed) {
+		freed = try_to_free_mem_cgroup_pages(memcg, min(nr_pages - done, SWAP_CLUSTER_MAX));
+		done += freed;
+	}
+	EMU_RETURN((int)min(done, 0x7fffffffUL));
 }
 
 int emu_task_new(struct machine *m, int memcg_id)
@@ -582,6 +606,7 @@ int emu_task_fork(struct machine *m, int pid)
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 
 	EMU_RETURN(copy_process(p));
 }
@@ -590,6 +615,7 @@ int emu_task_exec(struct machine *m, int pid)
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 
 	EMU_RETURN(do_execve(p));
 }
@@ -598,6 +624,7 @@ int emu_task_exit(struct machine *m, int pid)
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 
 	do_exit(p);
 	EMU_RETURN(0);
@@ -619,6 +646,38 @@ int emu_task_attach(struct machine *m, int pid, int memcg_id)
 	MEMCG_ARG(memcg, m, memcg_id);
 
 	atomic_store(&p->mem_cgroup, memcg);
+	EMU_RETURN(0);
+}
+
+/*
+ * sched_setaffinity() to one CPU: the task runs there from now on.  Also
+ * how the caller places a task at spawn or fork (select_task_rq()).
+ */
+int emu_task_set_cpu(struct machine *m, int pid, int cpu)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+
+	if (cpu < 0 || cpu >= m->nr_cpus)
+		EMU_RETURN(emu_set_error(-EINVAL, "no CPU %d (the machine has %d)", cpu, m->nr_cpus));
+	atomic_store(&p->cpu, cpu);
+	EMU_RETURN(0);
+}
+
+int emu_task_cpu(struct machine *m, int pid)
+{
+	EMU_ENTER(m);
+	TASK_ARG(p, m, pid);
+
+	EMU_RETURN(atomic_load(&p->cpu));
+}
+
+/* drain(): every CPU's charge stock back to the counters (drain_all_stock() of the root). */
+int emu_drain(struct machine *m)
+{
+	EMU_ENTER(m);
+
+	drain_all_stock(NULL);
 	EMU_RETURN(0);
 }
 
@@ -728,6 +787,7 @@ int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 	struct address_space *file = NULL;
 	unsigned long flags = 0, start = 0;
 	struct mm_struct *mm;
@@ -772,6 +832,7 @@ int emu_munmap(struct machine *m, int pid, unsigned long long addr, unsigned lon
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 	struct mm_struct *mm;
 	int ret = range_arg(addr, len);
 
@@ -840,6 +901,7 @@ int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 	unsigned long start, end;
 	struct mm_struct *mm;
 	struct fault_ctx f;
@@ -864,6 +926,7 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 	unsigned long start, end, done = 0;
 	struct mm_struct *mm;
 	struct fault_ctx f;
@@ -899,6 +962,7 @@ int emu_file_write(struct machine *m, int pid, const char *path, unsigned long l
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
+	ON_TASK_CPU(p);
 	struct address_space *mapping;
 	struct mm_struct *mm;
 	struct fault_ctx f;

@@ -197,3 +197,37 @@ int emu_mc_waiters(struct machine *m)
 	pthread_mutex_unlock(&m->mc_lock);
 	return n;
 }
+
+/*
+ * Work started on another CPU from a hook (run_on): sleep until one more
+ * charger than @before waits for the move, or until *@done is set by
+ * emu_work_done().  Custom to the emulator: real synchronization, no polling.
+ */
+int emu_wait_blocked_or_done(struct machine *m, int before, int *done)
+{
+	int n;
+
+	pthread_mutex_lock(&m->mc_lock);
+	while (!*done && m->mc_waiters <= before)
+		pthread_cond_wait(&m->mc_waiters_changed, &m->mc_lock);
+	n = m->mc_waiters;
+	pthread_mutex_unlock(&m->mc_lock);
+	return n;
+}
+
+void emu_work_done(struct machine *m, int *done)
+{
+	pthread_mutex_lock(&m->mc_lock);
+	*done = 1;
+	pthread_cond_broadcast(&m->mc_waiters_changed);
+	pthread_mutex_unlock(&m->mc_lock);
+}
+
+/* The CPU this host thread's calls run on when they are not a task's own (the mover's, a hook's work). */
+int emu_thread_set_cpu(struct machine *m, int cpu)
+{
+	if (cpu < 0 || cpu >= m->nr_cpus)
+		return emu_set_error(-EINVAL, "no CPU %d (the machine has %d)", cpu, m->nr_cpus);
+	current_cpu = cpu;
+	return 0;
+}

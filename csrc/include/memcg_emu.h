@@ -85,7 +85,8 @@ struct emu_fault_info {
 	unsigned long pages_faulted;
 };
 
-int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kernel,
+#define EMU_MAX_CPUS 1024
+int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kernel, int nr_cpus,
 		    struct machine **out);
 void emu_machine_free(struct machine *m);
 int emu_last_error(char *buf, int len);
@@ -117,7 +118,6 @@ int emu_memcg_stat(struct machine *m, int id, long long *out);
 int emu_memcg_set_use_hierarchy(struct machine *m, int id, int val);
 int emu_memcg_tasks(struct machine *m, int id, int *pids, int max);
 int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages);
-int emu_drain(struct machine *m);	/* drop the per-cpu charge stock (usage never counts it) */
 
 /* tasks and their memory */
 int emu_task_new(struct machine *m, int memcg_id);
@@ -126,6 +126,9 @@ int emu_task_exec(struct machine *m, int pid);
 int emu_task_exit(struct machine *m, int pid);
 int emu_task_memcg(struct machine *m, int pid);
 int emu_task_attach(struct machine *m, int pid, int memcg_id);
+int emu_task_set_cpu(struct machine *m, int pid, int cpu);
+int emu_task_cpu(struct machine *m, int pid);
+int emu_drain(struct machine *m);	/* every CPU's per-CPU charge caches */
 int emu_task_set_oom_score_adj(struct machine *m, int pid, int adj);
 int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
 	     const char *path, int private_, unsigned long long *addr);
@@ -171,6 +174,10 @@ int emu_upstream_can_attach(struct move_ctx *ctx, int move_type);
 int emu_upstream_move(struct move_ctx *ctx);
 int emu_upstream_clear(struct move_ctx *ctx);
 int emu_mc_waiters(struct machine *m);	/* chargers waiting for an upstream move to end */
+/* work run on another CPU from a hook: wait until it blocks on the move or is done */
+int emu_wait_blocked_or_done(struct machine *m, int before, int *done);
+void emu_work_done(struct machine *m, int *done);
+int emu_thread_set_cpu(struct machine *m, int cpu);
 
 /* memory.move_charge_at_immigrate bits */
 enum { EMU_MOVE_ANON = 1, EMU_MOVE_FILE = 2 };

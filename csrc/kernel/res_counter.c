@@ -10,12 +10,11 @@ void res_counter_init(struct res_counter *counter, struct res_counter *parent)
 	counter->parent = parent;
 }
 
-/* res_counter_charge_locked(), kernel/res_counter.c: fails (failcnt) unless @room fits. */
-static int res_counter_charge_locked(struct res_counter *counter, unsigned long long val,
-				     unsigned long long room)
+/* res_counter_charge_locked(), kernel/res_counter.c */
+static int res_counter_charge_locked(struct res_counter *counter, unsigned long long val)
 {
 	lockdep_assert_held(&counter->lock);
-	if (counter->usage + room > counter->limit || counter->usage + room < counter->usage) {
+	if (counter->usage + val > counter->limit || counter->usage + val < counter->usage) {
 		counter->failcnt++;
 		return -ENOMEM;
 	}
@@ -41,17 +40,6 @@ static void res_counter_uncharge_locked(struct res_counter *counter, unsigned lo
 int res_counter_charge(struct res_counter *counter, unsigned long long val,
 		       struct res_counter **limit_fail_at)
 {
-	return res_counter_charge_room(counter, val, val, limit_fail_at);
-}
-
-/*
- * Charge @val where the kernel would charge @room >= @val: the rest is what
- * its per-cpu stock would keep charged, which we keep no charge for (see
- * consume_stock() in mm/memcontrol.c).  Each level must fit @room or fails.
- */
-int res_counter_charge_room(struct res_counter *counter, unsigned long long val,
-			    unsigned long long room, struct res_counter **limit_fail_at)
-{
 	struct res_counter *c, *u;
 
 	*limit_fail_at = NULL;
@@ -59,7 +47,7 @@ int res_counter_charge_room(struct res_counter *counter, unsigned long long val,
 		int ret;
 
 		spin_lock(&c->lock);
-		ret = res_counter_charge_locked(c, val, room);
+		ret = res_counter_charge_locked(c, val);
 		spin_unlock(&c->lock);
 		if (ret) {
 			*limit_fail_at = c;
@@ -115,6 +103,14 @@ int res_counter_set_limit(struct res_counter *counter, unsigned long long limit)
 	}
 	spin_unlock(&counter->lock);
 	return ret;
+}
+
+/* res_counter_write(), kernel/res_counter.c 2.6.26: the limit is stored whatever the usage. */
+void res_counter_write_limit(struct res_counter *counter, unsigned long long limit)
+{
+	spin_lock(&counter->lock);
+	counter->limit = limit;
+	spin_unlock(&counter->lock);
 }
 
 unsigned long long res_counter_read_usage(struct res_counter *counter)

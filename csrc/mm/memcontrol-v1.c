@@ -24,6 +24,7 @@ int mem_cgroup_wait_acct_move(struct mem_cgroup *over_limit)
 	     mem_cgroup_is_descendant(m->mc_to, over_limit))) {
 		TRACE_SLICE(EMU_TRACE_MC_WAIT, over_limit->id, m->mc_from->id, m->mc_to->id, NULL);
 		m->mc_waiters++;
+		pthread_cond_broadcast(&m->mc_waiters_changed);
 		while (m->mc_active)
 			pthread_cond_wait(&m->mc_waitq, &m->mc_lock);
 		m->mc_waiters--;
@@ -62,31 +63,37 @@ static struct page *mc_handle_present_pte(struct move_ctx *ctx, struct vm_area_s
  * The walks have no pte_hole: where no PTE table exists nothing is found.
  */
 static struct page *mc_handle_file_pte(struct move_ctx *ctx, struct vm_area_struct *vma,
-				       unsigned long addr)
+				       unsigned long addr, long *shmem_swp)
 {
 	struct address_space *mapping = vma->vm_file;
 	unsigned long index = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
 	struct page *page = NULL;
+	uintptr_t slot;
 
 	if (!mapping || !(ctx->move_type & EMU_MOVE_FILE))
 		return NULL;
 	spin_lock(&mapping->tree_lock);
-	if (index < mapping->nr_slots && mapping->slots[index] && !SLOT_IS_SWAP(mapping->slots[index])) {
-		page = (struct page *)mapping->slots[index];
+	slot = index < mapping->nr_slots ? mapping->slots[index] : 0;
+	if (slot && !SLOT_IS_SWAP(slot)) {
+		page = (struct page *)slot;
 		get_page(page);
+	} else if (slot && ctx->machine->kernel < EMU_KERNEL_6_1) {
+		/* mem_cgroup_get_shmem_target() 2.6.35-5.9: a shmem page out on swap; 5.10+ moves none */
+		*shmem_swp = (long)SLOT_SWAP_OFF(slot);
 	}
 	spin_unlock(&mapping->tree_lock);
-	return page;	/* shmem swap entries are not moved (5.10+) */
+	return page;
 }
 
 /*
- * get_mctgt_type(), mm/memcontrol.c: what one PTE offers to the move.  A
- * page found in the page cache behind an empty PTE comes with a reference
- * (*ref set); a mapped one is held by the PTE lock the caller holds.
+ * get_mctgt_type(), mm/memcontrol.c: what one PTE offers to the count or,
+ * @moving, to the move.  A page found in the page cache behind an empty PTE
+ * comes with a reference (*ref set); a mapped one is held by the PTE lock
+ * the caller holds.
  */
 static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_struct *vma,
 					  unsigned long addr, pte_t ptent, struct page **pagep,
-					  unsigned long *swp, int *ref)
+					  unsigned long *swp, int *ref, int moving)
 {
 	struct machine *m = ctx->machine;
 	struct page *page = NULL;
@@ -106,8 +113,26 @@ static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_s
 		*swp = off;
 		return MC_TARGET_SWAP;
 	} else if (pte_none(ptent)) {
-		page = mc_handle_file_pte(ctx, vma, addr);
+		long shmem_swp = -1;
+
+		page = mc_handle_file_pte(ctx, vma, addr, &shmem_swp);
 		*ref = page != NULL;
+		if (shmem_swp >= 0) {
+			if (atomic_load(&m->swap_cgroup[shmem_swp]) != mem_cgroup_id(ctx->from))
+				return MC_TARGET_NONE;
+			*swp = (unsigned long)shmem_swp;
+			return MC_TARGET_SWAP;
+		}
+		/*
+		 * 6.1, moving (not counting): page_mapped() must hold still during
+		 * the move; a page behind an empty PTE that is mapped elsewhere can
+		 * unmap under us, so it is skipped.
+		 */
+		if (page && moving && m->kernel >= EMU_KERNEL_6_1 && page_mapcount(page) > 0) {
+			put_page(page);
+			*ref = 0;
+			return MC_TARGET_NONE;
+		}
 	}
 	if (!page || page_memcg(page) != ctx->from) {
 		if (page && *ref)
@@ -155,7 +180,7 @@ static int mem_cgroup_count_precharge_pte_range(struct pte_table *pt, unsigned l
 		unsigned long swp;
 		int ref = 0;
 
-		if (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp, &ref))
+		if (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp, &ref, 0))
 			ctx->precharge++;	/* counted here; charged by mem_cgroup_do_precharge() */
 		if (ref)
 			put_page(page);
@@ -283,7 +308,7 @@ retry:
 		unsigned long swp = 0;
 		int r = 0;
 
-		switch (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp, &r)) {
+		switch (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp, &r, 1)) {
 		case MC_TARGET_PAGE:
 			pages[n] = page;
 			ref[n++] = (unsigned char)r;

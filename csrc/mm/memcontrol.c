@@ -82,35 +82,28 @@ int do_swap_account(struct machine *m)
 
 /*
  * The counters of a charge, try_charge_memcg(), mm/memcontrol.c 6.1:
- * memory+swap first, then memory; no reclaim.  Each must have room for
- * @room pages (a batch), @nr_pages are charged.  On failure *over_limit is
+ * memory+swap first, then memory; no reclaim.  On failure *over_limit is
  * the group whose counter refused and *memsw says which counter it was.
  */
-static int charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages, unsigned long room,
-			   struct mem_cgroup **over_limit, int *memsw)
+int mem_cgroup_charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages,
+			       struct mem_cgroup **over_limit, int *memsw)
 {
 	unsigned long long val = nr_pages * PAGE_SIZE;
 	int account = do_swap_account(memcg->machine);
 	struct res_counter *fail;
 
 	*memsw = 0;
-	if (account && res_counter_charge_room(&memcg->memsw, val, room * PAGE_SIZE, &fail)) {
+	if (account && res_counter_charge(&memcg->memsw, val, &fail)) {
 		*over_limit = container_of(fail, struct mem_cgroup, memsw);
 		*memsw = 1;
 		return -ENOMEM;
 	}
-	if (!res_counter_charge_room(&memcg->res, val, room * PAGE_SIZE, &fail))
+	if (!res_counter_charge(&memcg->res, val, &fail))
 		return 0;
 	if (account)
 		res_counter_uncharge(&memcg->memsw, val);
 	*over_limit = container_of(fail, struct mem_cgroup, res);
 	return -ENOMEM;
-}
-
-int mem_cgroup_charge_counters(struct mem_cgroup *memcg, unsigned long nr_pages,
-			       struct mem_cgroup **over_limit, int *memsw)
-{
-	return charge_counters(memcg, nr_pages, nr_pages, over_limit, memsw);
 }
 
 /* Reclaim that may not swap: set while a charge over its memsw limit reclaims (6.1 ~MEMCG_RECLAIM_MAY_SWAP). */
@@ -140,66 +133,78 @@ static int reclaim_retries(struct machine *m)
 }
 
 /*
- * consume_stock(), mm/memcontrol.c: take @nr pages from the per-cpu stock
- * if it holds them for @memcg.  The emulator keeps no charge for the stock
- * (usage reads as the kernel's after a drain); it counts what the kernel's
- * stock would hold, so a batch fails, and failcnt counts, where the kernel's
- * would.
+ * The per-CPU charge stock, mm/memcontrol.c (2.6.33 on; 6.1's form): what a
+ * batch charged beyond need, handed out later without touching the
+ * counters.  The root is never stocked: 6.1 does not charge it at all.
  */
-static int consume_stock(struct machine *m, struct mem_cgroup *memcg, unsigned long nr)
+static struct memcg_stock_pcp *this_cpu_stock(struct machine *m)
 {
+	return &m->memcg_stock[smp_processor_id()];
+}
+
+/* consume_stock(), 6.1: take the charge from this CPU's stock if it holds enough of @memcg's. */
+static int consume_stock(struct machine *m, struct mem_cgroup *memcg, unsigned long nr_pages)
+{
+	struct memcg_stock_pcp *stock;
 	int ret = 0;
 
-	spin_lock(&m->stock_lock);
-	if (m->stock_memcg == memcg && m->stock_nr >= nr) {
-		m->stock_nr -= nr;
+	/* before 6.1 (3.4: nr_pages == 1 && consume_stock()) single pages only */
+	if (nr_pages > charge_batch(m) || (m->kernel < EMU_KERNEL_6_1 && nr_pages != 1))
+		return 0;
+	stock = this_cpu_stock(m);
+	spin_lock(&stock->stock_lock);	/* local_lock_irqsave(&memcg_stock.stock_lock) */
+	if (stock->cached == memcg && stock->nr_pages >= nr_pages) {
+		stock->nr_pages -= (unsigned int)nr_pages;
 		ret = 1;
 	}
-	spin_unlock(&m->stock_lock);
+	spin_unlock(&stock->stock_lock);
 	return ret;
 }
 
-/* What the stock holds for @memcg: charged in the kernel, not here. */
-static unsigned long stock_of(struct machine *m, struct mem_cgroup *memcg)
+/* drain_stock(), 6.1: give what the stock holds back to its group's counters. */
+static void drain_stock(struct memcg_stock_pcp *stock)
 {
-	unsigned long nr;
-
-	spin_lock(&m->stock_lock);
-	nr = m->stock_memcg == memcg ? m->stock_nr : 0;
-	spin_unlock(&m->stock_lock);
-	return nr;
+	lockdep_assert_held(&stock->stock_lock);
+	if (stock->cached && stock->nr_pages)
+		mem_cgroup_cancel_charge(stock->cached, stock->nr_pages);
+	stock->nr_pages = 0;
+	stock->cached = NULL;
 }
 
-unsigned long mem_cgroup_stock_pages(struct mem_cgroup *memcg)
+/* refill_stock(), 6.1: keep @nr_pages charged to @memcg on this CPU; past the batch, give all back. */
+static void refill_stock(struct machine *m, struct mem_cgroup *memcg, unsigned long nr_pages)
 {
-	return stock_of(memcg->machine, memcg);
-}
+	struct memcg_stock_pcp *stock = this_cpu_stock(m);
 
-/* refill_stock(): the batch's surplus; another group's stock is drained first. */
-static void refill_stock(struct machine *m, struct mem_cgroup *memcg, unsigned long nr)
-{
-	spin_lock(&m->stock_lock);
-	if (m->stock_memcg != memcg) {
-		m->stock_memcg = memcg;
-		m->stock_nr = 0;
+	spin_lock(&stock->stock_lock);
+	if (stock->cached != memcg) {
+		drain_stock(stock);
+		stock->cached = memcg;
 	}
-	m->stock_nr += nr;
-	if (m->stock_nr > charge_batch(m))
-		m->stock_nr = 0;	/* drain_stock() */
-	spin_unlock(&m->stock_lock);
+	stock->nr_pages += (unsigned int)nr_pages;
+	if (stock->nr_pages > charge_batch(m))
+		drain_stock(stock);
+	spin_unlock(&stock->stock_lock);
 }
 
-/* drain_all_stock(), mm/memcontrol.c: drop the stock of @root or a descendant (NULL: any). */
+/*
+ * drain_all_stock(), 6.1 (drain_all_stock_sync/async before): every CPU's
+ * stock of @root or a group under it (NULL: all) goes back.  6.1 queues the
+ * other CPUs' drains on their workqueues; we run each at once under that
+ * CPU's lock, which is what the work does when it runs.
+ */
 void drain_all_stock(struct mem_cgroup *root)
 {
 	struct machine *m = cur_machine;
 
-	spin_lock(&m->stock_lock);
-	if (m->stock_memcg && (!root || mem_cgroup_is_descendant(m->stock_memcg, root))) {
-		m->stock_memcg = NULL;
-		m->stock_nr = 0;
+	for (int cpu = 0; cpu < m->nr_cpus; cpu++) {
+		struct memcg_stock_pcp *stock = &m->memcg_stock[cpu];
+
+		spin_lock(&stock->stock_lock);
+		if (stock->cached && (!root || mem_cgroup_is_descendant(stock->cached, root)))
+			drain_stock(stock);
+		spin_unlock(&stock->stock_lock);
 	}
-	spin_unlock(&m->stock_lock);
 }
 
 /*
@@ -214,6 +219,8 @@ static int mem_cgroup_oom(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 	struct machine *m = cur_machine;
 	int victim = 0, ret = 1;
 
+	if (nr_pages > 1UL << PAGE_ALLOC_COSTLY_ORDER)
+		return 0;	/* a huge page falls back to small ones instead */
 	oom_note(memcg, 0);
 	if (atomic_load(&memcg->oom_kill_disable))	/* memory.oom_control: no kill (here: no wait) */
 		return 0;
@@ -257,18 +264,16 @@ int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 			  struct mem_cgroup **over_limit)
 {
 	struct machine *m = cur_machine;
-	unsigned long batch = max(charge_batch(m), nr_pages), reclaimed;
+	/* the root is never stocked (6.1 does not charge it) */
+	unsigned long batch = memcg->id ? max(charge_batch(m), nr_pages) : nr_pages, reclaimed;
 	int nr_retries = reclaim_retries(m), drained = 0, passed_oom = 0, waited = 0;
 	struct mem_cgroup *mem_over_limit;
 	int memsw;
 
 	for (;;) {
-		if (consume_stock(m, memcg, nr_pages)) {
-			if (!mem_cgroup_charge_counters(memcg, nr_pages, &mem_over_limit, &memsw))
-				return 0;
-			drain_all_stock(memcg);	/* a limit under the stock: the kernel had drained it */
-		}
-		if (!charge_counters(memcg, nr_pages, batch + stock_of(m, memcg), &mem_over_limit, &memsw)) {
+		if (consume_stock(m, memcg, nr_pages))
+			return 0;
+		if (!mem_cgroup_charge_counters(memcg, batch, &mem_over_limit, &memsw)) {
 			if (batch > nr_pages)
 				refill_stock(m, memcg, batch - nr_pages);
 			return 0;
@@ -283,6 +288,9 @@ int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 			trace_instant(EMU_TRACE_CHARGE_FAIL, mem_over_limit->id, nr_pages, EMU_CHARGE_FAIL_NORECLAIM, 0);
 			return -ENOMEM;
 		}
+		/* before 6.1, mem_cgroup_reclaim() drains the stocks as each round starts */
+		if (m->kernel < EMU_KERNEL_6_1)
+			drain_all_stock(mem_over_limit);
 		/* over memory+swap, swapping out frees nothing of it (~MEMCG_RECLAIM_MAY_SWAP) */
 		current_reclaim_noswap = memsw;
 		reclaimed = try_to_free_mem_cgroup_pages(mem_over_limit, nr_pages);
@@ -1052,11 +1060,13 @@ int mem_cgroup_recharge_move(struct move_ctx *ctx)
 		for (i = 0; i < n; i++) {
 			struct page *page = list_first_entry(&ctx->isolated, struct page, lru);
 
+			struct mem_cgroup *was = page_memcg(page);
+
 			list_move_tail(&page->lru, &ctx->moved);	/* here this page is the target of rollback */
 			ret = mem_cgroup_recharge_private(page, ctx->to, ctx);
 			if (ret < 0)
 				return ret;
-			if (!ret)
+			if (!ret && was != ctx->to)	/* recharged in place is no move */
 				ctx->nr_moved++;
 		}
 	}

@@ -172,10 +172,12 @@ static unsigned long lru_count(struct mem_cgroup_per_zone *mz, enum lru_list lru
 }
 
 /*
- * shrink_zone() for one group, mm/vmscan.c: file pages first, anon pages
- * only with free swap; every page is looked at once at the most per call.
+ * shrink_lruvec() for one group, mm/vmscan.c: its share at @priority, the
+ * lists' size >> priority (get_scan_count(): file pages first, anon pages
+ * only with free swap), until it alone has freed @nr_to_reclaim.
  */
-static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned long nr_to_reclaim)
+static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned long nr_to_reclaim,
+					    int priority)
 {
 	struct mem_cgroup_per_zone *mz = &memcg->info[0];
 	unsigned long nr_reclaimed = 0, budget, scanned = 0;
@@ -185,6 +187,7 @@ static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned l
 	budget = lru_count(mz, LRU_INACTIVE_FILE) + lru_count(mz, LRU_ACTIVE_FILE);
 	if (anon)
 		budget += lru_count(mz, LRU_INACTIVE_ANON) + lru_count(mz, LRU_ACTIVE_ANON);
+	budget >>= priority;
 	while (nr_reclaimed < nr_to_reclaim && budget) {
 		LIST_HEAD(page_list);
 		unsigned long batch = min(SWAP_CLUSTER_MAX, budget), taken;
@@ -209,10 +212,13 @@ static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned l
 }
 
 /*
- * try_to_free_mem_cgroup_pages(), mm/vmscan.c: reclaim at least
- * SWAP_CLUSTER_MAX pages from @memcg and, when it is hierarchical, its
- * descendants; returns how many were freed.  Lazy pages (WRONG_CHARGE) sit
- * at the reclaim end and go first.
+ * try_to_free_mem_cgroup_pages() and do_try_to_free_pages(), mm/vmscan.c:
+ * from DEF_PRIORITY down, each round visits every group of @memcg's subtree
+ * (shrink_node_memcgs(), here in id order) for its share, the size of its
+ * lists >> priority, so reclaim falls on the groups in proportion to their
+ * size; it ends after the round that has freed SWAP_CLUSTER_MAX pages (or
+ * @nr_pages).  Lazy pages (WRONG_CHARGE) sit at the reclaim end and go
+ * first.
  */
 unsigned long try_to_free_mem_cgroup_pages(struct mem_cgroup *memcg, unsigned long nr_pages)
 {
@@ -220,14 +226,16 @@ unsigned long try_to_free_mem_cgroup_pages(struct mem_cgroup *memcg, unsigned lo
 	unsigned long target = max(nr_pages, SWAP_CLUSTER_MAX), reclaimed = 0;
 	TRACE_SLICE(EMU_TRACE_RECLAIM, memcg->id, (long long)target, 0, &reclaimed);
 
-	for (int id = 0; reclaimed < target; id++) {
-		struct mem_cgroup *mc;
+	for (int priority = DEF_PRIORITY; priority >= 0 && reclaimed < target; priority--) {
+		for (int id = 0;; id++) {
+			struct mem_cgroup *mc;
 
-		if (!mem_cgroup_by_index(m, id, &mc))
-			break;
-		if (!mc || mc->dead || !mem_cgroup_is_descendant(mc, memcg))
-			continue;
-		reclaimed += shrink_mem_cgroup_zone(mc, target - reclaimed);
+			if (!mem_cgroup_by_index(m, id, &mc))
+				break;
+			if (!mc || mc->dead || !mem_cgroup_is_descendant(mc, memcg))
+				continue;
+			reclaimed += shrink_mem_cgroup_zone(mc, target, priority);
+		}
 	}
 	return reclaimed;
 }

@@ -27,6 +27,7 @@
 #define SWAP_CLUSTER_MAX 32UL
 #define MEM_CGROUP_RECLAIM_RETRIES 5
 #define PAGE_ALLOC_COSTLY_ORDER 3
+#define DEF_PRIORITY 12
 
 /* ---- stubbed ---- */
 #define rcu_read_lock()		do { } while (0)

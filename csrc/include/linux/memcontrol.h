@@ -20,13 +20,12 @@ struct res_counter {
 void res_counter_init(struct res_counter *counter, struct res_counter *parent);
 int res_counter_charge(struct res_counter *counter, unsigned long long val,
 		       struct res_counter **limit_fail_at);
-int res_counter_charge_room(struct res_counter *counter, unsigned long long val,
-			    unsigned long long room, struct res_counter **limit_fail_at);
 void res_counter_uncharge(struct res_counter *counter, unsigned long long val);
 void res_counter_charge_nofail(struct res_counter *counter, unsigned long long val);
 void res_counter_uncharge_until(struct res_counter *counter, struct res_counter *top,
 				unsigned long long val);
 int res_counter_set_limit(struct res_counter *counter, unsigned long long limit);
+void res_counter_write_limit(struct res_counter *counter, unsigned long long limit);
 unsigned long long res_counter_read_usage(struct res_counter *counter);
 void res_counter_reset_max(struct res_counter *counter);
 void res_counter_reset_failcnt(struct res_counter *counter);
@@ -111,6 +110,7 @@ int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 void mem_cgroup_commit_charge(struct page *page, struct mem_cgroup *memcg,
 			      enum charge_type ctype);
 void mem_cgroup_cancel_charge(struct mem_cgroup *memcg, unsigned long nr_pages);
+void drain_all_stock(struct mem_cgroup *root);
 int mem_cgroup_charge_common(struct page *page, struct mm_struct *mm,
 			     struct mem_cgroup *memcg, enum charge_type ctype, int flags);
 void mem_cgroup_uncharge_page(struct page *page);
@@ -122,8 +122,6 @@ void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mm_stru
 struct mem_cgroup *mem_cgroup_swapin_memcg(struct mm_struct *mm, unsigned long swp_off);
 void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off);
 unsigned long long mem_cgroup_margin(struct mem_cgroup *memcg);
-void drain_all_stock(struct mem_cgroup *root);
-unsigned long mem_cgroup_stock_pages(struct mem_cgroup *memcg);
 int mem_cgroup_move_account(struct page *page, struct mem_cgroup *from,
 			    struct mem_cgroup *to, int uncharge_from);
 unsigned long mem_cgroup_move_account_batch(struct page **pages, unsigned long n,

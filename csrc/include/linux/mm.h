@@ -15,6 +15,30 @@ struct zone {
 	struct mem_cgroup_per_zone lruvec;	/* uncharged in-use pages (seed leaks) */
 };
 
+/*
+ * struct memcg_stock_pcp, mm/memcontrol.c (2.6.33+): charge a CPU took from
+ * one group's counters ahead of need, handed out page by page without
+ * touching them.  stock_lock is 6.1's local_lock (a per-CPU spinlock, as on
+ * PREEMPT_RT): it serializes what runs on this CPU against this data.  Each
+ * on its own cache line so CPUs do not share one.
+ */
+struct memcg_stock_pcp {
+	spinlock_t stock_lock;
+	struct mem_cgroup *cached;		/* never the root */
+	unsigned int nr_pages;
+} __attribute__((aligned(64)));
+
+/*
+ * struct per_cpu_pages, include/linux/mmzone.h: a CPU's own free frames, so
+ * the zone lock is taken once per batch, not per page.  lock is 6.1's
+ * pcp->lock (a per-CPU spinlock).  Its pages count as free (PG_buddy here).
+ */
+struct per_cpu_pages {
+	spinlock_t lock;
+	int count;
+	struct list_head list;
+} __attribute__((aligned(64)));
+
 #define PID_MAX		32768
 #define MEMCG_ID_MAX	65534	/* our index; mem_cgroup_id() = index + 1 <= MEM_CGROUP_ID_MAX (65535) */
 #define OOM_LOG_MAX	64	/* kill records kept until Python reads them; older ones drop */
@@ -57,6 +81,7 @@ struct machine {
 	pthread_t mc_moving_task;
 	int mc_active;
 	int mc_waiters;				/* chargers waiting on mc_waitq now */
+	pthread_cond_t mc_waiters_changed;	/* emu_wait_blocked_or_done() sleeps here */
 
 	/* cgroup_mutex, kernel/cgroup.c: held across attach; checked for self-deadlock */
 	pthread_mutex_t cgroup_mutex;
@@ -66,10 +91,6 @@ struct machine {
 	char cgroup_mutex_where[64];
 	struct emu_deadlock deadlock;
 
-	/* memcg_stock_pcp, mm/memcontrol.c: pages the kernel's per-cpu stock would hold (one cpu) */
-	spinlock_t stock_lock;
-	struct mem_cgroup *stock_memcg;
-	unsigned long stock_nr;
 	pthread_mutex_t oom_lock;		/* oom_lock, mm/oom_kill.c: one OOM kill at a time */
 
 	spinlock_t moves_lock;
@@ -85,7 +106,16 @@ struct machine {
 	atomic_long resched_fail;
 	atomic_int tracing;			/* emu/trace.h: emit points are live */
 	struct emu_trace *trace;
+
+	int nr_cpus;
+	struct per_cpu_pages *pcp;		/* one per CPU */
+	int pcp_batch, pcp_high;		/* zone_batchsize(); high = 6 * batch */
+	struct memcg_stock_pcp *memcg_stock;	/* one per CPU */
 };
+
+/* smp_processor_id(): the CPU of the task the calling thread runs (set on entry). */
+extern __thread int current_cpu;
+static inline int smp_processor_id(void) { return current_cpu; }
 
 static inline unsigned long page_to_pfn(struct page *page)
 {
@@ -188,6 +218,8 @@ struct page *alloc_huge_page(void);
 struct page *alloc_page_vma(void);
 void put_page(struct page *page);
 void free_page_to_zone(struct page *page);
+void pcp_init(struct machine *m);
+void drain_all_pages(struct machine *m);
 
 /* mm/memory.c */
 int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,

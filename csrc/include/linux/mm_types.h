@@ -213,6 +213,7 @@ struct task_struct {
 	int oom_killed;
 	int memdie;				/* TIF_MEMDIE: OOM-killed, its memory not yet freed */
 	int oom_score_adj;			/* -1000 (OOM_SCORE_ADJ_MIN): never chosen */
+	atomic_int cpu;				/* task_cpu(): where it runs */
 	int parent_pid;				/* the forking task, 0 for a spawned one (badness()) */
 	spinlock_t alloc_lock;			/* task_lock(): guards ->mm */
 	struct mm_struct *mm;
