@@ -34,6 +34,7 @@ import time
 
 from memcg_emu import Machine
 from memcg_emu._core import lib
+from memcg_emu.progress import progress
 
 PAGE = 4096
 MOVING = ("seed", "reserve", "upstream", "half", "lazy", "lazy-move")
@@ -248,7 +249,7 @@ def main(argv=None):
     policies = args.policy or list(MOVING)
     records = []
     limits, pyrates = {}, {}
-    for e in exps:
+    for e in progress(exps, desc="sizes"):
         pages = 1 << e
         repeat = 5 if e <= 14 else 3 if e <= 18 else 1
         limits[pages] = limit_rate(pages, repeat)

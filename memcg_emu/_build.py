@@ -64,17 +64,29 @@ headers = sorted(glob.glob(os.path.join(CSRC, "include", "**", "*.h"), recursive
                  + glob.glob(os.path.join(CSRC, "*", "*.h")))
 extra_compile_args, extra_link_args = compile_args()
 
-ffibuilder = FFI()
-ffibuilder.cdef(read_cdef(HEADER))
-ffibuilder.set_source(
-    "memcg_emu._core",
-    '#include "memcg_emu.h"',
-    sources=[os.path.relpath(s, ROOT) for s in sources],
-    depends=[os.path.relpath(h, ROOT) for h in headers],
-    include_dirs=[os.path.relpath(os.path.join(CSRC, "include"), ROOT)],
-    extra_compile_args=extra_compile_args,
-    extra_link_args=extra_link_args,
-)
+
+def make_builder(module="memcg_emu._core", defines=(), absolute=False):
+    """A cffi builder of the C core as ``module``; ``defines`` add -D flags.
+
+    bench/sweep_throughput.py builds a second copy with -DEMU_NO_TRACE (every
+    trace point compiled out) beside the installed one, with ``absolute`` paths.
+    """
+    path = os.path.abspath if absolute else (lambda p: os.path.relpath(p, ROOT))
+    builder = FFI()
+    builder.cdef(read_cdef(HEADER))
+    builder.set_source(
+        module,
+        '#include "memcg_emu.h"',
+        sources=[path(s) for s in sources],
+        depends=[path(h) for h in headers],
+        include_dirs=[path(os.path.join(CSRC, "include"))],
+        extra_compile_args=extra_compile_args + [f"-D{d}" for d in defines],
+        extra_link_args=extra_link_args,
+    )
+    return builder
+
+
+ffibuilder = make_builder()
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)

@@ -5,12 +5,19 @@ fails, the subsystems that already said yes are undone (the seed's
 attach_rollback, upstream's cancel_attach) and the write fails with that
 errno; when all say yes, every attach runs.
 """
+import dataclasses
 import errno
 
 from ._core import lib
 from .errors import check_ret
 
-__all__ = ["SUBSYSTEMS", "PHASES", "AttachHooks", "AttachContext", "cgroup_attach_task"]
+__all__ = ["SUBSYSTEMS", "PHASES", "OUTCOMES", "AttachHooks", "AttachContext", "AttachResult",
+           "cgroup_attach_task"]
+
+# What a move did: the task and all its movable charges are in the new group ("moved"),
+# the task is but some charges stayed behind ("half-moved"), the task stayed ("refused"),
+# or the writer hangs in the kernel on cgroup_mutex ("deadlock", 2.6.26).
+OUTCOMES = ("moved", "half-moved", "refused", "deadlock")
 
 PHASES = {
     lib.EMU_PHASE_WALK: "walk",
@@ -39,6 +46,55 @@ class AttachContext:
         self.call_path = ()        # kernel functions between attach and a charge (a deadlock's chain)
         self.oom_victims = []      # tasks the OOM killer took during the move
         self.phases = {}           # seconds spent in each phase of the move (see policies.PHASE_OF)
+        self.error = None          # the errno name a refused or interrupted move failed with
+
+    def result(self):
+        return AttachResult(self.pid, self.src.path, self.dst.path, self.policy.name, self.outcome,
+                            self.error, self.pages_moved, self.pages_marked, self.pages_leaked,
+                            list(self.oom_victims), dict(self.phases))
+
+
+@dataclasses.dataclass(frozen=True)
+class AttachResult:
+    """What one move did (``Machine.move()`` returns it; ``Machine.last_attach`` keeps the latest).
+
+    ``outcome`` is one of OUTCOMES; ``error`` the errno name when the move failed (None
+    when it went through); ``src``/``dst`` are cgroup paths ("B", root ""); ``phases``
+    the seconds spent in each phase of the move.
+    """
+
+    pid: int
+    src: str
+    dst: str
+    policy: str
+    outcome: str
+    error: object = None
+    pages_moved: int = 0
+    pages_marked: int = 0       # lazy policies: pages marked WRONG_CHARGE (owed, not moved)
+    pages_leaked: int = 0       # seed: pages neither group holds any more after a rollback
+    oom_victims: list = dataclasses.field(default_factory=list)   # pids the OOM killer took
+    phases: dict = dataclasses.field(default_factory=dict, compare=False)
+
+    @property
+    def seconds(self):
+        return sum(self.phases.values())
+
+    def to_dict(self, timing=False):
+        """A JSON-able dict; the phase timings only with ``timing=True`` (they vary run to run)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "phases"}
+        d["oom_victims"] = list(self.oom_victims)
+        if timing:
+            d["phases"] = dict(self.phases)
+        return d
+
+    def __repr__(self):
+        moved = f"{self.pages_moved} pages moved"
+        extra = "".join(f", {n} pages {what}" for n, what in ((self.pages_marked, "marked"),
+                                                              (self.pages_leaked, "leaked")) if n)
+        victims = f", OOM-killed {self.oom_victims}" if self.oom_victims else ""
+        error = f" ({self.error})" if self.error else ""
+        return (f"<AttachResult pid {self.pid} {self.src!r} -> {self.dst!r} under {self.policy}: "
+                f"{self.outcome}{error}, {moved}{extra}{victims}>")
 
 
 class AttachHooks:
@@ -100,26 +156,41 @@ _SUBSYS = (Cpuset(), Memory(), Devices())
 SUBSYSTEMS = tuple(ss.name for ss in _SUBSYS)
 
 
+def _errname(e):
+    err = getattr(e, "errno", None)
+    if err == errno.EDEADLK:
+        return "EDEADLK"        # errno 35's usual name (errorcode may say EDEADLOCK)
+    return errno.errorcode.get(err, f"E{err}") if isinstance(err, int) else type(e).__name__
+
+
 def cgroup_attach_task(machine, pid, dst, policy):
-    """Move task ``pid`` into cgroup ``dst``; returns the AttachContext, raises OSError on refusal."""
+    """Move task ``pid`` into cgroup ``dst``; returns the AttachResult, raises OSError on refusal.
+
+    Whatever fails, ``machine.last_attach`` says what state the move left: "refused"
+    while the task is still where it was, "half-moved" when the task is in ``dst`` but
+    an error (a hook's, say) stopped its charges from following, "deadlock" when the
+    writer hangs in the kernel (nothing more runs).
+    """
     with machine._cgroup_mutex("cgroup_attach_task"):
+        src = machine._by_memcg[check_ret(lib.emu_task_memcg(machine._m, pid))]
+        ctx = AttachContext(machine, pid, src, dst, policy)
         try:
-            return _attach_locked(machine, pid, dst, policy)
+            _attach(machine, ctx)
         except OSError as e:
-            if e.errno == errno.EDEADLK:   # the writer hangs in the kernel: nothing more runs
-                machine.last_attach.outcome = "deadlock"
-                machine._note_deadlock(machine.last_attach.call_path)
+            if e.errno == errno.EDEADLK:
+                ctx.outcome = "deadlock"
+                machine._note_deadlock(ctx.call_path)
             raise
+        finally:
+            machine.last_attach = ctx.result()
+        return machine.last_attach
 
 
-def _attach_locked(machine, pid, dst, policy):
+def _attach(machine, ctx):
     """cgroup_attach_task() with cgroup_mutex held: every can_attach, then every attach."""
-    src = machine._by_memcg[check_ret(lib.emu_task_memcg(machine._m, pid))]
-    ctx = AttachContext(machine, pid, src, dst, policy)
-    machine.last_attach = ctx
-    if src is dst:
+    if ctx.src is ctx.dst:
         ctx.outcome = "moved"
-        return ctx
+        return
     done = []
     for ss in _SUBSYS:
         try:
@@ -129,21 +200,26 @@ def _attach_locked(machine, pid, dst, policy):
             ss.can_attach(ctx)
         except BaseException as e:
             if isinstance(e, OSError) and e.errno == errno.EDEADLK:
+                ctx.error = _errname(e)
                 raise       # hung: nothing rolls back
-            # the seed's cgroup_attach_task() rolls back every subsystem, in order
-            for prev in _SUBSYS if policy.rollback_every_subsys else reversed(done):
-                prev.cancel(ctx)
-            ctx.outcome = "refused"
+            ctx.outcome, ctx.error = "refused", _errname(e)
+            try:    # the seed's cgroup_attach_task() rolls back every subsystem, in order
+                for prev in _SUBSYS if ctx.policy.rollback_every_subsys else reversed(done):
+                    prev.cancel(ctx)
+            except BaseException as during:     # a hook's error in the rollback is the writer's
+                ctx.error = _errname(during)
+                raise
             raise
         done.append(ss)
     errors = []
     for ss in done:         # every attach runs; the first error is reported after
         try:
             ss.attach(ctx)
-        except OSError as e:
+        except BaseException as e:
             errors.append(e)
     if errors:
-        ctx.outcome = "refused"
+        ctx.error = _errname(errors[0])
+        in_dst = lib.emu_task_memcg(machine._m, ctx.pid) == ctx.dst.memcg_id
+        ctx.outcome = (ctx.outcome or "half-moved") if in_dst else "refused"
         raise errors[0]
     ctx.outcome = ctx.outcome or "moved"
-    return ctx

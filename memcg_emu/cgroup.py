@@ -8,12 +8,13 @@ import errno
 
 from ._core import ffi, lib
 from .errors import check_ret
-from .profiles import HIERARCHY_WARNING
+from .profiles import HIERARCHY_WARNING, SOFT_LIMIT_WARNING
 from .sizes import memparse, parse_u64
 
 __all__ = ["Cgroup", "read_file", "write_file", "parse_cpulist"]
 
 PAGE_SIZE = 4096
+VM_SWAPPINESS = 60      # /proc/sys/vm/swappiness: the root group's value
 
 # The order of memory.stat in 6.1 (memcg1_stat_format); the swap lines only with swap.
 STAT_LOCAL = [
@@ -51,6 +52,11 @@ class Cgroup:
         self.mems = parent.mems if parent else set()
         self.move_charge_at_immigrate = 0
         self.use_hierarchy = parent.use_hierarchy if parent else 0
+        self.soft_limit = lib.EMU_RES_MAX
+        self.oom_kill_disable = 0
+        # mem_cgroup_css_alloc(): a new group starts with its parent's swappiness (the root's
+        # is vm_swappiness)
+        self.swappiness = parent.swappiness if parent else VM_SWAPPINESS
         self.zombies = []      # memcg ids of removed children: their swap records live on
 
     def descendants(self):
@@ -156,6 +162,26 @@ def format_stat(machine, cg):
     return "\n".join(lines) + "\n"
 
 
+def format_numa_stat(machine, cg):
+    """memcg_numa_stat_show(), mm/memcontrol.c: LRU pages per node (one node, N0); 3.16+ adds
+    the hierarchical_ lines."""
+    lru = {"total": (lib.EMU_STAT_INACTIVE_ANON, lib.EMU_STAT_ACTIVE_ANON, lib.EMU_STAT_INACTIVE_FILE,
+                     lib.EMU_STAT_ACTIVE_FILE, lib.EMU_STAT_UNEVICTABLE),
+           "file": (lib.EMU_STAT_INACTIVE_FILE, lib.EMU_STAT_ACTIVE_FILE),
+           "anon": (lib.EMU_STAT_INACTIVE_ANON, lib.EMU_STAT_ACTIVE_ANON),
+           "unevictable": (lib.EMU_STAT_UNEVICTABLE,)}
+    local = memcg_stat(machine, cg)
+    lines = [f"{name}={sum(local[i] for i in idx)} N0={sum(local[i] for i in idx)}"
+             for name, idx in lru.items()]
+    if machine.profile.version >= lib.EMU_KERNEL_6_1:
+        ids = [d.memcg_id for d in cg.descendants()] + [z for d in cg.descendants() for z in d.zombies]
+        tree = [memcg_stat_id(machine, i) for i in ids]
+        for name, idx in lru.items():
+            n = sum(s[i] for s in tree for i in idx)
+            lines.append(f"hierarchical_{name}={n} N0={n}")
+    return "\n".join(lines) + "\n"
+
+
 def read_file(machine, cg, name):
     """The text of control file ``name`` of ``cg``, exactly as the kernel prints it."""
     profile = machine.profile
@@ -184,6 +210,18 @@ def read_file(machine, cg, name):
             check_ret(lib.emu_memcg_kmem(machine._m, d.memcg_id, out))
             total += out[0]
         return f"{total}\n"
+    if name == "memory.soft_limit_in_bytes" and profile.version >= lib.EMU_KERNEL_2_6_34:
+        return f"{profile.show_limit(cg.soft_limit)}\n"
+    if name == "memory.swappiness" and profile.version >= lib.EMU_KERNEL_2_6_34:
+        return f"{cg.swappiness}\n"
+    if name == "memory.oom_control" and profile.version >= lib.EMU_KERNEL_2_6_34:
+        # mem_cgroup_oom_control_read(); under_oom stays 0: no task here waits out an OOM
+        text = f"oom_kill_disable {cg.oom_kill_disable}\nunder_oom 0\n"
+        if profile.version >= lib.EMU_KERNEL_6_1:      # 4.13+: the kills of the group's tasks
+            text += f"oom_kill {check_ret(lib.emu_memcg_oom_kills(machine._m, cg.memcg_id))}\n"
+        return text
+    if name == "memory.numa_stat" and profile.version >= lib.EMU_KERNEL_3_4:
+        return format_numa_stat(machine, cg)
     if name == "memcg_emu.wrong_charge_bytes":
         return f"{memcg_stat(machine, cg)[lib.EMU_STAT_WRONG_CHARGE] * PAGE_SIZE}\n"
     if name == "memcg_emu.leaked_bytes":
@@ -198,18 +236,63 @@ _COUNTER_FIELDS = {"usage_in_bytes": "usage", "max_usage_in_bytes": "max_usage",
                    "limit_in_bytes": "limit", "failcnt": "failcnt"}
 
 
+def _parse_limit(machine, text):
+    """page_counter_memparse(buf, "-1") (3.19+) or res_counter_memparse_write_strategy()."""
+    text = text.strip()
+    if text == "-1":
+        return lib.EMU_RES_MAX
+    value, rest = memparse(text)
+    if rest:
+        raise OSError(errno.EINVAL, f"{text!r} is not a size")
+    return machine.profile.round_limit(value)
+
+
 def _write_limit(machine, cg, text, memsw=0):
     if cg.parent is None:
         raise OSError(errno.EINVAL, "the root group has no limit to set")
-    text = text.strip()
-    if text == "-1":
-        limit = lib.EMU_RES_MAX
-    else:
-        value, rest = memparse(text)
-        if rest:
-            raise OSError(errno.EINVAL, f"{text!r} is not a size")
-        limit = machine.profile.round_limit(value)
-    check_ret(lib.emu_memcg_resize_limit(machine._m, cg.memcg_id, memsw, limit))
+    check_ret(lib.emu_memcg_resize_limit(machine._m, cg.memcg_id, memsw, _parse_limit(machine, text)))
+
+
+def _hierarchy_restricted(cg):
+    """2.6.34-3.x (until 4.x): a knob for a subhierarchy is set only at its top, before children."""
+    return cg.parent.use_hierarchy or (cg.use_hierarchy and cg.children)
+
+
+def _write_soft_limit(machine, cg, text):
+    """mem_cgroup_write(RES_SOFT_LIMIT): the root group too; 6.13 warns once it is deprecated."""
+    limit = _parse_limit(machine, text)
+    if machine.profile.name == "6.13":
+        machine.dmesg.extend(machine.profile.warn_once(SOFT_LIMIT_WARNING))
+    cg.soft_limit = limit
+
+
+def _write_swappiness(machine, cg, text):
+    """mem_cgroup_swappiness_write(): 0-100 (0-200 from 5.8); the root's is vm_swappiness (4.x+)."""
+    value = parse_u64(text)
+    modern = machine.profile.version >= lib.EMU_KERNEL_6_1
+    if value > (200 if modern else 100):
+        raise OSError(errno.EINVAL, f"memory.swappiness takes 0 to {200 if modern else 100}")
+    if cg.parent is None:
+        if not modern:
+            raise OSError(errno.EINVAL, "the root group's swappiness is vm.swappiness")
+        cg.swappiness = value       # vm_swappiness
+        return
+    if not modern and _hierarchy_restricted(cg):
+        raise OSError(errno.EINVAL, "under use_hierarchy only the top group, before it has children, "
+                      "sets memory.swappiness")
+    cg.swappiness = value
+
+
+def _write_oom_control(machine, cg, text):
+    """mem_cgroup_oom_control_write(): 0 or 1, never on the root group."""
+    value = parse_u64(text)
+    if cg.parent is None or value not in (0, 1):
+        raise OSError(errno.EINVAL, "memory.oom_control takes 0 or 1, and not on the root group")
+    if machine.profile.version < lib.EMU_KERNEL_6_1 and _hierarchy_restricted(cg):
+        raise OSError(errno.EINVAL, "under use_hierarchy only the top group, before it has children, "
+                      "sets oom_kill_disable")
+    check_ret(lib.emu_memcg_set_oom_kill_disable(machine._m, cg.memcg_id, value))
+    cg.oom_kill_disable = value
 
 
 def _write_use_hierarchy(machine, cg, text):
@@ -250,6 +333,14 @@ def _write_cpuset(machine, cg, attr, text):
     setattr(cg, attr, new)
 
 
+# writable v1 files that came after 2.6.26: file -> (writer, first profile with it)
+V1_FILES = {
+    "memory.soft_limit_in_bytes": (_write_soft_limit, lib.EMU_KERNEL_2_6_34),    # 2.6.32
+    "memory.swappiness": (_write_swappiness, lib.EMU_KERNEL_2_6_34),             # 2.6.28
+    "memory.oom_control": (_write_oom_control, lib.EMU_KERNEL_2_6_34),           # 2.6.34
+}
+
+
 def write_file(machine, cg, name, value):
     """Write ``value`` (str or int) to control file ``name``: OSError as the kernel fails."""
     text = str(value)
@@ -277,11 +368,14 @@ def write_file(machine, cg, name, value):
         _write_use_hierarchy(machine, cg, text)
     elif name == "memory.move_charge_at_immigrate":
         _write_move_charge(machine, cg, text)
+    elif name in V1_FILES and machine.profile.version >= V1_FILES[name][1]:
+        V1_FILES[name][0](machine, cg, text)
     elif name in ("cpuset.cpus", "cpuset.mems"):
         _write_cpuset(machine, cg, name.split(".")[1], text)
     elif name in ("memory.usage_in_bytes", "memory.stat", "memory.kmem.usage_in_bytes",
                   "memcg_emu.wrong_charge_bytes", "memcg_emu.leaked_bytes") or (
-                      name == "memory.memsw.usage_in_bytes" and memsw_ok):
+                      name == "memory.memsw.usage_in_bytes" and memsw_ok) or \
+            (name == "memory.numa_stat" and machine.profile.version >= lib.EMU_KERNEL_3_4):
         raise OSError(errno.EINVAL, f"{name} is read-only")
     else:
         raise OSError(errno.ENOENT, f"no control file {name!r}")

@@ -1,6 +1,8 @@
 """The one funnel from C's negative errno to Python exceptions."""
+import ctypes
 import errno
 import os
+import threading
 
 from ._core import ffi, lib
 
@@ -20,6 +22,25 @@ class OOMKilled(OSError):
         self.cgroup = cgroup
 
 
+_interrupted = threading.local()     # what a signal handler raised inside a C call
+
+
+def _keep_interrupt(exc_type, exc, tb):
+    _interrupted.exc = exc     # the C loop gets 1 and stops; check_ret() raises exc
+
+
+@ffi.def_extern(error=1, onerror=_keep_interrupt)
+def emu_py_signal_pending():
+    """fatal_signal_pending() from C's long loops: run this thread's pending signal handlers.
+
+    A handler's exception (Ctrl-C's KeyboardInterrupt), raised here or on the
+    way in, stops the loop with -EINTR; check_ret() raises it again once the
+    C call has returned.
+    """
+    ctypes.pythonapi.PyErr_CheckSignals()
+    return 0
+
+
 def last_error():
     buf = ffi.new("char[256]")
     lib.emu_last_error(buf, 256)
@@ -30,6 +51,10 @@ def check_ret(ret):
     """Return ``ret`` when it is not an error; raise the matching exception when it is."""
     if ret >= 0:
         return ret
+    exc = getattr(_interrupted, "exc", None)
+    if exc is not None and -ret == errno.EINTR:
+        _interrupted.exc = None
+        raise exc
     message = last_error() or os.strerror(-ret)
     if -ret == errno.ENOTRECOVERABLE:
         raise KernelBug(message)

@@ -2,7 +2,7 @@
 import contextlib
 import errno
 
-from . import attach, cgroup
+from . import attach, cgroup, trace as _trace
 from ._core import ffi, lib
 from .errors import OOMKilled, check_ret, last_error
 from .policies import POLICIES, get_policy
@@ -40,6 +40,22 @@ class ReschedInfo:
 class Machine:
     """An emulated machine with the cgroup-v1 memory controller.
 
+    Machine(ram="4G", swap="0", page_size=4096, policy="upstream", kernel="6.1", cpus=1)
+
+    - ``ram``, ``swap``: sizes, as everywhere in the API: bytes (an int) or a size
+      string as the kernel's memparse() reads it: digits (0x.. hex, 0.. octal) with an
+      optional K, M, G, T, P or E suffix, any case ("800M", "1g", "4096").
+    - ``policy``: what happens to a task's charges when it moves (default for move()
+      and writes to ``tasks``): none, seed, seed-2.6.29, reserve, lazy, lazy-move, half,
+      upstream (memcg_emu.POLICIES; each is described in memcg_emu.policies).
+    - ``kernel``: the kernel profile whose rules the control files and moves follow:
+      2.6.26, 2.6.34, 2.6.35, 3.4, 6.1, 6.13 (memcg_emu.PROFILES).
+    - ``cpus``: 1 to 1024, for cpuset.cpus.
+
+    Cgroups are paths: "A", "A/B"; the root is "".  Errors are OSError with the
+    kernel's errno (OOMKilled when a charge ended in the OOM killer), ValueError for
+    arguments no kernel call could take.
+
     >>> m = Machine(ram="1G")
     >>> m.mkdir("A")
     >>> pid = m.spawn("A")
@@ -47,10 +63,14 @@ class Machine:
     >>> m.touch(pid, addr, "8M")
     >>> m.read("A", "memory.usage_in_bytes")
     '8388608\\n'
+
+    ``trace=True`` records trace events (every phase of every move, failed
+    charges, reclaim, OOM kills): ``m.trace.write("t.json")`` writes a
+    timeline that Perfetto and chrome://tracing open (see memcg_emu.trace).
     """
 
     def __init__(self, ram="4G", swap="0", page_size=4096, policy="upstream", kernel="6.1", cpus=1,
-                 thp=None, kmem=None):
+                 trace=False, thp=None, kmem=None):
         if page_size != PAGE_SIZE:
             raise ValueError(f"page_size must be {PAGE_SIZE} (x86-64 base pages); got {page_size!r}")
         if kmem not in (None, True, False):
@@ -75,7 +95,7 @@ class Machine:
         self.ram_pages = ram_bytes // PAGE_SIZE
         self.swap_pages = swap_bytes // PAGE_SIZE
         self.cpus = cpus
-        self.dmesg = []
+        self._dmesg = []
         out = ffi.new("struct machine **")
         check_ret(lib.emu_machine_new(self.ram_pages, self.swap_pages, self.profile.version, out))
         self._m = ffi.gc(out[0], lib.emu_machine_free)
@@ -86,7 +106,7 @@ class Machine:
         self._resched_error = None
         self._move_info = None
         self._fail_next = {}
-        self.last_attach = None    # the AttachContext of the latest write to tasks
+        self.last_attach = None    # the AttachResult of the latest write to tasks
         self.deadlock = None       # what hung the machine (see _cgroup_mutex), once it is hung
         root = cgroup.Cgroup("", 0, None)
         root.cpus = set(range(cpus))
@@ -94,6 +114,7 @@ class Machine:
         root.use_hierarchy = 1 if self.profile.always_hierarchical else 0
         self._root = root
         self._by_memcg = {0: root}
+        self.trace = _trace.Recorder(self) if trace else None
 
     # ---- cgroup_mutex ----
     @contextlib.contextmanager
@@ -186,6 +207,28 @@ class Machine:
             raise OSError(errno.EINVAL, "NUL in a control-file write")
         cgroup.write_file(self, self._cg(path), name, value)
 
+    def usage(self, path):
+        """memory.usage_in_bytes of cgroup ``path``, as an int."""
+        return int(self.read(path, "memory.usage_in_bytes"))
+
+    def stat(self, path):
+        """memory.stat of cgroup ``path`` as a dict of ints ({"rss": ..., "cache": ...})."""
+        return {k: int(v) for k, v in (line.split() for line in self.read(path, "memory.stat").splitlines())}
+
+    def tasks(self, path):
+        """The pids in cgroup ``path`` (its tasks file), as a list of ints."""
+        return self._pids_in(self._cg(path))
+
+    def ls(self, path=""):
+        """The paths of ``path``'s child cgroups, sorted ("A/B" below "A")."""
+        return sorted(child.path for child in self._cg(path).children.values())
+
+    def __repr__(self):
+        groups = sum(1 for _ in self._root.descendants())
+        return (f"<Machine ram={self.ram_pages * PAGE_SIZE >> 20}M swap={self.swap_pages * PAGE_SIZE >> 20}M "
+                f"policy={self.policy} kernel={self.profile.name} cpus={self.cpus}: {groups} cgroups, "
+                f"{sum(len(self._pids_in(cg)) for cg in self._root.descendants())} tasks>")
+
     def _pids_in(self, cg):
         n = check_ret(lib.emu_memcg_tasks(self._m, cg.memcg_id, ffi.NULL, 0))
         while True:
@@ -226,6 +269,7 @@ class Machine:
         check_ret(lib.emu_task_exec(self._m, self._pid(pid)))
 
     def exit(self, pid):
+        """The task exits: its address space is torn down and its pages uncharged."""
         check_ret(lib.emu_task_exit(self._m, self._pid(pid)))
 
     def set_oom_score_adj(self, pid, adj):
@@ -252,15 +296,9 @@ class Machine:
         check_ret(lib.emu_mmap(self._m, self._pid(pid), length, KINDS[kind], cpath, bool(private), addr))
         return addr[0]
 
-    def _oom_killed(self, victims):
-        """The memcg OOM killer's dmesg line for each victim."""
-        self.dmesg.extend(f"Memory cgroup out of memory: Killed process {pid}" for pid in victims)
-
     def _fault_call(self, fn, pid, *args):
         info = ffi.new("struct emu_fault_info *")
         ret = fn(self._m, pid, *args, info)
-        if info.oom_victim:     # 6.1: the fault may go on after the kill
-            self._oom_killed([info.oom_victim])
         if ret < 0 and info.oom_victim:
             cg = self._by_memcg.get(info.oom_memcg)
             raise OOMKilled(last_error(), info.oom_victim, cg.path if cg else None)
@@ -294,6 +332,7 @@ class Machine:
                                   MADVICE[advice]))
 
     def munmap(self, pid, addr, size):
+        """munmap(): unmap [addr, addr+size); pages no one else maps are freed and uncharged."""
         check_ret(lib.emu_munmap(self._m, self._pid(pid), self._addr(addr), parse_size(size)))
 
     def file_write(self, pid, path, size):
@@ -315,11 +354,15 @@ class Machine:
 
     # ---- moving ----
     def move(self, pid, path, policy=None):
-        """Write ``pid`` into ``path``'s tasks file under ``policy`` (default: the machine's)."""
-        self._attach(self._pid(pid), self._cg(path), policy)
+        """Write ``pid`` into ``path``'s tasks file under ``policy`` (default: the machine's).
+
+        Returns an AttachResult (outcome "moved" or "half-moved", pages moved, ...);
+        a refused move raises OSError, and ``last_attach`` still says what happened.
+        """
+        return self._attach(self._pid(pid), self._cg(path), policy)
 
     def _attach(self, pid, cg, policy):
-        attach.cgroup_attach_task(self, pid, cg, get_policy(policy or self.policy))
+        return attach.cgroup_attach_task(self, pid, cg, get_policy(policy or self.policy))
 
     def fail_next_can_attach(self, subsys, err):
         """Make subsystem ``subsys``'s next can_attach fail with errno ``err`` (one shot)."""
@@ -335,6 +378,15 @@ class Machine:
             raise ValueError("on_resched takes a callable or None")
         self._resched_fn = fn
         lib.emu_set_resched_hook(self._m, self._handle if fn else ffi.NULL)
+
+    @contextlib.contextmanager
+    def _hook_muted(self):
+        """No on_resched hook while undoing a move the hook itself broke off."""
+        fn, self._resched_fn = self._resched_fn, None
+        try:
+            yield
+        finally:
+            self._resched_fn = fn
 
     def _run_resched_hook(self, phase, pages):
         fn, info = self._resched_fn, self._move_info
@@ -355,5 +407,17 @@ class Machine:
             raise AssertionError(last_error())
 
     @property
+    def dmesg(self):
+        """The kernel log lines so far: warnings and OOM kills, worded as the profile's kernel."""
+        while True:
+            buf = ffi.new("struct emu_oom_record[]", 16)
+            n = check_ret(lib.emu_oom_log_drain(self._m, buf, 16))
+            for r in buf[0:n]:
+                self._dmesg.extend(self.profile.oom_kill_lines(r))
+            if n < 16:
+                return self._dmesg
+
+    @property
     def policies(self):
+        """The policy names move() takes."""
         return POLICIES

@@ -97,9 +97,7 @@ class MoveContext:
         st = self.stats()
         self.attach.pages_moved += st.moved if towards_dst else -st.moved
         self.attach.pages_leaked += st.leaked
-        victims = list(st.victims)[:st.nr_victims]
-        self.attach.oom_victims += victims
-        self.machine._oom_killed(victims)
+        self.attach.oom_victims += list(st.victims)[:st.nr_victims]
 
 
 def margin(machine, cg):
@@ -187,7 +185,15 @@ class SeedPolicy(Policy):
     rollback_every_subsys = True
 
     def can_attach(self, ctx):
-        self.recharge_task(ctx, ctx.dst, "mem_cgroup_can_attach")
+        try:
+            self.recharge_task(ctx, ctx.dst, "mem_cgroup_can_attach")
+        except BaseException as e:
+            # a hook raised at putback, after the pages moved: take them back (a hung machine
+            # after a deadlock runs nothing more)
+            if ctx.pages_moved and getattr(e, "errno", None) != errno.EDEADLK:
+                with ctx.machine._hook_muted():
+                    self.recharge_task(ctx, ctx.src, "mem_cgroup_attach_rollback")
+            raise
 
     def cancel(self, ctx):
         """mem_cgroup_attach_rollback(): void, so only a deadlock gets out of it."""
@@ -277,6 +283,7 @@ class ReservePolicy(Policy):
         try:
             mc.call(lib.emu_reserve_move)
             mc.record()
+            ctx.outcome = "moved"   # even if a hook raises at putback
             mc.call(lib.emu_move_putback)
         finally:
             mc.close()
@@ -298,11 +305,10 @@ class HalfPolicy(Policy):
             ret = mc.timed(lib.emu_half_move)
             err = mc.hook_error()
             mc.record()
+            ctx.outcome = "half-moved" if ret < 0 or err is not None else "moved"
             mc.call(lib.emu_move_putback)
             if err is not None:
                 raise err
-            if ret < 0:
-                ctx.outcome = "half-moved"
 
 
 class LazyPolicy(Policy):

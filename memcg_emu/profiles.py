@@ -13,6 +13,9 @@ PAGE_COUNTER_MAX_BYTES = ((1 << 63) - 1) // PAGE_SIZE * PAGE_SIZE
 LLONG_MAX = (1 << 63) - 1
 MOVE_CHARGE_WARNING = ("Cgroup memory moving (move_charge_at_immigrate) is deprecated. Please report "
                        "your usecase to linux-mm@kvack.org if you depend on this functionality.")
+SOFT_LIMIT_WARNING = ("soft_limit_in_bytes is deprecated and will be removed. Please report your "
+                      "usecase to linux-mm@kvack.org if you depend on this functionality.")
+OOM_COMM = "memcg-emu"     # every emulated task's comm
 HIERARCHY_WARNING = ("Non-hierarchical mode is deprecated. Please report your usecase to "
                      "linux-mm@kvack.org if you depend on this functionality.")
 
@@ -71,6 +74,26 @@ class Profile:
             return []
         self._warned.add(text)
         return [text]
+
+    def oom_kill_lines(self, r, comm=OOM_COMM):
+        """What oom_kill_process() prints for a memcg OOM kill (record ``r``, sizes in pages)."""
+        k = PAGE_SIZE // 1024
+        if self.version >= lib.EMU_KERNEL_6_1:
+            # __oom_kill_process(), mm/oom_kill.c 5.x+; the emulator keeps no page tables' memory
+            return [f"Memory cgroup out of memory: Killed process {r.pid} ({comm}) total-vm:{r.total_vm * k}kB, "
+                    f"anon-rss:{r.anon_rss * k}kB, file-rss:{r.file_rss * k}kB, shmem-rss:{r.shmem_rss * k}kB, "
+                    f"UID:0 pgtables:0kB oom_score_adj:{r.oom_score_adj}"]
+        if self.version >= lib.EMU_KERNEL_3_4:
+            # oom_kill_process(), mm/oom_kill.c 3.4: shmem counts as file
+            return [f"Memory cgroup out of memory: Kill process {r.pid} ({comm}) score {r.points} or sacrifice child",
+                    f"Killed process {r.pid} ({comm}) total-vm:{r.total_vm * k}kB, anon-rss:{r.anon_rss * k}kB, "
+                    f"file-rss:{(r.file_rss + r.shmem_rss) * k}kB"]
+        head = f"Memory cgroup out of memory: kill process {r.pid} ({comm}) score {r.points} or a child"
+        if self.version >= lib.EMU_KERNEL_2_6_34:
+            # oom_kill_process() and __oom_kill_task(), mm/oom_kill.c 2.6.34
+            return [head, f"Killed process {r.pid} ({comm}) vsz:{r.total_vm * k}kB, anon-rss:{r.anon_rss * k}kB, "
+                          f"file-rss:{(r.file_rss + r.shmem_rss) * k}kB"]
+        return [head, f"Killed process {r.pid} ({comm})"]   # 2.6.26
 
     def move_charge_warning(self):
         """6.1.y (backported from 6.3) and 6.13 warn once, on any write, before the value check."""

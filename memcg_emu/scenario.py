@@ -1,21 +1,26 @@
 """Scenarios: one JSON file that runs here (``memcg-emu run``) and on a real kernel.
 
 ``load()`` validates the whole file before anything runs (ScenarioError names
-the step and op); ``run()`` replays it on a Machine and returns the result JSON
-of DESIGN section 7, shaped like the real kernel runner's so that
-``../shared/tools/kcompare.py`` can compare the two line by line.
+the step and op); ``run()`` replays it on a Machine and returns the result JSON,
+shaped like the real kernel runner's so that the two compare line by line
+(``memcg-emu diff``).  The language is documented in docs/scenarios.md;
+``schema()`` is its JSON Schema, built from the OPS table below: an op is one
+OPS entry (its fields) plus one ``_Runner.op_<name>`` method (what it does).
 """
 import copy
 import errno
 import json
 import os
+import sys
 
+from .attach import OUTCOMES, PHASES, SUBSYSTEMS
 from .errors import OOMKilled
 from .machine import Machine
 from .policies import POLICIES
 from .profiles import PROFILES
+from .sizes import parse_size
 
-__all__ = ["Scenario", "ScenarioError", "OPS", "load", "run", "parse_value"]
+__all__ = ["Scenario", "ScenarioError", "OPS", "load", "loads", "run", "parse_value", "schema"]
 
 MiB = 1 << 20
 DEFAULT_POLICY = "upstream"
@@ -40,58 +45,189 @@ class ScenarioError(ValueError):
         self.op = op
 
 
-# ---- field checkers: each returns None when the value is fine, else what is wrong ----
+# ---- field checkers: each returns None when the value is fine, else what is wrong;
+# ---- ``.schema`` is the same rule as a JSON Schema fragment ----
+
+def _schema(fragment):
+    def wrap(check):
+        check.schema = fragment
+        return check
+    return wrap
+
 
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+@_schema({"type": "string"})
 def _str(v):
     return None if isinstance(v, str) else "must be a string"
 
 
+@_schema({"type": "string", "minLength": 1, "pattern": "\\S"})
 def _name(v):
     return None if isinstance(v, str) and v.strip() else "must be a non-empty string"
 
 
+@_schema({"type": "string", "minLength": 1})
 def _path(v):
     if not isinstance(v, str) or not v or "\0" in v:
         return "must be a non-empty path string"
     return None
 
 
+SIZE_SCHEMA = {"oneOf": [{"type": "integer", "minimum": 0, "maximum": (1 << 64) - 1},
+                         {"type": "string", "pattern": "^\\s*(0[xX][0-9a-fA-F]+|[0-9]+)[kKmMgGtTpPeE]?\\s*$"}]}
+
+
+def _size_of(v):
+    """Bytes from an int or a size string ("800M"), as Machine takes them; None if neither."""
+    try:
+        return parse_size(v)
+    except ValueError:
+        return None
+
+
+@_schema(SIZE_SCHEMA)
 def _bytes(v):
-    return None if _is_int(v) and v > 0 else "must be a positive integer (bytes)"
+    return None if (_size_of(v) or 0) > 0 else \
+        "must be a positive size: bytes (an integer) or a size string such as \"800M\""
 
 
+@_schema(SIZE_SCHEMA)
+def _offset(v):
+    return None if _size_of(v) is not None else "must be a size: bytes or a size string"
+
+
+@_schema({"type": ["string", "integer"]})
 def _value(v):
     return None if isinstance(v, str) or _is_int(v) else "must be a string or an integer"
 
 
+@_schema({"type": "boolean"})
 def _bool(v):
     return None if isinstance(v, bool) else "must be true or false"
 
 
+@_schema({"type": "integer"})
+def _int(v):
+    return None if _is_int(v) else "must be an integer"
+
+
+@_schema({"type": "integer", "minimum": 0})
+def _count(v):
+    return None if _is_int(v) and v >= 0 else "must be a non-negative integer"
+
+
+@_schema({"type": "number", "minimum": 0})
 def _ms(v):
     ok = (_is_int(v) or isinstance(v, float)) and v >= 0 and v == v
     return None if ok else "must be a non-negative number of milliseconds"
 
 
 def _one_of(*choices):
+    @_schema({"enum": list(choices)})
     def check(v):
         return None if v in choices else "must be one of " + ", ".join(repr(c) for c in choices)
     return check
 
 
-class Op:
-    """One op's fields: required ones, optional ones with their defaults, which name tasks."""
+@_schema({"oneOf": [{"type": "string", "pattern": "^E[A-Z0-9]+$"}, {"type": "integer", "minimum": 1}]})
+def _errno(v):
+    if _is_int(v) and v > 0 or isinstance(v, str) and hasattr(errno, v) and v.startswith("E"):
+        return None
+    return "must be an errno name such as \"EPERM\" or a positive integer"
 
-    def __init__(self, required=(), optional=(), task=None, child=None):
+
+STATUS_SCHEMA = {"type": "string", "description": '"ok", an errno name ("ENOMEM") or "died"'}
+NUMBER_SCHEMA = {"oneOf": [SIZE_SCHEMA, {"type": "integer"},
+                           {"type": "object", "properties": {"min": SIZE_SCHEMA, "max": SIZE_SCHEMA},
+                            "additionalProperties": False}]}
+EXPECT_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "description": "what the step must give; a step whose expectation fails makes `run` exit 1",
+    "properties": {
+        "status": {"oneOf": [STATUS_SCHEMA, {"type": "array", "items": STATUS_SCHEMA}]},
+        "value": {"description": "read: the value (a number or range, text, or per key of memory.stat)"},
+        "min": SIZE_SCHEMA, "max": SIZE_SCHEMA,
+        "outcome": {"enum": list(OUTCOMES)},
+        "pages_moved": NUMBER_SCHEMA, "pages_marked": NUMBER_SCHEMA, "pages_leaked": NUMBER_SCHEMA,
+        "oom_killed": {"type": "array", "items": {"type": "string"}},
+    },
+}
+# which result fields an expectation may name, by op ("status" and "oom_killed": every op)
+EXPECT_FIELDS = {"read": ("value", "min", "max"),
+                 "move": ("outcome", "pages_moved", "pages_marked", "pages_leaked")}
+
+
+def _range_problem(v):
+    if isinstance(v, dict):
+        if not v or set(v) - {"min", "max"}:
+            return "a range is an object with min and/or max"
+        return next((p for p in map(_range_problem, v.values()) if p), None)
+    if _is_int(v) or _size_of(v) is not None:
+        return None
+    return "must be a number, a size string or a {min, max} range"
+
+
+def _expect_problem(op, v):
+    if not isinstance(v, dict) or not v:
+        return "must be an object such as {\"status\": \"EINVAL\"}"
+    allowed = ("status", "oom_killed") + EXPECT_FIELDS.get(op, ())
+    for key, want in v.items():
+        if key not in allowed:
+            return f"{op} can expect {', '.join(allowed)}, not {key!r}"
+        if key == "status":
+            items = want if isinstance(want, list) else [want]
+            if not items or not all(isinstance(s, str) and (s in ("ok", "died") or hasattr(errno, s))
+                                    for s in items):
+                return 'status must be "ok", "died", an errno name or a list of them'
+        elif key == "oom_killed":
+            if not isinstance(want, list) or not all(isinstance(s, str) for s in want):
+                return "oom_killed must be a list of task names"
+        elif key == "outcome":
+            if want not in OUTCOMES:
+                return f"outcome must be one of {', '.join(OUTCOMES)}"
+        elif key == "value":
+            if isinstance(want, dict) and want and not set(want) <= {"min", "max"}:
+                problem = next((p for p in map(_range_problem, want.values()) if p), None)
+            elif isinstance(want, str) or want is None:
+                problem = None   # text, or a size string against a number
+            else:
+                problem = _range_problem(want)
+            if problem:
+                return f"value: {problem}"
+        else:
+            problem = _range_problem(want)
+            if problem:
+                return f"{key}: {problem}"
+    return None
+
+
+def _show(v, width=60):
+    """repr() of a value from the file, cut short (and safe for integers too long to print)."""
+    try:
+        text = repr(v)
+    except ValueError:
+        text = "an integer too long to print"
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+class Op:
+    """One op's fields: required ones, optional ones with their defaults, which name tasks.
+
+    ``doc`` says what the op does (it goes into the schema); ``in_hook`` says whether
+    the op may run inside an ``at_resched`` block (ops that start or end tasks or
+    move one may not).
+    """
+
+    def __init__(self, required=(), optional=(), task=None, child=None, doc="", in_hook=True):
         self.required = dict(required)                  # field -> checker
-        # field -> (checker, default); every step may carry a label
-        self.optional = {"label": (_str, None), **{k: (c, d) for k, c, d in optional}}
+        self.optional = {k: (c, d) for k, c, d in optional}  # field -> (checker, default)
         self.task = task                                # field naming an existing task
         self.child = child                              # field naming a new task
+        self.doc = doc
+        self.in_hook = in_hook
 
     def fields(self):
         return list(self.required) + list(self.optional)
@@ -99,43 +235,74 @@ class Op:
 
 _CG = ("cg", _str)
 _TASK = ("task", _name)
+_MAPPING = ("mapping", _name, None)
 OPS = {
-    "mkdir": Op([_CG]),
-    "rmdir": Op([_CG]),
-    "write": Op([_CG, ("file", _name), ("value", _value)]),
-    "read": Op([_CG, ("file", _name)]),
-    "drain": Op(),
-    "spawn": Op([("task", _name), _CG], child="task"),
-    "anon": Op([_TASK, ("bytes", _bytes)], [("madvise", _one_of("hugepage", "nohugepage"), None)],
-               task="task"),
-    "shm": Op([_TASK, ("bytes", _bytes)], task="task"),
+    "mkdir": Op([_CG], doc="create a cgroup (\"A\", \"A/B\" nests)"),
+    "rmdir": Op([_CG], doc="remove a cgroup"),
+    "write": Op([_CG, ("file", _name), ("value", _value)],
+                doc="write a control file; an error is the step's status"),
+    "read": Op([_CG, ("file", _name)],
+               doc="record a control file's value: a number, a per-key object (memory.stat) or text"),
+    "drain": Op(doc="flush per-cpu charge caches (the emulator keeps none)"),
+    "spawn": Op([("task", _name), _CG], child="task", in_hook=False,
+                doc="start a new task, with an empty address space, in a cgroup"),
+    "anon": Op([_TASK, ("bytes", _bytes)], [_MAPPING, ("touch", _one_of("write", "read", "none"), "write"),
+                                            ("madvise", _one_of("hugepage", "nohugepage"), None)],
+               task="task", doc="map private anonymous memory and touch every page"),
+    "shm": Op([_TASK, ("bytes", _bytes)], [_MAPPING, ("touch", _one_of("write", "read", "none"), "write")],
+              task="task", doc="map shared anonymous memory (shmem) and touch every page"),
     "file": Op([_TASK, ("bytes", _bytes), ("path", _path)],
-               [("shared", _bool, False), ("touch", _one_of("read", "write"), "read"),
-                ("map", _bool, True)], task="task"),
-    "fork": Op([_TASK, ("child", _name)], task="task", child="child"),
-    "move": Op([_TASK, _CG], [("file", _one_of("tasks", "cgroup.procs"), "tasks")], task="task"),
-    "exit": Op([_TASK], task="task"),
-    "kill": Op([_TASK], task="task"),
-    "sleep": Op([("ms", _ms)]),
+               [("shared", _bool, False), ("touch", _one_of("read", "write", "none"), "read"),
+                ("map", _bool, True), _MAPPING], task="task",
+               doc="write(2) the file up to `bytes` (page cache charged to the task's group), "
+                   "then map it and touch it (map: false only writes)"),
+    "touch": Op([_TASK, ("mapping", _name)], [("offset", _offset, 0), ("bytes", _bytes, None),
+                                              ("write", _bool, True)], task="task",
+                doc="fault in a named mapping (from offset, `bytes` or to its end)"),
+    "mlock": Op([_TASK, ("mapping", _name)], [("offset", _offset, 0), ("bytes", _bytes, None)],
+                task="task", doc="mlock(2) a named mapping: fault it in, pin it unevictable"),
+    "munmap": Op([_TASK, ("mapping", _name)], [("offset", _offset, 0), ("bytes", _bytes, None)],
+                 task="task", doc="munmap(2) a named mapping (or part of it)"),
+    "reclaim": Op([_CG, ("bytes", _bytes)], doc="memory pressure: reclaim up to `bytes` from a cgroup"),
+    "oom_score_adj": Op([_TASK, ("value", _int)], task="task",
+                        doc="write /proc/PID/oom_score_adj (-1000 never killed ... 1000 killed first)"),
+    "fork": Op([_TASK, ("child", _name)], task="task", child="child", in_hook=False,
+               doc="fork(): the child shares every page copy-on-write"),
+    "exec": Op([_TASK], task="task", in_hook=False,
+               doc="execve(): the task gets a fresh, empty address space"),
+    "fail_next": Op([("subsys", _one_of(*SUBSYSTEMS)), ("errno", _errno)], in_hook=False,
+                    doc="the next move's can_attach of this subsystem fails with errno"),
+    "at_resched": Op([("steps", _schema({"type": "array", "items": {"$ref": "#/$defs/step"}})(
+                          lambda v: None if isinstance(v, list) else "must be a list of steps"))],
+                     [("phase", _one_of(*PHASES.values()), None), ("pages", _count, 0)],
+                     in_hook=False,
+                     doc="during the next move, at the first cond_resched() point of `phase` (any) "
+                         "after `pages` pages of it, run `steps` once, as another task would"),
+    "move": Op([_TASK, _CG], [("file", _one_of("tasks", "cgroup.procs"), "tasks")], task="task",
+               in_hook=False, doc="write the task's pid into the cgroup's tasks file"),
+    "exit": Op([_TASK], task="task", in_hook=False, doc="the task exits"),
+    "kill": Op([_TASK], task="task", in_hook=False, doc="the task is killed (as exit)"),
+    "sleep": Op([("ms", _ms)], doc="nothing in the emulator (time passes on a real kernel)"),
 }
+# Fields any step may carry: a label (reads and moves are keyed by it) and an expectation.
+COMMON_FIELDS = ("label", "expect")
 
 
+@_schema({"type": "integer", "minimum": 1})
 def _positive(v):
     return None if _is_int(v) and v > 0 else "must be a positive integer"
-
-
-def _non_negative(v):
-    return None if _is_int(v) and v >= 0 else "must be a non-negative integer"
 
 
 # vm: the machine, as the real kernel runner reads it (thp null: the kernel's default; the
 # watchdog matters only there)
 VM_FIELDS = {
     "mem_mb": _positive,
-    "smp": lambda v: None if _is_int(v) and 1 <= v <= 1024 else "must be an integer from 1 to 1024",
-    "swap_mb": _non_negative,
-    "thp": lambda v: None if v in (None, "never", "always", "madvise")
-    else "must be one of 'never', 'always', 'madvise' or null",
+    "smp": _schema({"type": "integer", "minimum": 1, "maximum": 1024})(
+        lambda v: None if _is_int(v) and 1 <= v <= 1024 else "must be an integer from 1 to 1024"),
+    "swap_mb": _count,
+    "thp": _schema({"enum": [None, "never", "always", "madvise"]})(
+        lambda v: None if v in (None, "never", "always", "madvise")
+        else "must be one of 'never', 'always', 'madvise' or null"),
     "watchdog_s": _positive,
     "drain_before_read": _bool,
 }
@@ -168,54 +335,108 @@ class Scenario:
 def _check_emu_value(key, value):
     known = POLICIES if key == "policy" else PROFILES
     if not isinstance(value, str) or value not in known:
-        raise ScenarioError(f"emu.{key}: unknown {key} {value!r}; choose one of {', '.join(known)}")
+        raise ScenarioError(f"emu.{key}: unknown {key} {_show(value)}; choose one of {', '.join(known)}")
+
+
+def _check_fields(step, i, op, spec):
+    for key in step:
+        if key != "op" and key not in spec.required and key not in spec.optional \
+                and key not in COMMENT_KEYS and key not in COMMON_FIELDS:
+            raise ScenarioError(f"unknown field {key!r}; {op} takes "
+                                f"{', '.join(spec.fields() + list(COMMON_FIELDS))}", i, op)
+    for key, check in spec.required.items():
+        if key not in step:
+            raise ScenarioError(f"missing required field {key!r}", i, op)
+        problem = check(step[key])
+        if problem:
+            raise ScenarioError(f"field {key!r} {problem}, not {_show(step[key])}", i, op)
+    for key, (check, _default) in spec.optional.items():
+        if key in step:
+            problem = check(step[key])
+            if problem:
+                raise ScenarioError(f"field {key!r} {problem}, not {_show(step[key])}", i, op)
+    if "label" in step and not isinstance(step["label"], str):
+        raise ScenarioError(f"field 'label' must be a string, not {_show(step['label'])}", i, op)
+    if "expect" in step:
+        problem = _expect_problem(op, step["expect"])
+        if problem:
+            raise ScenarioError(f"field 'expect': {problem}", i, op)
+
+
+class _Names:
+    """What validation knows at a step: live and ended tasks, named mappings, armed hooks."""
+
+    def __init__(self):
+        self.alive, self.exited, self.mappings = set(), {}, {}
+        self.hooks = []       # (step, at_resched step) waiting for the next move
+
+
+def _validate_step(step, i, names, in_hook=False):
+    if not isinstance(step, dict):
+        raise ScenarioError("must be an object with an 'op'", i)
+    op = step.get("op")
+    if "op" not in step:
+        raise ScenarioError("missing required field 'op'", i)
+    if not isinstance(op, str) or op not in OPS:
+        raise ScenarioError(f"unknown op {_show(op)}; known ops: {', '.join(OPS)}", i,
+                            op if isinstance(op, str) else None)
+    spec = OPS[op]
+    if in_hook and not spec.in_hook:
+        raise ScenarioError(f"{op} cannot run inside at_resched (ops that start, end or move a "
+                            f"task cannot)", i, op)
+    _check_fields(step, i, op, spec)
+    if spec.task:
+        name = step[spec.task]
+        if name in names.exited:
+            raise ScenarioError(f"task {name!r} already ended at step {names.exited[name]}", i, op)
+        if name not in names.alive:
+            raise ScenarioError(f"unknown task {name!r} (no earlier spawn or fork makes it)", i, op)
+    if spec.child:
+        name = step[spec.child]
+        if name in names.alive or name in names.exited:
+            raise ScenarioError(f"task name {name!r} is already used by an earlier step", i, op)
+        names.alive.add(name)
+    mapping = step.get("mapping")
+    if mapping is not None:
+        if op in ("anon", "shm", "file"):
+            if mapping in names.mappings:
+                raise ScenarioError(f"mapping name {mapping!r} is already used", i, op)
+            if op == "file" and not step.get("map", True):
+                raise ScenarioError("a file step with map: false makes no mapping to name", i, op)
+            names.mappings[mapping] = step["task"]
+        elif names.mappings.get(mapping) != step["task"]:
+            raise ScenarioError(f"task {step['task']!r} has no mapping named {mapping!r} (name one "
+                                f"with \"mapping\" on its anon, shm or file step)", i, op)
+    if op in ("exit", "kill", "exec"):
+        names.mappings = {k: t for k, t in names.mappings.items() if t != step["task"]}
+    if op in ("exit", "kill"):
+        names.alive.discard(step["task"])
+        names.exited[step["task"]] = i
+    if op == "at_resched":
+        for j, inner in enumerate(step["steps"]):
+            try:
+                _validate_step(inner, j, names, in_hook=True)
+            except ScenarioError as e:
+                raise ScenarioError(f"at_resched {e}", i, op) from None
+        names.hooks.append((i, step))
+    if op == "move":
+        for j, hook in names.hooks:
+            if any(s.get("task") == step["task"] for s in hook["steps"]):
+                raise ScenarioError(f"the at_resched of step {j} names {step['task']!r}, the task "
+                                    f"this step moves: its memory calls would wait for the move "
+                                    f"(the kernel's mmap_lock), forever", i, op)
+        names.hooks = []
 
 
 def _validate_steps(steps):
     if not isinstance(steps, list):
         raise ScenarioError("'steps' must be a list of step objects")
-    alive, exited = set(), {}
+    names = _Names()
     for i, step in enumerate(steps):
-        if not isinstance(step, dict):
-            raise ScenarioError("must be an object with an 'op'", i)
-        op = step.get("op")
-        if "op" not in step:
-            raise ScenarioError("missing required field 'op'", i)
-        if not isinstance(op, str) or op not in OPS:
-            raise ScenarioError(f"unknown op {op!r}; known ops: {', '.join(OPS)}", i,
-                                op if isinstance(op, str) else None)
-        spec = OPS[op]
-        for key in step:
-            if key != "op" and key not in spec.required and key not in spec.optional \
-                    and key not in COMMENT_KEYS:
-                raise ScenarioError(f"unknown field {key!r}; {op} takes "
-                                    f"{', '.join(spec.fields()) or 'no fields'}", i, op)
-        for key, check in spec.required.items():
-            if key not in step:
-                raise ScenarioError(f"missing required field {key!r}", i, op)
-            problem = check(step[key])
-            if problem:
-                raise ScenarioError(f"field {key!r} {problem}, not {step[key]!r}", i, op)
-        for key, (check, _default) in spec.optional.items():
-            if key in step:
-                problem = check(step[key])
-                if problem:
-                    raise ScenarioError(f"field {key!r} {problem}, not {step[key]!r}", i, op)
-        if spec.task:
-            name = step[spec.task]
-            if name in exited:
-                raise ScenarioError(f"task {name!r} already ended at step {exited[name]}", i, op)
-            if name not in alive:
-                raise ScenarioError(f"unknown task {name!r} (no earlier spawn or fork makes it)",
-                                    i, op)
-        if spec.child:
-            name = step[spec.child]
-            if name in alive or name in exited:
-                raise ScenarioError(f"task name {name!r} is already used by an earlier step", i, op)
-            alive.add(name)
-        if op in ("exit", "kill"):
-            alive.discard(step["task"])
-            exited[step["task"]] = i
+        _validate_step(step, i, names)
+    if names.hooks:
+        raise ScenarioError("at_resched runs during the next move, and no move follows it",
+                            names.hooks[0][0], "at_resched")
 
 
 def _validate_vm(vm):
@@ -228,7 +449,7 @@ def _validate_vm(vm):
             raise ScenarioError(f"vm.{key}: unknown setting; vm takes {', '.join(VM_FIELDS)}")
         problem = VM_FIELDS[key](value)
         if problem:
-            raise ScenarioError(f"vm.{key} {problem}, not {value!r}")
+            raise ScenarioError(f"vm.{key} {problem}, not {_show(value)}")
     return {**DEFAULT_VM, **vm}
 
 
@@ -263,15 +484,40 @@ def load(source, policy=None, kernel=None):
                         _validate_emu(source.emu, policy, kernel), source.steps, source.path)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        with open(path, encoding="utf-8") as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ScenarioError(f"not valid JSON: {e}") from None
+        with open(path, "rb") as f:
+            data = loads(f.read())
     elif isinstance(source, dict):
-        data = copy.deepcopy(source)
+        try:
+            data = copy.deepcopy(source)
+        except RecursionError:
+            raise ScenarioError("nested too deeply") from None
     else:
         raise ScenarioError(f"load() takes a path or a dict, not {type(source).__name__}")
+    try:
+        return _load_data(data, path, policy, kernel)
+    except RecursionError:
+        raise ScenarioError("nested too deeply") from None
+
+
+def loads(raw):
+    """Parse a scenario file's bytes (or text) into JSON data; ScenarioError on anything not JSON."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ScenarioError(f"not UTF-8 text: byte {e.start} is {raw[e.start]:#04x}") from None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ScenarioError(f"not valid JSON: {e}") from None
+    except RecursionError:
+        raise ScenarioError("not valid JSON here: nested more deeply than Python's parser goes "
+                            f"(about {sys.getrecursionlimit()} levels)") from None
+    except ValueError as e:    # an integer literal past sys.get_int_max_str_digits()
+        raise ScenarioError(f"not valid JSON here: {e}") from None
+
+
+def _load_data(data, path, policy, kernel):
     if not isinstance(data, dict):
         raise ScenarioError("a scenario is a JSON object with 'steps'")
     for key in data:
@@ -283,7 +529,7 @@ def load(source, policy=None, kernel=None):
     default_name = os.path.splitext(os.path.basename(path))[0] if path else "scenario"
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name:
-        raise ScenarioError(f"'name' must be a non-empty string, not {name!r}")
+        raise ScenarioError(f"'name' must be a non-empty string, not {_show(name)}")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise ScenarioError("'description' must be a string")
@@ -296,6 +542,8 @@ def load(source, policy=None, kernel=None):
 # ---- running ----
 
 def _errno_name(err):
+    if err == errno.EDEADLK:
+        return "EDEADLK"        # errno 35's usual name (errorcode may say EDEADLOCK)
     return errno.errorcode.get(err, f"E{err}") if err else "EIO"
 
 
@@ -333,23 +581,30 @@ class _Died(Exception):
 
 
 class _Runner:
-    def __init__(self, scenario, check, trace=False):
+    def __init__(self, scenario, check, trace=False, timing=False, timeline=None):
         vm = scenario.vm
         self.scenario = scenario
         self.check = check
         self.trace = trace
+        self.timing = timing
+        self.timeline = timeline
         try:
             self.machine = Machine(ram=vm["mem_mb"] * MiB, swap=vm["swap_mb"] * MiB,
                                    policy=scenario.policy, kernel=scenario.kernel, cpus=vm["smp"],
-                                   thp=vm["thp"])
+                                   trace=timeline is not None, thp=vm["thp"])
         except (OSError, ValueError) as e:
             raise ScenarioError(f"vm: cannot build the machine: {e}") from None
         self.pids = {}        # task name -> pid (alive)
         self.gone = {}        # task name -> status its steps now get ("died", or ESRCH: never born)
         self.names = {}       # pid -> task name
         self.file_size = {}   # path -> bytes written so far (for the result's "written")
+        self.mappings = {}    # mapping name -> (addr, bytes)
+        self.hooks = []       # at_resched steps armed for the next move
         self.moves, self.reads, self.steps, self.dmesg = [], [], [], []
+        self.expectations = []  # {"step", "label", "ok", "message"}, in the order they ran
+        self.notes = []       # errors on steps that expected nothing
         self.killed = []      # task names OOM-killed during the current step
+        self.dmesg_seen = 0
 
     # -- tasks --
     def task(self, name):
@@ -436,36 +691,90 @@ class _Runner:
         self.born(s["task"], pid)
         return {"pid": pid, "status": "ok", "memcg": _cg_path(self.machine.cgroup_of(pid))}
 
-    def _map_touch(self, pid, size, kind, write, path=None, private=False, advice=None):
+    def _map_touch(self, s, pid, kind, touch, path=None, private=False):
+        size = parse_size(s["bytes"])
         addr = self.machine.mmap(pid, size, kind=kind, path=path, private=private)
-        if advice:
-            self.machine.madvise(pid, addr, size, advice)
-        self.charging(pid, lambda: self.machine.touch(pid, addr, size, write=write))
+        if s.get("madvise"):
+            self.machine.madvise(pid, addr, size, s["madvise"])
+        if s.get("mapping"):
+            self.mappings[s["mapping"]] = (addr, size)
+        if touch != "none":
+            self.charging(pid, lambda: self.machine.touch(pid, addr, size, write=touch == "write"))
         return addr
 
     def op_anon(self, s):
         pid = self.task(s["task"])
-        addr = self._map_touch(pid, s["bytes"], "anon", True, advice=s.get("madvise"))
+        addr = self._map_touch(s, pid, "anon", s.get("touch", "write"))
         return {"pid": pid, "status": "ok", "addr": hex(addr)}
 
     def op_shm(self, s):
         pid = self.task(s["task"])
-        addr = self._map_touch(pid, s["bytes"], "shm", True)
+        addr = self._map_touch(s, pid, "shm", s.get("touch", "write"))
         return {"pid": pid, "status": "ok", "addr": hex(addr)}
 
     def op_file(self, s):
         pid = self.task(s["task"])
-        path, size = s["path"], s["bytes"]
+        path, size = s["path"], parse_size(s["bytes"])
         have = self.file_size.get(path, 0)
         self.charging(pid, lambda: self.machine.file_write(pid, path, size))
         self.file_size[path] = max(have, size)
         result = {"pid": pid, "status": "ok"}
         if s.get("map", True):
-            addr = self._map_touch(pid, size, "file", s.get("touch", "read") == "write", path=path,
+            addr = self._map_touch(s, pid, "file", s.get("touch", "read"), path=path,
                                    private=not s.get("shared", False))
             result["addr"] = hex(addr)
         result["written"] = max(0, size - have)
         return result
+
+    def _range(self, s):
+        """The [addr, addr+bytes) a mapping step names: from offset, bytes or to the mapping's end."""
+        addr, size = self.mappings[s["mapping"]]
+        offset = parse_size(s.get("offset", 0))
+        length = parse_size(s["bytes"]) if s.get("bytes") is not None else max(size - offset, 0)
+        return addr + offset, length
+
+    def op_touch(self, s):
+        pid = self.task(s["task"])
+        addr, length = self._range(s)
+        self.charging(pid, lambda: self.machine.touch(pid, addr, length, write=s.get("write", True)))
+        return {"pid": pid, "status": "ok"}
+
+    def op_mlock(self, s):
+        pid = self.task(s["task"])
+        addr, length = self._range(s)
+        self.charging(pid, lambda: self.machine.mlock(pid, addr, length))
+        return {"pid": pid, "status": "ok"}
+
+    def op_munmap(self, s):
+        pid = self.task(s["task"])
+        addr, length = self._range(s)
+        self.machine.munmap(pid, addr, length)
+        return {"pid": pid, "status": "ok"}
+
+    def op_reclaim(self, s):
+        freed = self.machine.reclaim(s["cg"], parse_size(s["bytes"]))
+        return {"status": "ok", "reclaimed": freed}
+
+    def op_oom_score_adj(self, s):
+        pid = self.task(s["task"])
+        if not -1000 <= s["value"] <= 1000:   # oom_score_adj_write(), fs/proc/base.c
+            raise OSError(errno.EINVAL, "oom_score_adj takes -1000 to 1000")
+        self.machine.set_oom_score_adj(pid, s["value"])
+        return {"pid": pid, "status": "ok"}
+
+    def op_exec(self, s):
+        pid = self.task(s["task"])
+        self.machine.exec(pid)
+        return {"pid": pid, "status": "ok"}
+
+    def op_fail_next(self, s):
+        err = s["errno"] if _is_int(s["errno"]) else getattr(errno, s["errno"])
+        self.machine.fail_next_can_attach(s["subsys"], err)
+        return {"status": "ok"}
+
+    def op_at_resched(self, s):
+        self.hooks.append(s)
+        return {"status": "ok", "armed": True}
 
     def op_fork(self, s):
         try:
@@ -486,15 +795,24 @@ class _Runner:
         entry = {"step": i, "task": s["task"], "cg": s["cg"], "label": s.get("label"),
                  "pid": None, "from": None, "after": None, "status": "ok", "errno": 0}
         self.moves.append(entry)
+        hooks, self.hooks = self.hooks, []
         try:
             pid = entry["pid"] = self.task(s["task"])
         except _Died as e:
             entry["status"], entry["errno"] = e.status, None
             raise
-        entry["from"] = _cg_path(self.machine.cgroup_of(pid))
+        src = self.machine.cgroup_of(pid)
+        entry["from"] = _cg_path(src)
         result = {"pid": pid, "from": entry["from"]}
         if self.trace:
-            self.trace_move(entry, self.machine.cgroup_of(pid), s["cg"])
+            entry["groups"] = [src, s["cg"]]
+            entry["limits"] = [int(self.machine.read(cg, "memory.limit_in_bytes"))
+                               for cg in entry["groups"]]
+            entry["trace"] = [self.sample("start", 0, entry)]
+        during = []
+        if self.trace or hooks:
+            self.machine.on_resched(lambda info: self.at_resched(info, entry, hooks, during, i))
+        self.machine.last_attach = None
         try:
             self.machine.write(s["cg"], s.get("file", "tasks"), str(pid))
         except OOMKilled as e:
@@ -506,26 +824,39 @@ class _Runner:
         except OSError as e:
             entry["status"], entry["errno"] = _errno_name(e.errno), e.errno
         finally:
+            self.machine.on_resched(None)
             if self.trace:
-                self.machine.on_resched(None)
                 entry["trace"].append(self.sample("end", 0, entry))
         if s["task"] in self.pids:
             entry["after"] = _cg_path(self.machine.cgroup_of(pid))
-        result.update(status=entry["status"], errno=entry["errno"], after=entry["after"])
+        attach = self.machine.last_attach
+        entry["outcome"] = attach.outcome if attach is not None else "refused"
+        for key in ("pages_moved", "pages_marked", "pages_leaked"):
+            entry[key] = getattr(attach, key, 0)
+        entry["oom_victims"] = [self.names.get(p, p) for p in getattr(attach, "oom_victims", ())]
+        if self.timing and attach is not None:
+            entry["seconds"] = attach.seconds
+        result.update((k, entry[k]) for k in ("status", "errno", "after", "outcome", "pages_moved",
+                                               "pages_marked", "pages_leaked", "oom_victims"))
+        if during:
+            result["during"] = during
         return result
 
     def sample(self, phase, pages, entry):
-        usage = [int(self.machine.read(cg, "memory.usage_in_bytes")) for cg in entry["groups"]]
+        usage = [self.machine.usage(cg) for cg in entry["groups"]]
         return {"phase": phase, "pages": pages, "from_usage": usage[0], "to_usage": usage[1]}
 
-    def trace_move(self, entry, src, dst):
-        """Sample both groups' usage at every cond_resched() point of this move."""
-        entry["groups"] = [src, dst]
-        entry["limits"] = [int(self.machine.read(cg, "memory.limit_in_bytes")) for cg in (src, dst)]
-        entry["trace"] = []
-        entry["trace"].append(self.sample("start", 0, entry))
-        self.machine.on_resched(lambda info: entry["trace"].append(
-            self.sample(info.phase, info.pages, entry)))
+    def at_resched(self, info, entry, hooks, during, i):
+        """A cond_resched() point of a move: sample the groups, run the armed at_resched steps."""
+        if self.trace:
+            entry["trace"].append(self.sample(info.phase, info.pages, entry))
+        for hook in [h for h in hooks if h.get("phase") in (None, info.phase)
+                     and info.pages >= h.get("pages", 0)]:
+            hooks.remove(hook)
+            outer = self.killed
+            for s in hook["steps"]:
+                self.step(i, s, during)
+            self.killed = outer + self.killed
 
     def op_exit(self, s):
         pid = self.task(s["task"])
@@ -536,11 +867,10 @@ class _Runner:
     op_kill = op_exit
 
     # -- the loop --
-    def step(self, i, s):
+    def step(self, i, s, record):
         op = s["op"]
         fn = getattr(self, "op_" + op)
         self.killed = []
-        dmesg_at = len(self.machine.dmesg)
         try:
             result = fn(s, i) if op in ("read", "move") else fn(s)
         except _Died as e:
@@ -555,7 +885,8 @@ class _Runner:
         self.reap()
         if self.killed:
             result["oom_killed"] = list(self.killed)
-        lines = self.machine.dmesg[dmesg_at:]
+        lines = self.machine.dmesg[self.dmesg_seen:]
+        self.dmesg_seen = len(self.machine.dmesg)
         if lines:
             result["dmesg"] = list(lines)
             self.dmesg.extend({"step": i, "line": line} for line in lines)
@@ -565,7 +896,20 @@ class _Runner:
             except AssertionError as e:
                 raise AssertionError(f"step {i} ({op}): {e}") from None
         fields = {k: v for k, v in s.items() if k != "op"}
-        self.steps.append({"i": i, "op": op, **fields, "result": result})
+        record.append({"i": i, "op": op, **fields, "result": result})
+        self.judge(i, s, result)
+
+    def judge(self, i, s, result):
+        """Check the step's expectation, or note an error nobody expected."""
+        label = s.get("label") or f"step {i} ({s['op']})"
+        if "expect" not in s:
+            if result["status"] != "ok":
+                self.notes.append({"step": i, "op": s["op"], "label": label, "status": result["status"]})
+            return
+        problems = [p for p in (_unmet(key, want, result, s["expect"])
+                                for key, want in s["expect"].items()) if p]
+        self.expectations.append({"step": i, "label": label, "ok": not problems,
+                                  "message": "; ".join(problems)})
 
     def pid_of(self, name):
         for pid, n in self.names.items():
@@ -575,8 +919,11 @@ class _Runner:
 
     def run(self):
         for i, s in enumerate(self.scenario.steps):
-            self.step(i, s)
+            self.step(i, s, self.steps)
         sc = self.scenario
+        if self.timeline is not None:
+            self.machine.trace.write(self.timeline, title=f"{sc.name}: policy {sc.policy}, "
+                                     f"kernel {sc.kernel}")
         return {
             "scenario": sc.name,
             "kernel": f"memcg-emu {sc.kernel}",
@@ -587,18 +934,102 @@ class _Runner:
             "reads": self.reads,
             "steps": self.steps,
             "dmesg": self.dmesg,
+            "oom_killed": sorted(n for n, status in self.gone.items() if status == "died"),
+            "deadlock": self.machine.deadlock,
+            "expectations": self.expectations,
+            "notes": self.notes,
         }
 
 
-def run(scenario, policy=None, kernel=None, check=False, trace=False):
+def _number(v):
+    return v if _is_int(v) else _size_of(v)
+
+
+def _matches(got, want):
+    """Does a recorded value meet an expectation: equal, in a {min, max} range, or per key."""
+    if isinstance(want, dict) and want and set(want) <= {"min", "max"}:
+        if not _is_int(got):
+            return False
+        return ("min" not in want or got >= _number(want["min"])) and \
+            ("max" not in want or got <= _number(want["max"]))
+    if isinstance(want, dict):
+        return isinstance(got, dict) and all(k in got and _matches(got[k], w) for k, w in want.items())
+    if _is_int(got) and isinstance(want, str) and _size_of(want) is not None:
+        return got == _size_of(want)
+    return got == want
+
+
+def _unmet(key, want, result, expect):
+    """What is wrong with ``result`` for one ``expect`` key, or None."""
+    if key == "status":
+        wants = want if isinstance(want, list) else [want]
+        ok = result["status"] in wants
+    elif key in ("min", "max"):
+        if key == "max" and "min" in expect:
+            return None     # judged with min
+        rng = {k: expect[k] for k in ("min", "max") if k in expect}
+        ok, key, want = _matches(result.get("value"), rng), "value", rng
+    elif key == "oom_killed":
+        ok = sorted(result.get("oom_killed", [])) == sorted(want)
+    else:
+        ok = _matches(result.get(key), want)
+    if ok:
+        return None
+    got = result.get(key, [] if key == "oom_killed" else None)
+    why = f" ({result['status']})" if key != "status" and result["status"] != "ok" else ""
+    return f"got {key} {json.dumps(got)}{why}, expected {json.dumps(want)}"
+
+
+def run(scenario, policy=None, kernel=None, check=False, trace=False, timing=False, timeline=None):
     """Replay a scenario on a fresh Machine and return the result JSON (a dict).
 
     ``scenario`` is a Scenario, a path or a dict (validated first); ``policy`` /
     ``kernel`` override its ``emu`` settings; ``check=True`` runs Machine.check()
     after every step (AssertionError naming the step on a broken invariant);
     ``trace=True`` adds to each move the usage of its two groups at every
-    cond_resched() point ("groups", "trace").
+    cond_resched() point ("groups", "trace"); ``timing=True`` adds each move's
+    "seconds"; ``timeline`` (a path) writes the machine's trace events there as a
+    timeline (memcg_emu.trace).  Besides the kernel runner's fields the result has "expectations"
+    (one entry per step with an ``expect``: "ok" and, when not, "message") and
+    "notes" (steps without an ``expect`` that failed).
     """
     if not isinstance(scenario, Scenario) or policy is not None or kernel is not None:
         scenario = load(scenario, policy=policy, kernel=kernel)
-    return _Runner(scenario, check, trace).run()
+    return _Runner(scenario, check, trace, timing, timeline).run()
+
+
+def schema():
+    """The scenario language as a JSON Schema (draft 2020-12), built from OPS and VM_FIELDS."""
+    def props(op, spec):
+        p = {"op": {"const": op}, "label": {"type": "string"}, "expect": EXPECT_SCHEMA,
+             **{k: {"type": "string"} for k in COMMENT_KEYS}}
+        for key, check in spec.required.items():
+            p[key] = dict(check.schema)
+        for key, (check, default) in spec.optional.items():
+            p[key] = {**check.schema, "default": default}
+        return p
+    steps = [{"type": "object", "description": spec.doc, "properties": props(op, spec),
+              "required": ["op"] + list(spec.required), "additionalProperties": False}
+             for op, spec in OPS.items()]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "memcg-emu scenario",
+        "description": "A scenario for `memcg-emu run` (docs/scenarios.md). Sizes are bytes (an "
+                       "integer) or size strings (\"800M\"); cgroups are paths (\"A/B\", root \"\").",
+        "type": "object",
+        "required": ["steps"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "minLength": 1},
+            "description": {"type": "string"},
+            "comment": {"type": "string"},
+            "vm": {"type": "object", "additionalProperties": False,
+                   "properties": {k: {**c.schema, **({"default": DEFAULT_VM[k]} if k in DEFAULT_VM else {})}
+                                  for k, c in VM_FIELDS.items()}},
+            "emu": {"type": "object", "additionalProperties": False,
+                    "properties": {"policy": {"enum": list(POLICIES), "default": DEFAULT_POLICY},
+                                   "kernel": {"enum": list(PROFILES), "default": DEFAULT_KERNEL}}},
+            "steps": {"type": "array", "items": {"$ref": "#/$defs/step"}},
+        },
+        "$defs": {"step": {"oneOf": steps}},
+    }

@@ -1,8 +1,8 @@
 """Fixtures: machines that are checked on the way out (the readers live in helpers.py).
 
 Every machine made through the ``machine`` fixture is walked by ``m.check()``
-when the test ends, so each scenario ends with the invariants of DESIGN
-section 6 verified even when the test body forgets to.
+when the test ends, so each scenario ends with the invariants the README
+lists verified even when the test body forgets to.
 """
 import hypothesis_profiles  # noqa: F401  (the ci / deep profiles, for every test module)
 import pytest

@@ -1,7 +1,7 @@
 """A reference model of memcg-emu's charge accounting, in plain Python (tests only).
 
 It imports nothing from ``memcg_emu``: every rule is written out again here,
-as plainly as possible, from DESIGN.md (sections 3, 5, 6) and the policy
+as plainly as possible, from the README (API, policies, invariants) and the policy
 docstrings.  What it keeps:
 
 * for each page: its kind (anon, file page cache, shmem), who maps it (a
@@ -503,8 +503,10 @@ class Model:
     # ---- reclaim ----
     def reclaim(self, over, pages):
         """Machine.reclaim() (as cgroup v2's memory_reclaim()): try_to_free() 32 pages at a
-        time until ``pages`` are freed or a round frees nothing; how many were freed."""
-        done, freed = 0, 1
+        time, one round at least, until ``pages`` are freed or a round frees nothing; how many
+        were freed."""
+        done = self.try_to_free(over, min(pages, SWAP_CLUSTER_MAX))
+        freed = done
         while done < pages and freed:
             freed = self.try_to_free(over, min(pages - done, SWAP_CLUSTER_MAX))
             done += freed
@@ -1126,23 +1128,28 @@ class Model:
                 # the seed's patched cgroup_attach_task() rolls back every subsystem, memory
                 # included even when it refused or was never asked; the others, those that
                 # said yes
+                res.outcome = "refused"     # whatever the rollback raises, the task stayed
                 if policy == "seed" or "memory" in done:
                     yield from getattr(self, "cancel_" + policy.replace("-", "_"))(
                         res, t, src, dst, state)
-                res.outcome = "refused"
                 raise
             done.append(ss)
-        for ss in done:
-            if ss == "memory":
-                if t.dead:
-                    # the task died during can_attach: what it held goes (the kernel's
-                    # post_attach always clears the move)
-                    if state.ctx is not None:
-                        yield from self.cancel_in_flight(res, t, src, dst, state, policy)
-                    raise err(errno.ESRCH)
-                t.group = dst
-                yield from getattr(self, "attach_" + policy.replace("-", "_"))(
-                    res, t, src, dst, state)
+        try:
+            for ss in done:
+                if ss == "memory":
+                    if t.dead:
+                        # the task died during can_attach: what it held goes (the kernel's
+                        # post_attach always clears the move)
+                        if state.ctx is not None:
+                            yield from self.cancel_in_flight(res, t, src, dst, state, policy)
+                        raise err(errno.ESRCH)
+                    t.group = dst
+                    yield from getattr(self, "attach_" + policy.replace("-", "_"))(
+                        res, t, src, dst, state)
+        except BaseException:
+            # an error after the task joined dst leaves it there with what moved so far
+            res.outcome = (res.outcome or "half-moved") if t.group is dst and not t.dead else "refused"
+            raise
         res.outcome = res.outcome or "moved"
         return res
 
@@ -1165,7 +1172,13 @@ class Model:
 
     # seed
     def can_attach_seed(self, res, t, src, dst, state):
-        yield from self.seed_recharge_task(res, t, dst, True)
+        try:
+            yield from self.seed_recharge_task(res, t, dst, True)
+        except BaseException:
+            if res.pages_moved:     # the hook raised at putback: the pages go back, hook muted
+                for _ in self.seed_recharge_task(res, t, src, False):
+                    pass
+            raise
 
     def cancel_seed(self, res, t, src, dst, state):
         """mem_cgroup_attach_rollback(): the recharge towards the group the task is in; it
@@ -1326,6 +1339,7 @@ class Model:
             if e:
                 raise e
             self.record(res, ctx)
+            res.outcome = "moved"
             self.putback_ctx(ctx)
             e = yield from self.resched("putback", ctx.nr_moved)
             if e:
@@ -1378,14 +1392,13 @@ class Model:
             ret = yield from self.half_move(ctx)
             hook_error = ret if not isinstance(ret, OSError) else None
             self.record(res, ctx)
+            res.outcome = "half-moved" if ret is not None else "moved"
             self.putback_ctx(ctx)
             e = yield from self.resched("putback", ctx.nr_moved)
             if e:
                 raise e
             if hook_error is not None:
                 raise hook_error
-            if ret is not None:
-                res.outcome = "half-moved"
         finally:
             self.end(ctx)
 

@@ -11,19 +11,20 @@ from helpers import MiB
 X_PAGES = 800 * MiB // 4096
 
 
-@pytest.mark.parametrize("policy,variant,outcome,a_after,b_after,moved", [
-    ("none", "as-posted", "moved", 800, 500, 0),
-    ("seed", "as-posted", "refused ENOMEM", 800, 500, 0),     # no room: reclaim makes no progress
-    ("seed", "room", "moved", 0, 1300, X_PAGES),
-    ("seed", "later-refuses", "refused EPERM", 800, 500, 0),  # case b: attach_rollback
-    ("reserve", "as-posted", "refused ENOMEM", 800, 500, 0),
-    ("half", "as-posted", "half-moved", 276, 1024, (1024 - 500) * MiB // 4096),
-    ("upstream", "as-posted", "refused ENOMEM", 800, 500, 0),
-    ("upstream", "room", "moved", 0, 1300, X_PAGES),
+@pytest.mark.parametrize("policy,variant,outcome,error,a_after,b_after,moved", [
+    ("none", "as-posted", "moved", None, 800, 500, 0),
+    ("seed", "as-posted", "refused", "ENOMEM", 800, 500, 0),     # no room: reclaim makes no progress
+    ("seed", "room", "moved", None, 0, 1300, X_PAGES),
+    ("seed", "later-refuses", "refused", "EPERM", 800, 500, 0),  # case b: attach_rollback
+    ("reserve", "as-posted", "refused", "ENOMEM", 800, 500, 0),
+    ("half", "as-posted", "half-moved", None, 276, 1024, (1024 - 500) * MiB // 4096),
+    # 6.1 charges page tables as kmem, never moved: 1.6 MiB of task_X's, 1 MiB of task_Z's
+    ("upstream", "as-posted", "refused", "ENOMEM", 801, 500, 0),
+    ("upstream", "room", "moved", None, 1, 1300, X_PAGES),
 ])
-def test_casestudy_rows_match_the_seed_prediction(policy, variant, outcome, a_after, b_after, moved):
+def test_casestudy_rows_match_the_seed_prediction(policy, variant, outcome, error, a_after, b_after, moved):
     row = run_case(policy, variant)
-    assert row["outcome"] == outcome
+    assert (row["outcome"], row["error"]) == (outcome, error)
     assert (row["after"]["group_A"] // MiB, row["after"]["group_B"] // MiB) == (a_after, b_after)
     assert row["pages_moved"] == moved and row["leaked_bytes"] == 0
 
@@ -37,7 +38,7 @@ def test_casestudy_costs_show():
     assert upstream["peak"]["group_B"] == 1024 * MiB                    # precharged up to the limit
     # the seed as posted hangs on its own kernel (tests/test_pressure.py); after 2.6.29's fix:
     seed = run_case("seed-2.6.29", "b-filled")
-    assert seed["outcome"] == "refused ENOMEM" and seed["oom_killed"] == ["task_Z"]
+    assert (seed["outcome"], seed["error"]) == ("refused", "ENOMEM") and seed["oom_killed"] == ["task_Z"]
 
 
 def test_casestudy_command_json(capsys):
@@ -47,9 +48,6 @@ def test_casestudy_command_json(capsys):
         ("seed", "2.6.26", "room", "moved")]
 
 
-def test_casestudy_command_rejects_unknown_policy(capsys):
-    assert main(["casestudy", "--policy", "teleport"]) == 2
-    assert "teleport" in capsys.readouterr().err
 
 
 def test_compare_writes_table_json_and_plot(tmp_path, capsys):

@@ -3,7 +3,7 @@
 Each scenario step is done with Machine calls (not the scenario runner), and
 then compared with what the kernel recorded: every step's status exactly;
 limit files exactly; byte figures (usage, rss, cache, mapped_file) within the
-kernel's own overhead as DESIGN section 7 and tools/kcompare.py define it
+kernel's own overhead (the README's Scenarios section)
 (2.5 MiB of helper pages + 0.5 %); tasks as text.
 """
 import errno

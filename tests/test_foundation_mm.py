@@ -1,14 +1,14 @@
 """Charge accounting of the memory-management paths, byte for byte (kernel 6.1 profile unless named).
 
 Every machine comes from the ``machine``/``m`` fixtures, which run
-``m.check()`` (DESIGN section 6) when the test ends; many tests also check
+``m.check()`` (the README's invariants) when the test ends; many tests also check
 in the middle, right after the step that could break an invariant.
 """
 import errno
 
 import pytest
 
-from helpers import MiB, PAGE, anon, limit, raises_errno, stat, tasks, usage
+from helpers import MiB, PAGE, anon, limit, oom_killed, raises_errno, stat, tasks, usage
 from memcg_emu import OOMKilled
 
 # ---------------------------------------------------------------- anon and the zero page
@@ -317,11 +317,6 @@ def test_exit_uncharges_and_frees_the_group(m):
 
 
 # ---------------------------------------------------------------- the memcg OOM killer
-
-
-def oom_killed(m):
-    """The pids the memcg OOM killer's dmesg lines name."""
-    return [int(line.rsplit(" ", 1)[1]) for line in m.dmesg if "out of memory: Killed process" in line]
 
 
 def big_small_toucher(m):

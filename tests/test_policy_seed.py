@@ -151,7 +151,7 @@ def test_seed_move_oom_kills_in_the_destination(kernel, policy):
     """GFP_KERNEL in phase 3: a charge that fails there runs the OOM killer in the new group.
     6.1 retries the charge after the kill and the move goes through; 2.6.2x fails the charge
     (on 2.6.26 itself the OOM path deadlocks: tests/test_pressure.py)."""
-    m = Machine(ram="1G", policy=policy, kernel=kernel, kmem=False)
+    m = Machine(ram="1G", policy=policy, kernel=kernel, thp="never", kmem=False)
     m.mkdir("A")
     m.mkdir("B")
     x = m.spawn("A")

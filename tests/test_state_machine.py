@@ -599,8 +599,8 @@ class MemcgMachine(RuleBasedStateMachine):
                 and not any(b[3] for b in before.values()):
             # half leaves exactly the unmoved pages behind: the destination gained exactly the
             # pages that moved, the others lost them, and no rss appeared or vanished
-            gained = after[la.dst.path][1] - before[la.dst.path][1]
-            assert gained == la.pages_moved, f"half: {la.dst.path!r} gained {gained} pages, moved {la.pages_moved}"
+            gained = after[la.dst][1] - before[la.dst][1]
+            assert gained == la.pages_moved, f"half: {la.dst!r} gained {gained} pages, moved {la.pages_moved}"
             assert sum(a[1] for a in after.values()) == sum(b[1] for p, b in before.items() if p in after)
 
     @invariant()

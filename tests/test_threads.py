@@ -232,3 +232,45 @@ def test_threads_under_a_limit_reclaim_page_cache(machine):
     """Concurrent reclaim of one group's page cache, many short rounds (each on a fresh machine)."""
     for seed in range(40):
         limited_group_round(machine(ram="256M"), seed)
+
+
+def test_threads_swap_out_races_exit_and_shmem_teardown(machine):
+    """Reclaim swaps out pages of tasks that exit, and shmem that is torn down, at the same moment.
+
+    A slot that reclaim took for a page whose last mapping vanished meanwhile
+    must be freed, not left with a count and no reference; a dying shmem
+    object's pages are truncated under their page lock, as reclaim expects.
+    """
+    m = machine(ram="32M", swap="16M")
+    m.mkdir("A")
+
+    def exiter():
+        for _ in range(200):
+            pid = m.spawn("A")
+            addr = m.mmap(pid, "4M")
+            m.touch(pid, addr, "4M")
+            m.exit(pid)
+
+    def shmem_churn():
+        pid = m.spawn("A")
+        for _ in range(200):
+            addr = m.mmap(pid, "2M", kind="shm")
+            m.touch(pid, addr, "2M")
+            m.munmap(pid, addr, "2M")
+        m.exit(pid)
+
+    def toucher():
+        tasks = []
+        for _ in range(9):
+            pid = m.spawn("A")
+            tasks.append((pid, m.mmap(pid, "4M")))
+        for _ in range(24):
+            for pid, addr in tasks:
+                m.touch(pid, addr, "4M")     # 36M of anon in 32M of RAM: reclaim swaps
+        for pid, _ in tasks:
+            m.exit(pid)
+
+    run_threads([exiter, shmem_churn, toucher])
+    m.check()
+    s = stat(m, "A")
+    assert usage(m, "A") == 0 and s["rss"] == 0 and s["swap"] == 0 and s["shmem"] == 0

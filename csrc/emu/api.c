@@ -5,12 +5,14 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include "entry.h"
 
 __thread struct machine *cur_machine __attribute__((tls_model("initial-exec")));
 extern __thread struct mem_cgroup *current_memcg_in_oom;
 
 __thread char emu_errbuf[256];
+__thread struct held_rwsems current_held_rwsems;
 
 int emu_set_error(int err, const char *fmt, ...)
 {
@@ -56,6 +58,7 @@ int cond_resched_phase(int phase, unsigned long pages)
 	void *handle = m->resched_handle;
 	int ret;
 
+	trace_instant(EMU_TRACE_BATCH, -1, phase, (long long)pages, 0);
 	if (!handle)
 		return 0;
 	current_task_frame++;	/* the hook runs as another task */
@@ -63,6 +66,18 @@ int cond_resched_phase(int phase, unsigned long pages)
 	current_task_frame--;
 	cur_machine = m;	/* the hook may have entered this or another machine */
 	return ret ? -EINTR : 0;
+}
+
+int fatal_signal_pending(unsigned long done)
+{
+	struct machine *m = cur_machine;
+	int ret;
+
+	if ((done + 1) % EMU_SIGNAL_CHECK_PAGES)
+		return 0;
+	ret = emu_py_signal_pending();
+	cur_machine = m;
+	return ret;
 }
 
 void emu_set_resched_hook(struct machine *m, void *handle)
@@ -157,6 +172,7 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	spin_lock_init(&m->cgroup_mutex_state);
 	spin_lock_init(&m->moves_lock);
 	INIT_LIST_HEAD(&m->moves);
+	spin_lock_init(&m->oom_log_lock);
 	m->next_pid = 1;
 	if (!mem_cgroup_alloc(m, NULL)) {
 		emu_machine_free(m);
@@ -202,6 +218,7 @@ void emu_machine_free(struct machine *m)
 	free(m->page_cgroup_map);
 	free(m->swap_map);
 	free(m->swap_cgroup);
+	emu_trace_free(m);
 	free(m);
 	cur_machine = saved;
 }
@@ -322,14 +339,6 @@ int emu_memcg_destroy(struct machine *m, int id)
 	EMU_RETURN(0);
 }
 
-/* drain_all_stock() of every group (what a read after "drain" in a scenario sees). */
-int emu_drain(struct machine *m)
-{
-	EMU_ENTER(m);
-	drain_all_stock(NULL);
-	EMU_RETURN(0);
-}
-
 /* memory.kmem.usage_in_bytes */
 int emu_memcg_kmem(struct machine *m, int id, unsigned long long *out)
 {
@@ -345,6 +354,14 @@ int emu_machine_set_kmem(struct machine *m, int on)
 	EMU_ENTER(m);
 
 	m->kmem_account = !!on;
+	EMU_RETURN(0);
+}
+
+/* drain_all_stock() of every group (what a read after "drain" in a scenario sees). */
+int emu_drain(struct machine *m)
+{
+	EMU_ENTER(m);
+	drain_all_stock(NULL);
 	EMU_RETURN(0);
 }
 
@@ -449,6 +466,38 @@ int emu_memcg_reset_failcnt(struct machine *m, int id, int memsw)
 	EMU_RETURN(0);
 }
 
+/* mem_cgroup_oom_control_write(), mm/memcontrol.c: the caller checked the value and the group. */
+int emu_memcg_set_oom_kill_disable(struct machine *m, int id, int val)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	atomic_store(&memcg->oom_kill_disable, !!val);
+	EMU_RETURN(0);
+}
+
+int emu_memcg_oom_kills(struct machine *m, int id)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	EMU_RETURN(atomic_load(&memcg->oom_kill));
+}
+
+int emu_oom_log_drain(struct machine *m, struct emu_oom_record *out, int max)
+{
+	EMU_ENTER(m);
+	int n;
+
+	spin_lock(&m->oom_log_lock);
+	n = min(m->oom_log_len, max);
+	memcpy(out, m->oom_log, n * sizeof(*out));
+	memmove(m->oom_log, m->oom_log + n, (m->oom_log_len - n) * sizeof(*out));
+	m->oom_log_len -= n;
+	spin_unlock(&m->oom_log_lock);
+	EMU_RETURN(n);
+}
+
 /* mem_cgroup_force_empty(), mm/memcontrol.c 6.1: reclaim all it can; never fails. */
 int emu_memcg_force_empty(struct machine *m, int id)
 {
@@ -523,14 +572,14 @@ int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages)
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
 
-	unsigned long done = 0, freed = 1;
+	unsigned long done = 0, freed;
 
-	/* as memory_reclaim() (cgroup v2's memory.reclaim): SWAP_CLUSTER_MAX at a time, until
-	 * @nr_pages are freed or a round frees nothing */
-	while (done < nr_pages && freed) {
+	/* as memory_reclaim() (cgroup v2's memory.reclaim): SWAP_CLUSTER_MAX at a time, one
+	 * round at least, until @nr_pages are freed or a round frees nothing */
+	do {
 		freed = try_to_free_mem_cgroup_pages(memcg, min(nr_pages - done, SWAP_CLUSTER_MAX));
 		done += freed;
-	}
+	} while (done < nr_pages && freed);
 	EMU_RETURN((int)min(done, 0x7fffffffUL));
 }
 
@@ -716,14 +765,18 @@ int emu_mmap(struct machine *m, int pid, unsigned long long len, int kind,
 	}
 	if (kind == EMU_VMA_SHM || (kind == EMU_VMA_FILE && !private_))
 		flags = VM_SHARED | VM_MAYSHARE;
-	down_write(&mm->mmap_sem);
-	ret = do_mmap(mm, (unsigned long)len, flags, file, &start);
-	up_write(&mm->mmap_sem);
+	ret = mmap_write_lock_killable(mm, pid);
+	if (!ret) {
+		ret = do_mmap(mm, (unsigned long)len, flags, file, &start);
+		up_write(&mm->mmap_sem);
+		if (ret)
+			emu_set_error(ret, "no room for %llu bytes in the address space", len);
+	}
 	if (ret && kind == EMU_VMA_SHM)
 		shmem_put(file);
 	mmput(mm);
 	if (ret)
-		EMU_RETURN(emu_set_error(ret, "no room for %llu bytes in the address space", len));
+		EMU_RETURN(ret);
 	*addr = start;
 	EMU_RETURN(0);
 }
@@ -741,9 +794,11 @@ int emu_munmap(struct machine *m, int pid, unsigned long long addr, unsigned lon
 	mm = get_task_mm(p);
 	if (!mm)
 		EMU_RETURN(emu_set_error(-ESRCH, "task %d has exited", pid));
-	down_write(&mm->mmap_sem);
-	ret = do_munmap(mm, (unsigned long)addr, (unsigned long)len);
-	up_write(&mm->mmap_sem);
+	ret = mmap_write_lock_killable(mm, pid);
+	if (!ret) {
+		ret = do_munmap(mm, (unsigned long)addr, (unsigned long)len);
+		up_write(&mm->mmap_sem);
+	}
 	mmput(mm);
 	EMU_RETURN(ret);
 }
@@ -801,15 +856,18 @@ int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long
 	unsigned long start, end;
 	struct mm_struct *mm;
 	struct fault_ctx f;
+	TRACE_SLICE(EMU_TRACE_FAULT, mem_cgroup_from_task(p)->id, pid, (long long)len, NULL);
 	int ret = task_range(p, addr, len, &start, &end, &mm);
 
 	if (ret)
 		EMU_RETURN(ret);
 	fault_begin(&f, pid);
-	down_write(&mm->mmap_sem);
-	ret = range_mapped(mm, start, end) ? mlock_fixup(mm, start, end)
-		: emu_set_error(-ENOMEM, "[0x%lx, 0x%lx) is not mapped", start, end);
-	up_write(&mm->mmap_sem);
+	ret = mmap_write_lock_killable(mm, pid);
+	if (!ret) {
+		ret = range_mapped(mm, start, end) ? mlock_fixup(mm, start, end)
+			: emu_set_error(-ENOMEM, "[0x%lx, 0x%lx) is not mapped", start, end);
+		up_write(&mm->mmap_sem);
+	}
 	mmput(mm);
 	EMU_RETURN(fault_end(&f, ret, pid, info));
 }
@@ -822,6 +880,7 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 	unsigned long start, end, done = 0;
 	struct mm_struct *mm;
 	struct fault_ctx f;
+	TRACE_SLICE(EMU_TRACE_FAULT, mem_cgroup_from_task(p)->id, pid, (long long)len, &done);
 	int ret = task_range(p, addr, len, &start, &end, &mm);
 
 	if (ret)
@@ -837,6 +896,8 @@ int emu_touch(struct machine *m, int pid, unsigned long long addr, unsigned long
 			if (a >= vma->vm_end)
 				vma = vma->vm_next;
 			ret = handle_mm_fault(mm, vma, a, write);
+			if (!ret && fatal_signal_pending(done))
+				ret = emu_set_error(-EINTR, "task %d: interrupted after %lu pages", pid, done + 1);
 		}
 	}
 	up_read(&mm->mmap_sem);
@@ -855,6 +916,7 @@ int emu_file_write(struct machine *m, int pid, const char *path, unsigned long l
 	struct mm_struct *mm;
 	struct fault_ctx f;
 	int ret;
+	TRACE_SLICE(EMU_TRACE_FAULT, mem_cgroup_from_task(p)->id, pid, (long long)len, NULL);
 
 	if (!path || !path[0])
 		EMU_RETURN(emu_set_error(-EINVAL, "a file write needs a path"));

@@ -3,6 +3,7 @@
 #define _EMU_ENTRY_H
 
 #include "../include/linux/mm.h"
+#include "trace.h"
 
 extern __thread char emu_errbuf[256];
 int emu_leave(struct machine *saved, int ret);

@@ -54,6 +54,7 @@ int emu_move_begin(struct machine *m, int pid, int to_id, struct move_ctx **out)
 	spin_lock(&m->moves_lock);
 	list_add(&ctx->node, &m->moves);
 	spin_unlock(&m->moves_lock);
+	trace_event(EMU_TRACE_MOVE, 'B', ctx->from->id, pid, to->id, 0);
 	*out = ctx;
 	EMU_RETURN(0);
 }
@@ -62,6 +63,7 @@ int emu_move_begin(struct machine *m, int pid, int to_id, struct move_ctx **out)
 int emu_move_putback(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_PUTBACK, ctx);
 
 	putback_lru_pages(&ctx->isolated);
 	putback_lru_pages(&ctx->moved);
@@ -80,6 +82,7 @@ int emu_move_end(struct move_ctx *ctx)
 	spin_unlock(&m->moves_lock);
 	if (ctx->mm)
 		mmput(ctx->mm);
+	trace_event(EMU_TRACE_MOVE, 'E', ctx->to->id, ctx->nr_moved, ctx->nr_leaked, ctx->oom.nr);
 	free(ctx);
 	EMU_RETURN(0);
 }
@@ -110,6 +113,7 @@ int emu_memcg_margin(struct machine *m, int id, unsigned long long *out)
 int emu_seed_isolate(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_WALK, ctx);
 
 	int ret = ctx->mm ? mem_cgroup_recharge_isolate(ctx) : 0;	/* no mm: nothing to move */
 
@@ -126,6 +130,7 @@ int emu_move_oom_unlocked(struct move_ctx *ctx)
 int emu_seed_recharge(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_MOVE_PAGES, ctx);
 	int ret = mem_cgroup_recharge_move(ctx);
 
 	if (ret == -ENOMEM)
@@ -137,6 +142,7 @@ int emu_seed_recharge(struct move_ctx *ctx)
 int emu_seed_rollback(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_ROLLBACK, ctx);
 
 	EMU_RETURN(mem_cgroup_recharge_rollback(ctx));
 }
@@ -145,6 +151,7 @@ int emu_seed_rollback(struct move_ctx *ctx)
 int emu_upstream_can_attach(struct move_ctx *ctx, int move_type)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_PRECHARGE, ctx);
 	int ret;
 
 	if (!ctx->mm || ctx->mm->owner != ctx->task)
@@ -163,6 +170,7 @@ int emu_upstream_can_attach(struct move_ctx *ctx, int move_type)
 int emu_upstream_move(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_MOVE_PAGES, ctx);
 	int ret = ctx->mm && ctx->move_type ? mem_cgroup_move_charge(ctx) : 0;
 
 	if (ret == -ENOMEM)
@@ -174,6 +182,7 @@ int emu_upstream_move(struct move_ctx *ctx)
 int emu_upstream_clear(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_CLEAR, ctx);
 
 	mem_cgroup_clear_mc(ctx);
 	EMU_RETURN(0);

@@ -11,6 +11,7 @@
 int emu_reserve_charge(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_ROOM, ctx);
 	unsigned long n = ctx->nr_isolated;
 	int ret;
 
@@ -50,6 +51,7 @@ static void reserve_note_old(struct move_ctx *ctx, struct mem_cgroup *old, unsig
 int emu_reserve_move(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_MOVE_PAGES, ctx);
 	struct page *pages[PTRS_PER_TABLE];
 	int ret = 0;
 
@@ -90,6 +92,7 @@ int emu_reserve_move(struct move_ctx *ctx)
 int emu_reserve_cancel(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_ROLLBACK, ctx);
 
 	if (ctx->precharge) {
 		mem_cgroup_cancel_charge(ctx->to, ctx->precharge);
@@ -108,6 +111,7 @@ int emu_reserve_cancel(struct move_ctx *ctx)
 int emu_half_move(struct move_ctx *ctx)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_MOVE_PAGES, ctx);
 	struct page *pages[PTRS_PER_TABLE];
 
 	while (!list_empty(&ctx->isolated)) {
@@ -162,6 +166,7 @@ int emu_half_move(struct move_ctx *ctx)
 int emu_lazy_mark(struct move_ctx *ctx, int recharge)
 {
 	EMU_ENTER(ctx->machine);
+	TRACE_STEP(EMU_TRACE_MOVE_PAGES, ctx);
 	const unsigned long mask = (1UL << PCG_WRONG_CHARGE) | (1UL << PCG_RECHARGE);
 	struct page *pages[PTRS_PER_TABLE];
 

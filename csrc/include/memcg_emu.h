@@ -98,6 +98,20 @@ int emu_memcg_resize_limit(struct machine *m, int id, int memsw, unsigned long l
 int emu_memcg_res(struct machine *m, int id, int memsw, struct emu_res *out);
 int emu_memcg_reset_max_usage(struct machine *m, int id, int memsw);
 int emu_memcg_reset_failcnt(struct machine *m, int id, int memsw);
+int emu_memcg_set_oom_kill_disable(struct machine *m, int id, int val);
+int emu_memcg_oom_kills(struct machine *m, int id);
+
+/* One memcg OOM kill, as oom_kill_process() reports it (sizes in pages). */
+struct emu_oom_record {
+	int pid;
+	int oom_memcg;			/* id of the group that was out of memory */
+	int task_memcg;			/* id of the victim's group */
+	int oom_score_adj;
+	long points;
+	unsigned long total_vm, anon_rss, file_rss, shmem_rss, swapents;
+};
+/* Move up to max kill records, oldest first, out of the machine's log; how many. */
+int emu_oom_log_drain(struct machine *m, struct emu_oom_record *out, int max);
 int emu_memcg_force_empty(struct machine *m, int id);
 int emu_memcg_stat(struct machine *m, int id, long long *out);
 int emu_memcg_set_use_hierarchy(struct machine *m, int id, int val);
@@ -183,15 +197,73 @@ int emu_cgroup_lock(struct machine *m, const char *where);
 int emu_cgroup_unlock(struct machine *m);
 int emu_deadlock_info(struct machine *m, struct emu_deadlock *out);
 
-/* invariants of DESIGN section 6; 0 or -EUCLEAN with the broken one in emu_last_error() */
+/*
+ * Trace events, off until emu_trace_start(): what a timeline of the machine
+ * shows.  B/E slices nest per host thread; every event comes after counter
+ * events (EMU_TRACE_USAGE, EMU_TRACE_LIMIT) for each group whose usage or
+ * limit changed since the last, so the counters are exact at every event.
+ */
+enum emu_trace_type {
+	EMU_TRACE_MOVE = 1,	/* slice: one pass of a task's charges, move_begin..move_end */
+	EMU_TRACE_WALK,		/* slice: seed walk and isolate */
+	EMU_TRACE_ROOM,		/* slice: reserve's charge of the whole target */
+	EMU_TRACE_PRECHARGE,	/* slice: upstream can_attach, count and precharge */
+	EMU_TRACE_MOVE_PAGES,	/* slice: a policy's move step */
+	EMU_TRACE_PUTBACK,	/* slice: putback of isolated pages */
+	EMU_TRACE_ROLLBACK,	/* slice: undo of a failed or refused move */
+	EMU_TRACE_CLEAR,	/* slice: upstream clear (mem_cgroup_clear_mc) */
+	EMU_TRACE_BATCH,	/* instant: a cond_resched() point: phase, pages done */
+	EMU_TRACE_FAULT,	/* slice: touch, mlock or file write: pid, bytes; pages */
+	EMU_TRACE_RECLAIM,	/* slice: try_to_free_mem_cgroup_pages: wanted; reclaimed
+				   (the kernel's mm_vmscan_memcg_reclaim_begin/end) */
+	EMU_TRACE_SHRINK,	/* instant: one group's LRU pass: scanned, reclaimed
+				   (mm_vmscan_lru_shrink_inactive) */
+	EMU_TRACE_CHARGE_FAIL,	/* instant: pages, why (enum emu_charge_fail) */
+	EMU_TRACE_MC_WAIT,	/* slice: a charger waits on mc.waitq */
+	EMU_TRACE_OOM_KILL,	/* instant: victim pid, badness (mark_victim) */
+	EMU_TRACE_USAGE,	/* counter: a group's usage in bytes */
+	EMU_TRACE_LIMIT,	/* counter: a group's limit in bytes */
+};
+
+enum emu_charge_fail {
+	EMU_CHARGE_FAIL_NORECLAIM = 0,	/* over the limit, and this charge may not reclaim */
+	EMU_CHARGE_FAIL_RETRIES,	/* reclaim gave up after MEM_CGROUP_RECLAIM_RETRIES */
+	EMU_CHARGE_FAIL_OOM,		/* ... and the memcg OOM killer is armed */
+};
+
+struct emu_trace_event {
+	unsigned long long ts_ns;	/* since emu_trace_start() */
+	unsigned long long thread;	/* the host thread that emitted it */
+	int type;			/* enum emu_trace_type */
+	int ph;				/* 'B' begin, 'E' end, 'i' instant, 'C' counter */
+	int cpu;			/* emulated CPU */
+	int memcg;			/* the group it is about, or -1 */
+	long long args[3];
+};
+
+int emu_trace_start(struct machine *m);
+/* Take up to max of the oldest events out of the machine; returns how many. */
+int emu_trace_read(struct machine *m, struct emu_trace_event *buf, int max);
+long emu_trace_dropped(struct machine *m);	/* events lost to a full buffer */
+
+
+/* the invariants the README lists; 0 or -EUCLEAN with the broken one in emu_last_error() */
 int emu_check(struct machine *m);
 
 /* cond_resched() hook: C calls emu_py_resched(handle, phase, pages) at each preemption point */
 void emu_set_resched_hook(struct machine *m, void *handle);
+/*
+ * fatal_signal_pending(): the long loops (touch, file writes) ask every
+ * EMU_SIGNAL_CHECK_PAGES pages whether the calling thread was interrupted
+ * (Ctrl-C); non-zero stops them with -EINTR, what they did so far kept.
+ */
+#define EMU_SIGNAL_CHECK_PAGES 4096
 #ifdef CFFI_CDEF
 extern "Python+C" int emu_py_resched(void *handle, int phase, unsigned long pages);
+extern "Python+C" int emu_py_signal_pending(void);
 #else
 int emu_py_resched(void *handle, int phase, unsigned long pages);
+int emu_py_signal_pending(void);
 #endif
 
 #endif

@@ -54,7 +54,8 @@ struct mm_struct *get_task_mm(struct task_struct *task)
 
 unsigned long get_mm_rss(struct mm_struct *mm)
 {
-	return atomic_load(&mm->rss[MM_FILEPAGES]) + atomic_load(&mm->rss[MM_ANONPAGES]);
+	return atomic_load(&mm->rss[MM_FILEPAGES]) + atomic_load(&mm->rss[MM_ANONPAGES]) +
+	       atomic_load(&mm->rss[MM_SHMEMPAGES]);
 }
 
 /* get_mm_counter(mm, MM_SWAPENTS) */
@@ -160,14 +161,16 @@ int copy_process(struct task_struct *parent)
 	}
 	/* the child's page tables are charged to the forking task's group (current's) */
 	mm->owner = parent;
-	down_write(&oldmm->mmap_sem);
-	ret = dup_mmap(mm, oldmm);
-	up_write(&oldmm->mmap_sem);
+	ret = mmap_write_lock_killable(oldmm, parent->pid);
+	if (!ret) {
+		ret = dup_mmap(mm, oldmm) ? emu_set_error(-ENOMEM, "out of host memory") : 0;
+		up_write(&oldmm->mmap_sem);
+	}
 	mmput(oldmm);
 	if (ret) {
 		mm->owner = NULL;
 		mmput(mm);
-		return emu_set_error(-ENOMEM, "out of host memory");
+		return ret;
 	}
 	return task_install(cur_machine, mm, mem_cgroup_from_task(parent), parent->pid);
 }

@@ -64,27 +64,59 @@ struct address_space *shmem_file_setup(struct machine *m)
 	return mapping_alloc(m, NULL, 1);
 }
 
+/*
+ * Empty slot @i of a dying shmem object.  A page is truncated under its page
+ * lock, as truncate_inode_page() is, so that reclaim, which holds that lock,
+ * sees page->mapping stay put; the slot may turn into a swap entry while we
+ * wait for the lock, so look again.
+ */
+static void shmem_free_slot(struct address_space *mapping, unsigned long i)
+{
+	for (;;) {
+		struct page *page = NULL;
+		uintptr_t slot;
+		int taken = 0;
+
+		spin_lock(&mapping->tree_lock);
+		slot = mapping->slots[i];
+		if (slot && !SLOT_IS_SWAP(slot)) {
+			page = (struct page *)slot;
+			get_page(page);	/* held while we wait for its lock */
+		}
+		spin_unlock(&mapping->tree_lock);
+		if (!slot)
+			return;
+		if (page)
+			lock_page(page);
+		spin_lock(&mapping->tree_lock);
+		if (mapping->slots[i] == slot) {
+			mapping->slots[i] = 0;
+			if (page)
+				page->mapping = 0;
+			taken = 1;
+		}
+		spin_unlock(&mapping->tree_lock);
+		if (page) {
+			unlock_page(page);
+			put_page(page);
+		}
+		if (taken) {
+			if (page)
+				put_page(page);	/* the page cache's reference */
+			else
+				swap_free(SLOT_SWAP_OFF(slot));
+			return;
+		}
+	}
+}
+
 /* shmem_truncate_range(), mm/shmem.c: the last mapping of an anonymous shmem object is gone. */
 void shmem_put(struct address_space *mapping)
 {
 	if (!mapping->shmem || mapping->path || atomic_fetch_sub(&mapping->refcount, 1) != 1)
 		return;
-	for (unsigned long i = 0; i < mapping->nr_slots; i++) {
-		uintptr_t slot;
-
-		spin_lock(&mapping->tree_lock);
-		slot = mapping->slots[i];
-		mapping->slots[i] = 0;
-		if (slot && !SLOT_IS_SWAP(slot))
-			((struct page *)slot)->mapping = 0;
-		spin_unlock(&mapping->tree_lock);
-		if (!slot)
-			continue;
-		if (SLOT_IS_SWAP(slot))
-			swap_free(SLOT_SWAP_OFF(slot));
-		else
-			put_page((struct page *)slot);
-	}
+	for (unsigned long i = 0; i < mapping->nr_slots; i++)
+		shmem_free_slot(mapping, i);
 }
 
 /* Make room for index @index in the slot array; tree_lock held. */
@@ -186,6 +218,8 @@ int generic_file_write(struct mm_struct *mm, struct address_space *mapping, unsi
 		if (ret)
 			return ret;
 		put_page(page);
+		if (fatal_signal_pending(index - size))
+			return emu_set_error(-EINTR, "write interrupted after %lu pages", index - size + 1);
 	}
 	return 0;
 }

@@ -4,15 +4,7 @@
  * of the PMD splits the page at once in every mm that maps it (6.1 splits
  * only the one PMD and queues the page for a deferred split).
  */
-#include <sched.h>
 #include "../include/linux/mm.h"
-
-/* lock_page(), mm/filemap.c: sleep until PG_locked is ours. */
-void lock_page(struct page *page)
-{
-	while (!trylock_page(page))
-		sched_yield();
-}
 
 /*
  * transhuge_vma_suitable() and hugepage_vma_check(), 6.1: a private anon

@@ -6,6 +6,7 @@
  * Kernel profiles select the version rules (mapcount, VM_SHARED, bits).
  */
 #include "../include/linux/mm.h"
+#include "../emu/trace.h"
 
 enum mc_target_type { MC_TARGET_NONE, MC_TARGET_PAGE, MC_TARGET_SWAP };
 
@@ -21,6 +22,7 @@ int mem_cgroup_wait_acct_move(struct mem_cgroup *over_limit)
 	if (m->mc_active && !pthread_equal(m->mc_moving_task, pthread_self()) &&
 	    (mem_cgroup_is_descendant(m->mc_from, over_limit) ||
 	     mem_cgroup_is_descendant(m->mc_to, over_limit))) {
+		TRACE_SLICE(EMU_TRACE_MC_WAIT, over_limit->id, m->mc_from->id, m->mc_to->id, NULL);
 		m->mc_waiters++;
 		while (m->mc_active)
 			pthread_cond_wait(&m->mc_waitq, &m->mc_lock);
@@ -105,7 +107,7 @@ static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_s
 		/* 2.6.34/35: a slot other mms still reference is not moved (mem_cgroup_count_swap_user) */
 		if (m->kernel <= EMU_KERNEL_2_6_35 && atomic_load(&m->swap_map[off]) > 1)
 			return MC_TARGET_NONE;
-		if (atomic_load(&m->swap_cgroup[off]) != ctx->from->id)
+		if (atomic_load(&m->swap_cgroup[off]) != mem_cgroup_id(ctx->from))
 			return MC_TARGET_NONE;
 		*swp = off;
 		return MC_TARGET_SWAP;
@@ -115,7 +117,7 @@ static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_s
 		page = mc_handle_file_pte(ctx, vma, addr, &shmem_swp);
 		*ref = page != NULL;
 		if (shmem_swp >= 0) {
-			if (atomic_load(&m->swap_cgroup[shmem_swp]) != ctx->from->id)
+			if (atomic_load(&m->swap_cgroup[shmem_swp]) != mem_cgroup_id(ctx->from))
 				return MC_TARGET_NONE;
 			*swp = (unsigned long)shmem_swp;
 			return MC_TARGET_SWAP;
@@ -192,11 +194,13 @@ static unsigned long mem_cgroup_count_precharge(struct move_ctx *ctx)
 	/* no pte_hole: where no page table exists, nothing is looked at (as in the kernel) */
 	struct mm_walk walk = { .pmd_entry = mem_cgroup_count_precharge_pte_range,
 				.test_walk = mc_walk_vma, .mm = ctx->mm, .private = ctx };
+	unsigned long counted = 0;
+	TRACE_SLICE(EMU_TRACE_WALK, ctx->to->id, 0, 0, &counted);
 	int ret = walk_page_vmas(&walk);
-	unsigned long counted = ctx->precharge;
 
+	counted = ret ? 0 : ctx->precharge;
 	ctx->precharge = 0;
-	return ret ? 0 : counted;
+	return counted;
 }
 
 /*
@@ -232,10 +236,10 @@ static int mem_cgroup_do_precharge(struct move_ctx *ctx, unsigned long count)
 /* mem_cgroup_move_swap_account(), mm/memcontrol.c: the slot's record changes hands. */
 static int mem_cgroup_move_swap_account(struct move_ctx *ctx, unsigned long off)
 {
-	unsigned short expected = (unsigned short)ctx->from->id;
+	unsigned short expected = mem_cgroup_id(ctx->from);
 
 	if (!atomic_compare_exchange_strong(&ctx->machine->swap_cgroup[off], &expected,
-					    (unsigned short)ctx->to->id))
+					    mem_cgroup_id(ctx->to)))
 		return -EINVAL;
 	mem_cgroup_stat_add(ctx->from, EMU_STAT_SWAP, -1);
 	mem_cgroup_stat_add(ctx->to, EMU_STAT_SWAP, 1);

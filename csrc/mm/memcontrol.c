@@ -4,6 +4,7 @@
  * pieces each function names).
  */
 #include "../include/linux/mm.h"
+#include "../emu/trace.h"
 
 /* page_assign_page_cgroup(), mm/memcontrol.c 2.6.26: caller holds the lock bit. */
 static void page_assign_page_cgroup(struct page *page, struct page_cgroup *pc)
@@ -216,11 +217,13 @@ static int mem_cgroup_oom(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 	if (nr_pages > 1UL << PAGE_ALLOC_COSTLY_ORDER)
 		return 0;	/* a huge page falls back to small ones instead */
 	oom_note(memcg, 0);
+	if (atomic_load(&memcg->oom_kill_disable))	/* memory.oom_control: no kill (here: no wait) */
+		return 0;
 	pthread_mutex_lock(&m->oom_lock);
 	if (mem_cgroup_margin(memcg) < nr_pages * PAGE_SIZE && !current_task_dying()) {
 		victim = select_bad_process(memcg);
 		if (victim > 0)
-			oom_kill_process(m, victim, victim != current_pid);
+			oom_kill_process(m, memcg, victim, victim != current_pid);
 		else if (victim < 0)
 			/* a victim still exiting stops further kills; a second time, give up
 			 * (the kernel's oom_reaper would have marked it MMF_OOM_SKIP by then) */
@@ -278,8 +281,10 @@ int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 			batch = nr_pages;
 			continue;
 		}
-		if (!(flags & CHARGE_RECLAIM))
+		if (!(flags & CHARGE_RECLAIM)) {
+			trace_instant(EMU_TRACE_CHARGE_FAIL, mem_over_limit->id, nr_pages, EMU_CHARGE_FAIL_NORECLAIM, 0);
 			return -ENOMEM;
+		}
 		/* over memory+swap, swapping out frees nothing of it (~MEMCG_RECLAIM_MAY_SWAP) */
 		current_reclaim_noswap = memsw;
 		reclaimed = try_to_free_mem_cgroup_pages(mem_over_limit, nr_pages);
@@ -291,8 +296,10 @@ int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 			drained = 1;
 			continue;
 		}
-		if (flags & CHARGE_NORETRY)
+		if (flags & CHARGE_NORETRY) {
+			trace_instant(EMU_TRACE_CHARGE_FAIL, mem_over_limit->id, nr_pages, EMU_CHARGE_FAIL_RETRIES, 0);
 			return -ENOMEM;
+		}
 		if (reclaimed && (m->kernel < EMU_KERNEL_2_6_34 || nr_pages <=
 				  (m->kernel < EMU_KERNEL_6_1 ? 1UL : 1UL << PAGE_ALLOC_COSTLY_ORDER)))
 			continue;
@@ -300,6 +307,8 @@ int mem_cgroup_try_charge(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 			continue;
 		if (nr_retries-- > 0)
 			continue;
+		trace_instant(EMU_TRACE_CHARGE_FAIL, mem_over_limit->id, nr_pages,
+			      flags & CHARGE_OOM ? EMU_CHARGE_FAIL_OOM : EMU_CHARGE_FAIL_RETRIES, 0);
 		if (!(flags & CHARGE_OOM))
 			return -ENOMEM;
 		if (m->kernel < EMU_KERNEL_2_6_34) {
@@ -590,10 +599,10 @@ void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mm_stru
 		return;
 	if (mm && PcgFlag(pc, PCG_WRONG_CHARGE))
 		memcg = try_get_mem_cgroup_from_mm(mm);
-	atomic_store(&cur_machine->swap_cgroup[swp_off], (unsigned short)memcg->id);
+	atomic_store(&cur_machine->swap_cgroup[swp_off], mem_cgroup_id(memcg));
 	mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, 1);
 	/* mem_cgroup_swapout(), 6.1: the entry holds memory+swap; the frame's uncharge takes both */
-	if (memcg->id && do_swap_account(memcg->machine))
+	if (do_swap_account(memcg->machine))
 		res_counter_charge_nofail(&memcg->memsw, PAGE_SIZE);
 }
 
@@ -607,7 +616,7 @@ struct mem_cgroup *mem_cgroup_swapin_memcg(struct mm_struct *mm, unsigned long s
 	struct machine *m = cur_machine;
 
 	if (m->kernel > EMU_KERNEL_2_6_26) {
-		struct mem_cgroup *memcg = mem_cgroup_lookup(m, atomic_load(&m->swap_cgroup[swp_off]));
+		struct mem_cgroup *memcg = mem_cgroup_from_id(m, atomic_load(&m->swap_cgroup[swp_off]));
 
 		if (memcg)
 			return memcg;
@@ -624,7 +633,7 @@ void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off)
 	if (!id)
 		return;
 	spin_lock(&m->memcg_lock);
-	memcg = m->memcgs[id];
+	memcg = m->memcgs[id - 1];	/* a removed group's too: its parent's total_swap shows it */
 	spin_unlock(&m->memcg_lock);
 	if (!memcg)
 		return;

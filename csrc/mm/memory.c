@@ -223,7 +223,7 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned
 	}
 	if (old) {
 		page_remove_rmap(old);
-		atomic_fetch_sub(&mm->rss[PageAnon(old) ? MM_ANONPAGES : MM_FILEPAGES], 1);
+		atomic_fetch_sub(&mm->rss[mm_counter(old)], 1);
 	}
 	page_add_new_anon_rmap(page, vma, addr);
 	lru_cache_add_vma(page, vma);
@@ -296,7 +296,7 @@ static int do_file_fault(struct mm_struct *mm, struct vm_area_struct *vma, unsig
 	if (vma->vm_flags & VM_LOCKED)
 		mlock_vma_page(page);
 	*pte = pfn_pte(page_to_pfn(page), shared);
-	atomic_fetch_add(&mm->rss[MM_FILEPAGES], 1);
+	atomic_fetch_add(&mm->rss[mm_counter(page)], 1);
 	spin_unlock(&pt->ptl);
 	return 0;
 }
@@ -449,7 +449,7 @@ void zap_page_range(struct vm_area_struct *vma, unsigned long start, unsigned lo
 				*pte = 0;
 				if (!page)
 					continue;
-				atomic_fetch_sub(&mm->rss[PageAnon(page) ? MM_ANONPAGES : MM_FILEPAGES], 1);
+				atomic_fetch_sub(&mm->rss[mm_counter(page)], 1);
 				page_remove_rmap(page);
 				if ((vma->vm_flags & VM_LOCKED) && PageMlocked(page))
 					munlock[nm++] = page;	/* keeps the PTE's reference a while */
@@ -539,7 +539,7 @@ int copy_page_range(struct mm_struct *dst, struct mm_struct *src, struct vm_area
 				continue;
 			get_page(page);
 			page_dup_rmap(page);
-			atomic_fetch_add(&dst->rss[PageAnon(page) ? MM_ANONPAGES : MM_FILEPAGES], 1);
+			atomic_fetch_add(&dst->rss[mm_counter(page)], 1);
 		}
 		spin_unlock(&dpt->ptl);
 		spin_unlock(&spt->ptl);

@@ -3,6 +3,21 @@
 
 #define MMAP_MIN_ADDR	0x10000UL
 
+/*
+ * mmap_write_lock_killable(), include/linux/mmap_lock.h.  A hook runs inside
+ * a move, on the mover's thread, while the move holds the task's mmap_lock
+ * for read: a kernel would make this writer wait for the move to end, which
+ * on the mover's own thread is never.
+ */
+int mmap_write_lock_killable(struct mm_struct *mm, int pid)
+{
+	if (down_write_killable(&mm->mmap_sem))
+		return emu_set_error(-EDEADLK, "task %d's mmap_lock is held by the move this hook runs in: "
+				     "a kernel would wait for the move to end; make this call from another thread",
+				     pid);
+	return 0;
+}
+
 /* find_vma(), mm/mmap.c: the first VMA ending above @addr. */
 struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr)
 {

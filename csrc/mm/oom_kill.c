@@ -1,6 +1,8 @@
 /* The memcg OOM killer (mm/oom_kill.c). */
 #include <limits.h>
+#include <string.h>
 #include "../include/linux/mm.h"
+#include "../emu/trace.h"
 
 /* The pages an OOM score is a share of: mem_cgroup_get_max() (6.1), mem_cgroup_get_limit() (3.4). */
 static unsigned long oom_totalpages(struct mem_cgroup *memcg)
@@ -121,6 +123,8 @@ int select_bad_process(struct mem_cgroup *memcg)
 		}
 	}
 	up_read(&m->tasklist_lock);
+	if (victim > 0)	/* trace_mark_victim(): mem_cgroup_out_of_memory() kills it next */
+		trace_instant(EMU_TRACE_OOM_KILL, memcg->id, victim, best, 0);
 	return victim;
 }
 
@@ -141,16 +145,55 @@ void oom_note(struct mem_cgroup *memcg, int victim)
 }
 
 /*
- * oom_kill_process(), mm/oom_kill.c: mark the victim (TIF_MEMDIE) and, with
- * @exit_now, tear it down; the charging task itself exits only once its
- * fault has unwound (it holds its own mmap_sem here).
+ * The figures oom_kill_process() prints for its victim (mm/oom_kill.c): what
+ * memcg_emu's dmesg formats as each profile's kernel words it.
  */
-void oom_kill_process(struct machine *m, int pid, int exit_now)
+static void oom_log_kill(struct mem_cgroup *memcg, struct task_struct *p)
+{
+	struct machine *m = cur_machine;
+	struct emu_oom_record r = { .pid = p->pid, .oom_memcg = memcg->id };
+	struct mem_cgroup *task_memcg = mem_cgroup_from_task(p);
+	struct mm_struct *mm = get_task_mm(p);
+
+	r.task_memcg = task_memcg ? task_memcg->id : 0;
+	spin_lock(&p->alloc_lock);
+	r.oom_score_adj = p->oom_score_adj;
+	spin_unlock(&p->alloc_lock);
+	if (mm) {		/* the counters only: the charging task may hold its own mmap_sem */
+		r.total_vm = atomic_load(&mm->total_vm);
+		r.anon_rss = atomic_load(&mm->rss[MM_ANONPAGES]);
+		r.file_rss = atomic_load(&mm->rss[MM_FILEPAGES]);
+		r.shmem_rss = atomic_load(&mm->rss[MM_SHMEMPAGES]);
+		r.swapents = atomic_load(&mm->rss[MM_SWAPENTS]);
+		mmput(mm);
+	}
+	down_read(&m->tasklist_lock);	/* the score select_bad_process() chose it by */
+	r.points = m->kernel < EMU_KERNEL_3_4 ? badness(m, p, r.oom_score_adj) :
+		   oom_badness(m, p, r.oom_score_adj, oom_totalpages(memcg));
+	up_read(&m->tasklist_lock);
+	if (task_memcg)		/* memcg_memory_event_mm(mm, MEMCG_OOM_KILL): v1 counts the victim's group only */
+		atomic_fetch_add(&task_memcg->oom_kill, 1);
+	spin_lock(&m->oom_log_lock);
+	if (m->oom_log_len == OOM_LOG_MAX) {
+		memmove(m->oom_log, m->oom_log + 1, (OOM_LOG_MAX - 1) * sizeof(r));
+		m->oom_log_len--;
+	}
+	m->oom_log[m->oom_log_len++] = r;
+	spin_unlock(&m->oom_log_lock);
+}
+
+/*
+ * oom_kill_process(), mm/oom_kill.c: log the kill, mark the victim (TIF_MEMDIE)
+ * and, with @exit_now, tear it down; the charging task itself exits only once
+ * its fault has unwound (it holds its own mmap_sem here).
+ */
+void oom_kill_process(struct machine *m, struct mem_cgroup *memcg, int pid, int exit_now)
 {
 	struct task_struct *p = find_task_by_pid(m, pid);
 
 	if (!p)
 		return;
+	oom_log_kill(memcg, p);
 	spin_lock(&p->alloc_lock);
 	p->oom_killed = 1;
 	p->memdie = 1;
@@ -188,7 +231,7 @@ int mem_cgroup_out_of_memory(struct mem_cgroup *memcg, int cgroup_locked)
 		return ret;
 	pid = select_bad_process(memcg);
 	if (pid > 0)
-		oom_kill_process(m, pid, 1);
+		oom_kill_process(m, memcg, pid, 1);
 	if (cgroup_locked)
 		cgroup_unlock(m);
 	oom_note(memcg, max(pid, 0));

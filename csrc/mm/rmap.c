@@ -147,7 +147,7 @@ pte_t *page_check_address(struct page *page, struct vm_area_struct *vma, unsigne
 
 /*
  * try_to_unmap_one(), mm/rmap.c: clear the PTE mapping @page in @vma,
- * leaving a swap entry when *swp_off >= 0.  A VM_LOCKED mapping is left
+ * leaving a swap entry, with a reference of its own, when *swp_off >= 0.  A VM_LOCKED mapping is left
  * alone and stops the walk (SWAP_MLOCK): the page goes back to mlocked.
  */
 static int try_to_unmap_one(struct page *page, struct vm_area_struct *vma, unsigned long address,
@@ -165,12 +165,14 @@ static int try_to_unmap_one(struct page *page, struct vm_area_struct *vma, unsig
 	}
 	if (swp_off >= 0) {
 		*pte = swp_entry_to_pte((unsigned long)swp_off);
-		mem_cgroup_swapout(page, (unsigned long)swp_off, vma->vm_mm);
+		/* the first mapping to take the entry records the group (swap_cgroup_record()) */
+		if (swap_duplicate((unsigned long)swp_off) == 1)
+			mem_cgroup_swapout(page, (unsigned long)swp_off, vma->vm_mm);
 		atomic_fetch_sub(&vma->vm_mm->rss[MM_ANONPAGES], 1);
 		atomic_fetch_add(&vma->vm_mm->rss[MM_SWAPENTS], 1);
 	} else {
 		*pte = 0;
-		atomic_fetch_sub(&vma->vm_mm->rss[PageAnon(page) ? MM_ANONPAGES : MM_FILEPAGES], 1);
+		atomic_fetch_sub(&vma->vm_mm->rss[mm_counter(page)], 1);
 	}
 	page_remove_rmap(page);
 	put_page(page);

@@ -1,5 +1,6 @@
 /* Memory-cgroup reclaim (mm/vmscan.c, try_to_free_mem_cgroup_pages and what it calls). */
 #include "../include/linux/mm.h"
+#include "../emu/trace.h"
 
 /* The lazy-move policy's hook: recharge a WRONG_CHARGE page instead of reclaiming it. */
 int mem_cgroup_lazy_recharge(struct page *page);
@@ -11,9 +12,17 @@ static int swap_available(void)
 	return !current_reclaim_noswap && cur_machine->nr_swap && READ_ONCE(cur_machine->nr_swap_free) > 0;
 }
 
-/* pageout of a swap-backed page: anon gets a swap PTE, shmem a swap slot in its file. */
+/*
+ * pageout of a swap-backed page (shrink_page_list(): add_to_swap(),
+ * try_to_unmap(), __remove_mapping()): anon gets a swap PTE, shmem a swap
+ * slot in its file.  The slot's first reference is ours, standing in for the
+ * swap cache's: every PTE or shmem slot that takes the entry adds its own,
+ * and ours goes at the end, so a slot nobody took (the mappings vanished
+ * meanwhile, say with an exiting task) is freed rather than leaked.
+ */
 static int reclaim_swapbacked(struct page *page)
 {
+	int ret = -EAGAIN;
 	long swp;
 
 	if (PageAnon(page) && page_mapcount(page) > 1)
@@ -22,34 +31,28 @@ static int reclaim_swapbacked(struct page *page)
 	if (swp < 0)
 		return -ENOMEM;
 	if (PageAnon(page)) {
-		if (page_mapcount(page) == 0 || try_to_unmap(page, swp)) {
-			swap_free(swp);
-			return -EAGAIN;
-		}
-		return 0;
+		ret = try_to_unmap(page, swp);
 	} else {
+		/* the page lock we hold keeps shmem truncation from changing page->mapping */
 		struct address_space *mapping = page_mapping(page);
-		int ret = -EAGAIN;
 
-		if (try_to_unmap(page, -1) || !mapping) {
-			swap_free(swp);
-			return -EAGAIN;
+		if (mapping && !try_to_unmap(page, -1)) {
+			spin_lock(&mapping->tree_lock);
+			/* the page cache and our isolation are the only references left */
+			if (page_count(page) == 2 && page_mapcount(page) == 0 &&
+			    mapping->slots[page->index] == (uintptr_t)page) {
+				swap_duplicate(swp);
+				mapping->slots[page->index] = SWAP_SLOT(swp);
+				mem_cgroup_swapout(page, swp, NULL);
+				page->mapping = 0;
+				atomic_fetch_sub(&page->_count, 1);
+				ret = 0;
+			}
+			spin_unlock(&mapping->tree_lock);
 		}
-		spin_lock(&mapping->tree_lock);
-		/* the page cache and our isolation are the only references left */
-		if (page_count(page) == 2 && page_mapcount(page) == 0 &&
-		    mapping->slots[page->index] == (uintptr_t)page) {
-			mapping->slots[page->index] = SWAP_SLOT(swp);
-			mem_cgroup_swapout(page, swp, NULL);
-			page->mapping = 0;
-			atomic_fetch_sub(&page->_count, 1);
-			ret = 0;
-		}
-		spin_unlock(&mapping->tree_lock);
-		if (ret)
-			swap_free(swp);
-		return ret;
 	}
+	swap_free(swp);
+	return ret;
 }
 
 /* A clean page-cache page: unmap it and drop it from its file (__remove_mapping). */
@@ -177,7 +180,7 @@ static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned l
 					    int priority)
 {
 	struct mem_cgroup_per_zone *mz = &memcg->info[0];
-	unsigned long nr_reclaimed = 0, budget;
+	unsigned long nr_reclaimed = 0, budget, scanned = 0;
 	/* anon is worth scanning with free swap, or for lazy-move's recharges */
 	int anon = swap_available() || atomic_load(&memcg->stat[EMU_STAT_WRONG_CHARGE]) > 0;
 
@@ -201,8 +204,10 @@ static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned l
 			continue;
 		}
 		budget -= min(budget, taken);
+		scanned += taken;
 		nr_reclaimed += shrink_page_list(&page_list);
 	}
+	trace_instant(EMU_TRACE_SHRINK, memcg->id, (long long)scanned, (long long)nr_reclaimed, 0);
 	return nr_reclaimed;
 }
 
@@ -219,6 +224,7 @@ unsigned long try_to_free_mem_cgroup_pages(struct mem_cgroup *memcg, unsigned lo
 {
 	struct machine *m = cur_machine;
 	unsigned long target = max(nr_pages, SWAP_CLUSTER_MAX), reclaimed = 0;
+	TRACE_SLICE(EMU_TRACE_RECLAIM, memcg->id, (long long)target, 0, &reclaimed);
 
 	for (int priority = DEF_PRIORITY; priority >= 0 && reclaimed < target; priority--) {
 		for (int id = 0;; id++) {

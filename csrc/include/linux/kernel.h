@@ -64,4 +64,11 @@ int emu_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2
 /* cond_resched(): a preemption point; calls the machine's on_resched hook. */
 int cond_resched_phase(int phase, unsigned long pages);
 
+/*
+ * fatal_signal_pending(), include/linux/sched/signal.h: asked at every page
+ * of a long loop, with the pages done so far; every EMU_SIGNAL_CHECK_PAGES
+ * it lets Python run the caller's pending signal handlers (Ctrl-C).
+ */
+int fatal_signal_pending(unsigned long done);
+
 #endif

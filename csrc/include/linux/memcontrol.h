@@ -84,6 +84,8 @@ struct mem_cgroup {
 	atomic_long reserved;			/* bytes an in-flight move holds on this group */
 	atomic_long kmem;			/* pages of page tables charged here (memory.kmem.*) */
 	atomic_int moving_account;		/* an upstream move is in flight from/to here */
+	atomic_int oom_kill_disable;		/* memory.oom_control, 2.6.34+ */
+	atomic_long oom_kill;			/* memory_events[MEMCG_OOM_KILL]: its tasks OOM-killed */
 };
 
 static inline void mem_cgroup_stat_add(struct mem_cgroup *memcg, int idx, long val)
@@ -133,6 +135,21 @@ unsigned long trylock_isolate_lru_page_batch(struct page **pages, unsigned long 
 enum { LRU_ADD_UNLOCK = 1, LRU_ADD_TAIL = 2 };
 void lru_add_page_batch(struct page **pages, unsigned long n, int mode);
 struct mem_cgroup *mem_cgroup_lookup(struct machine *m, int id);
+
+/*
+ * mem_cgroup_id(), include/linux/memcontrol.h: the id a swap record keeps.
+ * css ids start at 1, so 0 means "no group" and the root (our index 0) is 1.
+ */
+static inline unsigned short mem_cgroup_id(struct mem_cgroup *memcg)
+{
+	return (unsigned short)(memcg->id + 1);
+}
+
+/* mem_cgroup_from_id(), mm/memcontrol.c: a live group, or NULL for 0 or a removed one. */
+static inline struct mem_cgroup *mem_cgroup_from_id(struct machine *m, unsigned short id)
+{
+	return id ? mem_cgroup_lookup(m, id - 1) : NULL;
+}
 int mem_cgroup_by_index(struct machine *m, int id, struct mem_cgroup **memcg);
 
 /* mm/vmscan.c and the LRU (mm/swap.c) */

@@ -16,7 +16,8 @@ struct zone {
 };
 
 #define PID_MAX		32768
-#define MEMCG_ID_MAX	65535
+#define MEMCG_ID_MAX	65534	/* our index; mem_cgroup_id() = index + 1 <= MEM_CGROUP_ID_MAX (65535) */
+#define OOM_LOG_MAX	64	/* kill records kept until Python reads them; older ones drop */
 
 /* The emulated machine: everything the kernel keeps in globals. */
 struct machine {
@@ -74,10 +75,16 @@ struct machine {
 	spinlock_t moves_lock;
 	struct list_head moves;			/* in-flight moves: their pages are isolated */
 
+	spinlock_t oom_log_lock;
+	struct emu_oom_record oom_log[OOM_LOG_MAX];	/* kills not yet read into dmesg */
+	int oom_log_len;
+
 	atomic_int bug;
 	char bug_msg[256];
 	void *resched_handle;
 	atomic_long resched_fail;
+	atomic_int tracing;			/* emu/trace.h: emit points are live */
+	struct emu_trace *trace;
 };
 
 static inline unsigned long page_to_pfn(struct page *page)
@@ -165,6 +172,16 @@ static inline struct page *compound_head(struct page *page)
 	return PageTail(page) ? pfn_to_page(page_to_pfn(page) & ~(HPAGE_PMD_NR - 1)) : page;
 }
 
+/* mm_counter(), include/linux/mm.h 4.5+: which rss counter a mapped page counts in. */
+static inline int mm_counter(struct page *page)
+{
+	struct address_space *mapping = page_mapping(page);
+
+	if (!mapping)
+		return MM_ANONPAGES;
+	return mapping->shmem ? MM_SHMEMPAGES : MM_FILEPAGES;
+}
+
 /* mm/page_alloc.c */
 struct page *alloc_page(void);
 struct page *alloc_huge_page(void);
@@ -188,7 +205,6 @@ int do_huge_pmd_anonymous_page(struct mm_struct *mm, struct vm_area_struct *vma,
 int split_huge_page(struct page *head);
 int split_huge_pmd(struct pte_table *pt);
 struct page *lock_huge_pmd_page(struct pte_table *pt);
-void lock_page(struct page *page);
 #define VM_FAULT_FALLBACK 1
 
 /* mm/rmap.c */
@@ -211,6 +227,7 @@ struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr);
 int do_mmap(struct mm_struct *mm, unsigned long len, unsigned long flags,
 	    struct address_space *file, unsigned long *addr);
 int do_munmap(struct mm_struct *mm, unsigned long start, unsigned long len);
+int mmap_write_lock_killable(struct mm_struct *mm, int pid);
 int mlock_fixup(struct mm_struct *mm, unsigned long start, unsigned long end);
 int madvise_hugepage(struct mm_struct *mm, unsigned long start, unsigned long end, int advice);
 void exit_mmap(struct mm_struct *mm);
@@ -228,7 +245,7 @@ int generic_file_write(struct mm_struct *mm, struct address_space *mapping, unsi
 
 /* mm/swapfile.c */
 long get_swap_page(void);
-void swap_duplicate(unsigned long off);
+unsigned int swap_duplicate(unsigned long off);
 void swap_free(unsigned long off);
 
 /* The task whose fault or write is charging on this thread (0: the writer of a tasks file). */
@@ -241,7 +258,7 @@ void cgroup_unlock(struct machine *m);
 
 /* mm/oom_kill.c */
 int mem_cgroup_out_of_memory(struct mem_cgroup *memcg, int cgroup_locked);
-void oom_kill_process(struct machine *m, int pid, int exit_now);
+void oom_kill_process(struct machine *m, struct mem_cgroup *memcg, int pid, int exit_now);
 int current_task_dying(void);
 
 /* Where this thread's charges report their OOM kills (a fault's or a move's), or NULL. */

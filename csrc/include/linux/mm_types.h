@@ -77,6 +77,8 @@ static inline int get_page_unless_zero(struct page *page)
 }
 static inline int trylock_page(struct page *page) { return !TestSetPageFlag(page, PG_locked); }
 static inline void unlock_page(struct page *page) { ClearPageFlag(page, PG_locked); }
+/* lock_page(), mm/filemap.c: the kernel sleeps on the bit; we spin as briefly */
+static inline void lock_page(struct page *page) { while (!trylock_page(page)) cpu_relax(); }
 
 /* pte_t, x86-64 layout: bit 0 present, bit 1 RW, pfn from bit 12; a swap entry is !present with bit 9. */
 typedef uint64_t pte_t;
@@ -188,6 +190,8 @@ struct address_space {
 
 struct task_struct;
 
+enum { MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES, NR_MM_COUNTERS };
+
 struct mm_struct {
 	struct vm_area_struct *mmap;		/* sorted list of VMAs */
 	struct pt_dir *pgd;
@@ -196,12 +200,10 @@ struct mm_struct {
 	unsigned long free_area_cache;		/* next top-down mmap address */
 	struct task_struct *owner;
 	spinlock_t page_table_lock;		/* anon_vma_prepare() */
-	atomic_long rss[3];			/* MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS */
-	atomic_long total_vm;			/* pages of all its VMAs (badness(), 2.6.x) */
+	atomic_long rss[NR_MM_COUNTERS];	/* MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES */
+	atomic_long total_vm;			/* pages of all its VMAs (badness(), 2.6.x; the OOM kill line) */
 	struct machine *machine;
 };
-
-enum { MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS };
 
 struct mem_cgroup;
 

@@ -6,6 +6,7 @@
 #ifndef _LINUX_SPINLOCK_H
 #define _LINUX_SPINLOCK_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -78,11 +79,70 @@ struct rw_semaphore {
 	pthread_rwlock_t lock;
 };
 
+/*
+ * The rw_semaphores this thread holds (lockdep's held_locks, for these
+ * only): a thread about to wait for a writer's hold on a semaphore it holds
+ * itself would never wake, and must be told so instead of hanging.
+ */
+#define MAX_HELD_RWSEMS 8
+struct held_rwsems {
+	struct rw_semaphore *sem[MAX_HELD_RWSEMS];
+	int depth;	/* may pass MAX_HELD_RWSEMS: the deeper ones go unrecorded */
+};
+extern __thread struct held_rwsems current_held_rwsems;
+
+static inline void rwsem_acquire(struct rw_semaphore *s)
+{
+	struct held_rwsems *h = &current_held_rwsems;
+
+	if (h->depth < MAX_HELD_RWSEMS)
+		h->sem[h->depth] = s;
+	h->depth++;
+}
+
+static inline void rwsem_release(struct rw_semaphore *s)
+{
+	struct held_rwsems *h = &current_held_rwsems;
+	int n = h->depth < MAX_HELD_RWSEMS ? h->depth : MAX_HELD_RWSEMS;
+
+	for (int i = n - 1; i >= 0; i--) {
+		if (h->sem[i] == s) {
+			for (; i + 1 < n; i++)
+				h->sem[i] = h->sem[i + 1];
+			break;
+		}
+	}
+	h->depth--;
+}
+
+static inline int rwsem_is_held_by_current(struct rw_semaphore *s)
+{
+	struct held_rwsems *h = &current_held_rwsems;
+
+	for (int i = 0; i < h->depth && i < MAX_HELD_RWSEMS; i++)
+		if (h->sem[i] == s)
+			return 1;
+	return 0;
+}
+
 static inline void init_rwsem(struct rw_semaphore *s) { pthread_rwlock_init(&s->lock, NULL); }
 static inline void destroy_rwsem(struct rw_semaphore *s) { pthread_rwlock_destroy(&s->lock); }
-static inline void down_read(struct rw_semaphore *s) { pthread_rwlock_rdlock(&s->lock); }
-static inline void up_read(struct rw_semaphore *s) { pthread_rwlock_unlock(&s->lock); }
-static inline void down_write(struct rw_semaphore *s) { pthread_rwlock_wrlock(&s->lock); }
-static inline void up_write(struct rw_semaphore *s) { pthread_rwlock_unlock(&s->lock); }
+static inline void down_read(struct rw_semaphore *s) { pthread_rwlock_rdlock(&s->lock); rwsem_acquire(s); }
+static inline void up_read(struct rw_semaphore *s) { rwsem_release(s); pthread_rwlock_unlock(&s->lock); }
+static inline void down_write(struct rw_semaphore *s) { pthread_rwlock_wrlock(&s->lock); rwsem_acquire(s); }
+static inline void up_write(struct rw_semaphore *s) { rwsem_release(s); pthread_rwlock_unlock(&s->lock); }
+
+/*
+ * down_write_killable(), kernel/locking/rwsem.c: where the kernel gives up
+ * on a fatal signal, we give up on the one wait that cannot end, for a
+ * semaphore this thread already holds: -EDEADLK.
+ */
+static inline int down_write_killable(struct rw_semaphore *s)
+{
+	if (rwsem_is_held_by_current(s))
+		return -EDEADLK;
+	down_write(s);
+	return 0;
+}
 
 #endif
