@@ -208,6 +208,7 @@ def _attach(machine, ctx):
             ss.can_attach(ctx)
         except BaseException as e:
             if isinstance(e, OSError) and e.errno == errno.EDEADLK:
+                ctx.error = _errname(e)
                 raise       # hung: nothing rolls back
             ctx.outcome, ctx.error = "refused", _errname(e)
             # the seed's cgroup_attach_task() rolls back every subsystem, in order; undoing

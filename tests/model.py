@@ -508,8 +508,10 @@ class Model:
     # ---- reclaim ----
     def reclaim(self, over, pages):
         """Machine.reclaim() (as cgroup v2's memory_reclaim()): try_to_free() 32 pages at a
-        time until ``pages`` are freed or a round frees nothing; how many were freed."""
-        done, freed = 0, 1
+        time, one round at least, until ``pages`` are freed or a round frees nothing; how many
+        were freed."""
+        done = self.try_to_free(over, min(pages, SWAP_CLUSTER_MAX))
+        freed = done
         while done < pages and freed:
             freed = self.try_to_free(over, min(pages - done, SWAP_CLUSTER_MAX))
             done += freed
@@ -1132,13 +1134,13 @@ class Model:
                 # the seed's patched cgroup_attach_task() rolls back every subsystem, memory
                 # included even when it refused or was never asked; the others, those that
                 # said yes.  attach_rollback() is void: a failure is ignored
+                res.outcome = "refused"     # whatever the rollback raises, the task stayed
                 if policy == "seed" or "memory" in done:
                     try:
                         yield from getattr(self, "cancel_" + policy.replace("-", "_"))(
                             res, t, src, dst, state)
                     except OSError:
                         pass
-                res.outcome = "refused"
                 raise
             done.append(ss)
         try:

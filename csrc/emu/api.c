@@ -583,14 +583,14 @@ int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages)
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
 
-	unsigned long done = 0, freed = 1;
+	unsigned long done = 0, freed;
 
-	/* as memory_reclaim() (cgroup v2's memory.reclaim): SWAP_CLUSTER_MAX at a time, until
-	 * @nr_pages are freed or a round frees nothing */
-	while (done < nr_pages && freed) {
+	/* as memory_reclaim() (cgroup v2's memory.reclaim): SWAP_CLUSTER_MAX at a time, one
+	 * round at least, until @nr_pages are freed or a round frees nothing */
+	do {
 		freed = try_to_free_mem_cgroup_pages(memcg, min(nr_pages - done, SWAP_CLUSTER_MAX));
 		done += freed;
-	}
+	} while (done < nr_pages && freed);
 	EMU_RETURN((int)min(done, 0x7fffffffUL));
 }
 
