@@ -243,7 +243,7 @@ OPS = {
                 doc="write a control file; an error is the step's status"),
     "read": Op([_CG, ("file", _name)],
                doc="record a control file's value: a number, a per-key object (memory.stat) or text"),
-    "drain": Op(doc="flush per-cpu charge caches (the emulator keeps none)"),
+    "drain": Op(doc="flush every CPU's charge stock back to the counters (6.1: up to 64 pages a CPU)"),
     "spawn": Op([("task", _name), _CG], child="task", in_hook=False,
                 doc="start a new task, with an empty address space, in a cgroup"),
     "anon": Op([_TASK, ("bytes", _bytes)], [_MAPPING, ("touch", _one_of("write", "read", "none"), "write"),
@@ -263,6 +263,11 @@ OPS = {
                 task="task", doc="mlock(2) a named mapping: fault it in, pin it unevictable"),
     "munmap": Op([_TASK, ("mapping", _name)], [("offset", _offset, 0), ("bytes", _bytes, None)],
                  task="task", doc="munmap(2) a named mapping (or part of it)"),
+    "madvise": Op([_TASK, ("mapping", _name), ("advice", _one_of("hugepage", "nohugepage"))],
+                  [("offset", _offset, 0), ("bytes", _bytes, None)], task="task",
+                  doc="madvise(MADV_HUGEPAGE or MADV_NOHUGEPAGE) on a named mapping (or part of it)"),
+    "set_cpu": Op([_TASK, ("cpu", _count)], task="task",
+                  doc="sched_setaffinity() to one CPU of the task's cpuset (EINVAL outside it)"),
     "reclaim": Op([_CG, ("bytes", _bytes)], doc="memory pressure: reclaim up to `bytes` from a cgroup"),
     "oom_score_adj": Op([_TASK, ("value", _int)], task="task",
                         doc="write /proc/PID/oom_score_adj (-1000 never killed ... 1000 killed first)"),
@@ -752,6 +757,17 @@ class _Runner:
         addr, length = self._range(s)
         self.machine.munmap(pid, addr, length)
         return {"pid": pid, "status": "ok"}
+
+    def op_madvise(self, s):
+        pid = self.task(s["task"])
+        addr, length = self._range(s)
+        self.machine.madvise(pid, addr, length, s["advice"])
+        return {"pid": pid, "status": "ok"}
+
+    def op_set_cpu(self, s):
+        pid = self.task(s["task"])
+        self.machine.set_cpu(pid, s["cpu"])
+        return {"pid": pid, "status": "ok", "cpu": s["cpu"]}
 
     def op_reclaim(self, s):
         freed = self.machine.reclaim(s["cg"], parse_size(s["bytes"]))

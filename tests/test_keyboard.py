@@ -218,6 +218,25 @@ def test_every_machine_call_has_an_op():
     assert len(res["expectations"]) == 7 and res["notes"] == []
 
 
+def test_madvise_and_set_cpu_ops():
+    """madvise(MADV_HUGEPAGE) lets a THP "madvise" machine fault huge pages; set_cpu is
+    sched_setaffinity() within the task's cpuset (EINVAL past the machine's CPUs)."""
+    steps = TASK + [
+        {"op": "anon", "task": "X", "bytes": "8M", "mapping": "h", "touch": "none"},
+        {"op": "anon", "task": "X", "bytes": "8M", "mapping": "plain"},
+        {"op": "madvise", "task": "X", "mapping": "h", "advice": "hugepage"},
+        {"op": "set_cpu", "task": "X", "cpu": 1},
+        {"op": "set_cpu", "task": "X", "cpu": 2, "expect": {"status": "EINVAL"}},
+        {"op": "touch", "task": "X", "mapping": "h"},
+        {"op": "drain"},
+        {"op": "read", "cg": "A", "file": "memory.stat", "label": "stat",
+         "expect": {"value": {"rss_huge": "8M", "rss": "16M"}}},
+    ]
+    res = run(small(steps, vm={"mem_mb": 256, "smp": 2, "thp": "madvise"}), check=True)
+    assert [e for e in res["expectations"] if not e["ok"]] == [] and len(res["expectations"]) == 2
+    assert res["steps"][5]["result"] == {"pid": 1, "status": "ok", "cpu": 1}
+
+
 def test_at_resched_races_a_move_as_another_task():
     steps = [{"op": "mkdir", "cg": "A"}, {"op": "mkdir", "cg": "B"},
              {"op": "write", "cg": "B", "file": "memory.limit_in_bytes", "value": "12M"},
