@@ -134,13 +134,15 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	if (swap_pages) {
 		m->swap_map = calloc(swap_pages, sizeof(*m->swap_map));
 		m->swap_cgroup = calloc(swap_pages, sizeof(*m->swap_cgroup));
+		m->swap_cache = calloc(swap_pages, sizeof(*m->swap_cache));
 		atomic_store(&m->nr_swap_free, (long)swap_pages - 1);
 	}
-	if (!m->mem_map || !m->page_cgroup_map || (swap_pages && (!m->swap_map || !m->swap_cgroup))) {
+	if (!m->mem_map || !m->page_cgroup_map || (swap_pages && (!m->swap_map || !m->swap_cgroup || !m->swap_cache))) {
 		free(m->mem_map);
 		free(m->page_cgroup_map);
 		free(m->swap_map);
 		free(m->swap_cgroup);
+		free(m->swap_cache);
 		free(m);
 		return emu_set_error(-ENOMEM, "out of host memory for %lu pages", ram_pages);
 	}
@@ -218,6 +220,7 @@ void emu_machine_free(struct machine *m)
 	free(m->page_cgroup_map);
 	free(m->swap_map);
 	free(m->swap_cgroup);
+	free(m->swap_cache);
 	emu_trace_free(m);
 	free(m);
 	cur_machine = saved;
