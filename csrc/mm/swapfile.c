@@ -63,15 +63,14 @@ int page_swapped(struct page *page)
 
 /*
  * try_to_free_swap() (folio_free_swap()), mm/swapfile.c 6.1: with the page
- * locked, drop it from the swap cache when nothing else holds its slot;
- * its swap copy is then gone, so it is dirty again.  1 if it went.
+ * locked, drop it from the swap cache when nothing else holds its slot.
+ * 1 if it went.
  */
 int try_to_free_swap(struct page *page)
 {
 	if (!PageSwapCache(page) || page_swapped(page))
 		return 0;
 	delete_from_swap_cache(page);
-	SetPageFlag(page, PG_dirty);
 	return 1;
 }
 
