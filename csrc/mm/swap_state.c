@@ -92,14 +92,16 @@ int remove_swap_cache_mapping(struct page *page, struct mem_cgroup *swap_memcg)
 	unsigned long off = page->private;
 	int frozen;
 
+	/* recorded as it leaves, so a racing swap-in finds the page or the record */
 	spin_lock(&m->swap_lock);
 	frozen = page_count(page) == 2 && !page_mapcount(page);
-	if (frozen)
+	if (frozen) {
+		mem_cgroup_swapout(page, off, swap_memcg);
 		__delete_from_swap_cache(page);
+	}
 	spin_unlock(&m->swap_lock);
 	if (!frozen)
 		return -EAGAIN;
-	mem_cgroup_swapout(page, off, swap_memcg);
 	swap_free(off);
 	atomic_fetch_sub(&page->_count, 1);
 	return 0;
