@@ -274,3 +274,30 @@ def test_threads_swap_out_races_exit_and_shmem_teardown(machine):
     m.check()
     s = stat(m, "A")
     assert usage(m, "A") == 0 and s["rss"] == 0 and s["swap"] == 0 and s["shmem"] == 0
+
+
+def test_threads_forked_tasks_share_swap_cache_pages_under_reclaim(machine):
+    """Forked tasks fault in the same swapped-out slots, copy some on write and exit, while
+    their group's limit keeps reclaim putting the shared pages back in their slots: each
+    slot caches one page, and nothing is leaked."""
+    m = machine(swap="64M", thp="never")
+    m.mkdir("A")
+    m.write("A", "memory.limit_in_bytes", "6M")
+    parent = m.spawn("A")
+    addr = m.mmap(parent, "8M")
+    m.touch(parent, addr, "8M")                 # 8M in a 6M group: some of it swapped
+    kids = [m.fork(parent) for _ in range(3)]
+
+    def toucher(pid, exits):
+        def run():
+            for i in range(20):
+                m.touch(pid, addr, "8M", write=i % 4 == 3)
+            if exits:
+                m.exit(pid)
+        return run
+
+    run_threads([toucher(parent, False)] + [toucher(kid, True) for kid in kids])
+    m.check()
+    m.exit(parent)
+    s = stat(m, "A")
+    assert usage(m, "A") == 0 and s["rss"] == 0 and s["swap"] == 0

@@ -141,15 +141,18 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	if (swap_pages) {
 		m->swap_map = calloc(swap_pages, sizeof(*m->swap_map));
 		m->swap_cgroup = calloc(swap_pages, sizeof(*m->swap_cgroup));
+		m->swap_cache = calloc(swap_pages, sizeof(*m->swap_cache));
 		atomic_store(&m->nr_swap_free, (long)swap_pages - 1);
 	}
-	if (!m->mem_map || !m->page_cgroup_map || !m->memcg_stock || !m->pcp || (swap_pages && (!m->swap_map || !m->swap_cgroup))) {
+	if (!m->mem_map || !m->page_cgroup_map || !m->memcg_stock || !m->pcp ||
+	    (swap_pages && (!m->swap_map || !m->swap_cgroup || !m->swap_cache))) {
 		free(m->mem_map);
 		free(m->page_cgroup_map);
 		free(m->swap_map);
 		free(m->swap_cgroup);
 		free(m->memcg_stock);
 		free(m->pcp);
+		free(m->swap_cache);
 		free(m);
 		return emu_set_error(-ENOMEM, "out of host memory for %lu pages", ram_pages);
 	}
@@ -231,6 +234,7 @@ void emu_machine_free(struct machine *m)
 	free(m->page_cgroup_map);
 	free(m->swap_map);
 	free(m->swap_cgroup);
+	free(m->swap_cache);
 	emu_trace_free(m);
 	free(m->memcg_stock);
 	free(m->pcp);

@@ -12,6 +12,7 @@ struct check_state {
 	int *mapped;			/* PTEs per frame */
 	unsigned char *cached;		/* frame is in a file's page cache */
 	unsigned char *isolated;	/* frame is on an in-flight move's list */
+	unsigned char *swapcached;	/* frame is in the swap cache */
 	int *swapref;			/* references per swap slot */
 	long *charged;			/* pages charged, per group id */
 	long (*stat)[EMU_NR_STATS];	/* recomputed statistics, per group id */
@@ -172,6 +173,33 @@ static int check_files(struct check_state *cs)
 	return 0;
 }
 
+/*
+ * The swap cache: each cached page points back at its slot, holds one
+ * reference to it, and is charged once -- as a page, its slot's record
+ * gone (mem_cgroup_swapin_uncharge_swap()) or not yet made.
+ */
+static int check_swap_cache(struct check_state *cs)
+{
+	struct machine *m = cs->m;
+
+	for (unsigned long off = 1; off < m->nr_swap; off++) {
+		struct page *page = m->swap_cache[off];
+		unsigned long pfn;
+
+		if (!page)
+			continue;
+		pfn = page_to_pfn(page);
+		CHECK(pfn < cs->nr && !PageFlag(page, PG_buddy), "swap slot %lu caches a free frame", off);
+		CHECK(PageSwapCache(page) && page->private == off && PageAnon(page),
+		      "swap slot %lu: its cached frame %lu does not point back at it", off, pfn);
+		CHECK(!atomic_load(&m->swap_cgroup[off]) || !page_memcg(page),
+		      "swap slot %lu: charged as swap and as its cached frame %lu", off, pfn);
+		cs->swapref[off]++;
+		cs->swapcached[pfn] = 1;
+	}
+	return 0;
+}
+
 static int check_frames(struct check_state *cs)
 {
 	struct machine *m = cs->m;
@@ -201,7 +229,9 @@ static int check_frames(struct check_state *cs)
 		}
 		CHECK(page_mapcount(page) == cs->mapped[pfn],
 		      "frame %lu: mapcount %d but %d PTEs map it", pfn, page_mapcount(page), cs->mapped[pfn]);
-		expected_count = cs->mapped[pfn] + cs->cached[pfn] + cs->isolated[pfn];
+		CHECK(!!PageSwapCache(page) == cs->swapcached[pfn], "frame %lu: PG_swapcache but no slot caches it",
+		      pfn);
+		expected_count = cs->mapped[pfn] + cs->cached[pfn] + cs->isolated[pfn] + cs->swapcached[pfn];
 		CHECK(expected_count > 0, "frame %lu is in use but neither mapped nor cached", pfn);
 		CHECK(page_count(page) == expected_count, "frame %lu: refcount %d, expected %d",
 		      pfn, page_count(page), expected_count);
@@ -428,7 +458,7 @@ static int check_all(struct check_state *cs)
 	list_for_each_entry(ctx, &m->moves, node)
 		if (ctx->mm && ctx->task->mm != ctx->mm && check_mm(cs, ctx->task, ctx->mm))
 			return -EUCLEAN;
-	if (check_files(cs) || check_frames(cs) || check_memcgs(cs) || check_swap(cs))
+	if (check_files(cs) || check_swap_cache(cs) || check_frames(cs) || check_memcgs(cs) || check_swap(cs))
 		return -EUCLEAN;
 	return 0;
 }
@@ -441,18 +471,20 @@ int emu_check_locked(struct machine *m)
 	cs.mapped = calloc(cs.nr, sizeof(*cs.mapped));
 	cs.cached = calloc(cs.nr, 1);
 	cs.isolated = calloc(cs.nr, 1);
+	cs.swapcached = calloc(cs.nr, 1);
 	cs.swapref = calloc(m->nr_swap + 1, sizeof(*cs.swapref));
 	cs.charged = calloc(cs.uncharged + 1, sizeof(*cs.charged));
 	cs.stat = calloc(cs.uncharged + 1, sizeof(*cs.stat));
 	cs.lru = calloc(cs.uncharged + 1, sizeof(*cs.lru));
 	cs.kmem = calloc(cs.uncharged + 1, sizeof(*cs.kmem));
-	if (cs.mapped && cs.cached && cs.isolated && cs.swapref && cs.charged && cs.stat && cs.lru && cs.kmem)
+	if (cs.mapped && cs.cached && cs.isolated && cs.swapcached && cs.swapref && cs.charged && cs.stat && cs.lru && cs.kmem)
 		ret = check_all(&cs);
 	else
 		emu_set_error(-ENOMEM, "out of host memory for the check");
 	free(cs.mapped);
 	free(cs.cached);
 	free(cs.isolated);
+	free(cs.swapcached);
 	free(cs.swapref);
 	free(cs.charged);
 	free(cs.stat);

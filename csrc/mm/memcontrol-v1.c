@@ -87,9 +87,9 @@ static struct page *mc_handle_file_pte(struct move_ctx *ctx, struct vm_area_stru
 
 /*
  * get_mctgt_type(), mm/memcontrol.c: what one PTE offers to the count or,
- * @moving, to the move.  A page found in the page cache behind an empty PTE
- * comes with a reference (*ref set); a mapped one is held by the PTE lock
- * the caller holds.
+ * @moving, to the move.  A page found in the page cache behind an empty PTE,
+ * or in the swap cache behind a swap PTE, comes with a reference (*ref set);
+ * a mapped one is held by the PTE lock the caller holds.
  */
 static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_struct *vma,
 					  unsigned long addr, pte_t ptent, struct page **pagep,
@@ -105,9 +105,25 @@ static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_s
 
 		if (!(ctx->move_type & EMU_MOVE_ANON))
 			return MC_TARGET_NONE;
-		/* 2.6.34/35: a slot other mms still reference is not moved (mem_cgroup_count_swap_user) */
-		if (m->kernel <= EMU_KERNEL_2_6_35 && atomic_load(&m->swap_map[off]) > 1)
+		/* mc_handle_swap_pte(): a page still in the swap cache is moved as a page */
+		page = lookup_swap_cache(off);
+		*ref = page != NULL;
+		/* 2.6.34/35: a slot other mms still use is not moved (mem_cgroup_count_swap_user) */
+		if (m->kernel <= EMU_KERNEL_2_6_35 &&
+		    atomic_load(&m->swap_map[off]) - *ref + (page ? page_mapcount(page) : 0) > 1) {
+			if (page)
+				put_page(page);
+			*ref = 0;
 			return MC_TARGET_NONE;
+		}
+		if (page && page_memcg(page) == ctx->from) {
+			*pagep = page;
+			return MC_TARGET_PAGE;
+		}
+		if (page)
+			put_page(page);
+		*ref = 0;
+		/* get_mctgt_type(): else the slot's own charge, if it is the old group's */
 		if (atomic_load(&m->swap_cgroup[off]) != mem_cgroup_id(ctx->from))
 			return MC_TARGET_NONE;
 		*swp = off;

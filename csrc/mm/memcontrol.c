@@ -591,23 +591,24 @@ unsigned long mem_cgroup_move_account_batch(struct page **pages, unsigned long n
 }
 
 /*
- * swap_cgroup_record() at pageout, mm/memcontrol.c 2.6.29: the slot
+ * mem_cgroup_swapout(), mm/memcontrol.c 6.1 (swap_cgroup_record() since
+ * 2.6.29), as the page leaves the swap cache at pageout: the slot
  * remembers the group; the memory charge goes when the frame is freed.  A
- * lazy (WRONG_CHARGE) page is recorded for the group its task is in now, so
- * the refault charges there.
+ * lazy (WRONG_CHARGE) page is recorded for @task_memcg, the group its task
+ * is in now, so the refault charges there.
  */
-void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mm_struct *mm)
+void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mem_cgroup *task_memcg)
 {
 	struct page_cgroup *pc = lookup_page_cgroup(page);
 	struct mem_cgroup *memcg = page_memcg(page);
 
 	if (!memcg)
 		return;
-	if (mm && PcgFlag(pc, PCG_WRONG_CHARGE))
-		memcg = try_get_mem_cgroup_from_mm(mm);
+	if (task_memcg && PcgFlag(pc, PCG_WRONG_CHARGE))
+		memcg = task_memcg;
 	atomic_store(&cur_machine->swap_cgroup[swp_off], mem_cgroup_id(memcg));
 	mem_cgroup_stat_add(memcg, EMU_STAT_SWAP, 1);
-	/* mem_cgroup_swapout(), 6.1: the entry holds memory+swap; the frame's uncharge takes both */
+	/* the entry holds memory+swap; the frame's uncharge takes both */
 	if (do_swap_account(memcg->machine))
 		res_counter_charge_nofail(&memcg->memsw, PAGE_SIZE);
 }

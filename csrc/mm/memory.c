@@ -182,7 +182,7 @@ static int do_anonymous_page(struct mm_struct *mm, struct vm_area_struct *vma, u
 
 /*
  * do_wp_page(), mm/memory.c: a write to a write-protected PTE.  An anon page
- * mapped once is reused; anything else (COW after fork, the zero page, a
+ * mapped once is reused (staying in the swap cache if it is there); anything else (COW after fork, the zero page, a
  * MAP_PRIVATE file page) is copied into a new anon page charged to the writer.
  */
 static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
@@ -197,7 +197,9 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned
 		return -EAGAIN;
 	}
 	old = vm_normal_page(vma, addr, orig);
-	if ((vma->vm_flags & VM_SHARED) || (old && PageAnon(old) && page_mapcount(old) == 1)) {
+	/* wp_can_reuse_anon_folio(), 6.1: not while another PTE holds its swap-cache slot */
+	if ((vma->vm_flags & VM_SHARED) ||
+	    (old && PageAnon(old) && page_mapcount(old) == 1 && !page_swapped(old))) {
 		*pte = orig | _PAGE_RW;
 		spin_unlock(&pt->ptl);
 		return 0;
@@ -237,14 +239,20 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned
 	return 0;
 }
 
-/* do_swap_page(), mm/memory.c: swap-in, charged as mem_cgroup_swapin_memcg() says. */
-static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
-			struct pte_table *pt, pte_t orig)
+/*
+ * The swap-cache page of slot @off, with a reference: the one cached, or a
+ * new frame charged as mem_cgroup_swapin_memcg() says, added to the cache
+ * and the LRU (__read_swap_cache_async(), mm/swap_state.c 6.1).
+ */
+static int swapin_page(struct mm_struct *mm, unsigned long off, struct page **pagep)
 {
-	unsigned long off = pte_to_swp_offset(orig);
-	struct page *page = alloc_page_vma();
-	int ret;
+	struct page *page = lookup_swap_cache(off);
 
+	if (page) {
+		*pagep = page;
+		return 0;
+	}
+	page = alloc_page_vma();
 	if (!page)
 		return -ENOMEM;
 	if (mem_cgroup_charge_common(page, mm, mem_cgroup_swapin_memcg(mm, off),
@@ -252,14 +260,66 @@ static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma, unsign
 		put_page(page);
 		return -ENOMEM;
 	}
-	anon_vma_prepare(vma);
-	ret = install_anon_page(mm, vma, addr, pt, orig, page);
-	if (!ret) {
-		atomic_fetch_sub(&mm->rss[MM_SWAPENTS], 1);
-		swap_free(off);
-		count_memcg_event_mm(mm, EMU_STAT_PGMAJFAULT);
+	if (add_to_swap_cache(page, off)) {
+		put_page(page);
+		return -EAGAIN;	/* another fault cached it, or the slot went */
 	}
-	return ret;
+	/*
+	 * mem_cgroup_swapin_uncharge_swap(), 6.1 (2.6.29's commit_charge_swapin):
+	 * the page carries the charge now, so the slot's record goes at once.
+	 */
+	mem_cgroup_uncharge_swap(cur_machine, off);
+	SetPageFlag(page, PG_swapbacked);	/* onto the anon LRU */
+	lru_cache_add(page);
+	*pagep = page;
+	return 0;
+}
+
+/*
+ * do_swap_page(), mm/memory.c 6.1: map the slot's swap-cache page.  It
+ * leaves the cache at once (should_try_to_free_swap()) when swap is over
+ * half full, the VMA is mlocked, or a write finds it exclusive, and only
+ * when no other PTE holds the slot; otherwise it stays cached, mapped
+ * read-only, so reclaim can drop it again without writing.
+ */
+static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
+			struct pte_table *pt, pte_t orig, int write)
+{
+	unsigned long off = pte_to_swp_offset(orig);
+	pte_t *pte = &pt->pte[pte_index(addr)];
+	struct page *page;
+	int ret = swapin_page(mm, off, &page);
+
+	if (ret)
+		return ret;
+	anon_vma_prepare(vma);
+	lock_page(page);
+	spin_lock(&pt->ptl);
+	/* the PTE changed, or the page left the swap cache meanwhile: retry */
+	if (*pte != orig || !PageSwapCache(page) || page->private != off) {
+		spin_unlock(&pt->ptl);
+		unlock_page(page);
+		put_page(page);
+		return -EAGAIN;
+	}
+	if (page_mapcount(page))
+		page_dup_rmap(page);	/* page_add_anon_rmap(): another mm's COW-shared entry */
+	else
+		page_add_new_anon_rmap(page, vma, addr);
+	if (vma->vm_flags & VM_LOCKED)
+		mlock_vma_page(page);
+	atomic_fetch_sub(&mm->rss[MM_SWAPENTS], 1);
+	atomic_fetch_add(&mm->rss[MM_ANONPAGES], 1);
+	swap_free(off);
+	if (vm_swap_full() || (vma->vm_flags & VM_LOCKED) || PageMlocked(page) ||
+	    (write && page_count(page) == 2))
+		try_to_free_swap(page);
+	/* exclusive: out of the cache and mapped here alone */
+	*pte = pfn_pte(page_to_pfn(page), write && !PageSwapCache(page) && page_mapcount(page) == 1);
+	spin_unlock(&pt->ptl);
+	unlock_page(page);
+	count_memcg_event_mm(mm, EMU_STAT_PGMAJFAULT);
+	return 0;
 }
 
 /* __do_fault(), mm/memory.c: a file or shmem page; a write to MAP_PRIVATE copies it. */
@@ -348,7 +408,7 @@ int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma, unsigned l
 				return 0;
 			ret = do_wp_page(mm, vma, addr, pt, pte);
 		} else if (is_swap_pte(pte)) {
-			ret = do_swap_page(mm, vma, addr, pt, pte);
+			ret = do_swap_page(mm, vma, addr, pt, pte, write);
 		} else if (!vma->vm_file) {
 			ret = do_anonymous_page(mm, vma, addr, pt, write);
 		} else {
@@ -440,7 +500,7 @@ void zap_page_range(struct vm_area_struct *vma, unsigned long start, unsigned lo
 				if (pte_none(*pte))
 					continue;
 				if (is_swap_pte(*pte)) {
-					swap_free(pte_to_swp_offset(*pte));
+					free_swap_and_cache(pte_to_swp_offset(*pte));
 					atomic_fetch_sub(&mm->rss[MM_SWAPENTS], 1);
 					*pte = 0;
 					continue;
@@ -451,10 +511,12 @@ void zap_page_range(struct vm_area_struct *vma, unsigned long start, unsigned lo
 					continue;
 				atomic_fetch_sub(&mm->rss[mm_counter(page)], 1);
 				page_remove_rmap(page);
-				if ((vma->vm_flags & VM_LOCKED) && PageMlocked(page))
+				if ((vma->vm_flags & VM_LOCKED) && PageMlocked(page)) {
 					munlock[nm++] = page;	/* keeps the PTE's reference a while */
-				else
+				} else {
+					free_swap_cache(page);	/* free_pages_and_swap_cache() */
 					put_page(page);
+				}
 			}
 			spin_unlock(&pt->ptl);
 		}

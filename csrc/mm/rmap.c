@@ -145,15 +145,22 @@ pte_t *page_check_address(struct page *page, struct vm_area_struct *vma, unsigne
 	return NULL;
 }
 
+/* What try_to_unmap() leaves in the PTEs, and the group of the first task it unmapped. */
+struct unmap_arg {
+	long swp_off;
+	struct mem_cgroup *memcg;
+};
+
 /*
  * try_to_unmap_one(), mm/rmap.c: clear the PTE mapping @page in @vma,
- * leaving a swap entry, with a reference of its own, when *swp_off >= 0.  A VM_LOCKED mapping is left
- * alone and stops the walk (SWAP_MLOCK): the page goes back to mlocked.
+ * leaving the swap entry of its swap-cache slot, with a reference of its
+ * own, when it has one.  A VM_LOCKED mapping is left alone and stops the
+ * walk (SWAP_MLOCK): the page goes back to mlocked.
  */
 static int try_to_unmap_one(struct page *page, struct vm_area_struct *vma, unsigned long address,
 			    void *arg)
 {
-	long swp_off = *(long *)arg;
+	struct unmap_arg *ua = arg;
 	struct pte_table *pt;
 	pte_t *pte = page_check_address(page, vma, address, &pt);
 
@@ -163,11 +170,11 @@ static int try_to_unmap_one(struct page *page, struct vm_area_struct *vma, unsig
 		spin_unlock(&pt->ptl);
 		return 1;
 	}
-	if (swp_off >= 0) {
-		*pte = swp_entry_to_pte((unsigned long)swp_off);
-		/* the first mapping to take the entry records the group (swap_cgroup_record()) */
-		if (swap_duplicate((unsigned long)swp_off) == 1)
-			mem_cgroup_swapout(page, (unsigned long)swp_off, vma->vm_mm);
+	if (!ua->memcg)
+		ua->memcg = try_get_mem_cgroup_from_mm(vma->vm_mm);
+	if (ua->swp_off >= 0) {
+		*pte = swp_entry_to_pte((unsigned long)ua->swp_off);
+		swap_duplicate((unsigned long)ua->swp_off);
 		atomic_fetch_sub(&vma->vm_mm->rss[MM_ANONPAGES], 1);
 		atomic_fetch_add(&vma->vm_mm->rss[MM_SWAPENTS], 1);
 	} else {
@@ -182,13 +189,18 @@ static int try_to_unmap_one(struct page *page, struct vm_area_struct *vma, unsig
 
 /*
  * try_to_unmap(), mm/rmap.c: unmap @page everywhere it is mapped; returns
- * 0 when no mapping is left.  An anon page (mapped once: we keep no swap
- * cache) gets the swap entry @swp_off in its PTE.  A page an mlocked VMA
- * maps is marked mlocked again and stays.
+ * 0 when no mapping is left.  An anon page's PTEs get its swap-cache slot
+ * as a swap entry, however many mms map it.  A page an mlocked VMA maps is
+ * marked mlocked again and stays.  *@memcg is set to the group of the
+ * first task unmapped (for mem_cgroup_swapout()) when not already set.
  */
-int try_to_unmap(struct page *page, long swp_off)
+int try_to_unmap(struct page *page, struct mem_cgroup **memcg)
 {
-	if (rmap_walk(page, try_to_unmap_one, &swp_off)) {
+	struct unmap_arg ua = { PageSwapCache(page) ? (long)page->private : -1, *memcg };
+	int ret = rmap_walk(page, try_to_unmap_one, &ua);
+
+	*memcg = ua.memcg;
+	if (ret) {
 		mlock_vma_page(page);
 		return -EAGAIN;
 	}

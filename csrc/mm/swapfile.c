@@ -46,3 +46,46 @@ void swap_free(unsigned long off)
 	}
 	spin_unlock(&m->swap_lock);
 }
+
+/* vm_swap_full(), include/linux/swap.h: more than half the swap space is in use. */
+int vm_swap_full(void)
+{
+	struct machine *m = cur_machine;
+
+	return m->nr_swap && atomic_load(&m->nr_swap_free) * 2 < (long)(m->nr_swap - 1);
+}
+
+/* folio_swapped(), mm/swapfile.c: does a PTE or shmem slot still hold the cached page's slot? */
+int page_swapped(struct page *page)
+{
+	return PageSwapCache(page) && atomic_load(&cur_machine->swap_map[page->private]) > 1;
+}
+
+/*
+ * try_to_free_swap() (folio_free_swap()), mm/swapfile.c 6.1: with the page
+ * locked, drop it from the swap cache when nothing else holds its slot.
+ * 1 if it went.
+ */
+int try_to_free_swap(struct page *page)
+{
+	if (!PageSwapCache(page) || page_swapped(page))
+		return 0;
+	delete_from_swap_cache(page);
+	return 1;
+}
+
+/*
+ * free_swap_and_cache(), mm/swapfile.c 6.1: a zapped swap PTE's reference
+ * goes; when the swap cache's is then the last and its page is unmapped,
+ * the page leaves the cache (__try_to_reclaim_swap(TTRS_UNMAPPED)).
+ */
+void free_swap_and_cache(unsigned long off)
+{
+	struct page *page;
+
+	swap_free(off);
+	if (atomic_load(&cur_machine->swap_map[off]) != 1 || !(page = lookup_swap_cache(off)))
+		return;
+	free_swap_cache(page);
+	put_page(page);
+}

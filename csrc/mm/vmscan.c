@@ -13,43 +13,57 @@ static int swap_available(void)
 }
 
 /*
- * pageout of a swap-backed page (shrink_page_list(): add_to_swap(),
- * try_to_unmap(), __remove_mapping()): anon gets a swap PTE, shmem a swap
- * slot in its file.  The slot's first reference is ours, standing in for the
- * swap cache's: every PTE or shmem slot that takes the entry adds its own,
- * and ours goes at the end, so a slot nobody took (the mappings vanished
- * meanwhile, say with an exiting task) is freed rather than leaked.
+ * shrink_page_list() for an anon page, mm/vmscan.c 6.1: add_to_swap()
+ * unless the page is in the swap cache already (a clean swap-in: its slot
+ * still holds the data, nothing is written again), try_to_unmap() turns
+ * every PTE into the slot's swap entry, __remove_mapping() takes it out of
+ * the cache.  A page still mapped stays in the swap cache.
+ */
+static int reclaim_anon(struct page *page)
+{
+	struct mem_cgroup *memcg = NULL;
+
+	if (!PageSwapCache(page) && add_to_swap(page) < 0)
+		return -ENOMEM;
+	if (try_to_unmap(page, &memcg))
+		return -EAGAIN;
+	return remove_swap_cache_mapping(page, memcg);
+}
+
+/*
+ * pageout of a swap-backed page: anon through the swap cache, shmem
+ * (shmem_writepage()) to a swap slot in its file.  For shmem the slot's
+ * first reference is ours, standing in for the swap cache's, which 6.1
+ * drops again in the same reclaim: the file's slot adds its own, and ours
+ * goes at the end, so a slot nobody took is freed rather than leaked.
  */
 static int reclaim_swapbacked(struct page *page)
 {
+	struct mem_cgroup *memcg = NULL;
+	struct address_space *mapping;
 	int ret = -EAGAIN;
 	long swp;
 
-	if (PageAnon(page) && page_mapcount(page) > 1)
-		return -EBUSY;	/* shared after fork: we keep no swap cache to share it through */
+	if (PageAnon(page))
+		return reclaim_anon(page);
 	swp = get_swap_page();
 	if (swp < 0)
 		return -ENOMEM;
-	if (PageAnon(page)) {
-		ret = try_to_unmap(page, swp);
-	} else {
-		/* the page lock we hold keeps shmem truncation from changing page->mapping */
-		struct address_space *mapping = page_mapping(page);
-
-		if (mapping && !try_to_unmap(page, -1)) {
-			spin_lock(&mapping->tree_lock);
-			/* the page cache and our isolation are the only references left */
-			if (page_count(page) == 2 && page_mapcount(page) == 0 &&
-			    mapping->slots[page->index] == (uintptr_t)page) {
-				swap_duplicate(swp);
-				mapping->slots[page->index] = SWAP_SLOT(swp);
-				mem_cgroup_swapout(page, swp, NULL);
-				page->mapping = 0;
-				atomic_fetch_sub(&page->_count, 1);
-				ret = 0;
-			}
-			spin_unlock(&mapping->tree_lock);
+	/* the page lock we hold keeps shmem truncation from changing page->mapping */
+	mapping = page_mapping(page);
+	if (mapping && !try_to_unmap(page, &memcg)) {
+		spin_lock(&mapping->tree_lock);
+		/* the page cache and our isolation are the only references left */
+		if (page_count(page) == 2 && page_mapcount(page) == 0 &&
+		    mapping->slots[page->index] == (uintptr_t)page) {
+			swap_duplicate(swp);
+			mapping->slots[page->index] = SWAP_SLOT(swp);
+			mem_cgroup_swapout(page, swp, NULL);
+			page->mapping = 0;
+			atomic_fetch_sub(&page->_count, 1);
+			ret = 0;
 		}
+		spin_unlock(&mapping->tree_lock);
 	}
 	swap_free(swp);
 	return ret;
@@ -61,7 +75,9 @@ static int reclaim_file(struct page *page)
 	struct address_space *mapping = page_mapping(page);
 	int ret = -EAGAIN;
 
-	if (!mapping || try_to_unmap(page, -1))
+	struct mem_cgroup *memcg = NULL;
+
+	if (!mapping || try_to_unmap(page, &memcg))
 		return -EAGAIN;
 	spin_lock(&mapping->tree_lock);
 	if (page_count(page) == 2 && page_mapcount(page) == 0 &&

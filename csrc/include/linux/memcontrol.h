@@ -118,7 +118,7 @@ void mem_cgroup_uncharge_page(struct page *page);
 struct mem_cgroup *memcg_kmem_charge_page(struct mm_struct *mm);
 void memcg_kmem_uncharge_page(struct machine *m, struct mem_cgroup *memcg);
 void page_file_rmap_update(struct page *page, int delta);
-void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mm_struct *mm);
+void mem_cgroup_swapout(struct page *page, unsigned long swp_off, struct mem_cgroup *task_memcg);
 struct mem_cgroup *mem_cgroup_swapin_memcg(struct mm_struct *mm, unsigned long swp_off);
 void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off);
 unsigned long long mem_cgroup_margin(struct mem_cgroup *memcg);

@@ -55,7 +55,8 @@ struct machine {
 	struct page *zero_page;
 
 	unsigned long nr_swap;
-	_Atomic unsigned short *swap_map;	/* PTE and shmem references to each slot */
+	_Atomic unsigned short *swap_map;	/* PTE, shmem and swap-cache references to each slot */
+	struct page **swap_cache;		/* swap_address_space(): the page each slot caches, under swap_lock */
 	_Atomic unsigned short *swap_cgroup;	/* id of the group charged for the slot */
 	spinlock_t swap_lock;
 	unsigned long swap_cursor;
@@ -247,7 +248,7 @@ void page_add_new_anon_rmap(struct page *page, struct vm_area_struct *vma, unsig
 void page_add_file_rmap(struct page *page);
 void page_dup_rmap(struct page *page);
 void page_remove_rmap(struct page *page);
-int try_to_unmap(struct page *page, long swp_off);
+int try_to_unmap(struct page *page, struct mem_cgroup **memcg);
 int rmap_walk(struct page *page, int (*one)(struct page *, struct vm_area_struct *, unsigned long, void *),
 	      void *arg);
 pte_t *page_check_address(struct page *page, struct vm_area_struct *vma, unsigned long address,
@@ -279,6 +280,18 @@ int generic_file_write(struct mm_struct *mm, struct address_space *mapping, unsi
 long get_swap_page(void);
 unsigned int swap_duplicate(unsigned long off);
 void swap_free(unsigned long off);
+int vm_swap_full(void);
+void free_swap_and_cache(unsigned long off);
+int page_swapped(struct page *page);
+int try_to_free_swap(struct page *page);
+
+/* mm/swap_state.c */
+long add_to_swap(struct page *page);
+int add_to_swap_cache(struct page *page, unsigned long off);
+void delete_from_swap_cache(struct page *page);
+int remove_swap_cache_mapping(struct page *page, struct mem_cgroup *swap_memcg);
+struct page *lookup_swap_cache(unsigned long off);
+void free_swap_cache(struct page *page);
 
 /* The task whose fault or write is charging on this thread (0: the writer of a tasks file). */
 extern __thread int current_pid;

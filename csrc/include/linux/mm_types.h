@@ -20,6 +20,7 @@ enum pageflags {
 	PG_buddy,	/* on the free list */
 	PG_head,	/* first frame of a transparent huge page (compound, order 9) */
 	PG_tail,	/* one of its other 511 frames: no count, charge or LRU of its own */
+	PG_swapcache,	/* in the swap cache: @private is its slot */
 };
 
 #define PAGE_MAPPING_ANON 1UL
@@ -32,6 +33,7 @@ struct page {
 	uintptr_t mapping;		/* anon_vma | PAGE_MAPPING_ANON, or address_space */
 	unsigned long index;		/* anon: vaddr >> PAGE_SHIFT; file: page offset */
 	_Atomic uintptr_t page_cgroup;	/* struct page_cgroup *, bit 0 = PAGE_CGROUP_LOCK_BIT */
+	unsigned long private;		/* PG_swapcache: the swap slot (page_private()) */
 };
 
 #define PageFlag(page, bit)	(!!(atomic_load(&(page)->flags) & (1UL << (bit))))
@@ -51,6 +53,7 @@ struct page {
 #define PageAnon(p)		(((p)->mapping & PAGE_MAPPING_ANON) != 0)
 #define PageHead(p)		PageFlag(p, PG_head)
 #define PageTail(p)		PageFlag(p, PG_tail)
+#define PageSwapCache(p)	PageFlag(p, PG_swapcache)
 
 #define HPAGE_PMD_ORDER		9
 #define HPAGE_PMD_NR		(1UL << HPAGE_PMD_ORDER)
