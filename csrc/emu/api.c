@@ -136,8 +136,13 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	m->page_cgroup_map = calloc(ram_pages, sizeof(struct page_cgroup));
 	m->nr_swap = swap_pages;
 	m->nr_cpus = nr_cpus;
-	m->memcg_stock = calloc((size_t)nr_cpus, sizeof(*m->memcg_stock));
-	m->pcp = calloc((size_t)nr_cpus, sizeof(*m->pcp));
+	/* each CPU's structures on cache lines of their own (calloc aligns to 16 bytes only) */
+	m->memcg_stock = aligned_alloc(64, (size_t)nr_cpus * sizeof(*m->memcg_stock));
+	m->pcp = aligned_alloc(64, (size_t)nr_cpus * sizeof(*m->pcp));
+	if (m->memcg_stock)
+		memset(m->memcg_stock, 0, (size_t)nr_cpus * sizeof(*m->memcg_stock));
+	if (m->pcp)
+		memset(m->pcp, 0, (size_t)nr_cpus * sizeof(*m->pcp));
 	if (swap_pages) {
 		m->swap_map = calloc(swap_pages, sizeof(*m->swap_map));
 		m->swap_cgroup = calloc(swap_pages, sizeof(*m->swap_cgroup));
