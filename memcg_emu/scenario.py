@@ -279,10 +279,14 @@ OPS = {
                     doc="the next move's can_attach of this subsystem fails with errno"),
     "at_resched": Op([("steps", _schema({"type": "array", "items": {"$ref": "#/$defs/step"}})(
                           lambda v: None if isinstance(v, list) else "must be a list of steps"))],
-                     [("phase", _one_of(*PHASES.values()), None), ("pages", _count, 0)],
+                     [("phase", _one_of(*PHASES.values()), None), ("pages", _count, 0),
+                      ("cpu", _count, None)],
                      in_hook=False,
                      doc="during the next move, at the first cond_resched() point of `phase` (any) "
-                         "after `pages` pages of it, run `steps` once, as another task would"),
+                         "after `pages` pages of it, run `steps` once, as another task would: "
+                         "on the mover's thread, or with `cpu` on that CPU's own thread, the "
+                         "move going on once they finish or wait (for the move, as a charger "
+                         "does under upstream)"),
     "move": Op([_TASK, _CG], [("file", _one_of("tasks", "cgroup.procs"), "tasks")], task="task",
                in_hook=False, doc="write the task's pid into the cgroup's tasks file"),
     "exit": Op([_TASK], task="task", in_hook=False, doc="the task exits"),
@@ -541,6 +545,10 @@ def _load_data(data, path, policy, kernel):
     vm = _validate_vm(data.get("vm"))
     emu = _validate_emu(data.get("emu"), policy, kernel)
     _validate_steps(data["steps"])
+    for i, step in enumerate(data["steps"]):
+        if step["op"] == "at_resched" and step.get("cpu") is not None and step["cpu"] >= vm["smp"]:
+            raise ScenarioError(f"cpu {step['cpu']} is not one of the machine's {vm['smp']} "
+                                f"(vm.smp)", i, "at_resched")
     return Scenario(name, description, vm, emu, data["steps"], path)
 
 
@@ -605,6 +613,7 @@ class _Runner:
         self.file_size = {}   # path -> bytes written so far (for the result's "written")
         self.mappings = {}    # mapping name -> (addr, bytes)
         self.hooks = []       # at_resched steps armed for the next move
+        self.elsewhere = []   # at_resched work running on another CPU during this move
         self.moves, self.reads, self.steps, self.dmesg = [], [], [], []
         self.expectations = []  # {"step", "label", "ok", "message"}, in the order they ran
         self.notes = []       # errors on steps that expected nothing
@@ -843,6 +852,9 @@ class _Runner:
             entry["status"], entry["errno"] = _errno_name(e.errno), e.errno
         finally:
             self.machine.on_resched(None)
+            for work in self.elsewhere:
+                work.join()
+            self.elsewhere = []
             if self.trace:
                 entry["trace"].append(self.sample("end", 0, entry))
         if s["task"] in self.pids:
@@ -872,8 +884,14 @@ class _Runner:
                      and info.pages >= h.get("pages", 0)]:
             hooks.remove(hook)
             outer = self.killed
-            for s in hook["steps"]:
-                self.step(i, s, during)
+            if hook.get("cpu") is None:
+                for s in hook["steps"]:
+                    self.step(i, s, during)
+            else:       # another CPU's task: its own thread, joined once the move is over
+                work = info.run_on(hook["cpu"], lambda steps=hook["steps"]: [
+                    self.step(i, s, during) for s in steps])
+                work.wait_blocked_or_done()
+                self.elsewhere.append(work)
             self.killed = outer + self.killed
 
     def op_exit(self, s):

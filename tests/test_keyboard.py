@@ -218,6 +218,35 @@ def test_every_machine_call_has_an_op():
     assert len(res["expectations"]) == 7 and res["notes"] == []
 
 
+def test_at_resched_on_another_cpu_waits_for_the_move():
+    """With `cpu`, the steps run on that CPU's own thread.  During the upstream move P counts
+    X twice (A's 16M and B's precharge), so W's 12M charge in P/B passes P's 40M: it waits on
+    mc_waitq while the move goes on, and once the move has uncharged A it fits (28M).  On the
+    mover's own thread it could not wait: reclaim finds nothing and the OOM killer runs."""
+    steps = [{"op": "mkdir", "cg": "P"}, {"op": "mkdir", "cg": "P/A"}, {"op": "mkdir", "cg": "P/B"},
+             {"op": "write", "cg": "P", "file": "memory.limit_in_bytes", "value": "40M"},
+             {"op": "write", "cg": "P/B", "file": "memory.move_charge_at_immigrate", "value": "1"},
+             {"op": "spawn", "task": "X", "cg": "P/A"}, {"op": "anon", "task": "X", "bytes": "16M"},
+             {"op": "spawn", "task": "W", "cg": "P/B"}, {"op": "set_cpu", "task": "W", "cpu": 1},
+             {"op": "at_resched", "phase": "move", "pages": 512, "cpu": 1,
+              "steps": [{"op": "anon", "task": "W", "bytes": "12M", "label": "W on CPU 1"}]},
+             {"op": "move", "task": "X", "cg": "P/B", "label": "X",
+              "expect": {"outcome": "moved", "pages_moved": 4096}}]
+    res = run(small(steps, vm={"mem_mb": 256, "smp": 2, "thp": "never"}, emu={"policy": "upstream"}),
+              check=True)
+    assert [e for e in res["expectations"] if not e["ok"]] == []
+    (during,) = res["steps"][10]["result"]["during"]
+    assert (during["label"], during["result"]["status"]) == ("W on CPU 1", "ok")
+    assert "oom_killed" not in during["result"] and res["moves"][0]["oom_victims"] == []
+    on_the_mover = [{k: v for k, v in st.items() if k != "cpu" or st["op"] != "at_resched"}
+                    for st in steps]
+    res = run(small(on_the_mover, vm={"mem_mb": 256, "smp": 2, "thp": "never"},
+                    emu={"policy": "upstream"}))
+    assert res["steps"][10]["result"]["during"][0]["result"]["status"] != "ok"
+    with pytest.raises(ScenarioError, match="cpu 1 is not one of the machine's 1"):
+        run(small(steps, vm={"mem_mb": 256, "smp": 1}))
+
+
 def test_madvise_and_set_cpu_ops():
     """madvise(MADV_HUGEPAGE) lets a THP "madvise" machine fault huge pages; set_cpu is
     sched_setaffinity() within the task's cpuset (EINVAL past the machine's CPUs)."""
