@@ -312,6 +312,7 @@ class MemcgMachine(RuleBasedStateMachine):
         for u, adj in zip(self.model.live_tasks(t.group), adjs):
             self.adjust(u.pid, adj)
         if t.group.parent is not None:
+            self.drain()    # else the charge stock's pages ahead are room under the new limit
             self.set_limit(ALL_PATHS.index(t.group.path), t.group.usage)
         self.fault_new(t, pages, f"oom in {t.group.path!r}")
 
