@@ -10,7 +10,7 @@ import dataclasses
 import errno
 
 from ._core import lib
-from .errors import check_ret
+from .errors import check_ret, errno_name
 
 __all__ = ["SUBSYSTEMS", "PHASES", "OUTCOMES", "AttachHooks", "AttachContext", "AttachResult",
            "cgroup_attach_task"]
@@ -166,9 +166,7 @@ SUBSYSTEMS = tuple(ss.name for ss in _SUBSYS)
 
 def _errname(e):
     err = getattr(e, "errno", None)
-    if err == errno.EDEADLK:
-        return "EDEADLK"        # errno 35's usual name (errorcode may say EDEADLOCK)
-    return errno.errorcode.get(err, f"E{err}") if isinstance(err, int) else type(e).__name__
+    return errno_name(err) if isinstance(err, int) else type(e).__name__
 
 
 def cgroup_attach_task(machine, pid, dst, policy):

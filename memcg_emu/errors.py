@@ -6,7 +6,7 @@ import threading
 
 from ._core import ffi, lib
 
-__all__ = ["KernelBug", "OOMKilled", "check_ret", "last_error"]
+__all__ = ["KernelBug", "OOMKilled", "check_ret", "errno_name", "last_error"]
 
 
 class KernelBug(RuntimeError):
@@ -39,6 +39,13 @@ def emu_py_signal_pending():
     """
     ctypes.pythonapi.PyErr_CheckSignals()
     return 0
+
+
+def errno_name(err):
+    """An errno's name as the kernel's headers spell it ("EDEADLK", not errorcode's EDEADLOCK)."""
+    if err == errno.EDEADLK:
+        return "EDEADLK"
+    return errno.errorcode.get(err, f"E{err}")
 
 
 def last_error():

@@ -14,7 +14,7 @@ import os
 import sys
 
 from .attach import OUTCOMES, PHASES, SUBSYSTEMS
-from .errors import OOMKilled
+from .errors import OOMKilled, errno_name
 from .machine import Machine
 from .policies import POLICIES
 from .profiles import PROFILES
@@ -555,9 +555,7 @@ def _load_data(data, path, policy, kernel):
 # ---- running ----
 
 def _errno_name(err):
-    if err == errno.EDEADLK:
-        return "EDEADLK"        # errno 35's usual name (errorcode may say EDEADLOCK)
-    return errno.errorcode.get(err, f"E{err}") if err else "EIO"
+    return errno_name(err) if err else "EIO"
 
 
 def _cg_path(path):
