@@ -27,10 +27,10 @@ long get_swap_page(void)
 	return off;
 }
 
-/* swap_duplicate(), mm/swapfile.c: one more reference; returns how many it had. */
-unsigned int swap_duplicate(unsigned long off)
+/* swap_duplicate(), mm/swapfile.c */
+void swap_duplicate(unsigned long off)
 {
-	return atomic_fetch_add(&cur_machine->swap_map[off], 1);
+	atomic_fetch_add(&cur_machine->swap_map[off], 1);
 }
 
 /* swap_free(), mm/swapfile.c: the last reference frees the slot and its record. */

@@ -278,7 +278,7 @@ int generic_file_write(struct mm_struct *mm, struct address_space *mapping, unsi
 
 /* mm/swapfile.c */
 long get_swap_page(void);
-unsigned int swap_duplicate(unsigned long off);
+void swap_duplicate(unsigned long off);
 void swap_free(unsigned long off);
 int vm_swap_full(void);
 void free_swap_and_cache(unsigned long off);
