@@ -15,7 +15,7 @@ import sys
 
 from .attach import OUTCOMES, PHASES, SUBSYSTEMS
 from .errors import OOMKilled, errno_name
-from .machine import Machine
+from .machine import SCENARIO_HELPER, Machine
 from .policies import POLICIES
 from .profiles import PROFILES
 from .sizes import parse_size
@@ -341,6 +341,10 @@ class Scenario:
         return f"<Scenario {self.name!r}: {len(self.steps)} steps, {self.policy}, kernel {self.kernel}>"
 
 
+# What a spawned task runs: the reference kernel runner's helper program, or nothing at all.
+IMAGES = {"helper": SCENARIO_HELPER, "empty": None}
+
+
 def _check_emu_value(key, value):
     known = POLICIES if key == "policy" else PROFILES
     if not isinstance(value, str) or value not in known:
@@ -468,9 +472,12 @@ def _validate_emu(emu, policy, kernel):
     if not isinstance(emu, dict):
         raise ScenarioError("'emu' must be an object")
     for key in emu:
-        if key not in ("policy", "kernel"):
-            raise ScenarioError(f"emu.{key}: unknown setting; emu takes policy, kernel")
-    out = {"policy": emu.get("policy", DEFAULT_POLICY), "kernel": emu.get("kernel", DEFAULT_KERNEL)}
+        if key not in ("policy", "kernel", "image"):
+            raise ScenarioError(f"emu.{key}: unknown setting; emu takes policy, kernel, image")
+    if emu.get("image", "helper") not in IMAGES:
+        raise ScenarioError(f"emu.image: unknown image {_show(emu['image'])}; choose one of {', '.join(IMAGES)}")
+    out = {"policy": emu.get("policy", DEFAULT_POLICY), "kernel": emu.get("kernel", DEFAULT_KERNEL),
+           "image": emu.get("image", "helper")}
     if policy is not None:
         out["policy"] = policy
     if kernel is not None:
@@ -703,6 +710,9 @@ class _Runner:
             self.gone[s["task"]] = "ESRCH"
             raise
         self.born(s["task"], pid)
+        image = IMAGES[self.scenario.emu["image"]]
+        if image:       # the program starts as the real runner's does: its first writes may OOM
+            self.charging(pid, lambda: self.machine.exec(pid, image))
         return {"pid": pid, "status": "ok", "memcg": _cg_path(self.machine.cgroup_of(pid))}
 
     def _map_touch(self, s, pid, kind, touch, path=None, private=False):
@@ -1062,7 +1072,8 @@ def schema():
                                   for k, c in VM_FIELDS.items()}},
             "emu": {"type": "object", "additionalProperties": False,
                     "properties": {"policy": {"enum": list(POLICIES), "default": DEFAULT_POLICY},
-                                   "kernel": {"enum": list(PROFILES), "default": DEFAULT_KERNEL}}},
+                                   "kernel": {"enum": list(PROFILES), "default": DEFAULT_KERNEL},
+                                   "image": {"enum": list(IMAGES), "default": "helper"}}},
             "steps": {"type": "array", "items": {"$ref": "#/$defs/step"}},
         },
         "$defs": {"step": {"oneOf": steps}},

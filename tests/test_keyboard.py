@@ -33,7 +33,7 @@ def usage_error(code, out, err, *words):
 
 
 def small(steps, **top):
-    return {"name": "t", "vm": {"mem_mb": 256}, "emu": {"policy": "none"}, "steps": steps, **top}
+    return {"name": "t", "vm": {"mem_mb": 256}, "emu": {"policy": "none", "image": "empty"}, "steps": steps, **top}
 
 
 def write_json(tmp_path, doc, name="s.json"):
@@ -232,7 +232,7 @@ def test_at_resched_on_another_cpu_waits_for_the_move():
               "steps": [{"op": "anon", "task": "W", "bytes": "12M", "label": "W on CPU 1"}]},
              {"op": "move", "task": "X", "cg": "P/B", "label": "X",
               "expect": {"outcome": "moved", "pages_moved": 4096}}]
-    res = run(small(steps, vm={"mem_mb": 256, "smp": 2, "thp": "never"}, emu={"policy": "upstream"}),
+    res = run(small(steps, vm={"mem_mb": 256, "smp": 2, "thp": "never"}, emu={"policy": "upstream", "image": "empty"}),
               check=True)
     assert [e for e in res["expectations"] if not e["ok"]] == []
     (during,) = res["steps"][10]["result"]["during"]
@@ -241,7 +241,7 @@ def test_at_resched_on_another_cpu_waits_for_the_move():
     on_the_mover = [{k: v for k, v in st.items() if k != "cpu" or st["op"] != "at_resched"}
                     for st in steps]
     res = run(small(on_the_mover, vm={"mem_mb": 256, "smp": 2, "thp": "never"},
-                    emu={"policy": "upstream"}))
+                    emu={"policy": "upstream", "image": "empty"}))
     assert res["steps"][10]["result"]["during"][0]["result"]["status"] != "ok"
     with pytest.raises(ScenarioError, match="cpu 1 is not one of the machine's 1"):
         run(small(steps, vm={"mem_mb": 256, "smp": 1}))

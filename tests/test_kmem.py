@@ -6,7 +6,7 @@ import errno
 import pytest
 
 from helpers import MiB, PAGE, raises_errno, usage
-from memcg_emu import Machine
+from memcg_emu import Machine, ProcessImage
 
 
 def kmem(m, cg):
@@ -91,3 +91,80 @@ def test_memcg_reparent_objcgs_hands_kernel_memory_to_the_parent(machine):
     m.check()
     m.exit(pid)
     assert kmem(m, "") == root_kmem - 4 * PAGE and usage(m, "B") == 0
+
+
+# ---- a program's image at execve(): its pages, its page tables, its kernel objects ----
+
+IMAGE = ProcessImage(data_pages=12, stack_pages=3, kernel_pages=6, mmap_rnd_pages=377)
+
+
+def test_load_elf_binary_charges_the_image_to_the_group(machine):
+    """load_elf_binary()/setup_arg_pages(): the data and stack the program writes as it starts
+    are anon rss; their two regions (at 0x4c0000 and below the top) take a pud, a pmd and a pte
+    table each; its other kernel objects (PGD, mm_struct, VMAs) are kmem too.  Exit gives it all
+    back."""
+    m, pid = kmem_machine(machine)
+    m.exec(pid, IMAGE)
+    assert kmem(m, "A") == (6 + 6) * PAGE
+    assert usage(m, "A") == (15 + 12) * PAGE
+    assert int(m.stat("A")["rss"]) == 15 * PAGE
+    m.check()
+    m.exec(pid)                                     # an empty program: the old image goes
+    assert usage(m, "A") == 0
+    m.exec(pid, IMAGE)
+    m.exit(pid)
+    assert usage(m, "A") == 0
+    m.check()
+
+
+def test_dup_mm_charges_the_childs_kernel_objects_to_the_parents_group(machine):
+    """dup_mm(): the child's mm has kernel objects of its own, charged like its page tables."""
+    m, pid = kmem_machine(machine)
+    m.exec(pid, IMAGE)
+    before = kmem(m, "A")
+    child = m.fork(pid)
+    assert kmem(m, "A") == before + (6 + 6) * PAGE      # its objects and its copied page tables
+    m.exit(child)
+    assert kmem(m, "A") == before
+    m.check()
+
+
+def test_arch_pick_mmap_layout_decides_how_mappings_meet_huge_pages():
+    """arch_pick_mmap_layout(): 6.1 does not align anon mappings to 2 MiB, so where the mmap
+    base falls decides the huge pages: 64 MiB below a base 377 pages short of a 2 MiB boundary
+    is 31 huge pages and 512 small ones; below an aligned base, 32 huge pages."""
+    for image, huge in ((IMAGE, 31), (None, 32)):
+        m = Machine(ram="256M", thp="always")
+        m.mkdir("A")
+        pid = m.spawn("A")
+        m.exec(pid, image)
+        addr = m.mmap(pid, "64M")
+        m.touch(pid, addr, "64M")
+        assert int(m.stat("A")["rss_huge"]) == huge * 512 * PAGE, image
+        m.check()
+
+
+def test_exec_image_kernel_objects_that_do_not_fit_fail_with_enomem_and_keep_the_old_mm(machine):
+    """bprm_mm_init(): the new mm's objects are charged before the old mm goes, without the OOM
+    killer (the mm is not the task's yet): ENOMEM, and the task runs its old program on."""
+    m, pid = kmem_machine(machine)
+    addr = m.mmap(pid, "1M")
+    m.touch(pid, addr, "1M")
+    m.write("A", "memory.limit_in_bytes", str(usage(m, "A") + 2 * PAGE))
+    before = usage(m, "A")
+    raises_errno(errno.ENOMEM, m.exec, pid, IMAGE)
+    assert usage(m, "A") == before
+    m.touch(pid, addr, "1M")                        # the old mapping is still there
+    m.check()
+
+
+def test_process_image_is_checked():
+    for bad in ({"data_pages": -1}, {"stack_pages": 1.5}, {"kernel_pages": True}, {"mmap_rnd_pages": 1 << 40}):
+        with pytest.raises(ValueError):
+            ProcessImage(**bad)
+    m = Machine(ram="64M")
+    pid = m.spawn()
+    with pytest.raises(TypeError):
+        m.exec(pid, {"data_pages": 1})
+    raises_errno(errno.EINVAL, m.exec, pid, ProcessImage(data_pages=512))   # past the 2 MiB of the binary
+    m.check()

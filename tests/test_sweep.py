@@ -9,7 +9,7 @@ from memcg_emu.cli import main
 from memcg_emu.sweep import COLUMNS, SpecError, apply, load_spec, points, sweep
 from helpers import MiB, die_once_then_run
 
-SCENARIO = {"name": "small", "vm": {"mem_mb": 256}, "steps": [
+SCENARIO = {"name": "small", "vm": {"mem_mb": 256}, "emu": {"image": "empty"}, "steps": [
     {"op": "mkdir", "cg": "A"},
     {"op": "mkdir", "cg": "B"},
     {"op": "write", "cg": "B", "file": "memory.limit_in_bytes", "value": "64M"},

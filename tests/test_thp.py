@@ -184,7 +184,7 @@ def test_shrink_page_list_splits_before_swapping(machine):
 
 def test_scenario_vm_thp_and_madvise_are_honoured():
     def scenario(thp, **anon):
-        return {"name": "t", "vm": {"mem_mb": 256, "thp": thp}, "emu": {"policy": "none"}, "steps": [
+        return {"name": "t", "vm": {"mem_mb": 256, "thp": thp}, "emu": {"policy": "none", "image": "empty"}, "steps": [
             {"op": "mkdir", "cg": "A"}, {"op": "spawn", "task": "X", "cg": "A"},
             {"op": "anon", "task": "X", "bytes": 4 * MiB, "label": "X 4M", **anon},
             {"op": "read", "cg": "A", "file": "memory.stat", "label": "stat"}]}

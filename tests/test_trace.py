@@ -178,7 +178,7 @@ def test_a_charger_waiting_on_mc_waitq_is_a_slice_on_its_own_track(machine):
 
 
 def test_run_and_compare_write_timelines(tmp_path, capsys):
-    scenario = {"vm": {"mem_mb": 512}, "steps": [
+    scenario = {"vm": {"mem_mb": 512}, "emu": {"image": "empty"}, "steps": [
         {"op": "mkdir", "cg": "A"}, {"op": "mkdir", "cg": "B"},
         {"op": "write", "cg": "B", "file": "memory.move_charge_at_immigrate", "value": "1"},
         {"op": "spawn", "task": "x", "cg": "A"}, {"op": "anon", "task": "x", "bytes": 8 * MiB},

@@ -620,13 +620,13 @@ int emu_task_fork(struct machine *m, int pid)
 	EMU_RETURN(copy_process(p));
 }
 
-int emu_task_exec(struct machine *m, int pid)
+int emu_task_exec(struct machine *m, int pid, struct emu_image *img)
 {
 	EMU_ENTER(m);
 	TASK_ARG(p, m, pid);
 	ON_TASK_CPU(p);
 
-	EMU_RETURN(do_execve(p));
+	EMU_RETURN(do_execve(p, img));
 }
 
 int emu_task_exit(struct machine *m, int pid)

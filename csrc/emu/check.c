@@ -23,7 +23,7 @@ struct check_state {
 
 #define CHECK(cond, ...) do { if (!(cond)) { emu_set_error(-EUCLEAN, __VA_ARGS__); return -EUCLEAN; } } while (0)
 
-/* A page-table page charged to @memcg, or (once removed) to the ancestor that took its kmem. */
+/* A page of kmem (a page table, an mm's kernel objects) charged to @memcg, or (once removed) to the ancestor that took its kmem. */
 static void count_kmem(struct check_state *cs, struct mem_cgroup *memcg)
 {
 	if (!memcg)
@@ -68,6 +68,8 @@ static int check_mm(struct check_state *cs, struct task_struct *p, struct mm_str
 	}
 	CHECK(total_vm == atomic_load(&mm->total_vm), "task %d: total_vm is %ld, its VMAs span %ld pages",
 	      p->pid, atomic_load(&mm->total_vm), total_vm);
+	for (long i = 0; i < mm->kobj_pages; i++)
+		count_kmem(cs, mm->kobj_memcg);
 	for (int i = 0; i < PTRS_PER_TABLE; i++) {
 		struct pt_dir *pud = atomic_load(&mm->pgd->entry[i]);
 
@@ -370,7 +372,7 @@ static int check_memcgs(struct check_state *cs)
 
 		if (memcg->dead)
 			continue;
-		CHECK(atomic_load(&memcg->kmem) == cs->kmem[id], "group %d: kmem %ld pages, page tables say %ld",
+		CHECK(atomic_load(&memcg->kmem) == cs->kmem[id], "group %d: kmem %ld pages, page tables and mms say %ld",
 		      id, atomic_load(&memcg->kmem), cs->kmem[id]);
 		expected = (cs->charged[id] + cs->kmem[id] + memcg_stocked(m, memcg)) * PAGE_SIZE +
 			   (unsigned long long)atomic_load(&memcg->reserved);

@@ -122,7 +122,19 @@ int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages);
 /* tasks and their memory */
 int emu_task_new(struct machine *m, int memcg_id);
 int emu_task_fork(struct machine *m, int pid);
-int emu_task_exec(struct machine *m, int pid);
+/*
+ * A program's image at execve(): its data (with bss and heap) at the
+ * binary's link address, its stack below the top of the address space,
+ * the mmap base @mmap_rnd bytes below its usual place (the layout's random
+ * draw), and @kernel_pages of kernel objects besides page tables charged as
+ * kmem.  On return the two VMAs' start addresses; the caller faults them in.
+ */
+struct emu_image {
+	unsigned long long data_len, stack_len, mmap_rnd;
+	unsigned long kernel_pages;
+	unsigned long long data_addr, stack_addr;
+};
+int emu_task_exec(struct machine *m, int pid, struct emu_image *img);	/* img NULL: an empty mm */
 int emu_task_exit(struct machine *m, int pid);
 int emu_task_memcg(struct machine *m, int pid);
 int emu_task_attach(struct machine *m, int pid, int memcg_id);

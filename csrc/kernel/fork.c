@@ -29,6 +29,8 @@ void mmput(struct mm_struct *mm)
 	if (atomic_fetch_sub(&mm->mm_users, 1) != 1)
 		return;
 	exit_mmap(mm);
+	for (; mm->kobj_pages; mm->kobj_pages--)
+		memcg_kmem_uncharge_page(mm->machine, mm->kobj_memcg);
 	if (mm->owner) {
 		spin_lock(&mm->owner->alloc_lock);
 		if (mm->owner->mm != mm)
@@ -146,6 +148,24 @@ int task_new(struct machine *m, struct mem_cgroup *memcg)
 	return task_install(m, mm, memcg, 0);
 }
 
+/*
+ * The kernel objects of a new mm besides its page tables (its PGD,
+ * mm_struct, VMAs: GFP_KERNEL_ACCOUNT), charged as kmem to the group of
+ * @mm's owner -- at fork the parent, whose group pays -- as a fork's page
+ * tables are: ENOMEM, no OOM kill, when they do not fit.
+ */
+static int mm_charge_kobjs(struct mm_struct *mm, long pages)
+{
+	for (; mm->kobj_pages < pages; mm->kobj_pages++) {
+		struct mem_cgroup *memcg = memcg_kmem_charge_page(mm);
+
+		if (memcg == ERR_MEMCG)
+			return emu_set_error(-ENOMEM, "a new mm's kernel objects: no room in its memory cgroup");
+		mm->kobj_memcg = memcg;
+	}
+	return 0;
+}
+
 /* copy_process()/dup_mm(), kernel/fork.c: the child shares every page copy-on-write. */
 int copy_process(struct task_struct *parent)
 {
@@ -166,6 +186,8 @@ int copy_process(struct task_struct *parent)
 		ret = dup_mmap(mm, oldmm) ? emu_set_error(-ENOMEM, "out of host memory") : 0;
 		up_write(&oldmm->mmap_sem);
 	}
+	if (!ret)
+		ret = mm_charge_kobjs(mm, oldmm->kobj_pages);
 	mmput(oldmm);
 	if (ret) {
 		mm->owner = NULL;
@@ -175,14 +197,53 @@ int copy_process(struct task_struct *parent)
 	return task_install(cur_machine, mm, mem_cgroup_from_task(parent), parent->pid);
 }
 
-/* exec_mmap(), fs/exec.c: a fresh mm; the old one is torn down (uncharged). */
-int do_execve(struct task_struct *task)
+/* The program's data, bss and heap: in the 2 MiB above a static binary's text at 0x400000. */
+#define ELF_DATA_START	0x4c0000UL
+/* STACK_TOP, arch/x86/include/asm/processor.h: the last page below TASK_SIZE is a guard. */
+#define STACK_TOP	(TASK_SIZE - PAGE_SIZE)
+
+/*
+ * load_elf_binary(), setup_arg_pages() and arch_pick_mmap_layout() for
+ * @img: its data and stack VMAs, and its mmap base.  The mm is not the
+ * task's yet, so a failed charge of its kernel objects is ENOMEM, as a
+ * failed mm_alloc() is for execve().
+ */
+static int exec_image(struct mm_struct *mm, struct emu_image *img)
+{
+	unsigned long data = PAGE_ALIGN(img->data_len), stack = PAGE_ALIGN(img->stack_len);
+	unsigned long rnd = PAGE_ALIGN(img->mmap_rnd);
+	int ret;
+
+	if (img->data_len > PMD_SIZE - (ELF_DATA_START & (PMD_SIZE - 1)) || img->stack_len > 1UL << 30 ||
+	    img->mmap_rnd > 1UL << 40 || img->kernel_pages > 1UL << 20)
+		return emu_set_error(-EINVAL, "an image's data fits in 0x%lx bytes, its stack in 1 GiB, its "
+				     "mmap_rnd in 1 TiB, its kernel objects in 2^20 pages",
+				     PMD_SIZE - (ELF_DATA_START & (PMD_SIZE - 1)));
+	mm->free_area_cache = MMAP_BASE - rnd;
+	ret = data ? mmap_region(mm, ELF_DATA_START, data, 0, NULL) : 0;
+	if (!ret && stack)
+		ret = mmap_region(mm, STACK_TOP - stack, stack, 0, NULL);
+	if (ret)
+		return emu_set_error(ret, "out of host memory");
+	img->data_addr = ELF_DATA_START;
+	img->stack_addr = STACK_TOP - stack;
+	return mm_charge_kobjs(mm, img->kernel_pages);
+}
+
+/* exec_mmap(), fs/exec.c: a fresh mm (laid out as @img, if any); the old one is torn down (uncharged). */
+int do_execve(struct task_struct *task, struct emu_image *img)
 {
 	struct mm_struct *mm = mm_alloc(), *old;
+	int ret;
 
 	if (!mm)
 		return emu_set_error(-ENOMEM, "out of host memory");
 	mm->owner = task;
+	ret = img ? exec_image(mm, img) : 0;
+	if (ret) {
+		mmput(mm);
+		return ret;
+	}
 	spin_lock(&task->alloc_lock);
 	old = task->mm;
 	task->mm = old ? mm : NULL;

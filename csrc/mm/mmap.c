@@ -91,30 +91,43 @@ static void remove_vma(struct vm_area_struct *vma)
 	free(vma);
 }
 
-/* do_mmap_pgoff(), mm/mmap.c: a new VMA below the last one (top-down layout). */
-int do_mmap(struct mm_struct *mm, unsigned long len, unsigned long flags,
-	    struct address_space *file, unsigned long *addr)
+/* mmap_region(), mm/mmap.c: a new VMA at [@addr, @addr + @len), which the caller found free. */
+int mmap_region(struct mm_struct *mm, unsigned long addr, unsigned long len, unsigned long flags,
+		struct address_space *file)
 {
-	struct vm_area_struct *vma;
+	struct vm_area_struct *vma = calloc(1, sizeof(*vma));
 
-	len = (len + PAGE_SIZE - 1) & PAGE_MASK;
-	if (!len || len > mm->free_area_cache - MMAP_MIN_ADDR)
-		return -ENOMEM;
-	vma = calloc(1, sizeof(*vma));
 	if (!vma)
 		return -ENOMEM;
 	vma->vm_mm = mm;
-	vma->vm_end = mm->free_area_cache;
-	vma->vm_start = vma->vm_end - len;
+	vma->vm_start = addr;
+	vma->vm_end = addr + len;
 	vma->vm_flags = VM_READ | VM_WRITE | flags;
 	vma->vm_file = file;
 	INIT_LIST_HEAD(&vma->anon_vma_node);
 	INIT_LIST_HEAD(&vma->shared);
-	/* one guard page between mappings keeps them apart, as distinct VMAs */
-	mm->free_area_cache = vma->vm_start - PAGE_SIZE;
 	vma_link_list(mm, vma);
 	vma_link_file(vma);
-	*addr = vma->vm_start;
+	return 0;
+}
+
+/* do_mmap_pgoff(), mm/mmap.c: a new VMA below the last one (top-down layout). */
+int do_mmap(struct mm_struct *mm, unsigned long len, unsigned long flags,
+	    struct address_space *file, unsigned long *addr)
+{
+	unsigned long start;
+	int ret;
+
+	len = (len + PAGE_SIZE - 1) & PAGE_MASK;
+	if (!len || len > mm->free_area_cache - MMAP_MIN_ADDR)
+		return -ENOMEM;
+	start = mm->free_area_cache - len;
+	ret = mmap_region(mm, start, len, flags, file);
+	if (ret)
+		return ret;
+	/* one guard page between mappings keeps them apart, as distinct VMAs */
+	mm->free_area_cache = start - PAGE_SIZE;
+	*addr = start;
 	return 0;
 }
 

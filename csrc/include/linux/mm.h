@@ -257,6 +257,8 @@ int page_mlocked_elsewhere(struct page *page);
 
 /* mm/mmap.c and mm/mlock.c */
 struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr);
+int mmap_region(struct mm_struct *mm, unsigned long addr, unsigned long len, unsigned long flags,
+		struct address_space *file);
 int do_mmap(struct mm_struct *mm, unsigned long len, unsigned long flags,
 	    struct address_space *file, unsigned long *addr);
 int do_munmap(struct mm_struct *mm, unsigned long start, unsigned long len);
@@ -331,7 +333,8 @@ struct mm_struct *get_task_mm(struct task_struct *task);
 struct task_struct *find_task_by_pid(struct machine *m, int pid);
 void do_exit(struct task_struct *task);
 int copy_process(struct task_struct *parent);
-int do_execve(struct task_struct *task);
+struct emu_image;
+int do_execve(struct task_struct *task, struct emu_image *img);
 int task_new(struct machine *m, struct mem_cgroup *memcg);
 unsigned long get_mm_rss(struct mm_struct *mm);
 unsigned long get_mm_swapents(struct mm_struct *mm);

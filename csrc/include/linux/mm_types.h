@@ -206,6 +206,8 @@ struct mm_struct {
 	atomic_long rss[NR_MM_COUNTERS];	/* MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES */
 	atomic_long total_vm;			/* pages of all its VMAs (badness(), 2.6.x; the OOM kill line) */
 	struct machine *machine;
+	struct mem_cgroup *kobj_memcg;		/* where its kernel objects besides page tables are charged */
+	long kobj_pages;			/* ... and how many pages of kmem they are (an image's, at exec) */
 };
 
 struct mem_cgroup;
