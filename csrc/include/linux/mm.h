@@ -82,7 +82,11 @@ struct machine {
 	pthread_t mc_moving_task;
 	int mc_active;
 	int mc_waiters;				/* chargers waiting on mc_waitq now */
-	pthread_cond_t mc_waiters_changed;	/* emu_wait_blocked_or_done() sleeps here */
+	unsigned long mc_wakeups;		/* wake_up_all(&mc.waitq) calls */
+
+	/* run_on work: its sleeps (struct emu_work), watched by emu_wait_blocked_or_done() */
+	pthread_mutex_t work_lock;
+	pthread_cond_t work_changed;
 
 	/* cgroup_mutex, kernel/cgroup.c: held across attach; checked for self-deadlock */
 	pthread_mutex_t cgroup_mutex;
