@@ -77,6 +77,48 @@ def test_mem_cgroup_out_of_memory_on_another_cpu_waits_for_cgroup_mutex_2_6_26(m
     assert usage(m, "B") == 70 * MiB                    # Z and W
 
 
+def test_mem_cgroup_move_charge_mmap_read_trylock_fails_gives_the_precharge_back_2_6_35(machine):
+    """2.6.35 on: X's mlock on another CPU holds X's mmap_lock for write and sleeps on
+    mc.waitq (its group A is full).  mem_cgroup_move_charge()'s mmap read trylock fails: the
+    mover gives its precharge back, wakes the waiters, cond_resched()s and retries, until
+    the writer has finished (here once A's limit is raised); then the walk moves what is
+    charged to A, charging B a page at a time since the precharge is gone."""
+    m = machine(ram="512M", policy="upstream", kernel="2.6.35", cpus=2)
+    for g, lim in (("A", "20M"), ("B", "32M")):
+        m.mkdir(g)
+        m.write(g, "memory.limit_in_bytes", lim)
+    m.write("B", "memory.move_charge_at_immigrate", "1")
+    x, z = m.spawn("A"), m.spawn("B")
+    anon(m, x, "16M")
+    locked = m.mmap(x, "8M")
+    m.file_write(z, "/data/z", "24M")         # B's page cache: the bulk precharge needs reclaim
+    events, work = [], []
+
+    def hook(info):
+        if info.phase == "precharge" and not work:      # X still in A, no mmap_lock held
+            work.append(info.run_on(1, lambda: m.mlock(x, locked, "8M")))
+            events.append(("writer", work[0].wait_blocked_or_done()))
+        elif info.phase == "move" and info.pages == 0 and work:      # a failed trylock
+            if len(events) == 1:     # the writer retries its page for A: B is as it stands
+                events.append(("given back", usage(m, "B") - stat(m, "B")["cache"]))
+            events.append(("retry", work[0].wait_blocked_or_done()))
+            if events[-1][1] is not None:
+                m.write("A", "memory.limit_in_bytes", "64M")        # room for the writer
+    m.on_resched(hook)
+    res = m.move(x, "B")
+    m.on_resched(None)
+    work[0].join()
+    # the writer slept on mc.waitq holding the lock; the first retry left B no precharge
+    # and woke it, it slept again (A still full); after the limit write, it finished
+    assert events == [("writer", "mc_waitq"), ("given back", 0), ("retry", "mc_waitq"),
+                      ("retry", None)]
+    # moved: X's 16M, the 4M mlocked before A filled and the page that waited; the rest of
+    # the mlock faulted in once X was in B, and was charged there
+    assert (res.outcome, res.pages_moved) == ("moved", 20 * MiB // 4096 + 1)
+    assert usage(m, "A") == 0
+    assert stat(m, "B")["rss"] == 24 * MiB and stat(m, "B")["unevictable"] == 8 * MiB
+
+
 def test_down_write_killable_from_another_cpu_waits_for_the_move(machine):
     """The moving task's munmap from a hook on the mover's thread is EDEADLK (it would wait
     on itself); from another CPU it is an ordinary writer: it sleeps on mmap_lock until the

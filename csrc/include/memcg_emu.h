@@ -252,6 +252,7 @@ enum emu_trace_type {
 	EMU_TRACE_OOM_KILL,	/* instant: victim pid, badness (mark_victim) */
 	EMU_TRACE_USAGE,	/* counter: a group's usage in bytes */
 	EMU_TRACE_LIMIT,	/* counter: a group's limit in bytes */
+	EMU_TRACE_MC_RETRY,	/* instant: mmap_lock busy, the move gives back its precharge (pages) */
 };
 
 enum emu_charge_fail {

@@ -374,6 +374,31 @@ int mem_cgroup_precharge_mc(struct move_ctx *ctx, int move_type)
 	return mem_cgroup_do_precharge(ctx, count);
 }
 
+static void __mem_cgroup_clear_mc(struct move_ctx *ctx);
+
+/*
+ * mem_cgroup_move_charge()'s retry, 2.6.35 on (2.6.34 took mmap_sem with
+ * down_read()): a writer holding or waiting for the task's mmap_lock may be
+ * a charger waiting for this move, so give the precharge back, wake the
+ * waiters, cond_resched() and try again.  0 with mmap_sem held for read.
+ */
+static int mc_mmap_read_lock(struct move_ctx *ctx)
+{
+	int ret;
+
+	if (ctx->machine->kernel < EMU_KERNEL_2_6_35) {
+		down_read(&ctx->mm->mmap_sem);
+		return 0;
+	}
+	while (!down_read_trylock(&ctx->mm->mmap_sem)) {
+		trace_instant(EMU_TRACE_MC_RETRY, ctx->to->id, (long long)ctx->precharge, 0, 0);
+		__mem_cgroup_clear_mc(ctx);
+		if ((ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->moved_charge + ctx->moved_swap)))
+			return ret;
+	}
+	return 0;
+}
+
 /* mem_cgroup_move_charge(), mm/memcontrol.c: the walk that moves ownership. */
 int mem_cgroup_move_charge(struct move_ctx *ctx)
 {
@@ -382,7 +407,11 @@ int mem_cgroup_move_charge(struct move_ctx *ctx)
 	int ret;
 
 	atomic_fetch_add(&ctx->from->moving_account, 1);
-	ret = walk_page_vmas(&walk);
+	ret = mc_mmap_read_lock(ctx);
+	if (!ret) {
+		ret = walk_page_vmas_locked(&walk);
+		up_read(&ctx->mm->mmap_sem);
+	}
 	atomic_fetch_sub(&ctx->from->moving_account, 1);
 	ctx->nr_moved = ctx->moved_charge;
 	return ret;

@@ -378,5 +378,6 @@ struct mm_walk {
 };
 int walk_page_range(unsigned long addr, unsigned long end, struct mm_walk *walk);
 int walk_page_vmas(struct mm_walk *walk);
+int walk_page_vmas_locked(struct mm_walk *walk);
 
 #endif
