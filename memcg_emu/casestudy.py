@@ -2,8 +2,8 @@
 
 group_A: limit 1G, task_X uses 800M; group_B: limit 1G, 500M used by task_Z;
 move task_X to group_B.  Variants: as posted (B lacks room), B with room
-(limit 2G), B filled by task_W at a preemption point of the move (the
-seed's rollback case a), and a later subsystem (devices) refusing (case b).
+(limit 2G), B filled by task_W on CPU 1 from a preemption point of the move
+(the seed's rollback case a), and a later subsystem (devices) refusing (case b).
 Each variant is a scenario file, memcg_emu/scenarios/casestudy-<variant>.json;
 group_B's move_charge_at_immigrate is 1 (the upstream policy's knob).
 
@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = {
     "as-posted": "B limit 1G with 500M used: no room for X's 800M",
     "room": "B limit 2G: room enough",
-    "b-filled": "B limit 1400M; after 1000 pages have moved, task_W in B faults 200M (rollback case a)",
+    "b-filled": "B limit 1400M; after 1000 pages have moved, task_W in B faults 200M on CPU 1 (rollback case a)",
     "later-refuses": "B limit 2G; the devices subsystem refuses after memory said yes (case b)",
 }
 

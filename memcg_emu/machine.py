@@ -57,6 +57,12 @@ def emu_py_resched(handle, phase, pages):
     return machine._run_resched_hook(phase, pages)
 
 
+# What run_on work can be found asleep on (enum emu_wait).
+WAITS = {lib.EMU_WAIT_MC_WAITQ: "mc_waitq", lib.EMU_WAIT_CGROUP_MUTEX: "cgroup_mutex",
+         lib.EMU_WAIT_OOM_LOCK: "oom_lock", lib.EMU_WAIT_MMAP_LOCK: "mmap_lock",
+         lib.EMU_WAIT_PAGE_LOCK: "page_lock"}
+
+
 class WorkOnCPU:
     """Work a hook started on another CPU (``info.run_on``): its own host thread."""
 
@@ -65,26 +71,27 @@ class WorkOnCPU:
             raise ValueError(f"cpu must be an int from 0 to {machine.cpus - 1}, not {cpu!r}")
         if not callable(fn):
             raise ValueError("run_on takes a callable")
-        self._m, self._done = machine._m, ffi.new("int *")
+        self._m, self._work = machine._m, ffi.new("struct emu_work *")
         self.result = self.error = None
-        self._before = lib.emu_mc_waiters(self._m)
         self._thread = threading.Thread(target=self._run, args=(cpu, fn), daemon=True)
         self._thread.start()
 
     def _run(self, cpu, fn):
-        check_ret(lib.emu_thread_set_cpu(self._m, cpu))
         try:
+            check_ret(lib.emu_work_begin(self._m, self._work, cpu))
             self.result = fn()
         except BaseException as e:     # handed to whoever joins
             self.error = e
         finally:
-            lib.emu_work_done(self._m, self._done)
+            lib.emu_work_done(self._m, self._work)
 
     def wait_blocked_or_done(self):
-        """Sleep until the work waits for the move in flight (mc_waitq) or has finished;
-        True if it is waiting."""
-        lib.emu_wait_blocked_or_done(self._m, self._before, self._done)
-        return not self._done[0]
+        """Sleep until the work goes to sleep once more since the last call, or has finished.
+
+        Returns what it sleeps on: "mc_waitq" (waiting for an upstream move to end),
+        "cgroup_mutex", "oom_lock", "mmap_lock" or "page_lock"; None once it has finished.
+        """
+        return WAITS.get(lib.emu_wait_blocked_or_done(self._m, self._work))
 
     def join(self):
         """Wait for the work to finish; its result, or its exception raised here."""

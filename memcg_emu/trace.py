@@ -38,6 +38,7 @@ EVENTS = {
     lib.EMU_TRACE_OOM_KILL: ("OOM kill", ("victim", "badness", ""), ()),
     lib.EMU_TRACE_USAGE: ("usage", ("bytes", "", ""), ()),
     lib.EMU_TRACE_LIMIT: ("limit", ("bytes", "", ""), ()),
+    lib.EMU_TRACE_MC_RETRY: ("mmap_lock busy: precharge given back", ("precharge", "", ""), ()),
 }
 WHY = {lib.EMU_CHARGE_FAIL_NORECLAIM: "over the limit, no reclaim allowed",
        lib.EMU_CHARGE_FAIL_RETRIES: "reclaim gave up",

@@ -170,6 +170,6 @@ def test_mem_cgroup_wait_acct_move_work_on_another_cpu_waits_for_the_move(machin
     m.on_resched(None)
     work = events.pop()
     work.join()                                  # woken by the move's end, then charged
-    assert events == [("blocked", True), ("A while Y waits", 100 << 20)]
+    assert events == [("blocked", "mc_waitq"), ("A while Y waits", 100 << 20)]
     m.drain()
     assert (raw_usage(m, "A"), raw_usage(m, "B")) == (30 << 20, 80 << 20)

@@ -186,7 +186,8 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	INIT_LIST_HEAD(&m->anon_vmas);
 	pthread_mutex_init(&m->mc_lock, NULL);
 	pthread_cond_init(&m->mc_waitq, NULL);
-	pthread_cond_init(&m->mc_waiters_changed, NULL);
+	pthread_mutex_init(&m->work_lock, NULL);
+	pthread_cond_init(&m->work_changed, NULL);
 	pthread_mutex_init(&m->cgroup_mutex, NULL);
 	pthread_mutex_init(&m->oom_lock, NULL);
 	spin_lock_init(&m->cgroup_mutex_state);
@@ -232,7 +233,8 @@ void emu_machine_free(struct machine *m)
 	destroy_rwsem(&m->tasklist_lock);
 	pthread_mutex_destroy(&m->mc_lock);
 	pthread_cond_destroy(&m->mc_waitq);
-	pthread_cond_destroy(&m->mc_waiters_changed);
+	pthread_mutex_destroy(&m->work_lock);
+	pthread_cond_destroy(&m->work_changed);
 	pthread_mutex_destroy(&m->cgroup_mutex);
 	pthread_mutex_destroy(&m->oom_lock);
 	free(m->mem_map);

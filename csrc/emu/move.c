@@ -199,35 +199,64 @@ int emu_mc_waiters(struct machine *m)
 }
 
 /*
- * Work started on another CPU from a hook (run_on): sleep until one more
- * charger than @before waits for the move, or until *@done is set by
- * emu_work_done().  Custom to the emulator: real synchronization, no polling.
+ * run_on work (custom to the emulator): the thread's struct emu_work, where
+ * its sleeps are counted, and the machine whose work_lock guards it.
  */
-int emu_wait_blocked_or_done(struct machine *m, int before, int *done)
-{
-	int n;
+static __thread struct emu_work *current_work;
+static __thread struct machine *current_work_machine;
 
-	pthread_mutex_lock(&m->mc_lock);
-	while (!*done && m->mc_waiters <= before)
-		pthread_cond_wait(&m->mc_waiters_changed, &m->mc_lock);
-	n = m->mc_waiters;
-	pthread_mutex_unlock(&m->mc_lock);
-	return n;
-}
-
-void emu_work_done(struct machine *m, int *done)
-{
-	pthread_mutex_lock(&m->mc_lock);
-	*done = 1;
-	pthread_cond_broadcast(&m->mc_waiters_changed);
-	pthread_mutex_unlock(&m->mc_lock);
-}
-
-/* The CPU this host thread's calls run on when they are not a task's own (the mover's, a hook's work). */
-int emu_thread_set_cpu(struct machine *m, int cpu)
+int emu_work_begin(struct machine *m, struct emu_work *w, int cpu)
 {
 	if (cpu < 0 || cpu >= m->nr_cpus)
 		return emu_set_error(-EINVAL, "no CPU %d (the machine has %d)", cpu, m->nr_cpus);
-	current_cpu = cpu;
+	current_cpu = cpu;	/* what this thread does runs on @cpu */
+	current_work = w;
+	current_work_machine = m;
 	return 0;
+}
+
+static void work_update(struct machine *m, struct emu_work *w, int sleeping, int done)
+{
+	pthread_mutex_lock(&m->work_lock);
+	w->sleeping = sleeping;
+	w->sleeps += sleeping != EMU_WAIT_NONE;
+	w->done = done;
+	pthread_cond_broadcast(&m->work_changed);
+	pthread_mutex_unlock(&m->work_lock);
+}
+
+void emu_sleep_begin(int what)
+{
+	if (current_work)
+		work_update(current_work_machine, current_work, what, 0);
+}
+
+void emu_sleep_end(void)
+{
+	if (current_work)
+		work_update(current_work_machine, current_work, EMU_WAIT_NONE, 0);
+}
+
+void emu_work_done(struct machine *m, struct emu_work *w)
+{
+	work_update(m, w, EMU_WAIT_NONE, 1);
+	current_work = NULL;
+}
+
+/*
+ * Sleep until @w has gone to sleep once more since the last call (what on:
+ * an enum emu_wait) or has finished (EMU_WAIT_NONE).  Real
+ * synchronization, no polling.
+ */
+int emu_wait_blocked_or_done(struct machine *m, struct emu_work *w)
+{
+	int on;
+
+	pthread_mutex_lock(&m->work_lock);
+	while (!w->done && (w->sleeping == EMU_WAIT_NONE || w->sleeps == w->seen))
+		pthread_cond_wait(&m->work_changed, &m->work_lock);
+	w->seen = w->sleeps;
+	on = w->done ? EMU_WAIT_NONE : w->sleeping;
+	pthread_mutex_unlock(&m->work_lock);
+	return on;
 }

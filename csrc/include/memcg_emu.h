@@ -186,10 +186,32 @@ int emu_upstream_can_attach(struct move_ctx *ctx, int move_type);
 int emu_upstream_move(struct move_ctx *ctx);
 int emu_upstream_clear(struct move_ctx *ctx);
 int emu_mc_waiters(struct machine *m);	/* chargers waiting for an upstream move to end */
-/* work run on another CPU from a hook: wait until it blocks on the move or is done */
-int emu_wait_blocked_or_done(struct machine *m, int before, int *done);
-void emu_work_done(struct machine *m, int *done);
-int emu_thread_set_cpu(struct machine *m, int cpu);
+
+/* What a thread sleeps on (a kernel task in TASK_UNINTERRUPTIBLE/INTERRUPTIBLE). */
+enum emu_wait {
+	EMU_WAIT_NONE = 0,
+	EMU_WAIT_MC_WAITQ = 1,		/* mem_cgroup_wait_acct_move(): an upstream move in flight */
+	EMU_WAIT_CGROUP_MUTEX = 2,
+	EMU_WAIT_OOM_LOCK = 3,
+	EMU_WAIT_MMAP_LOCK = 4,
+	EMU_WAIT_PAGE_LOCK = 5,
+};
+
+/*
+ * Work run on another CPU from a hook (run_on), on its own host thread:
+ * emu_work_begin() makes the calling thread that work on @cpu; its sleeps
+ * are counted here, so emu_wait_blocked_or_done() can return once it sleeps
+ * again (what on: an enum emu_wait) or has finished (EMU_WAIT_NONE).
+ */
+struct emu_work {
+	int done;
+	int sleeping;		/* an enum emu_wait while asleep, else EMU_WAIT_NONE */
+	unsigned int sleeps;	/* sleeps begun */
+	unsigned int seen;	/* sleeps emu_wait_blocked_or_done() has returned for */
+};
+int emu_work_begin(struct machine *m, struct emu_work *w, int cpu);
+void emu_work_done(struct machine *m, struct emu_work *w);
+int emu_wait_blocked_or_done(struct machine *m, struct emu_work *w);
 
 /* memory.move_charge_at_immigrate bits */
 enum { EMU_MOVE_ANON = 1, EMU_MOVE_FILE = 2 };
@@ -242,6 +264,7 @@ enum emu_trace_type {
 	EMU_TRACE_OOM_KILL,	/* instant: victim pid, badness (mark_victim) */
 	EMU_TRACE_USAGE,	/* counter: a group's usage in bytes */
 	EMU_TRACE_LIMIT,	/* counter: a group's limit in bytes */
+	EMU_TRACE_MC_RETRY,	/* instant: mmap_lock busy, the move gives back its precharge (pages) */
 };
 
 enum emu_charge_fail {

@@ -44,7 +44,7 @@ int cgroup_lock(struct machine *m, const char *where)
 		return machine_deadlocked(m);
 	}
 	spin_unlock(&m->cgroup_mutex_state);
-	pthread_mutex_lock(&m->cgroup_mutex);
+	mutex_lock_sleeping(&m->cgroup_mutex, EMU_WAIT_CGROUP_MUTEX);
 	spin_lock(&m->cgroup_mutex_state);
 	if (m->deadlock.deadlocked) {	/* hung while we waited */
 		spin_unlock(&m->cgroup_mutex_state);

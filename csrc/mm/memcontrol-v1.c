@@ -22,11 +22,15 @@ int mem_cgroup_wait_acct_move(struct mem_cgroup *over_limit)
 	if (m->mc_active && !pthread_equal(m->mc_moving_task, pthread_self()) &&
 	    (mem_cgroup_is_descendant(m->mc_from, over_limit) ||
 	     mem_cgroup_is_descendant(m->mc_to, over_limit))) {
+		unsigned long wakeups = m->mc_wakeups;
 		TRACE_SLICE(EMU_TRACE_MC_WAIT, over_limit->id, m->mc_from->id, m->mc_to->id, NULL);
+
+		/* one wake-up, then the charge retries (it may wait again) */
 		m->mc_waiters++;
-		pthread_cond_broadcast(&m->mc_waiters_changed);
-		while (m->mc_active)
+		emu_sleep_begin(EMU_WAIT_MC_WAITQ);
+		while (m->mc_active && m->mc_wakeups == wakeups)
 			pthread_cond_wait(&m->mc_waitq, &m->mc_lock);
+		emu_sleep_end();
 		m->mc_waiters--;
 		waited = 1;
 	}
@@ -370,6 +374,31 @@ int mem_cgroup_precharge_mc(struct move_ctx *ctx, int move_type)
 	return mem_cgroup_do_precharge(ctx, count);
 }
 
+static void __mem_cgroup_clear_mc(struct move_ctx *ctx);
+
+/*
+ * mem_cgroup_move_charge()'s retry, 2.6.35 on (2.6.34 took mmap_sem with
+ * down_read()): a writer holding or waiting for the task's mmap_lock may be
+ * a charger waiting for this move, so give the precharge back, wake the
+ * waiters, cond_resched() and try again.  0 with mmap_sem held for read.
+ */
+static int mc_mmap_read_lock(struct move_ctx *ctx)
+{
+	int ret;
+
+	if (ctx->machine->kernel < EMU_KERNEL_2_6_35) {
+		down_read(&ctx->mm->mmap_sem);
+		return 0;
+	}
+	while (!down_read_trylock(&ctx->mm->mmap_sem)) {
+		trace_instant(EMU_TRACE_MC_RETRY, ctx->to->id, (long long)ctx->precharge, 0, 0);
+		__mem_cgroup_clear_mc(ctx);
+		if ((ret = cond_resched_phase(EMU_PHASE_MOVE, ctx->moved_charge + ctx->moved_swap)))
+			return ret;
+	}
+	return 0;
+}
+
 /* mem_cgroup_move_charge(), mm/memcontrol.c: the walk that moves ownership. */
 int mem_cgroup_move_charge(struct move_ctx *ctx)
 {
@@ -378,7 +407,11 @@ int mem_cgroup_move_charge(struct move_ctx *ctx)
 	int ret;
 
 	atomic_fetch_add(&ctx->from->moving_account, 1);
-	ret = walk_page_vmas(&walk);
+	ret = mc_mmap_read_lock(ctx);
+	if (!ret) {
+		ret = walk_page_vmas_locked(&walk);
+		up_read(&ctx->mm->mmap_sem);
+	}
 	atomic_fetch_sub(&ctx->from->moving_account, 1);
 	ctx->nr_moved = ctx->moved_charge;
 	return ret;
@@ -387,9 +420,9 @@ int mem_cgroup_move_charge(struct move_ctx *ctx)
 /*
  * __mem_cgroup_clear_mc(), mm/memcontrol.c: cancel the leftover precharge,
  * uncharge the old group for everything moved, in one go, and wake the
- * chargers that waited for the move.
+ * chargers that wait for the move.
  */
-void mem_cgroup_clear_mc(struct move_ctx *ctx)
+static void __mem_cgroup_clear_mc(struct move_ctx *ctx)
 {
 	struct machine *m = ctx->machine;
 
@@ -418,10 +451,30 @@ void mem_cgroup_clear_mc(struct move_ctx *ctx)
 		ctx->swap_settled = ctx->moved_swap;
 	}
 	pthread_mutex_lock(&m->mc_lock);
+	m->mc_wakeups++;
+	pthread_cond_broadcast(&m->mc_waitq);
+	pthread_mutex_unlock(&m->mc_lock);
+}
+
+/*
+ * mem_cgroup_clear_mc(): the move is over (moving_task cleared before the
+ * wake-up), then the rest.  The mover lets go of the task's mm before the
+ * waiters wake (the kernel just after): a waiter whose OOM kill takes the
+ * task frees its memory at once, as the kernel's oom_reaper would anyway.
+ */
+void mem_cgroup_clear_mc(struct move_ctx *ctx)
+{
+	struct machine *m = ctx->machine;
+
+	pthread_mutex_lock(&m->mc_lock);
 	if (m->mc_active && pthread_equal(m->mc_moving_task, pthread_self())) {
 		m->mc_active = 0;
 		m->mc_from = m->mc_to = NULL;
-		pthread_cond_broadcast(&m->mc_waitq);
 	}
 	pthread_mutex_unlock(&m->mc_lock);
+	if (ctx->mm) {
+		mmput(ctx->mm);
+		ctx->mm = NULL;
+	}
+	__mem_cgroup_clear_mc(ctx);
 }

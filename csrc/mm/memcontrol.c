@@ -224,7 +224,7 @@ static int mem_cgroup_oom(struct mem_cgroup *memcg, unsigned long nr_pages, int 
 	oom_note(memcg, 0);
 	if (atomic_load(&memcg->oom_kill_disable))	/* memory.oom_control: no kill (here: no wait) */
 		return 0;
-	pthread_mutex_lock(&m->oom_lock);
+	mutex_lock_sleeping(&m->oom_lock, EMU_WAIT_OOM_LOCK);
 	if (mem_cgroup_margin(memcg) < nr_pages * PAGE_SIZE && !current_task_dying()) {
 		victim = select_bad_process(memcg);
 		if (victim > 0)

@@ -21,19 +21,27 @@ int walk_page_range(unsigned long addr, unsigned long end, struct mm_walk *walk)
 
 /*
  * Walk every VMA of walk->mm that walk->test_walk accepts (walk_page_range()
- * over the whole mm with ->test_walk, 4.x+), with mmap_sem held for read.
+ * over the whole mm with ->test_walk, 4.x+); the caller holds mmap_sem.
  */
-int walk_page_vmas(struct mm_walk *walk)
+int walk_page_vmas_locked(struct mm_walk *walk)
 {
-	struct mm_struct *mm = walk->mm;
 	int ret = 0;
 
-	down_read(&mm->mmap_sem);
-	for (struct vm_area_struct *vma = mm->mmap; vma && !ret; vma = vma->vm_next) {
+	for (struct vm_area_struct *vma = walk->mm->mmap; vma && !ret; vma = vma->vm_next) {
 		walk->vma = vma;
 		if (!walk->test_walk || walk->test_walk(vma, walk))
 			ret = walk_page_range(vma->vm_start, vma->vm_end, walk);
 	}
-	up_read(&mm->mmap_sem);
+	return ret;
+}
+
+/* The same with mmap_sem taken for read around it. */
+int walk_page_vmas(struct mm_walk *walk)
+{
+	int ret;
+
+	down_read(&walk->mm->mmap_sem);
+	ret = walk_page_vmas_locked(walk);
+	up_read(&walk->mm->mmap_sem);
 	return ret;
 }

@@ -82,7 +82,11 @@ struct machine {
 	pthread_t mc_moving_task;
 	int mc_active;
 	int mc_waiters;				/* chargers waiting on mc_waitq now */
-	pthread_cond_t mc_waiters_changed;	/* emu_wait_blocked_or_done() sleeps here */
+	unsigned long mc_wakeups;		/* wake_up_all(&mc.waitq) calls */
+
+	/* run_on work: its sleeps (struct emu_work), watched by emu_wait_blocked_or_done() */
+	pthread_mutex_t work_lock;
+	pthread_cond_t work_changed;
 
 	/* cgroup_mutex, kernel/cgroup.c: held across attach; checked for self-deadlock */
 	pthread_mutex_t cgroup_mutex;
@@ -377,5 +381,6 @@ struct mm_walk {
 };
 int walk_page_range(unsigned long addr, unsigned long end, struct mm_walk *walk);
 int walk_page_vmas(struct mm_walk *walk);
+int walk_page_vmas_locked(struct mm_walk *walk);
 
 #endif

@@ -81,7 +81,15 @@ static inline int get_page_unless_zero(struct page *page)
 static inline int trylock_page(struct page *page) { return !TestSetPageFlag(page, PG_locked); }
 static inline void unlock_page(struct page *page) { ClearPageFlag(page, PG_locked); }
 /* lock_page(), mm/filemap.c: the kernel sleeps on the bit; we spin as briefly */
-static inline void lock_page(struct page *page) { while (!trylock_page(page)) cpu_relax(); }
+static inline void lock_page(struct page *page)
+{
+	if (trylock_page(page))
+		return;
+	emu_sleep_begin(EMU_WAIT_PAGE_LOCK);
+	while (!trylock_page(page))
+		cpu_relax();
+	emu_sleep_end();
+}
 
 /* pte_t, x86-64 layout: bit 0 present, bit 1 RW, pfn from bit 12; a swap entry is !present with bit 9. */
 typedef uint64_t pte_t;

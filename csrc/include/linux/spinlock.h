@@ -11,6 +11,15 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include "../memcg_emu.h"
+
+/*
+ * A task goes to sleep on @what (enum emu_wait) and wakes (custom to the
+ * emulator): run_on work reports it, so a hook can go on once that work
+ * sleeps; nothing on other threads.
+ */
+void emu_sleep_begin(int what);
+void emu_sleep_end(void);
 
 typedef struct {
 	atomic_int locked;
@@ -74,9 +83,24 @@ static inline int bit_spin_is_locked(int bitnum, _Atomic uintptr_t *addr)
 	return !!(atomic_load_explicit(addr, memory_order_relaxed) & ((uintptr_t)1 << bitnum));
 }
 
-/* struct rw_semaphore (mmap_sem): a sleeping reader/writer lock. */
+/* mutex_lock(), kernel/locking/mutex.c: a sleeping lock; @what says what a sleeper waits on. */
+static inline void mutex_lock_sleeping(pthread_mutex_t *l, int what)
+{
+	if (!pthread_mutex_trylock(l))
+		return;
+	emu_sleep_begin(what);
+	pthread_mutex_lock(l);
+	emu_sleep_end();
+}
+
+/*
+ * struct rw_semaphore (mmap_sem): a sleeping reader/writer lock.  A reader
+ * does not queue behind a waiting writer (recursive readers stay safe), but
+ * down_read_trylock() fails while one waits, as the kernel's does.
+ */
 struct rw_semaphore {
 	pthread_rwlock_t lock;
+	atomic_int writers_waiting;
 };
 
 /*
@@ -125,11 +149,47 @@ static inline int rwsem_is_held_by_current(struct rw_semaphore *s)
 	return 0;
 }
 
-static inline void init_rwsem(struct rw_semaphore *s) { pthread_rwlock_init(&s->lock, NULL); }
+static inline void init_rwsem(struct rw_semaphore *s)
+{
+	pthread_rwlock_init(&s->lock, NULL);
+	atomic_init(&s->writers_waiting, 0);
+}
+
 static inline void destroy_rwsem(struct rw_semaphore *s) { pthread_rwlock_destroy(&s->lock); }
-static inline void down_read(struct rw_semaphore *s) { pthread_rwlock_rdlock(&s->lock); rwsem_acquire(s); }
+
+static inline void down_read(struct rw_semaphore *s)
+{
+	if (pthread_rwlock_tryrdlock(&s->lock)) {
+		emu_sleep_begin(EMU_WAIT_MMAP_LOCK);
+		pthread_rwlock_rdlock(&s->lock);
+		emu_sleep_end();
+	}
+	rwsem_acquire(s);
+}
+
+/* down_read_trylock(), kernel/locking/rwsem.c: fails while a writer holds it or waits for it. */
+static inline int down_read_trylock(struct rw_semaphore *s)
+{
+	if (atomic_load(&s->writers_waiting) || pthread_rwlock_tryrdlock(&s->lock))
+		return 0;
+	rwsem_acquire(s);
+	return 1;
+}
+
 static inline void up_read(struct rw_semaphore *s) { rwsem_release(s); pthread_rwlock_unlock(&s->lock); }
-static inline void down_write(struct rw_semaphore *s) { pthread_rwlock_wrlock(&s->lock); rwsem_acquire(s); }
+
+static inline void down_write(struct rw_semaphore *s)
+{
+	if (pthread_rwlock_trywrlock(&s->lock)) {
+		atomic_fetch_add(&s->writers_waiting, 1);
+		emu_sleep_begin(EMU_WAIT_MMAP_LOCK);
+		pthread_rwlock_wrlock(&s->lock);
+		emu_sleep_end();
+		atomic_fetch_sub(&s->writers_waiting, 1);
+	}
+	rwsem_acquire(s);
+}
+
 static inline void up_write(struct rw_semaphore *s) { rwsem_release(s); pthread_rwlock_unlock(&s->lock); }
 
 /*
