@@ -260,6 +260,8 @@ static int check_frames(struct check_state *cs)
 			st[EMU_STAT_RSS] += thp_nr_pages(page);
 			if (PageHead(page))
 				st[EMU_STAT_RSS_HUGE] += HPAGE_PMD_NR;
+			if (PageSwapCache(page))
+				st[EMU_STAT_CACHE]++;
 		} else {
 			st[EMU_STAT_CACHE]++;
 			if (PageSwapBacked(page))

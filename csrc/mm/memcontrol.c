@@ -352,6 +352,8 @@ static void page_stat_delta(struct page *page, struct page_cgroup *pc, long *d, 
 			d[EMU_STAT_MAPPED_FILE] += sign;
 	} else {
 		d[EMU_STAT_RSS] += sign;
+		if (PageSwapCache(page))	/* NR_FILE_PAGES counts the swap cache (6.1) */
+			d[EMU_STAT_CACHE] += sign;
 	}
 	if (PcgFlag(pc, PCG_WRONG_CHARGE))
 		d[EMU_STAT_WRONG_CHARGE] += sign;
