@@ -254,6 +254,7 @@ static int check_frames(struct check_state *cs)
 {
 	struct machine *m = cs->m;
 	unsigned long nr_buddy = 0, nr_pcp = 0;
+	long nr_compound = 0;
 
 	for (unsigned long pfn = 1; pfn < cs->nr; pfn++) {
 		struct page *page = &m->mem_map[pfn];
@@ -289,7 +290,7 @@ static int check_frames(struct check_state *cs)
 		CHECK(!!PageSwapCache(page) == cs->swapcached[pfn], "frame %lu: PG_swapcache but no slot caches it",
 		      pfn);
 		expected_count = cs->mapped[pfn] + cs->cached[pfn] + cs->isolated[pfn] + cs->swapcached[pfn];
-		if (PageHead(page) && check_compound(cs, page, pfn, &expected_count))
+		if (PageHead(page) && (nr_compound++, check_compound(cs, page, pfn, &expected_count)))
 			return -EUCLEAN;
 		CHECK(PageHead(page) || !cs->queued[pfn], "frame %lu is no huge page but is on the deferred split "
 		      "queue", pfn);
@@ -335,6 +336,8 @@ static int check_frames(struct check_state *cs)
 		if (!cs->isolated[pfn])
 			cs->lru[memcg->id][page_lru(page)] += thp_nr_pages(page);
 	}
+	CHECK(nr_compound == atomic_load(&m->zone.nr_compound), "%ld huge pages in use, the zone counts %ld",
+	      nr_compound, atomic_load(&m->zone.nr_compound));
 	for (int cpu = 0; cpu < m->nr_cpus; cpu++)
 		nr_pcp += (unsigned long)m->pcp[cpu].count;
 	CHECK(m->zone.nr_free + nr_pcp == nr_buddy + (m->nr_pages - cs->nr),

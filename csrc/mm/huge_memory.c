@@ -156,6 +156,7 @@ static void __split_huge_page(struct page *head)
 		}
 	}
 	ClearPageFlag(head, PG_head);
+	atomic_fetch_sub(&cur_machine->zone.nr_compound, 1);
 	unlock_page_cgroup(head);
 	spin_unlock(&mz->lru_lock);
 	atomic_store(&head->_count, page_mapcount(head) + 1);	/* unfrozen: its PTEs and the caller */
@@ -314,28 +315,31 @@ int split_huge_pmd(struct pte_table *pt)
 void split_huge_pages_of_table(struct pte_table *pt, struct vm_area_struct *vma, unsigned long start,
 			       unsigned long end)
 {
+	unsigned long addr = start;
+
+	if (!atomic_load_explicit(&cur_machine->zone.nr_compound, memory_order_relaxed))
+		return;	/* no huge page anywhere: nothing to look for */
 	split_huge_pmd(pt);
-	for (unsigned long addr = start; addr < end; addr += PAGE_SIZE) {
-		struct page *page = NULL;
-		pte_t pte;
+	for (;;) {
+		struct page *head = NULL;
 
 		spin_lock(&pt->ptl);
-		pte = pt->pte[pte_index(addr)];
-		if (pte_present(pte))
-			page = vm_normal_page(vma, addr, pte);
-		if (page && PageCompound(page)) {
-			page = compound_head(page);
-			get_page(page);
-		} else {
-			page = NULL;
+		for (; addr < end && !head; addr += PAGE_SIZE) {
+			pte_t pte = pt->pte[pte_index(addr)];
+			struct page *page = pte_present(pte) ? vm_normal_page(vma, addr, pte) : NULL;
+
+			if (page && PageCompound(page)) {
+				head = compound_head(page);
+				get_page(head);
+			}
 		}
 		spin_unlock(&pt->ptl);
-		if (!page)
-			continue;
-		lock_page(page);
-		split_huge_page(page);
-		unlock_page(page);
-		put_page(page);
+		if (!head)
+			return;
+		lock_page(head);
+		split_huge_page(head);
+		unlock_page(head);
+		put_page(head);
 	}
 }
 

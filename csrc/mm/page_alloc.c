@@ -163,8 +163,10 @@ struct page *alloc_huge_page(void)
 			zone->next_fresh = start + HPAGE_PMD_NR;
 		}
 	}
-	if (head)
+	if (head) {
 		zone->nr_free -= HPAGE_PMD_NR;
+		atomic_fetch_add(&zone->nr_compound, 1);
+	}
 	spin_unlock(&zone->lock);
 	if (!head)
 		return NULL;
@@ -224,6 +226,7 @@ static void free_huge_page_to_zone(struct page *head)
 	spin_lock(&zone->lock);
 	list_add(&head->lru, &zone->free_huge);
 	zone->nr_free += HPAGE_PMD_NR;
+	atomic_fetch_sub(&zone->nr_compound, 1);
 	spin_unlock(&zone->lock);
 }
 

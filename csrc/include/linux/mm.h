@@ -12,6 +12,7 @@ struct zone {
 	struct list_head free_huge;		/* whole free order-9 blocks (their head frames) */
 	unsigned long nr_free;
 	unsigned long next_fresh;		/* pfns from here on were never handed out */
+	atomic_long nr_compound;		/* huge pages in use, whole (none: nothing to split) */
 	struct mem_cgroup_per_zone lruvec;	/* uncharged in-use pages (seed leaks) */
 };
 
