@@ -460,7 +460,8 @@ class Machine:
                                   MADVICE[advice]))
 
     def munmap(self, pid, addr, size):
-        """munmap(): unmap [addr, addr+size); pages no one else maps are freed and uncharged."""
+        """munmap(): unmap [addr, addr+size); pages no one else maps are freed and uncharged
+        (a huge page unmapped in part stays whole, and charged, until its deferred split)."""
         check_ret(lib.emu_munmap(self._m, self._pid(pid), self._addr(addr), parse_size(size)))
 
     def file_write(self, pid, path, size):

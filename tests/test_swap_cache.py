@@ -113,3 +113,19 @@ def test_should_try_to_free_swap_on_a_write_or_with_swap_over_half_full(machine)
     m.mkdir("B")
     m.move(pid, "B")
     assert usage(m, "B") == 257 * PAGE and usage(m, "A") == 767 * PAGE
+
+
+def test___add_to_swap_cache_counts_the_page_in_cache(machine):
+    """__add_to_swap_cache() adds NR_FILE_PAGES, v1's "cache": a page swapped in while a
+    forked child's entry keeps its slot counts in cache as well as rss, and leaves cache
+    with __delete_from_swap_cache() when the child's entries, then the mapping, go."""
+    m, pid, addr = swapped(machine)
+    child = m.fork(pid)
+    m.touch(pid, addr, "4M", write=False)
+    st = stat(m, "A")
+    assert st["cache"] == 4 * MiB and st["rss"] == 4 * MiB and usage(m, "A") == 4 * MiB
+    m.exit(child)
+    assert stat(m, "A")["cache"] == 4 * MiB
+    m.munmap(pid, addr, "2M")
+    st = stat(m, "A")
+    assert st["cache"] == 2 * MiB and st["rss"] == 2 * MiB and usage(m, "A") == 2 * MiB

@@ -83,19 +83,71 @@ def test_hugepage_madvise_under_madvise_and_always(machine):
         m2.madvise(pid2, addr, "2M", "mergeable")
 
 
-def test_zap_huge_pmd_whole_and_split_on_partial_munmap(machine):
-    """zap_huge_pmd() frees a whole huge page; a partial munmap splits it (the deferred split at once)."""
+def test_zap_huge_pmd_frees_a_whole_huge_page(machine):
     m, pid = thp_machine(machine)
     addr = m.mmap(pid, "4M")
     m.touch(pid, addr, "4M")
     m.munmap(pid, addr, "2M")
     assert usage(m, "A") == HPAGE and stat(m, "A")["rss_huge"] == HPAGE
-    m.munmap(pid, addr + HPAGE, "1M")
+
+
+def partly_unmapped(machine, **kw):
+    """A 2 MiB huge page whose second half is unmapped: its PMD split, the page PTE-mapped."""
+    m, pid = thp_machine(machine, **kw)
+    addr = m.mmap(pid, "2M")
+    m.touch(pid, addr, "2M")
+    m.munmap(pid, addr + MiB, "1M")
+    return m, pid, addr
+
+
+def test___split_huge_pmd_keeps_the_page_charged_after_a_partial_munmap(machine):
+    """zap_pmd_range() splits the PMD only (__split_huge_pmd()): the compound page stays whole,
+    PTE-mapped, and charged for all 512 pages; rss_huge (NR_ANON_THPS) goes with its last PMD;
+    page_remove_rmap() queues it for a deferred split (check() insists it is queued)."""
+    m, pid, addr = partly_unmapped(machine)
     s = stat(m, "A")
-    assert usage(m, "A") == MiB and s["rss_huge"] == 0 and s["rss"] == MiB
+    assert usage(m, "A") == HPAGE and s["rss_huge"] == 0 and s["rss"] == HPAGE
     m.check()
     m.exit(pid)
     assert usage(m, "A") == 0
+
+
+def test_deferred_split_scan_uncharges_the_unmapped_part(machine):
+    """Memory pressure runs the deferred split shrinker: split_huge_page() frees the unmapped
+    half and its charge; the mapped half stays, in 4 KiB pages."""
+    m, pid, addr = partly_unmapped(machine)
+    assert usage(m, "A") == HPAGE
+    m.reclaim("A", "1M")                            # no swap: only the shrinker frees anything
+    s = stat(m, "A")
+    assert usage(m, "A") == MiB and s["rss"] == MiB and s["rss_huge"] == 0
+    m.touch(pid, addr, "1M")                        # still mapped, nothing new charged
+    assert usage(m, "A") == MiB
+
+
+def test_deferred_split_scan_makes_room_for_a_charge_under_the_limit(machine):
+    """A charge over the limit reclaims; with nothing on the lists to reclaim, do_shrink_slab()
+    reaches the deferred split queue at the lowest priorities, and the charge fits without OOM."""
+    m, pid, addr = partly_unmapped(machine)
+    m.write("A", "memory.limit_in_bytes", "3M")
+    small = m.mmap(pid, "2M")
+    m.madvise(pid, small, "2M", "nohugepage")
+    m.touch(pid, small, "2M")
+    assert usage(m, "A") == 3 * MiB and int(m.read("A", "memory.failcnt")) > 0
+
+
+def test_split_vma_splits_a_straddling_huge_pmd_only(machine):
+    """vma_adjust_trans_huge(): madvise on half a huge page splits its PMD, not the page: all
+    of it stays charged and on the LRU as one, PTE-mapped (so rss_huge is 0), and is freed as
+    one (a single pgpgout event, where 512 pages would make 512)."""
+    m, pid = thp_machine(machine)
+    addr = m.mmap(pid, "2M")
+    m.touch(pid, addr, "2M")
+    m.madvise(pid, addr, "1M", "nohugepage")
+    s = stat(m, "A")
+    assert s["rss_huge"] == 0 and s["rss"] == HPAGE and usage(m, "A") == HPAGE
+    assert s["inactive_anon"] + s["active_anon"] == HPAGE
+    m.exit(pid)
+    assert stat(m, "A")["pgpgout"] == 1
 
 
 def test_split_vma_splits_a_straddling_huge_pmd(machine):
@@ -108,22 +160,34 @@ def test_split_vma_splits_a_straddling_huge_pmd(machine):
     assert s["rss_huge"] == 0 and s["unevictable"] == MiB and usage(m, "A") == HPAGE
 
 
-def test_copy_huge_pmd_shares_and_do_huge_pmd_wp_page_splits(machine):
-    """Fork shares the huge page; a write by either side splits it and copies 4 KiB (6.1: splits
-    the writer's PMD only; here the page splits in both, the charges are the same)."""
+def test_do_huge_pmd_wp_page_falls_back_to_a_4k_copy(machine):
+    """Fork shares the huge PMD (copy_huge_pmd()); a write by the child splits the child's PMD
+    alone and copies 4 KiB (VM_FAULT_FALLBACK, then do_wp_page()): the parent's PMD still maps
+    the page, so rss_huge stays.  A write by the parent then finds the page held by the
+    child's PTEs: its PMD splits too and 4 KiB more are copied."""
     m, pid = thp_machine(machine)
     addr = m.mmap(pid, "2M")
     m.touch(pid, addr, "2M")
     child = m.fork(pid)
     assert usage(m, "A") == HPAGE and stat(m, "A")["rss_huge"] == HPAGE
-    m.check()
     m.touch(child, addr, PAGE)
-    s = stat(m, "A")
-    assert usage(m, "A") == HPAGE + PAGE and s["rss_huge"] == 0
+    assert usage(m, "A") == HPAGE + PAGE and stat(m, "A")["rss_huge"] == HPAGE
     m.check()
+    m.touch(pid, addr + PAGE, PAGE)
+    assert usage(m, "A") == HPAGE + 2 * PAGE and stat(m, "A")["rss_huge"] == 0
+    m.check()
+
+
+def test_do_huge_pmd_wp_page_reuses_once_the_child_is_gone(machine):
+    """The child's PTEs gone, nothing but the parent's PMD holds the page: reused whole."""
+    m, pid = thp_machine(machine)
+    addr = m.mmap(pid, "2M")
+    m.touch(pid, addr, "2M")
+    child = m.fork(pid)
+    m.touch(child, addr, PAGE)
     m.exit(child)
-    m.touch(pid, addr, "2M")                        # mapped once again: reused, nothing new
-    assert usage(m, "A") == HPAGE
+    m.touch(pid, addr, "2M")
+    assert usage(m, "A") == HPAGE and stat(m, "A")["rss_huge"] == HPAGE
 
 
 def test_do_huge_pmd_wp_page_reuses_a_page_mapped_once(machine):
@@ -149,6 +213,20 @@ def test_mem_cgroup_move_charge_pte_range_moves_huge_pages_whole(machine):
     assert m.last_attach.pages_moved == 8 * MiB // PAGE
 
 
+def test_mem_cgroup_move_charge_pte_range_leaves_a_pte_mapped_huge_page(machine):
+    """6.1 moves no part of a split PMD (PageTransCompound): that huge page stays in the old
+    group whole; the one still PMD-mapped moves whole."""
+    m, pid = thp_machine(machine, policy="upstream")
+    m.mkdir("B")
+    m.write("B", "memory.move_charge_at_immigrate", "1")
+    addr = m.mmap(pid, "4M")
+    m.touch(pid, addr, "4M")
+    m.madvise(pid, addr, "1M", "nohugepage")
+    m.move(pid, "B")
+    assert (usage(m, "A"), usage(m, "B")) == (HPAGE, HPAGE)
+    assert stat(m, "A")["rss_huge"] == 0 and stat(m, "B")["rss_huge"] == HPAGE
+
+
 def test_mem_cgroup_count_precharge_counts_hpage_pmd_nr(machine):
     """mem_cgroup_count_precharge(): a huge page needs HPAGE_PMD_NR pages of room in the new group."""
     m, pid = thp_machine(machine, policy="upstream")
@@ -162,10 +240,13 @@ def test_mem_cgroup_count_precharge_counts_hpage_pmd_nr(machine):
 
 @pytest.mark.parametrize("policy", ["seed", "reserve", "half", "lazy-move"])
 def test_rfd_policies_split_huge_pages_first(machine, policy):
-    """The RFD walks PTEs only: like walk_page_range() for such a walker, it splits huge PMDs first."""
+    """The RFD walks PTEs only: like walk_page_range() for such a walker, it splits huge PMDs
+    first, and then every huge page, PMD- or PTE-mapped, into the 4 KiB pages it knows."""
     m, pid = thp_machine(machine, policy=policy)
     m.mkdir("B")
-    m.touch(pid, m.mmap(pid, "4M"), "4M")
+    addr = m.mmap(pid, "4M")
+    m.touch(pid, addr, "4M")
+    m.madvise(pid, addr, "1M", "nohugepage")       # the first one PTE-mapped
     m.move(pid, "B")
     total = usage(m, "A") + usage(m, "B")
     assert stat(m, "A")["rss_huge"] == stat(m, "B")["rss_huge"] == 0

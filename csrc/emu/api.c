@@ -180,6 +180,8 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	spin_lock_init(&m->swap_lock);
 	spin_lock_init(&m->memcg_lock);
 	init_rwsem(&m->tasklist_lock);
+	spin_lock_init(&m->split_queue_lock);
+	INIT_LIST_HEAD(&m->split_queue);
 	spin_lock_init(&m->files_lock);
 	INIT_LIST_HEAD(&m->files);
 	spin_lock_init(&m->anon_vma_lock);

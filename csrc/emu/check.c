@@ -10,6 +10,8 @@ struct check_state {
 	struct machine *m;
 	unsigned long nr;		/* frames handed out so far */
 	int *mapped;			/* PTEs per frame */
+	int *pmdmapped;			/* huge PMDs per head frame */
+	unsigned char *queued;		/* head frame is on the deferred split queue */
 	unsigned char *cached;		/* frame is in a file's page cache */
 	unsigned char *isolated;	/* frame is on an in-flight move's list */
 	unsigned char *swapcached;	/* frame is in the swap cache */
@@ -47,7 +49,7 @@ static int check_huge_pmd(struct check_state *cs, struct task_struct *p, struct 
 	      "task %d: huge PMD at 0x%lx maps no huge anon page of its own", p->pid, haddr);
 	for (int l = 0; l < PTRS_PER_TABLE; l++)
 		CHECK(pte_none(pt->pte[l]), "task %d: huge PMD at 0x%lx over PTEs in use", p->pid, haddr);
-	cs->mapped[pfn]++;
+	cs->pmdmapped[pfn]++;
 	rss[MM_ANONPAGES] += HPAGE_PMD_NR;
 	return 0;
 }
@@ -202,10 +204,59 @@ static int check_swap_cache(struct check_state *cs)
 	return 0;
 }
 
+/*
+ * The deferred split queue: huge pages only, each once, and its length
+ * counted right.  Marks the queued heads for check_compound().
+ */
+static int check_split_queue(struct check_state *cs)
+{
+	struct machine *m = cs->m;
+	unsigned long n = 0;
+	struct list_head *pos;
+
+	list_for_each(pos, &m->split_queue) {
+		struct page *head = list_entry(pos, struct page, lru) - 2;
+		unsigned long pfn = page_to_pfn(head);
+
+		CHECK(pfn < cs->nr && PageHead(head) && !cs->queued[pfn],
+		      "the deferred split queue holds frame %lu: no huge page, or twice", pfn);
+		cs->queued[pfn] = 1;
+		CHECK(++n <= cs->nr / HPAGE_PMD_NR, "the deferred split queue loops");
+	}
+	CHECK(n == m->split_queue_len, "the deferred split queue holds %lu pages, its length says %lu", n,
+	      m->split_queue_len);
+	return 0;
+}
+
+/*
+ * A huge page: its PMD mappings counted right; one reference per PTE of
+ * any of its frames and per PMD (the caller adds the rest); and, when no
+ * PMD maps it and only some of its frames are PTE-mapped, queued for a
+ * deferred split (page_remove_rmap()), as the unmapped frames are charged
+ * until that split.
+ */
+static int check_compound(struct check_state *cs, struct page *head, unsigned long pfn, int *expected_count)
+{
+	unsigned long mapped = 0;
+
+	CHECK(compound_mapcount(head) == cs->pmdmapped[pfn], "huge page %lu: compound mapcount %d but %d PMDs "
+	      "map it", pfn, compound_mapcount(head), cs->pmdmapped[pfn]);
+	for (unsigned long i = 0; i < HPAGE_PMD_NR; i++)
+		mapped += cs->mapped[pfn + i] > 0;
+	*expected_count += cs->pmdmapped[pfn];
+	for (unsigned long i = 1; i < HPAGE_PMD_NR; i++)
+		*expected_count += cs->mapped[pfn + i];
+	CHECK(cs->pmdmapped[pfn] || !mapped || mapped == HPAGE_PMD_NR || cs->queued[pfn],
+	      "huge page %lu: %lu of its frames mapped, the rest charged, and no deferred split queued", pfn,
+	      mapped);
+	return 0;
+}
+
 static int check_frames(struct check_state *cs)
 {
 	struct machine *m = cs->m;
 	unsigned long nr_buddy = 0, nr_pcp = 0;
+	long nr_compound = 0;
 
 	for (unsigned long pfn = 1; pfn < cs->nr; pfn++) {
 		struct page *page = &m->mem_map[pfn];
@@ -215,10 +266,16 @@ static int check_frames(struct check_state *cs)
 
 		if (PageTail(page)) {
 			struct page *head = compound_head(page);
+			unsigned long i = pfn - page_to_pfn(head);
 
-			CHECK(PageHead(head) && !memcg && page_count(page) == 0 && page_mapcount(page) == 0 &&
-			      !PageLRU(page) && !cs->mapped[pfn] && !cs->cached[pfn],
+			/* the first tail's count field is the compound mapcount, checked with the head */
+			CHECK(PageHead(head) && !memcg && (i == 1 || atomic_load(&page->_count) == 0) &&
+			      !PageLRU(page) && !cs->cached[pfn] && page->mapping == head->mapping &&
+			      page->index == head->index + i,
 			      "tail frame %lu of a huge page is used on its own", pfn);
+			CHECK(atomic_load(&page->_mapcount) + 1 == cs->mapped[pfn],
+			      "frame %lu of a huge page: mapcount %d but %d PTEs map it", pfn,
+			      atomic_load(&page->_mapcount) + 1, cs->mapped[pfn]);
 			continue;
 		}
 		if (PageFlag(page, PG_buddy)) {
@@ -229,11 +286,16 @@ static int check_frames(struct check_state *cs)
 			      page_count(page), memcg != NULL);
 			continue;
 		}
-		CHECK(page_mapcount(page) == cs->mapped[pfn],
-		      "frame %lu: mapcount %d but %d PTEs map it", pfn, page_mapcount(page), cs->mapped[pfn]);
+		CHECK(atomic_load(&page->_mapcount) + 1 == cs->mapped[pfn],
+		      "frame %lu: mapcount %d but %d PTEs map it", pfn, atomic_load(&page->_mapcount) + 1,
+		      cs->mapped[pfn]);
 		CHECK(!!PageSwapCache(page) == cs->swapcached[pfn], "frame %lu: PG_swapcache but no slot caches it",
 		      pfn);
 		expected_count = cs->mapped[pfn] + cs->cached[pfn] + cs->isolated[pfn] + cs->swapcached[pfn];
+		if (PageHead(page) && (nr_compound++, check_compound(cs, page, pfn, &expected_count)))
+			return -EUCLEAN;
+		CHECK(PageHead(page) || !cs->queued[pfn], "frame %lu is no huge page but is on the deferred split "
+		      "queue", pfn);
 		CHECK(expected_count > 0, "frame %lu is in use but neither mapped nor cached", pfn);
 		CHECK(page_count(page) == expected_count, "frame %lu: refcount %d, expected %d",
 		      pfn, page_count(page), expected_count);
@@ -260,8 +322,10 @@ static int check_frames(struct check_state *cs)
 
 		if (PageAnon(page)) {
 			st[EMU_STAT_RSS] += thp_nr_pages(page);
-			if (PageHead(page))
+			if (PageHead(page) && cs->pmdmapped[pfn])	/* NR_ANON_THPS: PMD-mapped */
 				st[EMU_STAT_RSS_HUGE] += HPAGE_PMD_NR;
+			if (PageSwapCache(page))
+				st[EMU_STAT_CACHE]++;
 		} else {
 			st[EMU_STAT_CACHE]++;
 			if (PageSwapBacked(page))
@@ -274,6 +338,8 @@ static int check_frames(struct check_state *cs)
 		if (!cs->isolated[pfn])
 			cs->lru[memcg->id][page_lru(page)] += thp_nr_pages(page);
 	}
+	CHECK(nr_compound == atomic_load(&m->zone.nr_compound), "%ld huge pages in use, the zone counts %ld",
+	      nr_compound, atomic_load(&m->zone.nr_compound));
 	for (int cpu = 0; cpu < m->nr_cpus; cpu++)
 		nr_pcp += (unsigned long)m->pcp[cpu].count;
 	CHECK(m->zone.nr_free + nr_pcp == nr_buddy + (m->nr_pages - cs->nr),
@@ -460,7 +526,8 @@ static int check_all(struct check_state *cs)
 	list_for_each_entry(ctx, &m->moves, node)
 		if (ctx->mm && ctx->task->mm != ctx->mm && check_mm(cs, ctx->task, ctx->mm))
 			return -EUCLEAN;
-	if (check_files(cs) || check_swap_cache(cs) || check_frames(cs) || check_memcgs(cs) || check_swap(cs))
+	if (check_files(cs) || check_swap_cache(cs) || check_split_queue(cs) || check_frames(cs) || check_memcgs(cs) ||
+	    check_swap(cs))
 		return -EUCLEAN;
 	return 0;
 }
@@ -471,6 +538,8 @@ int emu_check_locked(struct machine *m)
 	int ret = -ENOMEM;
 
 	cs.mapped = calloc(cs.nr, sizeof(*cs.mapped));
+	cs.pmdmapped = calloc(cs.nr, sizeof(*cs.pmdmapped));
+	cs.queued = calloc(cs.nr, 1);
 	cs.cached = calloc(cs.nr, 1);
 	cs.isolated = calloc(cs.nr, 1);
 	cs.swapcached = calloc(cs.nr, 1);
@@ -479,11 +548,14 @@ int emu_check_locked(struct machine *m)
 	cs.stat = calloc(cs.uncharged + 1, sizeof(*cs.stat));
 	cs.lru = calloc(cs.uncharged + 1, sizeof(*cs.lru));
 	cs.kmem = calloc(cs.uncharged + 1, sizeof(*cs.kmem));
-	if (cs.mapped && cs.cached && cs.isolated && cs.swapcached && cs.swapref && cs.charged && cs.stat && cs.lru && cs.kmem)
+	if (cs.mapped && cs.pmdmapped && cs.queued && cs.cached && cs.isolated && cs.swapcached && cs.swapref &&
+	    cs.charged && cs.stat && cs.lru && cs.kmem)
 		ret = check_all(&cs);
 	else
 		emu_set_error(-ENOMEM, "out of host memory for the check");
 	free(cs.mapped);
+	free(cs.pmdmapped);
+	free(cs.queued);
 	free(cs.cached);
 	free(cs.isolated);
 	free(cs.swapcached);

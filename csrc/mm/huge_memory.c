@@ -1,8 +1,11 @@
 /*
  * Transparent huge pages for private anonymous memory (mm/huge_memory.c,
- * 6.1): a PMD-mapped order-9 page charged as one, and its split.  A split
- * of the PMD splits the page at once in every mm that maps it (6.1 splits
- * only the one PMD and queues the page for a deferred split).
+ * 6.1): a PMD-mapped order-9 page charged as one, and its splits.  Splitting
+ * a PMD (__split_huge_pmd()) maps the same compound page with 512 PTEs in
+ * that mm alone; the page stays whole, and charged whole, until
+ * split_huge_page() makes 512 pages of it -- at reclaim, or at the deferred
+ * split of a page partly unmapped (deferred_split_scan()), which frees the
+ * unmapped frames and their charge.
  */
 #include "../include/linux/mm.h"
 
@@ -65,7 +68,7 @@ int do_huge_pmd_anonymous_page(struct mm_struct *mm, struct vm_area_struct *vma,
 		put_page(head);
 		return huge ? -EAGAIN : VM_FAULT_FALLBACK;
 	}
-	page_add_new_anon_rmap(head, vma, addr & ~(PMD_SIZE - 1));
+	page_add_new_anon_rmap(head, vma, addr & ~(PMD_SIZE - 1), 1);
 	lru_cache_add(head);
 	pt->huge = head;
 	pt->huge_write = 1;
@@ -74,24 +77,46 @@ int do_huge_pmd_anonymous_page(struct mm_struct *mm, struct vm_area_struct *vma,
 	return 0;
 }
 
-/* __split_huge_pmd_locked(): the PMD becomes 512 PTEs of the subpages, same protection. */
+/* page_deferred_list(): the third frame's lru links a huge page on the deferred split queue. */
+static struct list_head *page_deferred_list(struct page *head)
+{
+	return &head[2].lru;
+}
+
+static struct page *deferred_list_page(struct list_head *node)
+{
+	return list_entry(node, struct page, lru) - 2;
+}
+
+/*
+ * __split_huge_pmd_locked(), mm/huge_memory.c 6.1: the PMD becomes 512 PTEs
+ * of the subpages, same protection, each holding a reference on the
+ * compound page and a mapcount on its frame; the PMD's mapping goes (and
+ * with the last one, rss_huge).  @pt's lock and the page lock held.
+ */
 static void __split_huge_pmd_locked(struct pte_table *pt, struct page *head)
 {
 	unsigned long pfn = page_to_pfn(head);
 
-	for (unsigned long i = 0; i < HPAGE_PMD_NR; i++)
+	for (unsigned long i = 0; i < HPAGE_PMD_NR; i++) {
 		pt->pte[i] = pfn_pte(pfn + i, pt->huge_write);
+		atomic_fetch_add(&head[i]._mapcount, 1);
+	}
+	atomic_fetch_add(&head->_count, HPAGE_PMD_NR - 1);	/* the PMD's one reference becomes 512 */
 	pt->huge = NULL;
+	compound_mapcount_update(head, -1);
 }
 
 /*
- * __split_huge_page(), mm/huge_memory.c: the tails become pages of their
- * own -- mapped @nmaps times like the head, charged to the head's group
- * (split_page_memcg()), next to it on its LRU list -- and the group's
- * rss_huge drops.  Under the lruvec lock, so neither a move nor reclaim
+ * __split_huge_page(), mm/huge_memory.c: the compound page, unmapped from
+ * every PMD and with its refcount frozen, becomes 512 pages.  Each frame
+ * keeps the PTE mappings it has and a reference for each; the head also
+ * the caller's.  Each is charged to the head's group (split_page_memcg())
+ * and goes next to it on its LRU list; a frame no PTE maps is freed, and
+ * its charge with it.  Under the lruvec lock, so neither a move nor reclaim
  * sees it half done.
  */
-static void __split_huge_page(struct page *head, int nmaps)
+static void __split_huge_page(struct page *head)
 {
 	const unsigned long keep = (1UL << PG_swapbacked) | (1UL << PG_active) | (1UL << PG_mlocked) |
 				   (1UL << PG_unevictable);
@@ -106,11 +131,9 @@ static void __split_huge_page(struct page *head, int nmaps)
 		mz->count[page_lru(head)] -= HPAGE_PMD_NR - 1;
 	for (unsigned long i = 1; i < HPAGE_PMD_NR; i++) {
 		struct page *page = head + i;
+		int maps = atomic_load(&page->_mapcount) + 1;
 
-		page->mapping = head->mapping;
-		page->index = head->index + i;
-		atomic_store(&page->_mapcount, nmaps - 1);
-		atomic_store(&page->_count, nmaps);
+		atomic_store(&page->_count, maps ? maps : 1);	/* an unmapped one: ours, dropped below */
 		if (pc) {
 			struct page_cgroup *tpc = lookup_page_cgroup(page);
 
@@ -120,7 +143,8 @@ static void __split_huge_page(struct page *head, int nmaps)
 			atomic_store(&page->page_cgroup, (uintptr_t)tpc);
 		}
 		atomic_store(&page->flags, atomic_load(&head->flags) & keep);
-		if (!nmaps)
+		INIT_LIST_HEAD(&page->lru);
+		if (!maps)
 			continue;	/* unmapped everywhere: freed below */
 		if (on_lru) {
 			list_add(&page->lru, &prev->lru);	/* the head's place, in order */
@@ -132,52 +156,112 @@ static void __split_huge_page(struct page *head, int nmaps)
 		}
 	}
 	ClearPageFlag(head, PG_head);
-	if (pc)
-		mem_cgroup_stat_add(pc->mem_cgroup, EMU_STAT_RSS_HUGE, -(long)HPAGE_PMD_NR);
+	atomic_fetch_sub(&cur_machine->zone.nr_compound, 1);
 	unlock_page_cgroup(head);
 	spin_unlock(&mz->lru_lock);
-	for (unsigned long i = 1; !nmaps && i < HPAGE_PMD_NR; i++) {
-		atomic_store(&head[i]._count, 1);
-		put_page(head + i);
+	atomic_store(&head->_count, page_mapcount(head) + 1);	/* unfrozen: its PTEs and the caller */
+	for (unsigned long i = 1; i < HPAGE_PMD_NR; i++)
+		if (atomic_load(&head[i]._mapcount) < 0)
+			put_page(head + i);
+}
+
+/* The PTE tables of every VMA that may map part of the huge page at @haddr, once each. */
+struct split_tables {
+	struct pte_table **pt;
+	int n;
+};
+
+static int collect_split_tables(struct anon_vma *av, unsigned long haddr, struct split_tables *t)
+{
+	struct vm_area_struct *vma;
+	int cap = 0;
+
+	t->n = 0;
+	list_for_each_entry(vma, &av->head, anon_vma_node) {
+		struct pte_table *pt;
+		int dup = 0;
+
+		if (vma->vm_end <= haddr || vma->vm_start >= haddr + PMD_SIZE)
+			continue;
+		pt = pte_table_lookup(vma->vm_mm, haddr, 0);
+		for (int i = 0; pt && i < t->n; i++)
+			dup |= t->pt[i] == pt;
+		if (!pt || dup)
+			continue;
+		if (t->n == cap) {
+			struct pte_table **more = realloc(t->pt, sizeof(*more) * (size_t)(cap = cap * 2 + 8));
+
+			if (!more)
+				return -ENOMEM;
+			t->pt = more;
+		}
+		t->pt[t->n++] = pt;
+	}
+	return 0;
+}
+
+/* Every table's lock: the first waited for, the others tried, all let go and retried on a miss. */
+static void lock_split_tables(struct split_tables *t)
+{
+	for (;;) {
+		int i;
+
+		for (i = 0; i < t->n && (i == 0 ? (spin_lock(&t->pt[0]->ptl), 1) : spin_trylock(&t->pt[i]->ptl)); i++)
+			;
+		if (i == t->n)
+			return;
+		while (i--)
+			spin_unlock(&t->pt[i]->ptl);
+		cpu_relax();
 	}
 }
 
 /*
- * split_huge_page(), mm/huge_memory.c: the caller holds the page lock and a
- * reference.  Mapping or unmapping a huge PMD takes the page lock too, so
- * the mapcount stands still: the page splits first, then every PMD mapping
- * it (found through its anon_vma) becomes PTEs.  The head keeps the
- * references others hold; each tail gets one per mapping.
+ * split_huge_page(), mm/huge_memory.c 6.1: the caller holds the page lock
+ * and a reference.  Under the anon_vma lock, with the lock of every PTE
+ * table that may map the page held, so no PTE of it comes or goes: every
+ * PMD still mapping it is split (unmap_page() with TTU_SPLIT_HUGE_PMD),
+ * then the refcount must be exactly its mappings and ours
+ * (can_split_folio()) or the split fails with -EBUSY, the PMDs split
+ * all the same.  It leaves the deferred split queue.  0: split (or no
+ * longer huge).
  */
 int split_huge_page(struct page *head)
 {
+	struct machine *m = cur_machine;
 	unsigned long haddr = head->index << PAGE_SHIFT;
 	struct anon_vma *av = page_anon_vma(head);
-	int nmaps = page_mapcount(head), done = 0;
-	struct vm_area_struct *vma;
+	struct split_tables t = { NULL, 0 };
+	int ret, expected = 1;
 
 	if (!PageHead(head))
-		return 0;	/* split by someone else meanwhile */
-	__split_huge_page(head, nmaps);
+		return 0;
 	spin_lock(&av->lock);
-	list_for_each_entry(vma, &av->head, anon_vma_node) {
-		struct pte_table *pt;
-
-		if (haddr < vma->vm_start || haddr >= vma->vm_end)
-			continue;
-		pt = pte_table_lookup(vma->vm_mm, haddr, 0);
-		if (!pt)
-			continue;
-		spin_lock(&pt->ptl);
-		if (pt->huge == head) {
-			__split_huge_pmd_locked(pt, head);
-			done++;
+	ret = collect_split_tables(av, haddr, &t);
+	if (!ret) {
+		lock_split_tables(&t);
+		for (int i = 0; i < t.n; i++)
+			if (t.pt[i]->huge == head)
+				__split_huge_pmd_locked(t.pt[i], head);
+		for (unsigned long i = 0; i < HPAGE_PMD_NR; i++)
+			expected += atomic_load(&head[i]._mapcount) + 1;
+		/* page_ref_freeze(): nobody may take a reference while the counts are dealt out */
+		ret = atomic_compare_exchange_strong(&head->_count, &expected, 0) ? 0 : -EBUSY;
+		if (!ret) {
+			spin_lock(&m->split_queue_lock);
+			if (!list_empty(page_deferred_list(head))) {
+				list_del(page_deferred_list(head));
+				m->split_queue_len--;
+			}
+			spin_unlock(&m->split_queue_lock);
+			__split_huge_page(head);
 		}
-		spin_unlock(&pt->ptl);
+		for (int i = 0; i < t.n; i++)
+			spin_unlock(&t.pt[i]->ptl);
 	}
 	spin_unlock(&av->lock);
-	BUG_ON(done != nmaps);
-	return 1;
+	free(t.pt);
+	return ret;
 }
 
 /*
@@ -203,9 +287,9 @@ struct page *lock_huge_pmd_page(struct pte_table *pt)
 }
 
 /*
- * split_huge_pmd(), mm/huge_memory.c: the huge PMD of @pt, if any, goes,
- * and the page with it.  The caller holds no page-table lock.  Returns
- * whether there was one.
+ * split_huge_pmd() (__split_huge_pmd()), mm/huge_memory.c 6.1: the huge PMD
+ * of @pt, if any, becomes PTEs mapping the same compound page, in this mm
+ * only.  The caller holds no page-table lock.  Returns whether there was one.
  */
 int split_huge_pmd(struct pte_table *pt)
 {
@@ -213,13 +297,148 @@ int split_huge_pmd(struct pte_table *pt)
 
 	spin_lock(&pt->ptl);
 	head = lock_huge_pmd_page(pt);
-	if (head)
-		get_page(head);
+	if (head) {
+		__split_huge_pmd_locked(pt, head);
+		unlock_page(head);
+	}
 	spin_unlock(&pt->ptl);
-	if (!head)
+	return head != NULL;
+}
+
+/*
+ * For a walker older than THP (the RFD policies; mlock here): the huge PMD
+ * of @pt is split as walk_page_range() splits it for a walker without a PMD
+ * callback, then every compound page [start, end) of @vma maps through
+ * @pt's PTEs is split into 4 KiB pages (split_huge_page()).  A page that
+ * cannot be split now (another reference) stays compound.
+ */
+void split_huge_pages_of_table(struct pte_table *pt, struct vm_area_struct *vma, unsigned long start,
+			       unsigned long end)
+{
+	unsigned long addr = start;
+
+	if (!atomic_load_explicit(&cur_machine->zone.nr_compound, memory_order_relaxed))
+		return;	/* no huge page anywhere: nothing to look for */
+	split_huge_pmd(pt);
+	for (;;) {
+		struct page *head = NULL;
+
+		spin_lock(&pt->ptl);
+		for (; addr < end && !head; addr += PAGE_SIZE) {
+			pte_t pte = pt->pte[pte_index(addr)];
+			struct page *page = pte_present(pte) ? vm_normal_page(vma, addr, pte) : NULL;
+
+			if (page && PageCompound(page)) {
+				head = compound_head(page);
+				get_page(head);
+			}
+		}
+		spin_unlock(&pt->ptl);
+		if (!head)
+			return;
+		lock_page(head);
+		split_huge_page(head);
+		unlock_page(head);
+		put_page(head);
+	}
+}
+
+/*
+ * deferred_split_huge_page(), mm/huge_memory.c 6.1: queue a partly unmapped
+ * huge page, once, for the shrinker to split.  It stays whole and charged
+ * whole meanwhile.
+ */
+void deferred_split_huge_page(struct page *head)
+{
+	struct machine *m = cur_machine;
+
+	if (!list_empty(page_deferred_list(head)))
+		return;
+	spin_lock(&m->split_queue_lock);
+	if (list_empty(page_deferred_list(head))) {
+		list_add_tail(page_deferred_list(head), &m->split_queue);
+		m->split_queue_len++;
+	}
+	spin_unlock(&m->split_queue_lock);
+}
+
+/* free_transhuge_page(), mm/huge_memory.c: a huge page being freed leaves the queue. */
+void free_transhuge_page(struct page *head)
+{
+	struct machine *m = cur_machine;
+
+	spin_lock(&m->split_queue_lock);
+	if (!list_empty(page_deferred_list(head))) {
+		list_del(page_deferred_list(head));
+		m->split_queue_len--;
+	}
+	spin_unlock(&m->split_queue_lock);
+}
+
+#define SHRINK_BATCH	128	/* shrinker->batch 0: the default batch */
+#define DEFAULT_SEEKS	2	/* the deferred split shrinker's seeks */
+
+/*
+ * deferred_split_count() and deferred_split_scan(), mm/huge_memory.c 6.1,
+ * as do_shrink_slab() (mm/vmscan.c) runs them for @memcg at @priority: of
+ * the queued pages charged to @memcg (freeable), scan (freeable >>
+ * priority) * 4 / seeks, at most twice freeable, a batch at a time while
+ * at least a batch or all of freeable is left -- so a short queue is split
+ * only at the lowest priorities, once reclaim of the lists fell short.
+ * Each page taken is split if its lock is free; the rest go back on the
+ * queue.  The pages freed count in no reclaim total (6.1's
+ * reclaim_state counts slab pages only): the charge retry sees the margin.
+ * Returns the pages split.
+ */
+unsigned long deferred_split_scan(struct mem_cgroup *memcg, int priority)
+{
+	struct machine *m = cur_machine;
+	unsigned long freeable = 0, total_scan, split = 0;
+	struct list_head *pos, *next;
+
+	if (!READ_ONCE(m->split_queue_len))
 		return 0;
-	split_huge_page(head);
-	unlock_page(head);
-	put_page(head);
-	return 1;
+	spin_lock(&m->split_queue_lock);
+	list_for_each(pos, &m->split_queue)
+		freeable += page_memcg(deferred_list_page(pos)) == memcg;
+	spin_unlock(&m->split_queue_lock);
+	total_scan = min((freeable >> priority) * 4 / DEFAULT_SEEKS, freeable * 2);
+	while (freeable && (total_scan >= SHRINK_BATCH || total_scan >= freeable)) {
+		unsigned long nr_to_scan = min(total_scan, (unsigned long)SHRINK_BATCH), n = 0;
+		struct page *pages[SHRINK_BATCH];
+		LIST_HEAD(list);
+
+		total_scan -= nr_to_scan;
+		spin_lock(&m->split_queue_lock);
+		list_for_each_safe(pos, next, &m->split_queue) {
+			struct page *head = deferred_list_page(pos);
+
+			if (n == nr_to_scan)
+				break;
+			if (page_memcg(head) != memcg)
+				continue;
+			if (get_page_unless_zero(head)) {
+				list_move_tail(pos, &list);
+				pages[n++] = head;
+			} else {	/* lost the race with the last put_page() */
+				list_del(pos);
+				m->split_queue_len--;
+			}
+		}
+		spin_unlock(&m->split_queue_lock);
+		if (!n)
+			break;
+		for (unsigned long i = 0; i < n; i++) {
+			if (!trylock_page(pages[i]))
+				continue;
+			split += !split_huge_page(pages[i]);	/* off the list when split */
+			unlock_page(pages[i]);
+		}
+		spin_lock(&m->split_queue_lock);
+		list_splice_init(&list, &m->split_queue);	/* the ones not split, back */
+		spin_unlock(&m->split_queue_lock);
+		for (unsigned long i = 0; i < n; i++)
+			put_page(pages[i]);
+	}
+	return split;
 }

@@ -154,7 +154,8 @@ static enum mc_target_type get_mctgt_type(struct move_ctx *ctx, struct vm_area_s
 			return MC_TARGET_NONE;
 		}
 	}
-	if (!page || page_memcg(page) != ctx->from) {
+	/* a frame of a PTE-mapped huge page is charged as its head (folio_memcg()) */
+	if (!page || page_memcg(compound_head(page)) != ctx->from) {
 		if (page && *ref)
 			put_page(page);
 		*ref = 0;
@@ -330,6 +331,15 @@ retry:
 
 		switch (get_mctgt_type(ctx, walk->vma, addr, pt->pte[pte_index(addr)], &page, &swp, &r, 1)) {
 		case MC_TARGET_PAGE:
+			/*
+			 * mem_cgroup_move_charge_pte_range(), 6.1: part of a split
+			 * PMD is not moved; it stays in the old group with its head.
+			 */
+			if (PageCompound(page)) {
+				if (r)
+					put_page(page);
+				break;
+			}
 			pages[n] = page;
 			ref[n++] = (unsigned char)r;
 			break;

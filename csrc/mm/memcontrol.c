@@ -343,7 +343,9 @@ static void page_stat_delta(struct page *page, struct page_cgroup *pc, long *d, 
 {
 	if (PageHead(page)) {	/* only anon pages come huge here */
 		d[EMU_STAT_RSS] += sign * (long)HPAGE_PMD_NR;
-		d[EMU_STAT_RSS_HUGE] += sign * (long)HPAGE_PMD_NR;
+		/* NR_ANON_THPS: while a PMD maps it (compound_mapcount_update()) */
+		if (compound_mapcount(page))
+			d[EMU_STAT_RSS_HUGE] += sign * (long)HPAGE_PMD_NR;
 	} else if (PcgFlag(pc, PCG_CACHE)) {
 		d[EMU_STAT_CACHE] += sign;
 		if (PageSwapBacked(page))
@@ -352,6 +354,8 @@ static void page_stat_delta(struct page *page, struct page_cgroup *pc, long *d, 
 			d[EMU_STAT_MAPPED_FILE] += sign;
 	} else {
 		d[EMU_STAT_RSS] += sign;
+		if (PageSwapCache(page))	/* NR_FILE_PAGES counts the swap cache (6.1) */
+			d[EMU_STAT_CACHE] += sign;
 	}
 	if (PcgFlag(pc, PCG_WRONG_CHARGE))
 		d[EMU_STAT_WRONG_CHARGE] += sign;
@@ -958,9 +962,11 @@ static int __recharge_get_page_range(struct pte_table *pt, unsigned long addr, u
 
 	/*
 	 * The RFD predates huge pages and walks PTEs only: a huge PMD is split
-	 * first, as walk_page_range() does for a walker without a PMD callback.
+	 * first, as walk_page_range() does for a walker without a PMD callback,
+	 * and so is each huge page it maps, into the 4 KiB pages the patch
+	 * knows; one that cannot be split now is left where it is.
 	 */
-	split_huge_pmd(pt);
+	split_huge_pages_of_table(pt, walk->vma, addr, end);
 	spin_lock(&pt->ptl);
 	for (; addr != end; addr += PAGE_SIZE) {
 		pte_t ptent = pt->pte[pte_index(addr)];
@@ -969,7 +975,7 @@ static int __recharge_get_page_range(struct pte_table *pt, unsigned long addr, u
 		if (!pte_present(ptent))
 			continue;
 		page = vm_normal_page(walk->vma, addr, ptent);
-		if (!page || !PageAnon(page) || page_mapcount(page) > 1)
+		if (!page || !PageAnon(page) || PageCompound(page) || page_mapcount(page) > 1)
 			continue;
 		pages[n++] = page;
 	}

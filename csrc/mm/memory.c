@@ -150,7 +150,7 @@ static int install_anon_page(struct mm_struct *mm, struct vm_area_struct *vma, u
 		put_page(page);
 		return -EAGAIN;
 	}
-	page_add_new_anon_rmap(page, vma, addr);
+	page_add_new_anon_rmap(page, vma, addr, 0);
 	lru_cache_add_vma(page, vma);
 	*pte = pfn_pte(page_to_pfn(page), 1);
 	atomic_fetch_add(&mm->rss[MM_ANONPAGES], 1);
@@ -182,8 +182,11 @@ static int do_anonymous_page(struct mm_struct *mm, struct vm_area_struct *vma, u
 
 /*
  * do_wp_page(), mm/memory.c: a write to a write-protected PTE.  An anon page
- * mapped once is reused (staying in the swap cache if it is there); anything else (COW after fork, the zero page, a
- * MAP_PRIVATE file page) is copied into a new anon page charged to the writer.
+ * mapped once is reused (staying in the swap cache if it is there); anything
+ * else (COW after fork, the zero page, a MAP_PRIVATE file page) is copied
+ * into a new anon page charged to the writer.  A frame of a huge page is
+ * reused only while nothing else holds any of it (6.1 tests the folio's
+ * refcount, which every PTE of every frame holds): else 4 KiB are copied.
  */
 static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
 		      struct pte_table *pt, pte_t orig)
@@ -199,7 +202,8 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned
 	old = vm_normal_page(vma, addr, orig);
 	/* wp_can_reuse_anon_folio(), 6.1: not while another PTE holds its swap-cache slot */
 	if ((vma->vm_flags & VM_SHARED) ||
-	    (old && PageAnon(old) && page_mapcount(old) == 1 && !page_swapped(old))) {
+	    (old && PageAnon(old) && (PageCompound(old) ? page_count(old) == 1 :
+				      page_mapcount(old) == 1 && !page_swapped(old)))) {
 		*pte = orig | _PAGE_RW;
 		spin_unlock(&pt->ptl);
 		return 0;
@@ -224,10 +228,10 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned
 		return -EAGAIN;
 	}
 	if (old) {
-		page_remove_rmap(old);
+		page_remove_rmap(old, 0);
 		atomic_fetch_sub(&mm->rss[mm_counter(old)], 1);
 	}
-	page_add_new_anon_rmap(page, vma, addr);
+	page_add_new_anon_rmap(page, vma, addr, 0);
 	lru_cache_add_vma(page, vma);
 	*pte = pfn_pte(page_to_pfn(page), 1);
 	atomic_fetch_add(&mm->rss[MM_ANONPAGES], 1);
@@ -303,9 +307,9 @@ static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma, unsign
 		return -EAGAIN;
 	}
 	if (page_mapcount(page))
-		page_dup_rmap(page);	/* page_add_anon_rmap(): another mm's COW-shared entry */
+		page_dup_rmap(page, 0);	/* page_add_anon_rmap(): another mm's COW-shared entry */
 	else
-		page_add_new_anon_rmap(page, vma, addr);
+		page_add_new_anon_rmap(page, vma, addr, 0);
 	if (vma->vm_flags & VM_LOCKED)
 		mlock_vma_page(page);
 	atomic_fetch_sub(&mm->rss[MM_SWAPENTS], 1);
@@ -381,14 +385,18 @@ int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma, unsigned l
 		pte = pt->pte[pte_index(addr)];
 		huge = pt->huge;
 		ret = huge && (!write || pt->huge_write);
-		/* do_huge_pmd_wp_page(): a huge page mapped once is reused */
-		if (huge && !ret && page_mapcount(huge) == 1)
+		/* do_huge_pmd_wp_page(), 6.1: a huge page nothing else holds is reused */
+		if (huge && !ret && page_count(huge) == 1)
 			ret = pt->huge_write = 1;
 		spin_unlock(&pt->ptl);
 		if (ret)
 			return 0;
 		if (huge) {
-			/* COW of a huge page shared after fork: split, then copy 4 KiB */
+			/*
+			 * COW of a huge page shared after fork: __split_huge_pmd() of
+			 * this PMD alone (VM_FAULT_FALLBACK), then do_wp_page() copies
+			 * the faulting 4 KiB; the other mm keeps its PMD.
+			 */
 			split_huge_pmd(pt);
 			continue;
 		}
@@ -447,8 +455,9 @@ void munlock_vma_page(struct page *page)
 
 /*
  * zap_huge_pmd(), mm/huge_memory.c: [addr, next) covers @pt's huge PMD
- * whole: unmap it (1).  A partial range splits it first
- * (__split_huge_pmd() in zap_pmd_range()) and the PTEs go as usual (0).
+ * whole: unmap it (1).  A partial range splits the PMD first
+ * (__split_huge_pmd() in zap_pmd_range()) and the PTEs go as usual (0):
+ * the page stays whole, and charged, until a deferred split.
  */
 static int zap_huge_pmd(struct vm_area_struct *vma, struct pte_table *pt, unsigned long addr,
 			unsigned long next)
@@ -465,7 +474,7 @@ static int zap_huge_pmd(struct vm_area_struct *vma, struct pte_table *pt, unsign
 	head = lock_huge_pmd_page(pt);
 	if (head) {
 		pt->huge = NULL;
-		page_remove_rmap(head);
+		page_remove_rmap(head, 1);
 		atomic_fetch_sub(&vma->vm_mm->rss[MM_ANONPAGES], HPAGE_PMD_NR);
 	}
 	spin_unlock(&pt->ptl);
@@ -510,7 +519,7 @@ void zap_page_range(struct vm_area_struct *vma, unsigned long start, unsigned lo
 				if (!page)
 					continue;
 				atomic_fetch_sub(&mm->rss[mm_counter(page)], 1);
-				page_remove_rmap(page);
+				page_remove_rmap(page, 0);
 				if ((vma->vm_flags & VM_LOCKED) && PageMlocked(page)) {
 					munlock[nm++] = page;	/* keeps the PTE's reference a while */
 				} else {
@@ -545,7 +554,7 @@ static int copy_huge_pmd(struct mm_struct *dst, struct pte_table *spt, struct pt
 	if (head) {
 		spin_lock(&dpt->ptl);
 		get_page(head);
-		page_dup_rmap(head);
+		page_dup_rmap(head, 1);
 		spt->huge_write = dpt->huge_write = 0;
 		dpt->huge = head;
 		atomic_fetch_add(&dst->rss[MM_ANONPAGES], HPAGE_PMD_NR);
@@ -600,7 +609,7 @@ int copy_page_range(struct mm_struct *dst, struct mm_struct *src, struct vm_area
 			if (!page)
 				continue;
 			get_page(page);
-			page_dup_rmap(page);
+			page_dup_rmap(page, 0);
 			atomic_fetch_add(&dst->rss[mm_counter(page)], 1);
 		}
 		spin_unlock(&dpt->ptl);

@@ -143,7 +143,7 @@ static int split_vma(struct vm_area_struct *vma, unsigned long addr)
 
 	if (!new)
 		return -ENOMEM;
-	/* vma_adjust_trans_huge(): no huge PMD may straddle the new boundary */
+	/* vma_adjust_trans_huge(): no huge PMD may straddle the new boundary (the page stays whole) */
 	if (pt && (addr & (PMD_SIZE - 1)))
 		split_huge_pmd(pt);
 	new->vm_start = addr;
@@ -231,11 +231,13 @@ int mlock_fixup(struct mm_struct *mm, unsigned long start, unsigned long end)
 			if (ret)
 				return ret;
 			pt = pte_table_lookup(mm, addr, 0);
-			split_huge_pmd(pt);	/* a huge page faulted in before mlock: 4 KiB mlocked pages */
+			/* a huge page faulted in before mlock: 4 KiB mlocked pages */
+			split_huge_pages_of_table(pt, vma, addr, addr + PAGE_SIZE);
 			spin_lock(&pt->ptl);
 			if (pte_present(pt->pte[pte_index(addr)]))
 				page = vm_normal_page(vma, addr, pt->pte[pte_index(addr)]);
-			if (page)
+			/* mlock_pte_range(), 6.1: a PTE-mapped huge page is not mlocked */
+			if (page && !PageCompound(page))
 				mlock_vma_page(page);
 			spin_unlock(&pt->ptl);
 		}

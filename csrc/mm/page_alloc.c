@@ -163,8 +163,10 @@ struct page *alloc_huge_page(void)
 			zone->next_fresh = start + HPAGE_PMD_NR;
 		}
 	}
-	if (head)
+	if (head) {
 		zone->nr_free -= HPAGE_PMD_NR;
+		atomic_fetch_add(&zone->nr_compound, 1);
+	}
 	spin_unlock(&zone->lock);
 	if (!head)
 		return NULL;
@@ -176,6 +178,7 @@ struct page *alloc_huge_page(void)
 	atomic_store(&head->_count, 1);
 	for (unsigned long i = 1; i < HPAGE_PMD_NR; i++)
 		atomic_store(&head[i]._count, 0);
+	atomic_store(compound_mapcount_ptr(head), -1);
 	return head;
 }
 
@@ -215,6 +218,7 @@ static void free_huge_page_to_zone(struct page *head)
 
 	BUG_ON(atomic_load(&head->page_cgroup) != 0);
 	BUG_ON(page_mapcount(head) != 0);
+	atomic_store(compound_mapcount_ptr(head), 0);	/* a free frame's count again */
 	for (unsigned long i = 0; i < HPAGE_PMD_NR; i++) {
 		atomic_store(&head[i].flags, 1UL << PG_buddy);
 		head[i].mapping = 0;
@@ -222,6 +226,7 @@ static void free_huge_page_to_zone(struct page *head)
 	spin_lock(&zone->lock);
 	list_add(&head->lru, &zone->free_huge);
 	zone->nr_free += HPAGE_PMD_NR;
+	atomic_fetch_sub(&zone->nr_compound, 1);
 	spin_unlock(&zone->lock);
 }
 
@@ -231,11 +236,15 @@ static void free_huge_page_to_zone(struct page *head)
  */
 void put_page(struct page *page)
 {
-	int old = atomic_fetch_sub(&page->_count, 1);
+	int old;
 
+	page = compound_head(page);	/* a tail's references are its huge page's */
+	old = atomic_fetch_sub(&page->_count, 1);
 	BUG_ON(old <= 0);
 	if (old != 1)
 		return;
+	if (PageHead(page))
+		free_transhuge_page(page);
 	if (PageLRU(page))
 		del_page_from_lru(page);
 	mem_cgroup_uncharge_page(page);

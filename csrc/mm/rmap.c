@@ -53,19 +53,54 @@ void anon_vma_unlink(struct vm_area_struct *vma)
 	}
 }
 
-/* page_add_new_anon_rmap(), mm/rmap.c */
-void page_add_new_anon_rmap(struct page *page, struct vm_area_struct *vma, unsigned long addr)
+/*
+ * The PMD mappings of huge page @head go up (@delta 1) or down (-1); the
+ * first one on, or the last one off, counts HPAGE_PMD_NR in NR_ANON_THPS
+ * (rss_huge), 6.1's page_add_anon_rmap()/page_remove_anon_compound_rmap().
+ * Under the page_cgroup lock, so a move sees the mapcount and the
+ * statistic agree.  Returns the PMD mappings left.
+ */
+int compound_mapcount_update(struct page *head, int delta)
 {
-	SetPageFlag(page, PG_swapbacked);
-	page->mapping = (uintptr_t)vma->anon_vma | PAGE_MAPPING_ANON;
-	page->index = addr >> PAGE_SHIFT;
-	atomic_store(&page->_mapcount, 0);
+	struct page_cgroup *pc;
+	int old, now;
+
+	lock_page_cgroup(head);
+	old = atomic_fetch_add(compound_mapcount_ptr(head), delta) + 1;
+	now = old + delta;
+	pc = page_get_page_cgroup(head);
+	if (pc && (!old || !now))
+		mem_cgroup_stat_add(pc->mem_cgroup, EMU_STAT_RSS_HUGE, now ? (long)HPAGE_PMD_NR : -(long)HPAGE_PMD_NR);
+	unlock_page_cgroup(head);
+	return now;
 }
 
-/* page_dup_rmap(), include/linux/rmap.h: fork shares the page. */
-void page_dup_rmap(struct page *page)
+/*
+ * page_add_new_anon_rmap(), mm/rmap.c: a new anon page, mapped once; a huge
+ * one (@compound) by its PMD, each of its frames taking the anon_vma and
+ * index a PTE mapping of it will need.
+ */
+void page_add_new_anon_rmap(struct page *page, struct vm_area_struct *vma, unsigned long addr, int compound)
 {
-	if (PageAnon(page))
+	unsigned long nr = compound ? HPAGE_PMD_NR : 1;
+
+	SetPageFlag(page, PG_swapbacked);
+	for (unsigned long i = 0; i < nr; i++) {
+		page[i].mapping = (uintptr_t)vma->anon_vma | PAGE_MAPPING_ANON;
+		page[i].index = (addr >> PAGE_SHIFT) + i;
+	}
+	if (compound)
+		compound_mapcount_update(page, 1);
+	else
+		atomic_store(&page->_mapcount, 0);
+}
+
+/* page_dup_rmap(), include/linux/rmap.h: fork shares the page (a huge one by its PMD, @compound). */
+void page_dup_rmap(struct page *page, int compound)
+{
+	if (compound)
+		atomic_fetch_add(compound_mapcount_ptr(page), 1);	/* the parent's PMD maps it still */
+	else if (PageAnon(page))
 		atomic_fetch_add(&page->_mapcount, 1);
 	else
 		page_file_rmap_update(page, 1);
@@ -77,13 +112,28 @@ void page_add_file_rmap(struct page *page)
 	page_file_rmap_update(page, 1);
 }
 
-/* page_remove_rmap(), mm/rmap.c: an anon page's charge goes when the frame is freed. */
-void page_remove_rmap(struct page *page)
+/*
+ * page_remove_rmap(), mm/rmap.c 6.1: an anon page's charge goes when the
+ * frame is freed.  A huge page whose last PMD goes while some, not all, of
+ * its frames are still PTE-mapped, or a PTE-mapped frame of one losing its
+ * last PTE, is queued for a deferred split (deferred_split_huge_page()).
+ */
+void page_remove_rmap(struct page *page, int compound)
 {
-	if (PageAnon(page))
-		atomic_fetch_sub(&page->_mapcount, 1);
-	else
+	if (compound) {
+		unsigned long unmapped = 0;
+
+		if (compound_mapcount_update(page, -1))
+			return;
+		for (unsigned long i = 0; i < HPAGE_PMD_NR; i++)
+			unmapped += atomic_load(&page[i]._mapcount) < 0;
+		if (unmapped && unmapped < HPAGE_PMD_NR)
+			deferred_split_huge_page(page);
+	} else if (!PageAnon(page)) {
 		page_file_rmap_update(page, -1);
+	} else if (atomic_fetch_sub(&page->_mapcount, 1) == 0 && PageCompound(page)) {
+		deferred_split_huge_page(compound_head(page));
+	}
 }
 
 /*
@@ -181,7 +231,7 @@ static int try_to_unmap_one(struct page *page, struct vm_area_struct *vma, unsig
 		*pte = 0;
 		atomic_fetch_sub(&vma->vm_mm->rss[mm_counter(page)], 1);
 	}
-	page_remove_rmap(page);
+	page_remove_rmap(page, 0);
 	put_page(page);
 	spin_unlock(&pt->ptl);
 	return 0;

@@ -7,11 +7,33 @@
  */
 #include "../include/linux/mm.h"
 
+/*
+ * PG_swapcache on or off, and the page's group's cache statistic with it:
+ * 6.1's __add_to_swap_cache()/__delete_from_swap_cache() count a swap-cache
+ * page in NR_FILE_PAGES (v1 memory.stat "cache") as well as NR_SWAPCACHE.
+ * Under the page_cgroup lock, so a move or an uncharge sees flag and
+ * statistic agree.
+ */
+static void swapcache_set(struct page *page, int on)
+{
+	struct page_cgroup *pc;
+
+	lock_page_cgroup(page);
+	if (on)
+		SetPageFlag(page, PG_swapcache);
+	else
+		ClearPageFlag(page, PG_swapcache);
+	pc = page_get_page_cgroup(page);
+	if (pc)
+		mem_cgroup_stat_add(pc->mem_cgroup, EMU_STAT_CACHE, on ? 1 : -1);
+	unlock_page_cgroup(page);
+}
+
 static void __add_to_swap_cache(struct page *page, unsigned long off)
 {
 	get_page(page);
 	page->private = off;
-	SetPageFlag(page, PG_swapcache);
+	swapcache_set(page, 1);
 	cur_machine->swap_cache[off] = page;
 }
 
@@ -65,7 +87,7 @@ struct page *lookup_swap_cache(unsigned long off)
 static void __delete_from_swap_cache(struct page *page)
 {
 	cur_machine->swap_cache[page->private] = NULL;
-	ClearPageFlag(page, PG_swapcache);
+	swapcache_set(page, 0);
 }
 
 /* delete_from_swap_cache(), mm/swap_state.c: the page locked; its slot and page references go. */

@@ -105,8 +105,16 @@ static unsigned long shrink_page_list(struct list_head *page_list)
 			putback_lru_page(page);
 			continue;
 		}
-		/* shrink_page_list(): a huge page is split and reclaimed 4 KiB at a time */
-		split_huge_page(page);
+		/*
+		 * shrink_folio_list(), 6.1: a huge page is split before it is
+		 * swapped (no THP swap here), then reclaimed 4 KiB at a time;
+		 * one that cannot be split (can_split_folio()) goes back.
+		 */
+		if (split_huge_page(page)) {
+			unlock_page(page);
+			putback_lru_page(page);
+			continue;
+		}
 		if (!PageMlocked(page) && !PageUnevictable(page)) {
 			if (mem_cgroup_lazy_recharge(page) == 0) {
 				unlock_page(page);	/* it lives on, charged to its task's group */
@@ -251,6 +259,7 @@ unsigned long try_to_free_mem_cgroup_pages(struct mem_cgroup *memcg, unsigned lo
 			if (!mc || mc->dead || !mem_cgroup_is_descendant(mc, memcg))
 				continue;
 			reclaimed += shrink_mem_cgroup_zone(mc, target, priority);
+			deferred_split_scan(mc, priority);	/* shrink_slab() */
 		}
 	}
 	return reclaimed;

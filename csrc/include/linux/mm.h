@@ -12,6 +12,7 @@ struct zone {
 	struct list_head free_huge;		/* whole free order-9 blocks (their head frames) */
 	unsigned long nr_free;
 	unsigned long next_fresh;		/* pfns from here on were never handed out */
+	atomic_long nr_compound;		/* huge pages in use, whole (none: nothing to split) */
 	struct mem_cgroup_per_zone lruvec;	/* uncharged in-use pages (seed leaks) */
 };
 
@@ -69,6 +70,16 @@ struct machine {
 	struct rw_semaphore tasklist_lock;
 	struct task_struct *tasks[PID_MAX];
 	int next_pid;
+
+	/*
+	 * The deferred split queue (struct deferred_split, mm/huge_memory.c):
+	 * huge pages partly unmapped, linked through their third frame's lru
+	 * (6.1's page[2].deferred_list).  One queue; the shrinker takes the
+	 * pages charged to the group it shrinks.
+	 */
+	spinlock_t split_queue_lock;
+	struct list_head split_queue;
+	unsigned long split_queue_len;
 
 	spinlock_t files_lock;
 	struct list_head files;			/* every address_space, named and shmem */
@@ -207,6 +218,21 @@ static inline struct page *compound_head(struct page *page)
 	return PageTail(page) ? pfn_to_page(page_to_pfn(page) & ~(HPAGE_PMD_NR - 1)) : page;
 }
 
+/* page_ref_count() of the page or, for a tail, of its huge page (folio_ref_count()). */
+static inline int page_count(struct page *page) { return atomic_load(&compound_head(page)->_count); }
+static inline void get_page(struct page *page) { atomic_fetch_add(&compound_head(page)->_count, 1); }
+
+/*
+ * page_mapcount(), include/linux/mm.h 6.1: the PTEs mapping this very page,
+ * plus, for a part of a huge page, the PMDs mapping all of it.
+ */
+static inline int page_mapcount(struct page *page)
+{
+	int n = atomic_load(&page->_mapcount) + 1;
+
+	return PageCompound(page) ? n + compound_mapcount(compound_head(page)) : n;
+}
+
 /* mm_counter(), include/linux/mm.h 4.5+: which rss counter a mapped page counts in. */
 static inline int mm_counter(struct page *page)
 {
@@ -241,17 +267,23 @@ int do_huge_pmd_anonymous_page(struct mm_struct *mm, struct vm_area_struct *vma,
 			       struct pte_table *pt);
 int split_huge_page(struct page *head);
 int split_huge_pmd(struct pte_table *pt);
+void split_huge_pages_of_table(struct pte_table *pt, struct vm_area_struct *vma, unsigned long start,
+			       unsigned long end);
 struct page *lock_huge_pmd_page(struct pte_table *pt);
+void deferred_split_huge_page(struct page *head);
+void free_transhuge_page(struct page *head);
+unsigned long deferred_split_scan(struct mem_cgroup *memcg, int priority);
 #define VM_FAULT_FALLBACK 1
 
 /* mm/rmap.c */
 void anon_vma_prepare(struct vm_area_struct *vma);
 void anon_vma_link(struct vm_area_struct *vma);
 void anon_vma_unlink(struct vm_area_struct *vma);
-void page_add_new_anon_rmap(struct page *page, struct vm_area_struct *vma, unsigned long addr);
+void page_add_new_anon_rmap(struct page *page, struct vm_area_struct *vma, unsigned long addr, int compound);
 void page_add_file_rmap(struct page *page);
-void page_dup_rmap(struct page *page);
-void page_remove_rmap(struct page *page);
+void page_dup_rmap(struct page *page, int compound);
+void page_remove_rmap(struct page *page, int compound);
+int compound_mapcount_update(struct page *head, int delta);
 int try_to_unmap(struct page *page, struct mem_cgroup **memcg);
 int rmap_walk(struct page *page, int (*one)(struct page *, struct vm_area_struct *, unsigned long, void *),
 	      void *arg);

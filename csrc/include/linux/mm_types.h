@@ -64,9 +64,16 @@ static inline unsigned long thp_nr_pages(struct page *page)
 	return PageHead(page) ? HPAGE_PMD_NR : 1;
 }
 
-static inline int page_count(struct page *page) { return atomic_load(&page->_count); }
-static inline int page_mapcount(struct page *page) { return atomic_load(&page->_mapcount) + 1; }
-static inline void get_page(struct page *page) { atomic_fetch_add(&page->_count, 1); }
+#define PageCompound(p)	(!!(atomic_load(&(p)->flags) & ((1UL << PG_head) | (1UL << PG_tail))))
+
+/*
+ * compound_mapcount_ptr(), include/linux/mm.h: the PMD mappings of a huge
+ * page, -1 based.  Tails keep no references of their own (get_page() on a
+ * tail takes the head's), so the first tail's _count field holds it, where
+ * 6.1 keeps page[1].compound_mapcount.
+ */
+static inline atomic_int *compound_mapcount_ptr(struct page *head) { return &head[1]._count; }
+static inline int compound_mapcount(struct page *head) { return atomic_load(compound_mapcount_ptr(head)) + 1; }
 
 /* get_page_unless_zero(), include/linux/mm.h: no reference to a page already being freed. */
 static inline int get_page_unless_zero(struct page *page)
