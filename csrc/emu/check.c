@@ -12,6 +12,7 @@ struct check_state {
 	int *mapped;			/* PTEs per frame */
 	unsigned char *cached;		/* frame is in a file's page cache */
 	unsigned char *isolated;	/* frame is on an in-flight move's list */
+	unsigned char *batched;		/* frame is in a CPU's LRU add batch */
 	unsigned char *swapcached;	/* frame is in the swap cache */
 	int *swapref;			/* references per swap slot */
 	long *charged;			/* pages charged, per group id */
@@ -222,7 +223,7 @@ static int check_frames(struct check_state *cs)
 		if (PageFlag(page, PG_buddy)) {
 			nr_buddy++;
 			CHECK(!memcg && page_count(page) == 0 && page_mapcount(page) == 0 && !PageLRU(page)
-			      && !cs->mapped[pfn] && !cs->cached[pfn],
+			      && !cs->mapped[pfn] && !cs->cached[pfn] && !cs->batched[pfn],
 			      "free frame %lu is still in use (count %d, charged %d)", pfn,
 			      page_count(page), memcg != NULL);
 			continue;
@@ -231,23 +232,28 @@ static int check_frames(struct check_state *cs)
 		      "frame %lu: mapcount %d but %d PTEs map it", pfn, page_mapcount(page), cs->mapped[pfn]);
 		CHECK(!!PageSwapCache(page) == cs->swapcached[pfn], "frame %lu: PG_swapcache but no slot caches it",
 		      pfn);
-		expected_count = cs->mapped[pfn] + cs->cached[pfn] + cs->isolated[pfn] + cs->swapcached[pfn];
+		expected_count = cs->mapped[pfn] + cs->cached[pfn] + cs->isolated[pfn] + cs->swapcached[pfn] +
+				 cs->batched[pfn];
 		CHECK(expected_count > 0, "frame %lu is in use but neither mapped nor cached", pfn);
 		CHECK(page_count(page) == expected_count, "frame %lu: refcount %d, expected %d",
 		      pfn, page_count(page), expected_count);
-		CHECK(!!PageLRU(page) == !cs->isolated[pfn], cs->isolated[pfn] ?
-		      "frame %lu is on an LRU list and on a move's list" :
+		CHECK(!(cs->isolated[pfn] && cs->batched[pfn]), "frame %lu is in an LRU batch and on a move's list",
+		      pfn);
+		CHECK(!!PageLRU(page) == !(cs->isolated[pfn] || cs->batched[pfn]), PageLRU(page) ?
+		      "frame %lu is on an LRU list and on a move's list or in an LRU batch" :
 		      "frame %lu is in use but on no LRU list (left isolated)", pfn);
 		CHECK(!PageFlag(page, PG_locked), "frame %lu is left locked", pfn);
 		CHECK(!PageMlocked(page) || PageUnevictable(page), "mlocked frame %lu is evictable", pfn);
-		CHECK(!!PageAnon(page) != !!cs->cached[pfn], "frame %lu: anon and cached at once", pfn);
+		/* a file page truncated while an LRU batch holds it is neither, until the batch drains */
+		CHECK(!!PageAnon(page) != !!cs->cached[pfn] || (cs->batched[pfn] && !page->mapping),
+		      "frame %lu: anon and cached at once, or neither", pfn);
 		if (!memcg && cs->isolated[pfn] && !PcgFlag(pc, PCG_LEAKED))
 			continue;	/* the seed's window: uncharged between uncharge and charge, isolated */
 		if (!memcg) {
 			CHECK(PcgFlag(pc, PCG_LEAKED),
 			      "frame %lu is in use with no charge (and is no documented seed leak)", pfn);
 			cs->stat[pc->mem_cgroup->id][EMU_STAT_LEAKED]++;
-			if (!cs->isolated[pfn])
+			if (!cs->isolated[pfn] && !cs->batched[pfn])
 				cs->lru[cs->uncharged][page_lru(page)]++;
 			continue;
 		}
@@ -269,7 +275,7 @@ static int check_frames(struct check_state *cs)
 		}
 		if (PcgFlag(pc, PCG_WRONG_CHARGE))
 			st[EMU_STAT_WRONG_CHARGE]++;
-		if (!cs->isolated[pfn])
+		if (!cs->isolated[pfn] && !cs->batched[pfn])
 			cs->lru[memcg->id][page_lru(page)] += thp_nr_pages(page);
 	}
 	for (int cpu = 0; cpu < m->nr_cpus; cpu++)
@@ -440,11 +446,33 @@ static int check_moves(struct check_state *cs)
 	return 0;
 }
 
+/* Pages in the CPUs' LRU add batches (lru_cache_add()): never a huge page, never in two. */
+static int check_lru_batches(struct check_state *cs)
+{
+	struct machine *m = cs->m;
+
+	for (int cpu = 0; cpu < m->nr_cpus; cpu++) {
+		for (int i = 0; i < NR_LRU_LISTS; i++) {
+			struct pagevec *pvec = &m->lru_add[cpu].pvec[i];
+
+			CHECK(pvec->nr < m->pagevec_size, "CPU %d: a full LRU add batch of %u pages", cpu, pvec->nr);
+			for (unsigned int j = 0; j < pvec->nr; j++) {
+				unsigned long pfn = page_to_pfn(pvec->pages[j]);
+
+				CHECK(pfn < cs->nr && !cs->batched[pfn] && !PageHead(pvec->pages[j]),
+				      "frame %lu is twice in LRU add batches, or huge", pfn);
+				cs->batched[pfn] = 1;
+			}
+		}
+	}
+	return 0;
+}
+
 static int check_all(struct check_state *cs)
 {
 	struct machine *m = cs->m;
 
-	if (check_moves(cs))
+	if (check_moves(cs) || check_lru_batches(cs))
 		return -EUCLEAN;
 	struct move_ctx *ctx;
 
@@ -471,19 +499,21 @@ int emu_check_locked(struct machine *m)
 	cs.mapped = calloc(cs.nr, sizeof(*cs.mapped));
 	cs.cached = calloc(cs.nr, 1);
 	cs.isolated = calloc(cs.nr, 1);
+	cs.batched = calloc(cs.nr, 1);
 	cs.swapcached = calloc(cs.nr, 1);
 	cs.swapref = calloc(m->nr_swap + 1, sizeof(*cs.swapref));
 	cs.charged = calloc(cs.uncharged + 1, sizeof(*cs.charged));
 	cs.stat = calloc(cs.uncharged + 1, sizeof(*cs.stat));
 	cs.lru = calloc(cs.uncharged + 1, sizeof(*cs.lru));
 	cs.kmem = calloc(cs.uncharged + 1, sizeof(*cs.kmem));
-	if (cs.mapped && cs.cached && cs.isolated && cs.swapcached && cs.swapref && cs.charged && cs.stat && cs.lru && cs.kmem)
+	if (cs.mapped && cs.cached && cs.isolated && cs.batched && cs.swapcached && cs.swapref && cs.charged && cs.stat && cs.lru && cs.kmem)
 		ret = check_all(&cs);
 	else
 		emu_set_error(-ENOMEM, "out of host memory for the check");
 	free(cs.mapped);
 	free(cs.cached);
 	free(cs.isolated);
+	free(cs.batched);
 	free(cs.swapcached);
 	free(cs.swapref);
 	free(cs.charged);

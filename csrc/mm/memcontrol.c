@@ -680,8 +680,11 @@ void lru_cache_add_locked(struct mem_cgroup_per_zone *mz, struct page *page)
 	SetPageFlag(page, PG_lru);
 }
 
-/* lru_cache_add(), mm/swap.c: onto the head; reclaim takes from the tail. */
-void lru_cache_add(struct page *page)
+/*
+ * lru_add_fn() with its lruvec lock (mm/swap.c): onto the head of its list
+ * at once, no batch; reclaim takes from the tail.
+ */
+void lru_add_page(struct page *page)
 {
 	struct mem_cgroup_per_zone *mz = lock_page_lruvec(page);
 
@@ -721,7 +724,7 @@ int isolate_lru_page(struct page *page)
 /* putback_lru_page(), mm/vmscan.c: back on the list its flags name; drop the isolation reference. */
 void putback_lru_page(struct page *page)
 {
-	lru_cache_add(page);
+	lru_add_page(page);
 	put_page(page);
 }
 

@@ -242,6 +242,7 @@ unsigned long try_to_free_mem_cgroup_pages(struct mem_cgroup *memcg, unsigned lo
 	unsigned long target = max(nr_pages, SWAP_CLUSTER_MAX), reclaimed = 0;
 	TRACE_SLICE(EMU_TRACE_RECLAIM, memcg->id, (long long)target, 0, &reclaimed);
 
+	lru_add_drain();	/* shrink_inactive_list()/shrink_active_list(): this CPU's batches */
 	for (int priority = DEF_PRIORITY; priority >= 0 && reclaimed < target; priority--) {
 		for (int id = 0;; id++) {
 			struct mem_cgroup *mc;

@@ -151,6 +151,10 @@ int mem_cgroup_by_index(struct machine *m, int id, struct mem_cgroup **memcg);
 
 /* mm/vmscan.c and the LRU (mm/swap.c) */
 void lru_cache_add(struct page *page);
+void lru_add_page(struct page *page);
+void lru_add_drain(void);
+void lru_add_drain_all(void);
+void lru_add_count_batched(struct mem_cgroup *memcg, unsigned long *count);
 struct mem_cgroup_per_zone *lock_page_lruvec(struct page *page);
 void lru_cache_add_locked(struct mem_cgroup_per_zone *mz, struct page *page);
 void del_page_from_lru(struct page *page);
