@@ -87,12 +87,27 @@ void emu_set_resched_hook(struct machine *m, void *handle)
 	m->resched_handle = handle;
 }
 
+static void mem_cgroup_free(struct mem_cgroup *memcg)
+{
+	if (memcg)
+		free(memcg->vmstats_percpu);
+	free(memcg);
+}
+
 static struct mem_cgroup *mem_cgroup_alloc(struct machine *m, struct mem_cgroup *parent)
 {
 	struct mem_cgroup *memcg = calloc(1, sizeof(*memcg));
+	size_t stats = (size_t)m->nr_cpus * sizeof(*memcg->vmstats_percpu);
 
 	if (!memcg)
 		return NULL;
+	/* each CPU's counters on cache lines of their own (alloc_percpu()) */
+	memcg->vmstats_percpu = aligned_alloc(64, stats);
+	if (!memcg->vmstats_percpu) {
+		free(memcg);
+		return NULL;
+	}
+	memset(memcg->vmstats_percpu, 0, stats);
 	memcg->machine = m;
 	memcg->parent = parent;
 	/* 5.11+ (our 6.x profiles) are always hierarchical; before, a child inherits */
@@ -107,7 +122,7 @@ static struct mem_cgroup *mem_cgroup_alloc(struct machine *m, struct mem_cgroup 
 	spin_lock(&m->memcg_lock);
 	if (m->nr_memcg_ids > MEMCG_ID_MAX) {
 		spin_unlock(&m->memcg_lock);
-		free(memcg);
+		mem_cgroup_free(memcg);
 		return NULL;
 	}
 	memcg->id = m->nr_memcg_ids++;
@@ -233,7 +248,7 @@ void emu_machine_free(struct machine *m)
 		free(av);
 	}
 	for (int id = 0; id < m->nr_memcg_ids; id++)
-		free(m->memcgs[id]);
+		mem_cgroup_free(m->memcgs[id]);
 	destroy_rwsem(&m->tasklist_lock);
 	pthread_mutex_destroy(&m->mc_lock);
 	pthread_cond_destroy(&m->mc_waitq);
@@ -553,7 +568,7 @@ int emu_memcg_stat(struct machine *m, int id, long long *out)
 	};
 
 	for (int i = 0; i < EMU_NR_STATS; i++)
-		out[i] = atomic_load(&memcg->stat[i]);
+		out[i] = memcg_page_state(memcg, i);
 	unsigned long count[NR_LRU_LISTS] = { 0 };
 
 	/* 6.1 counts a page on its list as it joins (update_lru_size()); 2.6.26 at charge */

@@ -398,9 +398,9 @@ static int check_memcgs(struct check_state *cs)
 		if (check_memsw(cs, memcg))
 			return -EUCLEAN;
 		for (unsigned i = 0; i < sizeof(checked) / sizeof(checked[0]); i++)
-			CHECK(atomic_load(&memcg->stat[checked[i]]) == cs->stat[id][checked[i]],
+			CHECK(memcg_page_state(memcg, checked[i]) == cs->stat[id][checked[i]],
 			      "group %d: %s is %ld pages, the frames say %ld", id, names[i],
-			      atomic_load(&memcg->stat[checked[i]]), cs->stat[id][checked[i]]);
+			      memcg_page_state(memcg, checked[i]), cs->stat[id][checked[i]]);
 		if (check_lruvec(cs, &memcg->info[0], memcg, cs->lru[id]))
 			return -EUCLEAN;
 	}

@@ -649,6 +649,20 @@ void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off)
 		res_counter_uncharge(&memcg->memsw, PAGE_SIZE);
 }
 
+/*
+ * memcg_page_state() after mem_cgroup_flush_stats(), 6.1 (mem_cgroup_read_stat()
+ * before: the per-CPU sum): every CPU's counter folded.  6.1 flushes only
+ * past a threshold of pending updates; we always fold, so a read is exact.
+ */
+long memcg_page_state(struct mem_cgroup *memcg, int idx)
+{
+	long sum = 0;
+
+	for (int cpu = 0; cpu < memcg->machine->nr_cpus; cpu++)
+		sum += atomic_load_explicit(&memcg->vmstats_percpu[cpu].count[idx], memory_order_relaxed);
+	return sum;
+}
+
 /* ---- LRU placement (mm/swap.c, mm/memcontrol.c mem_cgroup_add_lru_list) ---- */
 
 /*

@@ -198,7 +198,7 @@ static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned l
 	struct mem_cgroup_per_zone *mz = &memcg->info[0];
 	unsigned long nr_reclaimed = 0, budget, scanned = 0;
 	/* anon is worth scanning with free swap, or for lazy-move's recharges */
-	int anon = swap_available() || atomic_load(&memcg->stat[EMU_STAT_WRONG_CHARGE]) > 0;
+	int anon = swap_available() || memcg_page_state(memcg, EMU_STAT_WRONG_CHARGE) > 0;
 
 	budget = lru_count(mz, LRU_INACTIVE_FILE) + lru_count(mz, LRU_ACTIVE_FILE);
 	if (anon)
