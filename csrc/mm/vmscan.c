@@ -206,7 +206,7 @@ static unsigned long shrink_mem_cgroup_zone(struct mem_cgroup *memcg, unsigned l
 	struct mem_cgroup_per_zone *mz = &memcg->info[0];
 	unsigned long nr_reclaimed = 0, budget, scanned = 0;
 	/* anon is worth scanning with free swap, or for lazy-move's recharges */
-	int anon = swap_available() || atomic_load(&memcg->stat[EMU_STAT_WRONG_CHARGE]) > 0;
+	int anon = swap_available() || memcg_page_state(memcg, EMU_STAT_WRONG_CHARGE) > 0;
 
 	budget = lru_count(mz, LRU_INACTIVE_FILE) + lru_count(mz, LRU_ACTIVE_FILE);
 	if (anon)
@@ -250,6 +250,7 @@ unsigned long try_to_free_mem_cgroup_pages(struct mem_cgroup *memcg, unsigned lo
 	unsigned long target = max(nr_pages, SWAP_CLUSTER_MAX), reclaimed = 0;
 	TRACE_SLICE(EMU_TRACE_RECLAIM, memcg->id, (long long)target, 0, &reclaimed);
 
+	lru_add_drain();	/* shrink_inactive_list()/shrink_active_list(): this CPU's batches */
 	for (int priority = DEF_PRIORITY; priority >= 0 && reclaimed < target; priority--) {
 		for (int id = 0;; id++) {
 			struct mem_cgroup *mc;
