@@ -62,6 +62,7 @@ def test_mem_cgroup_out_of_memory_on_another_cpu_waits_for_cgroup_mutex_2_6_26(m
     (test_mem_cgroup_out_of_memory_takes_cgroup_lock_under_attach_deadlocks_2_6_26)."""
     m = machine(ram="512M", policy="reserve", kernel="2.6.26", cpus=2)
     x, w, w_addr, events, work = b_filled(m, "20M")
+    m.drain()           # X's last pages out of the LRU add batch, where the RFD walk misses them
     res = m.move(x, "B")
     m.on_resched(None)
     try:
