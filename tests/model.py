@@ -47,7 +47,7 @@ TASK_SIZE = 1 << 47
 MAX_VICTIMS = 16               # MOVE_MAX_VICTIMS
 ANON_LRU, FILE_LRU, UNEVICTABLE = "inactive_anon", "inactive_file", "unevictable"
 LRU_NAMES = (ANON_LRU, FILE_LRU, UNEVICTABLE)   # the order rmdir empties them in
-STATS = ("cache", "rss", "shmem", "mapped_file", "pgpgin", "pgpgout", "wrong", "leaked")
+STATS = ("cache", "rss", "shmem", "mapped_file", "swap", "pgpgin", "pgpgout", "wrong", "leaked")
 
 
 class NotModelled(Exception):
@@ -76,6 +76,8 @@ class Group:
         self.children = {}
         self.limit = RES_MAX
         self.usage = self.max_usage = self.failcnt = 0
+        self.swapx = 0             # memory+swap minus memory: the swap entries its memsw holds
+        self.kmem = 0              # page-table pages charged to it (memcg->kmem, its own)
         self.stat = dict.fromkeys(STATS, 0)
         self.lru = {name: [] for name in LRU_NAMES}
         self.move_charge = 0
@@ -118,6 +120,7 @@ class Page:
         self.recharge = False      # lazy-move: may be recharged by reclaim
         self.leaked_from = None    # seed: in use, charged nowhere, counted in this group
         self.mlocked = False       # PG_mlocked (and PG_unevictable with it)
+        self.swapcache = None      # the Slot whose swap-cache page this is (PG_swapcache)
         self.freed = False
 
     @property
@@ -126,6 +129,19 @@ class Page:
 
     def __repr__(self):
         return f"<page {self.kind} {self.index if self.file else ''} {self.memcg}>"
+
+
+class Slot:
+    """A swap slot: its references (swap PTEs, the swap-cache page) and the group its
+    swap_cgroup record names (None: no record)."""
+
+    def __init__(self):
+        self.refs = 1              # the swap cache's (add_to_swap())
+        self.cache = None          # the swap-cache page
+        self.memcg = None
+
+    def __repr__(self):
+        return f"<slot refs={self.refs} {self.memcg}>"
 
 
 class File:
@@ -160,10 +176,11 @@ class Vma:
 
 
 class Pte:
-    __slots__ = ("page", "write")
+    __slots__ = ("page", "write", "slot")
 
-    def __init__(self, page, write):
-        self.page, self.write = page, write    # page None: the zero page
+    def __init__(self, page, write, slot=None):
+        self.page, self.write = page, write    # page None: the zero page, or a swap entry
+        self.slot = slot                       # a swap entry's slot
 
 
 class Mm:
@@ -172,6 +189,8 @@ class Mm:
         self.vmas = []             # sorted by address
         self.ptes = {}             # addr -> Pte
         self.tables = set()        # addr >> 21 of every PTE table that exists
+        self.dirs = set()          # ("pud", addr >> 39) and ("pmd", addr >> 30) that exist
+        self.kmem = []             # the group each page-table page is charged to (kmem)
         self.fac = MMAP_BASE       # free_area_cache: the next mapping ends here
         self.users = 1
 
@@ -182,7 +201,8 @@ class Mm:
         return None
 
     def rss(self):
-        return sum(1 for p in self.ptes.values() if p.page is not None)
+        """get_mm_rss() + MM_SWAPENTS: mapped pages and swap entries (oom_badness())."""
+        return sum(1 for p in self.ptes.values() if p.page is not None or p.slot is not None)
 
 
 class Task:
@@ -213,6 +233,7 @@ class MoveCtx:
         self.isolated, self.moved = [], []
         self.nr_isolated = self.nr_moved = self.nr_leaked = self.nr_skipped = 0
         self.precharge = self.moved_charge = 0
+        self.moved_swap = self.swap_settled = 0
         self.move_type = 0
         self.victims = []
 
@@ -236,8 +257,11 @@ def chunks(start, end):
 # ---------------------------------------------------------------------------- the machine
 
 class Model:
-    def __init__(self, ram_pages):
+    def __init__(self, ram_pages, swap_pages=0, kmem=False):
         self.ram_pages = ram_pages
+        self.swap_pages = swap_pages
+        self.swap_free = max(swap_pages - 1, 0)     # slot 0 is the swap header
+        self.kmem = kmem                            # page tables charged (6.1 kmem accounting)
         self.frames = 1                             # the zero page
         self.root = Group("", 0, None)
         self.groups = {"": self.root}               # live groups by path
@@ -439,7 +463,7 @@ class Model:
 
     def maybe_free(self, page):
         """put_page(): the last reference (PTE, page cache, isolation) frees and uncharges."""
-        if page.maps or page.in_cache or page.isolated or page.pins or page.freed:
+        if page.maps or page.in_cache or page.swapcache or page.isolated or page.pins or page.freed:
             return
         if page.lru is not None:
             self.lru_del(page)
@@ -533,10 +557,10 @@ class Model:
         return done
 
     def shrink(self, g, want, priority):
-        """One group's share: the oldest file pages first; anon ones only while it holds
-        WRONG_CHARGE pages (no swap); (list sizes >> priority) pages looked at, in batches of
-        32, until this group alone has freed ``want``."""
-        anon = g.stat["wrong"] > 0
+        """One group's share: the oldest file pages first; anon ones only with a free swap
+        slot or while it holds WRONG_CHARGE pages; (list sizes >> priority) pages looked at,
+        in batches of 32, until this group alone has freed ``want``."""
+        anon = self.swap_free > 0 or g.stat["wrong"] > 0
         budget = (len(g.lru[FILE_LRU]) + (len(g.lru[ANON_LRU]) if anon else 0)) >> priority
         done = 0
         while done < want and budget:
@@ -562,7 +586,7 @@ class Model:
         if self.lazy_recharge(page):
             return True
         if page.swapbacked:
-            return False                        # no swap: anon and shmem stay
+            return self.swap_out(page)
         # a clean page-cache page: unmap it everywhere (in i_mmap order; a VM_LOCKED mapping
         # stops that and the page is mlocked again), then drop it from its file unless
         # someone else holds a reference (a fault copying it): then it stays, unmapped
@@ -580,6 +604,157 @@ class Model:
         del page.file.slots[page.index]
         page.in_cache = False
         return True
+
+    # ---- swap (mm/swapfile.c, mm/swap_state.c, 6.1) ----
+    def swap_full(self):
+        """vm_swap_full(): more than half the swap slots are in use."""
+        return self.swap_pages and self.swap_free * 2 < self.swap_pages - 1
+
+    def swap_put(self, slot):
+        """swap_free(): the last reference frees the slot, and its record goes."""
+        slot.refs -= 1
+        if not slot.refs:
+            self.uncharge_swap(slot)
+            self.swap_free += 1
+
+    @staticmethod
+    def uncharge_swap(slot):
+        """mem_cgroup_uncharge_swap(): the recorded group (a removed one too) drops the entry
+        from its swap statistic and memory+swap."""
+        g, slot.memcg = slot.memcg, None
+        if g is not None:
+            g.stat["swap"] -= 1
+            for c in g.chain():
+                c.swapx -= 1
+
+    @staticmethod
+    def swapped(page):
+        """folio_swapped(): does a swap PTE still hold the slot of this swap-cache page?"""
+        return page.swapcache is not None and page.swapcache.refs > 1
+
+    def delete_from_swap_cache(self, page):
+        slot, page.swapcache = page.swapcache, None
+        slot.cache = None
+        self.swap_put(slot)
+        self.maybe_free(page)
+
+    def try_to_free_swap(self, page):
+        """try_to_free_swap(): out of the swap cache unless a swap PTE still holds the slot."""
+        if page.swapcache is not None and not self.swapped(page):
+            self.delete_from_swap_cache(page)
+
+    def free_swap_cache(self, page):
+        """free_swap_cache(): a page unmapped everywhere, through try_to_free_swap()."""
+        if not page.maps:
+            self.try_to_free_swap(page)
+
+    def free_swap_and_cache(self, slot):
+        """free_swap_and_cache(): a zapped swap PTE's reference goes; a cached page that is
+        then the slot's only holder leaves the cache if unmapped."""
+        self.swap_put(slot)
+        if slot.refs == 1 and slot.cache is not None:
+            self.free_swap_cache(slot.cache)
+
+    def swap_out(self, page):
+        """shrink_page_list() of an anon page, 6.1: a slot unless it is in the swap cache
+        already (add_to_swap(); none free: it stays); every PTE mapping it becomes a swap
+        entry with a reference of its own (try_to_unmap(), in rmap order: a VM_LOCKED
+        mapping stops it and the page is mlocked again); then, if only the cache and reclaim
+        hold it (__remove_mapping()), the slot records the page's group -- a WRONG_CHARGE
+        page's: the group of the first task unmapped -- whose memory+swap keeps the entry
+        (mem_cgroup_swapout()), and the page leaves the cache and is freed.  Otherwise it
+        stays in the swap cache."""
+        if page.kind != "anon":
+            raise NotModelled("shmem swap-out")
+        if page.swapcache is None:
+            if not self.swap_free:
+                return False
+            self.swap_free -= 1
+            page.swapcache = Slot()
+            page.swapcache.cache = page
+        slot = page.swapcache
+        task_group = None
+        for mm, addr in list(page.maps):
+            if self.vma_at(mm, addr).locked:
+                page.mlocked = True
+                return False
+            task_group = task_group or mm.owner.group
+            mm.ptes[addr] = Pte(None, False, slot)
+            slot.refs += 1
+            self.unmap_page(page, mm, addr)
+        if page.pins:
+            return False
+        rec = page.memcg
+        if rec is not None:
+            rec = task_group if page.wrong and task_group is not None else rec
+            slot.memcg = rec
+            rec.stat["swap"] += 1
+            for c in rec.chain():
+                c.swapx += 1
+        slot.cache = page.swapcache = None
+        self.swap_put(slot)
+        return True
+
+    def do_swap_page(self, mm, v, addr, pte, write):
+        """do_swap_page(), 6.1: the slot's swap-cache page, or a new one charged to the group
+        the slot records while that group lives, else to the mm owner's
+        (mem_cgroup_swapin_charge_folio()), after which the page carries the charge and the
+        record goes (mem_cgroup_swapin_uncharge_swap()).  The PTE's slot reference goes; the
+        page leaves the swap cache when swap is over half full, the VMA is mlocked, or a
+        write finds only this PTE and the cache holding it -- and only when no other swap PTE
+        holds the slot.  Writable only when out of the cache and mapped once."""
+        slot = pte.slot
+        page = slot.cache
+        if page is None:
+            page = self.alloc("anon")
+            g = slot.memcg if slot.memcg is not None and not slot.memcg.dead else mm.owner.group
+            if not self.charge(page, g, cache=False):
+                page.freed = True
+                self.frames -= 1
+                return False
+            page.swapcache, slot.cache = slot, page
+            slot.refs += 1
+            self.uncharge_swap(slot)
+            self.lru_add(page)
+        page.maps.append((mm, addr))
+        if v.locked:
+            self.mlock_page(page)
+        self.swap_put(slot)
+        if (self.swap_full() or v.locked or page.mlocked
+                or (write and len(page.maps) == 1 and not page.isolated and not page.pins)):
+            self.try_to_free_swap(page)
+        mm.ptes[addr] = Pte(page, write and page.swapcache is None and len(page.maps) == 1)
+        return True
+
+    # ---- page tables (kmem) ----
+    def pte_alloc(self, mm, addr, g, oom=True):
+        """pud_alloc(), pmd_alloc(), pte_alloc(): the missing page-table pages of ``addr``,
+        each charged as kmem to ``g`` (the mm owner's group; a fork's, the forking task's)
+        with reclaim -- and the OOM killer for a fault, not for a fork -- when kmem is
+        accounted (__memcg_kmem_charge_page(), 6.1).  False when a charge failed."""
+        for have, key in ((mm.dirs, ("pud", addr >> 39)), (mm.dirs, ("pmd", addr >> 30)),
+                          (mm.tables, addr >> 21)):
+            if key in have:
+                continue
+            if self.kmem:
+                if not self.try_charge(g, 1, reclaim=True, oom=oom):
+                    return False
+                g.kmem += 1
+                mm.kmem.append(g)
+            have.add(key)
+        return True
+
+    def free_pgtables(self, mm):
+        """free_pgtables(): every page-table page goes, its kmem uncharged from the group
+        charged, or from the ancestor its kmem went to once that group was removed."""
+        for g in mm.kmem:
+            while g.dead:
+                g = g.parent
+            g.kmem -= 1
+            self.res_uncharge(g, 1)
+        mm.kmem = []
+        mm.tables.clear()
+        mm.dirs.clear()
 
     def owner_group(self, page):
         """The group of the task whose PTE maps this mapped-once anon page."""
@@ -607,12 +782,14 @@ class Model:
 
     def oom_kill(self, over):
         """mem_cgroup_out_of_memory(), 6.1: kill the task under ``over`` with the highest
-        oom_badness() -- resident pages plus oom_score_adj per mille of the group's own limit
-        (mem_cgroup_get_max(); the machine's RAM at the root), negative scores counting too;
+        oom_badness() -- resident pages and swap entries plus oom_score_adj per mille of the
+        group's own limit and the swap device (mem_cgroup_get_max(), memory+swap unlimited;
+        the machine's RAM and swap at the root), negative scores counting too;
         a tie goes to the later task; oom_score_adj -1000 is never chosen.  -1 while an
         earlier victim is still exiting.  The charging task itself exits when its fault ends
         (oom_synchronize)."""
-        totalpages = self.ram_pages if over.parent is None else min(over.limit, (1 << 63) - 1) // PAGE
+        totalpages = self.swap_pages + (self.ram_pages if over.parent is None
+                                        else min(over.limit, (1 << 63) - 1) // PAGE)
         victim, best = 0, None
         for pid in sorted(self.tasks):
             t = self.tasks[pid]
@@ -670,7 +847,7 @@ class Model:
             raise err(errno.EBUSY)
         parent = g.parent
         self.drain_stock(g)                     # mem_cgroup_css_offline()
-        while g.usage:                          # 6.1 reparents every page, newest first
+        while g.usage > g.kmem * PAGE:          # 6.1 reparents every page, newest first
             lst = next((g.lru[n] for n in LRU_NAMES if g.lru[n]), None)
             if lst is None:
                 raise NotModelled("rmdir of a group whose pages are isolated")
@@ -680,6 +857,9 @@ class Model:
             g.usage -= PAGE                     # res_counter_uncharge_until(parent)
             self.lru_add(page)
         g.dead = True
+        parent.kmem += g.kmem                   # memcg_reparent_objcgs(): the page tables' kmem
+        g.usage -= g.kmem * PAGE
+        g.kmem = 0
         del parent.children[path.strip("/").split("/")[-1]]
         del self.groups[g.path]
 
@@ -754,15 +934,17 @@ class Model:
             self.zap(mm, v, v.start, v.end)
             mm.vmas.remove(v)
             self.remove_vma(v)
-        mm.tables.clear()
+        self.free_pgtables(mm)
         if mm.owner is not None and mm.owner.mm is not mm:
             mm.owner.memdie = False
 
     def fork(self, pid):
+        """copy_process(): the child's mm shares every page copy-on-write, swap entries too
+        (swap_duplicate()); its page tables are charged to the forking task's group, without
+        the OOM killer: a charge that fails fails the fork and the half-built mm goes."""
         parent = self.task(pid)
         pm = parent.mm
-        child = self.new_task(parent.group, None)
-        cm = child.mm
+        cm = Mm(None)
         cm.fac = pm.fac
         for v in pm.vmas:
             c = v.copy(cm)
@@ -774,17 +956,23 @@ class Model:
             for lo, hi in chunks(v.start, v.end):
                 if lo >> 21 not in pm.tables:
                     continue
-                cm.tables.add(lo >> 21)
+                if not self.pte_alloc(cm, lo, parent.group, oom=False):
+                    self.mm_put(cm)
+                    raise err(errno.ENOMEM)
                 for addr in range(lo, hi, PAGE):
                     pte = pm.ptes.get(addr)
                     if pte is None:
+                        continue
+                    if pte.slot is not None:
+                        pte.slot.refs += 1
+                        cm.ptes[addr] = Pte(None, False, pte.slot)
                         continue
                     if not v.shared:
                         pte.write = False
                     cm.ptes[addr] = Pte(pte.page, pte.write)
                     if pte.page is not None:
                         self.map_page(pte.page, cm, addr)
-        return child.pid
+        return self.new_task(parent.group, cm).pid
 
     # ---- address space ----
     def mmap(self, pid, length, kind, path=None, private=False):
@@ -849,6 +1037,8 @@ class Model:
             munlock = []
             for addr in range(lo, hi, PAGE):
                 pte = mm.ptes.pop(addr, None)
+                if pte is not None and pte.slot is not None:
+                    self.free_swap_and_cache(pte.slot)
                 if pte is None or pte.page is None:
                     continue
                 page = pte.page
@@ -857,6 +1047,7 @@ class Model:
                     page.pins += 1              # munlocked once the table is done
                     munlock.append(page)
                 else:
+                    self.free_swap_cache(page)  # free_pages_and_swap_cache()
                     self.maybe_free(page)
             for page in munlock:
                 if not self.mlocked_elsewhere(page):
@@ -935,7 +1126,8 @@ class Model:
 
     def fault(self, mm, v, addr, write):
         """handle_mm_fault() for one page: True, or False when a charge failed."""
-        mm.tables.add(addr >> 21)
+        if not self.pte_alloc(mm, addr, mm.owner.group):
+            return False
         while True:
             ret = self.fault_once(mm, v, addr, write)
             if ret is not None:
@@ -943,11 +1135,15 @@ class Model:
 
     def fault_once(self, mm, v, addr, write):
         pte = mm.ptes.get(addr)
+        if pte is not None and pte.slot is not None:
+            return self.do_swap_page(mm, v, addr, pte, write)
         if pte is not None:
             if not write or pte.write:
                 return True
             old = pte.page
-            if v.shared or (old is not None and old.kind == "anon" and len(old.maps) == 1):
+            # wp_can_reuse_anon_folio(), 6.1: not while a swap PTE holds its swap-cache slot
+            if v.shared or (old is not None and old.kind == "anon" and len(old.maps) == 1
+                            and not self.swapped(old)):
                 pte.write = True
                 return True
             if old is not None:
@@ -1225,7 +1421,7 @@ class Model:
     @staticmethod
     def qualifies(page):
         """Still a private anon page mapped once, held only by its PTE and our isolation."""
-        return page.kind == "anon" and len(page.maps) == 1 and not page.pins
+        return page.kind == "anon" and len(page.maps) == 1 and not page.pins and page.swapcache is None
 
     def recharge_private(self, page, g, ctx):
         """Uncharge the page and charge it to ``g`` (reclaim and OOM armed): 0 done, 1 left
@@ -1479,8 +1675,17 @@ class Model:
     def mc_target(self, ctx, v, addr, moving=False):
         """get_mctgt_type(): the page one PTE offers to the count (or, ``moving``, the move), if
         it is charged to ``from``.  6.1: when moving, page cache behind an empty PTE that some
-        other PTE maps is skipped (it could unmap during the move)."""
+        other PTE maps is skipped (it could unmap during the move).  Behind a swap PTE (bit
+        0): the swap-cache page if it is charged to ``from``, else the slot if its record
+        names ``from``."""
         pte = ctx.mm.ptes.get(addr)
+        if pte is not None and pte.slot is not None:
+            if not ctx.move_type & 1:
+                return None
+            page = pte.slot.cache
+            if page is not None and page.memcg is ctx.frm:
+                return page
+            return pte.slot if pte.slot.memcg is ctx.frm else None
         if pte is not None:
             page = pte.page
             if page is None:
@@ -1553,6 +1758,16 @@ class Model:
         if ctx.moved_charge:
             self.res_uncharge(ctx.frm, ctx.moved_charge)
             ctx.moved_charge = 0
+        n = ctx.moved_swap - ctx.swap_settled
+        if n:
+            # the precharge put the moved swap entries on to's memory counter: only to's
+            # memory+swap keeps them, and from's memory+swap lets them go
+            for c in ctx.to.chain():
+                c.usage -= n * PAGE
+                c.swapx += n
+            for c in ctx.frm.chain():
+                c.swapx -= n
+            ctx.swap_settled = ctx.moved_swap
 
     def cancel_upstream(self, res, t, src, dst, state):
         ctx, state.ctx = state.ctx, None
@@ -1591,9 +1806,15 @@ class Model:
                 while True:
                     batch = []
                     while addr != hi and ctx.precharge > len(batch):
-                        page = self.mc_target(ctx, v, addr, moving=True)
-                        if page is not None:
-                            batch.append(page)
+                        target = self.mc_target(ctx, v, addr, moving=True)
+                        if isinstance(target, Slot):        # mem_cgroup_move_swap_account()
+                            target.memcg = ctx.to
+                            ctx.frm.stat["swap"] -= 1
+                            ctx.to.stat["swap"] += 1
+                            ctx.precharge -= 1
+                            ctx.moved_swap += 1
+                        elif target is not None:
+                            batch.append(target)
                         addr += PAGE
                     if batch:
                         self.mc_move_pages(ctx, batch)
@@ -1603,7 +1824,7 @@ class Model:
                             continue
                     break
                 if ret is None:
-                    ret = yield from self.resched("move", ctx.moved_charge)
+                    ret = yield from self.resched("move", ctx.moved_charge + ctx.moved_swap)
                 if ret is not None:
                     break
             if ret is not None:
@@ -1627,7 +1848,7 @@ class Model:
         s = g.stat
         return {
             "cache": s["cache"] * PAGE, "rss": s["rss"] * PAGE, "shmem": s["shmem"] * PAGE,
-            "mapped_file": s["mapped_file"] * PAGE, "pgpgin": s["pgpgin"], "pgpgout": s["pgpgout"],
+            "mapped_file": s["mapped_file"] * PAGE, "swap": s["swap"] * PAGE, "pgpgin": s["pgpgin"], "pgpgout": s["pgpgout"],
             "inactive_anon": len(g.lru[ANON_LRU]) * PAGE, "active_anon": 0,
             "inactive_file": len(g.lru[FILE_LRU]) * PAGE, "active_file": 0,
             "unevictable": len(g.lru[UNEVICTABLE]) * PAGE,
@@ -1637,8 +1858,9 @@ class Model:
         return min(g.limit, PAGE_COUNTER_MAX_BYTES)
 
     def charged_pages(self, g):
-        """Pages charged to ``g`` itself (what its usage is made of outside a move)."""
-        return g.stat["cache"] + g.stat["rss"]
+        """Pages charged to ``g`` itself, page tables included (what its usage is made of
+        outside a move)."""
+        return g.stat["cache"] + g.stat["rss"] + g.kmem
 
     def wrong_pages_owned_by(self, g):
         """Lazy pages charged elsewhere whose task is now in ``g``: its tasks' use beyond usage."""

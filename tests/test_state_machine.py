@@ -51,6 +51,10 @@ LIMITS = st.sampled_from([0, 1, 2, 5, 8, 16, 30, 64, 100, 200, 600, 1100, 3000, 
 ADJ = st.sampled_from([-1000, -1000, -1000, 0, 500])
 SETUP_LIMITS = st.sampled_from([100, 40, 600, 1100, 3000, 8, 0, None])    # simplest first: limited
 SEL = st.integers(0, 1 << 16)
+# The machines a run drives, (swap, kmem): 4 KiB pages only, as the model's first rules had
+# them; or a swap device of 1024 slots with page tables charged as kernel memory (the model
+# does not swap shmem: that run maps none)
+VARIANTS = {"4k": ("0", False), "swap": ("4M", True)}
 
 
 def event(text):
@@ -101,12 +105,16 @@ class MemcgMachine(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self.m = Machine(ram=RAM, swap="0", policy="none", kernel="6.1", thp="never",
-                         kmem=False)  # the model has 4 KiB user pages
-        self.model = Model(self.m.ram_pages)
+        self.m = self.model = None      # made by setup(), for the variant it draws
         self.failcnt = {}
         self.rare = 0           # rare move outcomes seen: what targeted search climbs towards
         self.hook = None
+
+    def make(self, variant):
+        swap, kmem = VARIANTS[variant]
+        self.variant = variant
+        self.m = Machine(ram=RAM, swap=swap, policy="none", kernel="6.1", thp="never", kmem=kmem)
+        self.model = Model(self.m.ram_pages, self.m.swap_pages, kmem)
         self.m.on_resched(self._on_resched)
 
     # ---- comparing ----
@@ -118,6 +126,8 @@ class MemcgMachine(RuleBasedStateMachine):
                 "max_usage": int(m.read(path, "memory.max_usage_in_bytes")),
                 "failcnt": int(m.read(path, "memory.failcnt")),
                 "limit": int(m.read(path, "memory.limit_in_bytes")),
+                "memsw": int(m.read(path, "memory.memsw.usage_in_bytes")),
+                "kmem": int(m.read(path, "memory.kmem.usage_in_bytes")),
                 "wrong": int(m.read(path, "memcg_emu.wrong_charge_bytes")),
                 "leaked": int(m.read(path, "memcg_emu.leaked_bytes")),
                 "tasks": [int(p) for p in m.read(path, "tasks").split()],
@@ -125,6 +135,8 @@ class MemcgMachine(RuleBasedStateMachine):
             stat = stat_of(m, path)
             want = {
                 "usage": g.usage, "max_usage": g.max_usage, "failcnt": g.failcnt,
+                "memsw": g.usage + g.swapx * PAGE,
+                "kmem": sum(h.kmem for h in md.groups.values() if h.under(g)) * PAGE,
                 "limit": md.show_limit(g), "wrong": g.stat["wrong"] * PAGE,
                 "leaked": g.stat["leaked"] * PAGE, "tasks": [t.pid for t in md.live_tasks(g)],
             }
@@ -170,10 +182,12 @@ class MemcgMachine(RuleBasedStateMachine):
     # ---- setup ----
     @initialize(groups=st.lists(st.sampled_from(PATHS[2:]), max_size=2), a_limit=SETUP_LIMITS, b_limit=SETUP_LIMITS,
                 b_mask=st.sampled_from([0, 1, 2, 3, 3]), size=SIZES, adj=ADJ,
-                helper_a=st.sampled_from([0, 8, 40, 300, 600]), helper_b=st.sampled_from([0, 8, 40, 300, 600]))
-    def setup(self, groups, a_limit, b_limit, b_mask, size, adj, helper_a, helper_b):
-        """A and B (and maybe more), their limits, B's move_charge_at_immigrate, one task in A
-        with some anon memory."""
+                helper_a=st.sampled_from([0, 8, 40, 300, 600]), helper_b=st.sampled_from([0, 8, 40, 300, 600]),
+                variant=st.sampled_from(sorted(VARIANTS)))
+    def setup(self, groups, a_limit, b_limit, b_mask, size, adj, helper_a, helper_b, variant):
+        """The machine of ``variant``; A and B (and maybe more), their limits, B's
+        move_charge_at_immigrate, one task in A with some anon memory."""
+        self.make(variant)
         for path in ["A", "B"] + groups:
             self.both(f"mkdir {path}", lambda: self.m.mkdir(path), lambda: self.model.mkdir(path))
         if a_limit is not None:
@@ -303,18 +317,42 @@ class MemcgMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.tasks())
     @rule(task=SEL, adjs=st.lists(st.sampled_from([0, 500, -500, 1000, -1000]), min_size=1, max_size=MAX_TASKS),
-          pages=SIZES)
-    def oom(self, task, adjs, pages):
+          pages=SIZES, big=st.sampled_from([False, False, False, True]))
+    def oom(self, task, adjs, pages, big):
         """A task's group runs out of memory: its tasks' oom_score_adj set from ``adjs``, its limit
-        lowered to its usage, and the task faults ``pages`` new anon pages.  The victim must be the
-        model's (oom_badness(): resident pages, oom_score_adj per mille of RAM, -1000 never)."""
+        set to its usage -- ``big``: to at least 1024 pages, room the task fills first, so that
+        oom_score_adj (per mille of the limit) weighs -- and the task faults ``pages`` new anon
+        pages.  The victim must be the model's (oom_badness(): resident pages and swap entries,
+        oom_score_adj per mille of the limit and swap, -1000 never)."""
         t = self.pick_task(task)
         for u, adj in zip(self.model.live_tasks(t.group), adjs):
             self.adjust(u.pid, adj)
+        room = 0
         if t.group.parent is not None:
             self.drain()    # else the charge stock's pages ahead are room under the new limit
-            self.set_limit(ALL_PATHS.index(t.group.path), t.group.usage)
-        self.fault_new(t, pages, f"oom in {t.group.path!r}")
+            limit = max(t.group.usage, 1024 * PAGE) if big else t.group.usage
+            room = (limit - t.group.usage) // PAGE
+            self.set_limit(ALL_PATHS.index(t.group.path), limit)
+        self.fault_new(t, pages + room, f"oom in {t.group.path!r}")
+
+    @precondition(lambda self: self.tasks() and self.model.swap_pages)
+    @rule(task=SEL, which=SEL, policy=POLICY, write=st.booleans())
+    def swap_move_refault(self, task, which, policy, write):
+        """Swap a task's group out (reclaim it whole: every anon page that a slot can take goes,
+        whatever the order), move the task under ``policy``, and fault all its memory back:
+        a swap-in charges the group the slot records (upstream bit 0 moved the record along),
+        not the task's."""
+        t = self.pick_mover(task)
+        path = t.group.path
+        self.both(f"swap out {path!r}", lambda: self.m.reclaim(path, 1 << 40),
+                  lambda: self.model.reclaim(t.group, (1 << 40) // PAGE))
+        self.do_move(t.pid, self.pick_dst(t, which), policy, [])
+        if not t.dead:
+            for v in list(t.mm.vmas):
+                if t.dead:
+                    break
+                self.faulting(f"refault {t.pid} {v.start:#x}", lambda: self.m.touch(t.pid, v.start, v.end - v.start, write),
+                              lambda: self.model.touch(t.pid, v.start, v.end - v.start, write))
 
     @precondition(lambda self: self.tasks() and len(self.tasks()) < MAX_TASKS)
     @rule(task=SEL, adj=ADJ)
@@ -322,7 +360,8 @@ class MemcgMachine(RuleBasedStateMachine):
         t = self.pick_task(task)
         r1, r2 = self.both(f"fork {t.pid}", lambda: self.m.fork(t.pid), lambda: self.model.fork(t.pid))
         assert r1 == r2
-        self.adjust(r1, adj)
+        if r1 is not None:          # a fork whose page tables cannot be charged fails
+            self.adjust(r1, adj)
 
     @precondition(lambda self: self.tasks())
     @rule(task=SEL)
@@ -344,6 +383,8 @@ class MemcgMachine(RuleBasedStateMachine):
         t = self.pick_task(task)
         if len(t.mm.vmas) >= MAX_VMAS:
             return
+        if kind == "shm" and self.model.swap_pages:
+            kind = "anon"
         path = FILES[file] if kind == "file" else None
         private = private if kind == "file" else False
         r1, r2 = self.both(f"mmap {t.pid}", lambda: self.m.mmap(t.pid, pages * PAGE, kind, path, private),
@@ -727,7 +768,8 @@ class MemcgMachine(RuleBasedStateMachine):
             assert over <= owned <= wrong_total, f"{path!r}: over its limit by {over} (wrong {wrong_total})"
 
     def teardown(self):
-        self.m.on_resched(None)
+        if self.m is not None:
+            self.m.on_resched(None)
         try:
             target(float(self.rare), label="rare move outcomes")
         except Exception:      # replayed by hand: no search to steer
