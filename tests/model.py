@@ -47,7 +47,7 @@ TASK_SIZE = 1 << 47
 MAX_VICTIMS = 16               # MOVE_MAX_VICTIMS
 ANON_LRU, FILE_LRU, UNEVICTABLE = "inactive_anon", "inactive_file", "unevictable"
 LRU_NAMES = (ANON_LRU, FILE_LRU, UNEVICTABLE)   # the order rmdir empties them in
-STATS = ("cache", "rss", "shmem", "mapped_file", "swap", "pgpgin", "pgpgout", "wrong", "leaked")
+STATS = ("cache", "rss", "rss_huge", "shmem", "mapped_file", "swap", "pgpgin", "pgpgout", "wrong", "leaked")
 
 
 class NotModelled(Exception):
@@ -108,6 +108,7 @@ class Zone:
 class Page:
     def __init__(self, kind, file=None, index=None):
         self.kind = kind           # "anon" | "file" | "shm"
+        self.nr = 1                # pages: HPAGE_PMD_NR for a huge page
         self.file, self.index = file, index
         self.maps = []             # (mm, addr) of every PTE that maps it
         self.in_cache = False      # a file (page cache or shmem object) holds it
@@ -190,6 +191,7 @@ class Mm:
         self.ptes = {}             # addr -> Pte
         self.tables = set()        # addr >> 21 of every PTE table that exists
         self.dirs = set()          # ("pud", addr >> 39) and ("pmd", addr >> 30) that exist
+        self.huge = {}             # addr >> 21 -> the Pte of a huge PMD (the table's 2M)
         self.kmem = []             # the group each page-table page is charged to (kmem)
         self.fac = MMAP_BASE       # free_area_cache: the next mapping ends here
         self.users = 1
@@ -202,7 +204,8 @@ class Mm:
 
     def rss(self):
         """get_mm_rss() + MM_SWAPENTS: mapped pages and swap entries (oom_badness())."""
-        return sum(1 for p in self.ptes.values() if p.page is not None or p.slot is not None)
+        return (sum(1 for p in self.ptes.values() if p.page is not None or p.slot is not None)
+                + PTRS * len(self.huge))
 
 
 class Task:
@@ -257,11 +260,12 @@ def chunks(start, end):
 # ---------------------------------------------------------------------------- the machine
 
 class Model:
-    def __init__(self, ram_pages, swap_pages=0, kmem=False):
+    def __init__(self, ram_pages, swap_pages=0, kmem=False, thp=False):
         self.ram_pages = ram_pages
         self.swap_pages = swap_pages
         self.swap_free = max(swap_pages - 1, 0)     # slot 0 is the swap header
         self.kmem = kmem                            # page tables charged (6.1 kmem accounting)
+        self.thp = thp                              # transparent_hugepage/enabled "always"
         self.frames = 1                             # the zero page
         self.root = Group("", 0, None)
         self.groups = {"": self.root}               # live groups by path
@@ -403,7 +407,7 @@ class Model:
         if page.cache:
             d = {"cache": 1, "shmem": int(page.kind == "shm"), "mapped_file": int(bool(page.maps))}
         else:
-            d = {"rss": 1}
+            d = {"rss": page.nr, "rss_huge": page.nr if page.nr > 1 else 0}
         d["wrong"] = int(page.wrong)
         return d
 
@@ -437,7 +441,7 @@ class Model:
         self.stat_add(g, page, -1)
         g.stat["pgpgout"] += 1
         page.memcg, page.cache, page.wrong, page.recharge = None, False, False, False
-        self.res_uncharge(g, 1)
+        self.res_uncharge(g, page.nr)
 
     def move_account(self, page, frm, to, uncharge_from):
         """mem_cgroup_move_account(): the page's charge changes hands (page off the LRU)."""
@@ -451,7 +455,7 @@ class Model:
         frm.stat["pgpgout"] += 1
         to.stat["pgpgin"] += 1
         if uncharge_from:
-            self.res_uncharge(frm, 1)
+            self.res_uncharge(frm, page.nr)
         return True
 
     # ---- page frames and the LRU ----
@@ -469,7 +473,7 @@ class Model:
             self.lru_del(page)
         self.uncharge(page)
         page.freed = True
-        self.frames -= 1
+        self.frames -= page.nr
 
     def lru_list(self, page):
         owner = page.memcg if page.memcg is not None else self.zone
@@ -664,8 +668,8 @@ class Model:
         page's: the group of the first task unmapped -- whose memory+swap keeps the entry
         (mem_cgroup_swapout()), and the page leaves the cache and is freed.  Otherwise it
         stays in the swap cache."""
-        if page.kind != "anon":
-            raise NotModelled("shmem swap-out")
+        if page.kind != "anon" or page.nr > 1:
+            raise NotModelled("shmem or huge page swap-out")
         if page.swapcache is None:
             if not self.swap_free:
                 return False
@@ -854,7 +858,7 @@ class Model:
             page = lst[-1]
             self.lru_del(page)
             self.move_account(page, g, parent, False)
-            g.usage -= PAGE                     # res_counter_uncharge_until(parent)
+            g.usage -= page.nr * PAGE           # res_counter_uncharge_until(parent)
             self.lru_add(page)
         g.dead = True
         parent.kmem += g.kmem                   # memcg_reparent_objcgs(): the page tables' kmem
@@ -956,6 +960,8 @@ class Model:
             for lo, hi in chunks(v.start, v.end):
                 if lo >> 21 not in pm.tables:
                     continue
+                if lo >> 21 in pm.huge:
+                    raise NotModelled("fork of a huge PMD (COW splits it)")
                 if not self.pte_alloc(cm, lo, parent.group, oom=False):
                     self.mm_put(cm)
                     raise err(errno.ENOMEM)
@@ -1034,6 +1040,14 @@ class Model:
         for lo, hi in chunks(start, end):
             if lo >> 21 not in mm.tables:
                 continue
+            huge = mm.huge.get(lo >> 21)
+            if huge is not None:
+                if hi - lo < PMD:
+                    raise NotModelled("a huge PMD zapped in part (a split)")
+                del mm.huge[lo >> 21]                   # zap_huge_pmd()
+                huge.page.maps.remove((mm, lo))
+                self.maybe_free(huge.page)
+                continue
             munlock = []
             for addr in range(lo, hi, PAGE):
                 pte = mm.ptes.pop(addr, None)
@@ -1075,6 +1089,13 @@ class Model:
             mm.vmas.remove(v)
             self.remove_vma(v)
 
+    @staticmethod
+    def splits_huge(mm, addr, length):
+        """Would unmapping [addr, addr + length) cover a huge PMD in part (and split it)?"""
+        end = addr + length
+        return any(addr < (k + 1) * PMD and end > k * PMD and not (addr <= k * PMD and end >= (k + 1) * PMD)
+                   for k in mm.huge)
+
     def range_mapped(self, mm, start, end):
         addr = start
         for v in mm.vmas:
@@ -1088,6 +1109,31 @@ class Model:
         return addr >= end
 
     # ---- faults ----
+    def thp_suitable(self, mm, v, addr, write):
+        """transhuge_vma_suitable(), thp "always": a write into an empty PTE table whose aligned
+        2M a private anon VMA (not VM_LOCKED) covers."""
+        haddr = addr & ~(PMD - 1)
+        return (self.thp and write and v.file is None and not v.locked
+                and v.start <= haddr and haddr + PMD <= v.end
+                and not any(a in mm.ptes for a in range(haddr, haddr + PMD, PAGE)))
+
+    def do_huge_pmd_anonymous_page(self, mm, addr):
+        """do_huge_pmd_anonymous_page(), 6.1: a huge page charged as 512 pages at once,
+        without reclaim (defrag "madvise" and no MADV_HUGEPAGE) and so never the OOM killer;
+        False when the charge fails (VM_FAULT_FALLBACK: 4 KiB pages)."""
+        if self.frames + PTRS > self.ram_pages:
+            raise NotModelled("RAM exhausted: the model does not cover global reclaim")
+        if not self.try_charge(mm.owner.group, PTRS, reclaim=False):
+            return False
+        self.frames += PTRS
+        page = Page("anon")
+        page.nr = PTRS
+        self.commit(page, mm.owner.group, cache=False)
+        page.maps.append((mm, addr & ~(PMD - 1)))
+        self.lru_add(page)
+        mm.huge[addr >> 21] = Pte(page, True)
+        return True
+
     def new_anon_page(self, mm, v):
         page = self.alloc("anon")
         if not self.charge(page, mm.owner.group, cache=False):
@@ -1128,6 +1174,14 @@ class Model:
         """handle_mm_fault() for one page: True, or False when a charge failed."""
         if not self.pte_alloc(mm, addr, mm.owner.group):
             return False
+        huge = mm.huge.get(addr >> 21)
+        if huge is not None:
+            if not write or huge.write or len(huge.page.maps) == 1:
+                huge.write = huge.write or write        # do_huge_pmd_wp_page(): reused
+                return True
+            raise NotModelled("COW of a huge page (a split)")
+        if self.thp_suitable(mm, v, addr, write) and self.do_huge_pmd_anonymous_page(mm, addr):
+            return True
         while True:
             ret = self.fault_once(mm, v, addr, write)
             if ret is not None:
@@ -1287,6 +1341,8 @@ class Model:
         mm = ctx.mm
         if mm is None:
             return None
+        if mm.huge:
+            raise NotModelled("the RFD's walk splits huge PMDs")
         for v in list(mm.vmas):
             if v.shared:
                 continue
@@ -1731,7 +1787,11 @@ class Model:
                     for lo, hi in chunks(v.start, v.end):
                         if lo >> 21 not in ctx.mm.tables:
                             continue
-                        count += sum(1 for a in range(lo, hi, PAGE) if self.mc_target(ctx, v, a))
+                        huge = ctx.mm.huge.get(lo >> 21)
+                        if huge is not None:            # get_mctgt_type_thp(): 512 pages
+                            count += PTRS if self.mc_huge_target(ctx, huge.page) else 0
+                        else:
+                            count += sum(1 for a in range(lo, hi, PAGE) if self.mc_target(ctx, v, a))
                         e = yield from self.resched("walk", count)
                         if e:
                             break
@@ -1802,6 +1862,15 @@ class Model:
             for lo, hi in chunks(v.start, v.end):
                 if lo >> 21 not in ctx.mm.tables:
                     continue
+                huge = ctx.mm.huge.get(lo >> 21)
+                if huge is not None:
+                    # moved whole, or skipped when the precharge left is smaller
+                    if ctx.precharge >= PTRS and self.mc_huge_target(ctx, huge.page):
+                        self.mc_move_pages(ctx, [huge.page])
+                    ret = yield from self.resched("move", ctx.moved_charge + ctx.moved_swap)
+                    if ret is not None:
+                        break
+                    continue
                 addr = lo
                 while True:
                     batch = []
@@ -1832,11 +1901,16 @@ class Model:
         ctx.nr_moved = ctx.moved_charge
         return ret
 
+    @staticmethod
+    def mc_huge_target(ctx, page):
+        """get_mctgt_type_thp(): an anon huge page of the old group is a target with bit 0."""
+        return ctx.move_type & 1 and page.memcg is ctx.frm
+
     def mc_move_pages(self, ctx, batch):
         taken = [p for p in batch if p.lru is not None]
         for page in taken:
             self.lru_del(page)
-        moved = sum(1 for page in taken if self.move_account(page, ctx.frm, ctx.to, False))
+        moved = sum(page.nr for page in taken if self.move_account(page, ctx.frm, ctx.to, False))
         for page in taken:
             self.lru_add(page)
         ctx.precharge -= moved
@@ -1849,10 +1923,13 @@ class Model:
         return {
             "cache": s["cache"] * PAGE, "rss": s["rss"] * PAGE, "shmem": s["shmem"] * PAGE,
             "mapped_file": s["mapped_file"] * PAGE, "swap": s["swap"] * PAGE, "pgpgin": s["pgpgin"], "pgpgout": s["pgpgout"],
-            "inactive_anon": len(g.lru[ANON_LRU]) * PAGE, "active_anon": 0,
-            "inactive_file": len(g.lru[FILE_LRU]) * PAGE, "active_file": 0,
-            "unevictable": len(g.lru[UNEVICTABLE]) * PAGE,
+            "inactive_anon": self.lru_pages(g.lru[ANON_LRU]) * PAGE, "active_anon": 0,
+            "inactive_file": self.lru_pages(g.lru[FILE_LRU]) * PAGE, "active_file": 0,
+            "unevictable": self.lru_pages(g.lru[UNEVICTABLE]) * PAGE, "rss_huge": s["rss_huge"] * PAGE,
         }
+
+    def lru_pages(self, lst):
+        return sum(p.nr for p in lst) if self.thp else len(lst)
 
     def show_limit(self, g):
         return min(g.limit, PAGE_COUNTER_MAX_BYTES)

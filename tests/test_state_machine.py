@@ -51,10 +51,13 @@ LIMITS = st.sampled_from([0, 1, 2, 5, 8, 16, 30, 64, 100, 200, 600, 1100, 3000, 
 ADJ = st.sampled_from([-1000, -1000, -1000, 0, 500])
 SETUP_LIMITS = st.sampled_from([100, 40, 600, 1100, 3000, 8, 0, None])    # simplest first: limited
 SEL = st.integers(0, 1 << 16)
-# The machines a run drives, (swap, kmem): 4 KiB pages only, as the model's first rules had
-# them; or a swap device of 1024 slots with page tables charged as kernel memory (the model
-# does not swap shmem: that run maps none)
-VARIANTS = {"4k": ("0", False), "swap": ("4M", True)}
+# The machines a run drives, (swap, kmem, thp): 4 KiB pages only, as the model's first rules
+# had them; a swap device of 1024 slots with page tables charged as kernel memory (the model
+# does not swap shmem: that run maps none); or transparent huge pages "always", where the
+# rules that would split a huge page (fork, mlock, a partial munmap, the RFD policies' walks,
+# interference inside a move) stay out: the model does not split
+VARIANTS = {"4k": ("0", False, "never"), "swap": ("4M", True, "never"), "thp": ("0", False, "always")}
+NO_SPLIT = ("none", "upstream")     # the policies whose walk never splits a huge PMD
 
 
 def event(text):
@@ -111,10 +114,9 @@ class MemcgMachine(RuleBasedStateMachine):
         self.hook = None
 
     def make(self, variant):
-        swap, kmem = VARIANTS[variant]
-        self.variant = variant
-        self.m = Machine(ram=RAM, swap=swap, policy="none", kernel="6.1", thp="never", kmem=kmem)
-        self.model = Model(self.m.ram_pages, self.m.swap_pages, kmem)
+        swap, kmem, thp = VARIANTS[variant]
+        self.m = Machine(ram=RAM, swap=swap, policy="none", kernel="6.1", thp=thp, kmem=kmem)
+        self.model = Model(self.m.ram_pages, self.m.swap_pages, kmem, thp == "always")
         self.m.on_resched(self._on_resched)
 
     # ---- comparing ----
@@ -354,7 +356,7 @@ class MemcgMachine(RuleBasedStateMachine):
                 self.faulting(f"refault {t.pid} {v.start:#x}", lambda: self.m.touch(t.pid, v.start, v.end - v.start, write),
                               lambda: self.model.touch(t.pid, v.start, v.end - v.start, write))
 
-    @precondition(lambda self: self.tasks() and len(self.tasks()) < MAX_TASKS)
+    @precondition(lambda self: self.tasks() and len(self.tasks()) < MAX_TASKS and not self.model.thp)
     @rule(task=SEL, adj=ADJ)
     def fork(self, task, adj):
         t = self.pick_task(task)
@@ -420,7 +422,7 @@ class MemcgMachine(RuleBasedStateMachine):
         self.faulting(f"touch {t.pid} {addr:#x}+{size}", lambda: self.m.touch(t.pid, addr, size, write),
                       lambda: self.model.touch(t.pid, addr, size, write))
 
-    @precondition(lambda self: self.tasks())
+    @precondition(lambda self: self.tasks() and not self.model.thp)
     @rule(task=SEL, vma=SEL, lo=SEL, hi=SEL)
     def mlock(self, task, vma, lo, hi):
         t = self.pick_task(task)
@@ -439,6 +441,8 @@ class MemcgMachine(RuleBasedStateMachine):
         if v is None:
             return
         addr, size = range_of(v, lo, hi)
+        if self.model.splits_huge(t.mm, addr, size):
+            return
         self.both(f"munmap {t.pid} {addr:#x}+{size}", lambda: self.m.munmap(t.pid, addr, size),
                   lambda: self.model.munmap(t.pid, addr, size))
 
@@ -486,14 +490,14 @@ class MemcgMachine(RuleBasedStateMachine):
         [(("putback", 0), "src"), (("putback", 0), "dst")],
     ]
 
-    @precondition(lambda self: self.tasks())
+    @precondition(lambda self: self.tasks() and not self.model.thp)
     @rule(task=SEL, which=SEL, policy=POLICY, recipe=st.sampled_from(range(len(RECIPES))), sel=SEL)
     def move_squeezed(self, task, which, policy, recipe, sel):
         t = self.pick_mover(task)
         actions = [(when, ("squeeze", role, sel)) for when, role in self.RECIPES[recipe]]
         self.do_move(t.pid, self.pick_dst(t, which), policy, actions)
 
-    @precondition(lambda self: self.tasks())
+    @precondition(lambda self: self.tasks() and not self.model.thp)
     @rule(task=SEL, which=SEL, sel=SEL, when=st.integers(0, 1))
     def seed_rolled_back(self, task, which, sel, when):
         """A seed move whose new group fills at a move point and whose old group fills at the
@@ -507,7 +511,7 @@ class MemcgMachine(RuleBasedStateMachine):
 
     ROOM = st.one_of(st.none(), st.integers(-1, 3), st.sampled_from([8, 40, 600]))
 
-    @precondition(lambda self: self.tasks())
+    @precondition(lambda self: self.tasks() and not self.model.thp)
     @rule(task=SEL, which=SEL, policy=POLICY, recipe=st.sampled_from(range(len(RECIPES))), sel=SEL,
           dst_room=ROOM, src_room=ROOM)
     def move_tight(self, task, which, policy, recipe, sel, dst_room, src_room):
@@ -524,6 +528,10 @@ class MemcgMachine(RuleBasedStateMachine):
                 self.set_limit(ALL_PATHS.index(g.path), max(0, g.usage + room * PAGE))
         actions = [(when, ("squeeze", role, sel)) for when, role in self.RECIPES[recipe]]
         self.do_move(t.pid, path, policy, actions)
+
+    def unsplitting(self, policy):
+        """``policy``, or upstream where huge pages are about: the RFD's walks split them."""
+        return "upstream" if self.model.thp and policy not in NO_SPLIT else policy
 
     def pick_dst(self, t, which):
         """Mostly another existing group than the task's; now and then its own, or one that is
@@ -546,7 +554,7 @@ class MemcgMachine(RuleBasedStateMachine):
         t = self.pick_mover(task)
         if refuse:
             self.fail_next(refuse, errno.EPERM)
-        self.do_move(t.pid, self.pick_dst(t, which), policy, [])
+        self.do_move(t.pid, self.pick_dst(t, which), self.unsplitting(policy), [])
 
     @precondition(lambda self: self.tasks())
     @rule(task=SEL, first=SEL, then=SEL, policy=POLICY)
@@ -557,9 +565,9 @@ class MemcgMachine(RuleBasedStateMachine):
         t = self.pick_mover(task)
         self.do_move(t.pid, self.pick_dst(t, first), "none", [])
         if not t.dead:
-            self.do_move(t.pid, self.pick_dst(t, then), policy, [])
+            self.do_move(t.pid, self.pick_dst(t, then), self.unsplitting(policy), [])
 
-    @precondition(lambda self: self.tasks())
+    @precondition(lambda self: self.tasks() and not self.model.thp)
     @rule(task=SEL, which=SEL, policy=POLICY,
           actions=st.lists(st.tuples(WHEN, ACTION), min_size=1, max_size=3))
     def move_interfered(self, task, which, policy, actions):
