@@ -20,9 +20,16 @@ victim (``oom_kill``), reclaim by priority rounds over the subtree (``try_to_fre
 ``shrink``), the bit-1 rule (``mc_target``), and the seed's rollback of every
 subsystem (``move``, ``cancel_seed``).
 
-Scope (what the state machine drives): kernel profile 6.1, no swap, RAM
-never exhausted (``Model`` raises ``NotModelled`` if a run would need more
-frames than the machine has), one thread.  Moves are generators: they yield
+Swap (``swap_pages``): anon pages go out through reclaim to slots that record
+their group (memory+swap keeps the entry), through the 6.1 swap cache, and
+come back charged to the recorded group (``swap_out``, ``do_swap_page``).
+Page tables charged as kmem (``kmem``: ``pte_alloc``, ``free_pgtables``).
+Transparent huge pages (``thp``): a write into an empty aligned PTE table of a
+private anon VMA maps a huge page charged as 512 (``do_huge_pmd_anonymous_page``).
+
+Scope (what the state machine drives): kernel profile 6.1, RAM never
+exhausted, no shmem swap-out, no split of a huge page (``Model`` raises
+``NotModelled`` if a run would go there), one thread.  Moves are generators: they yield
 ``(phase, pages)`` at every cond_resched() point, so a test can run the
 emulator's on_resched hook and the model in lock step and interfere with
 both at the same moment; an exception thrown into the generator is the hook

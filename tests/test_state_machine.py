@@ -11,6 +11,12 @@ or new group, reclaim, limit writes, the hook raising), between groups whose
 limits are set just around what the move needs, after an earlier move left
 the task's charges in a third group, or refused by a later subsystem.
 
+Each run draws its machine (``VARIANTS``): 4 KiB pages only; swap (1024 slots:
+reclaim swaps anon pages out, a touch swaps them in, ``swap_move_refault``
+swaps a whole group out, moves its task and faults everything back) with page
+tables charged as kmem; or transparent huge pages, where the rules that would
+split one stay out.
+
 The rules that make the rare states likely (``move_squeezed``, ``move_tight``,
 ``move_on``, ``oom``, a move's ``refuse``) are there so that the derandomized
 ``ci`` profile reaches them: tools/mutate.py checks that it kills every
