@@ -1389,15 +1389,20 @@ class Model:
                 if ss == "memory":
                     yield from getattr(self, "can_attach_" + policy.replace("-", "_"))(
                         res, t, src, dst, state)
-            except BaseException:
+            except BaseException as e:
                 # the seed's patched cgroup_attach_task() rolls back every subsystem, memory
                 # included even when it refused or was never asked; the others, those that
-                # said yes.  attach_rollback() is void: a failure is ignored
+                # said yes.  attach_rollback() is void: a failure is ignored.  Undoing what
+                # the hook's own exception broke off runs with the hook muted
                 res.outcome = "refused"     # whatever the rollback raises, the task stayed
                 if policy == "seed" or "memory" in done:
+                    cancel = getattr(self, "cancel_" + policy.replace("-", "_"))(res, t, src, dst, state)
                     try:
-                        yield from getattr(self, "cancel_" + policy.replace("-", "_"))(
-                            res, t, src, dst, state)
+                        if isinstance(e, OSError):
+                            yield from cancel
+                        else:
+                            for _ in cancel:
+                                pass
                     except OSError:
                         pass
                 raise
