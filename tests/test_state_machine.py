@@ -343,32 +343,6 @@ class MemcgMachine(RuleBasedStateMachine):
             self.set_limit(ALL_PATHS.index(t.group.path), limit)
         self.fault_new(t, pages + room, f"oom in {t.group.path!r}")
 
-    @precondition(lambda self: self.tasks())
-    @rule(task=SEL, other=SEL, pages=SIZES)
-    def oom_scored(self, task, other, pages):
-        """An OOM that oom_score_adj decides: every task but two exempt (-1000), the faulting
-        one at -999 and another of its group at +1000; the group's limit at least 1024 pages
-        (so the score weighs at least one point per unit) and the task fills it.  The other
-        task must go, whatever either holds (oom_badness(), 6.1)."""
-        t = self.pick_task(task)
-        if t.group.parent is None:
-            return
-        u = self.pick_task(other, exclude=t.pid)
-        if u is None or u.group is not t.group:
-            if len(self.tasks()) >= MAX_TASKS:
-                return
-            r1, r2 = self.both(f"spawn {t.group.path}", lambda: self.m.spawn(t.group.path),
-                               lambda: self.model.spawn(t.group.path))
-            if r1 is None:
-                return
-            u = self.model.tasks[r1]
-        for w in self.tasks():
-            self.adjust(w.pid, -999 if w is t else 1000 if w is u else -1000)
-        self.drain()
-        limit = max(t.group.usage, 1024 * PAGE)
-        self.set_limit(ALL_PATHS.index(t.group.path), limit)
-        self.fault_new(t, (limit - t.group.usage) // PAGE + pages, f"scored oom in {t.group.path!r}")
-
     @precondition(lambda self: self.tasks() and self.model.swap_pages)
     @rule(task=SEL, which=SEL, policy=POLICY, write=st.booleans())
     def swap_move_refault(self, task, which, policy, write):
