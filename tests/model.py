@@ -55,7 +55,8 @@ TASK_SIZE = 1 << 47
 MAX_VICTIMS = 16               # MOVE_MAX_VICTIMS
 ANON_LRU, FILE_LRU, UNEVICTABLE = "inactive_anon", "inactive_file", "unevictable"
 LRU_NAMES = (ANON_LRU, FILE_LRU, UNEVICTABLE)   # the order rmdir empties them in
-STATS = ("cache", "rss", "rss_huge", "shmem", "mapped_file", "swap", "pgpgin", "pgpgout", "wrong", "leaked")
+STATS = ("cache", "rss", "rss_huge", "shmem", "mapped_file", "swap", "pgpgin", "pgpgout", "wrong", "leaked",
+         "swapcache")  # the last: anon pages in the swap cache, which count in both rss and cache
 
 
 class NotModelled(Exception):
@@ -416,8 +417,9 @@ class Model:
     def page_stats(page):
         if page.cache:
             d = {"cache": 1, "shmem": int(page.kind == "shm"), "mapped_file": int(bool(page.maps))}
-        else:
-            d = {"rss": page.nr, "rss_huge": page.nr if page.nr > 1 else 0}
+        else:       # an anon page in the swap cache counts in cache too (NR_FILE_PAGES, 6.1)
+            d = {"rss": page.nr, "rss_huge": page.nr if page.nr > 1 else 0,
+                 "cache": int(page.swapcache is not None), "swapcache": int(page.swapcache is not None)}
         d["wrong"] = int(page.wrong)
         return d
 
@@ -670,8 +672,18 @@ class Model:
         """folio_swapped(): does a swap PTE still hold the slot of this swap-cache page?"""
         return page.swapcache is not None and page.swapcache.refs > 1
 
+    @staticmethod
+    def swapcache_set(page, slot):
+        """__add_to_swap_cache() / __delete_from_swap_cache(), 6.1: while in the swap cache a
+        page counts in its group's cache (NR_FILE_PAGES)."""
+        if page.memcg is not None:
+            for key in ("cache", "swapcache"):
+                page.memcg.stat[key] += 1 if slot is not None else -1
+        page.swapcache = slot
+
     def delete_from_swap_cache(self, page):
-        slot, page.swapcache = page.swapcache, None
+        slot = page.swapcache
+        self.swapcache_set(page, None)
         slot.cache = None
         self.swap_put(slot)
         self.maybe_free(page)
@@ -708,7 +720,7 @@ class Model:
             if not self.swap_free:
                 return False
             self.swap_free -= 1
-            page.swapcache = Slot()
+            self.swapcache_set(page, Slot())
             page.swapcache.cache = page
         slot = page.swapcache
         task_group = None
@@ -729,7 +741,8 @@ class Model:
             rec.stat["swap"] += 1
             for c in rec.chain():
                 c.swapx += 1
-        slot.cache = page.swapcache = None
+        slot.cache = None
+        self.swapcache_set(page, None)
         self.swap_put(slot)
         return True
 
@@ -750,10 +763,13 @@ class Model:
                 page.freed = True
                 self.frames -= 1
                 return False
-            page.swapcache, slot.cache = slot, page
+            self.swapcache_set(page, slot)
+            slot.cache = page
             slot.refs += 1
             self.uncharge_swap(slot)
-            self.lru_add(page)
+            self.lru_cache_add(page)
+        if write and page.lru is None:          # 6.1: the exclusive count below must not see
+            self.lru_add_drain()                # the reference of this CPU's LRU add batch
         page.maps.append((mm, addr))
         if v.locked:
             self.mlock_page(page)
@@ -1979,7 +1995,7 @@ class Model:
     def charged_pages(self, g):
         """Pages charged to ``g`` itself, page tables included (what its usage is made of
         outside a move)."""
-        return g.stat["cache"] + g.stat["rss"] + g.kmem
+        return g.stat["cache"] + g.stat["rss"] - g.stat["swapcache"] + g.kmem
 
     def wrong_pages_owned_by(self, g):
         """Lazy pages charged elsewhere whose task is now in ``g``: its tasks' use beyond usage."""
