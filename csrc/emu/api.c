@@ -87,6 +87,20 @@ void emu_set_resched_hook(struct machine *m, void *handle)
 	m->resched_handle = handle;
 }
 
+/*
+ * alloc_percpu(): one zeroed @size object per CPU, each on cache lines of
+ * its own (calloc aligns to 16 bytes only; every per-CPU struct here is
+ * 64-byte aligned, so its size is a multiple of the alignment).
+ */
+static void *alloc_percpu(int nr_cpus, size_t size)
+{
+	void *p = aligned_alloc(64, (size_t)nr_cpus * size);
+
+	if (p)
+		memset(p, 0, (size_t)nr_cpus * size);
+	return p;
+}
+
 static void mem_cgroup_free(struct mem_cgroup *memcg)
 {
 	if (memcg)
@@ -97,17 +111,14 @@ static void mem_cgroup_free(struct mem_cgroup *memcg)
 static struct mem_cgroup *mem_cgroup_alloc(struct machine *m, struct mem_cgroup *parent)
 {
 	struct mem_cgroup *memcg = calloc(1, sizeof(*memcg));
-	size_t stats = (size_t)m->nr_cpus * sizeof(*memcg->vmstats_percpu);
 
 	if (!memcg)
 		return NULL;
-	/* each CPU's counters on cache lines of their own (alloc_percpu()) */
-	memcg->vmstats_percpu = aligned_alloc(64, stats);
+	memcg->vmstats_percpu = alloc_percpu(m->nr_cpus, sizeof(*memcg->vmstats_percpu));
 	if (!memcg->vmstats_percpu) {
 		free(memcg);
 		return NULL;
 	}
-	memset(memcg->vmstats_percpu, 0, stats);
 	memcg->machine = m;
 	memcg->parent = parent;
 	/* 5.11+ (our 6.x profiles) are always hierarchical; before, a child inherits */
@@ -151,16 +162,9 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	m->page_cgroup_map = calloc(ram_pages, sizeof(struct page_cgroup));
 	m->nr_swap = swap_pages;
 	m->nr_cpus = nr_cpus;
-	/* each CPU's structures on cache lines of their own (calloc aligns to 16 bytes only) */
-	m->memcg_stock = aligned_alloc(64, (size_t)nr_cpus * sizeof(*m->memcg_stock));
-	m->pcp = aligned_alloc(64, (size_t)nr_cpus * sizeof(*m->pcp));
-	m->lru_add = aligned_alloc(64, (size_t)nr_cpus * sizeof(*m->lru_add));
-	if (m->lru_add)
-		memset(m->lru_add, 0, (size_t)nr_cpus * sizeof(*m->lru_add));
-	if (m->memcg_stock)
-		memset(m->memcg_stock, 0, (size_t)nr_cpus * sizeof(*m->memcg_stock));
-	if (m->pcp)
-		memset(m->pcp, 0, (size_t)nr_cpus * sizeof(*m->pcp));
+	m->memcg_stock = alloc_percpu(nr_cpus, sizeof(*m->memcg_stock));
+	m->pcp = alloc_percpu(nr_cpus, sizeof(*m->pcp));
+	m->lru_add = alloc_percpu(nr_cpus, sizeof(*m->lru_add));
 	if (swap_pages) {
 		m->swap_map = calloc(swap_pages, sizeof(*m->swap_map));
 		m->swap_cgroup = calloc(swap_pages, sizeof(*m->swap_cgroup));

@@ -199,6 +199,7 @@ int copy_process(struct task_struct *parent)
 
 /* The program's data, bss and heap: in the 2 MiB above a static binary's text at 0x400000. */
 #define ELF_DATA_START	0x4c0000UL
+#define ELF_DATA_MAX	(PMD_SIZE - (ELF_DATA_START & (PMD_SIZE - 1)))
 /* STACK_TOP, arch/x86/include/asm/processor.h: the last page below TASK_SIZE is a guard. */
 #define STACK_TOP	(TASK_SIZE - PAGE_SIZE)
 
@@ -214,11 +215,10 @@ static int exec_image(struct mm_struct *mm, struct emu_image *img)
 	unsigned long rnd = PAGE_ALIGN(img->mmap_rnd);
 	int ret;
 
-	if (img->data_len > PMD_SIZE - (ELF_DATA_START & (PMD_SIZE - 1)) || img->stack_len > 1UL << 30 ||
-	    img->mmap_rnd > 1UL << 40 || img->kernel_pages > 1UL << 20)
+	if (img->data_len > ELF_DATA_MAX || img->stack_len > 1UL << 30 || img->mmap_rnd > 1UL << 40 ||
+	    img->kernel_pages > 1UL << 20)
 		return emu_set_error(-EINVAL, "an image's data fits in 0x%lx bytes, its stack in 1 GiB, its "
-				     "mmap_rnd in 1 TiB, its kernel objects in 2^20 pages",
-				     PMD_SIZE - (ELF_DATA_START & (PMD_SIZE - 1)));
+				     "mmap_rnd in 1 TiB, its kernel objects in 2^20 pages", ELF_DATA_MAX);
 	mm->free_area_cache = MMAP_BASE - rnd;
 	ret = data ? mmap_region(mm, ELF_DATA_START, data, 0, NULL) : 0;
 	if (!ret && stack)

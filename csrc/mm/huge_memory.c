@@ -88,6 +88,19 @@ static struct page *deferred_list_page(struct list_head *node)
 	return list_entry(node, struct page, lru) - 2;
 }
 
+/* Off the deferred split queue, if on it (a split or a free of the page). */
+static void deferred_split_del(struct page *head)
+{
+	struct machine *m = cur_machine;
+
+	spin_lock(&m->split_queue_lock);
+	if (!list_empty(page_deferred_list(head))) {
+		list_del(page_deferred_list(head));
+		m->split_queue_len--;
+	}
+	spin_unlock(&m->split_queue_lock);
+}
+
 /*
  * __split_huge_pmd_locked(), mm/huge_memory.c 6.1: the PMD becomes 512 PTEs
  * of the subpages, same protection, each holding a reference on the
@@ -228,7 +241,6 @@ static void lock_split_tables(struct split_tables *t)
  */
 int split_huge_page(struct page *head)
 {
-	struct machine *m = cur_machine;
 	unsigned long haddr = head->index << PAGE_SHIFT;
 	struct anon_vma *av = page_anon_vma(head);
 	struct split_tables t = { NULL, 0 };
@@ -248,12 +260,7 @@ int split_huge_page(struct page *head)
 		/* page_ref_freeze(): nobody may take a reference while the counts are dealt out */
 		ret = atomic_compare_exchange_strong(&head->_count, &expected, 0) ? 0 : -EBUSY;
 		if (!ret) {
-			spin_lock(&m->split_queue_lock);
-			if (!list_empty(page_deferred_list(head))) {
-				list_del(page_deferred_list(head));
-				m->split_queue_len--;
-			}
-			spin_unlock(&m->split_queue_lock);
+			deferred_split_del(head);
 			__split_huge_page(head);
 		}
 		for (int i = 0; i < t.n; i++)
@@ -364,14 +371,7 @@ void deferred_split_huge_page(struct page *head)
 /* free_transhuge_page(), mm/huge_memory.c: a huge page being freed leaves the queue. */
 void free_transhuge_page(struct page *head)
 {
-	struct machine *m = cur_machine;
-
-	spin_lock(&m->split_queue_lock);
-	if (!list_empty(page_deferred_list(head))) {
-		list_del(page_deferred_list(head));
-		m->split_queue_len--;
-	}
-	spin_unlock(&m->split_queue_lock);
+	deferred_split_del(head);
 }
 
 #define SHRINK_BATCH	128	/* shrinker->batch 0: the default batch */
