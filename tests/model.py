@@ -36,6 +36,7 @@ both at the same moment; an exception thrown into the generator is the hook
 raising at that point.
 """
 import errno
+import itertools
 
 PAGE = 4096
 PMD = 1 << 21                  # one PTE table maps 2M
@@ -165,8 +166,13 @@ class File:
 
 
 class Vma:
+    created = itertools.count()
+
     def __init__(self, mm, start, end, kind, file, shared):
         self.mm = mm
+        # rmap order: a VMA joins its anon_vma's list at the tail when made (fork, split),
+        # so the kernel walks an anon page's mappings oldest VMA first (anon_vma_link())
+        self.seq = next(Vma.created)
         self.start, self.end, self.kind, self.file, self.shared = start, end, kind, file, shared
         self.pgoff = 0
         self.locked = False
@@ -506,10 +512,10 @@ class Model:
 
     def lru_cache_add(self, page):
         """folio_add_lru(): a new page waits in the CPU's batch, with a reference and on no
-        list; the 15th moves the batch onto the lists."""
+        list; the 15th, or a huge page, moves the batch onto the lists."""
         page.batched = True
         self.lru_batch.append(page)
-        if len(self.lru_batch) == PAGEVEC_SIZE:
+        if len(self.lru_batch) == PAGEVEC_SIZE or page.nr > 1:
             self.lru_add_drain()
 
     def lru_add_drain(self):
@@ -724,7 +730,7 @@ class Model:
             page.swapcache.cache = page
         slot = page.swapcache
         task_group = None
-        for mm, addr in list(page.maps):
+        for mm, addr in sorted(page.maps, key=lambda m: self.vma_at(*m).seq):
             if self.vma_at(mm, addr).locked:
                 page.mlocked = True
                 return False
@@ -1182,7 +1188,7 @@ class Model:
         page.nr = PTRS
         self.commit(page, mm.owner.group, cache=False)
         page.maps.append((mm, addr & ~(PMD - 1)))
-        self.lru_add(page)
+        self.lru_cache_add(page)
         mm.huge[addr >> 21] = Pte(page, True)
         return True
 
