@@ -1639,6 +1639,8 @@ class Model:
                 else:
                     ctx.nr_skipped += 1
                 page.isolated = False
+                if wrong:                       # deactivated (rotate_reclaimable_page())
+                    page.active = False
                 self.lru_add(page)
                 if wrong:                       # to the reclaim end of its list
                     page.lru.remove(page)
