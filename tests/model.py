@@ -9,15 +9,21 @@ docstrings.  What it keeps:
   charged to (or, for a seed leak, which group it leaked from);
 * for each group: limit, usage, max_usage and failcnt of its res_counter
   (hierarchical: a charge goes up to the root, 6.1), its statistics, and its
-  LRU lists *in order* (reclaim takes the oldest page first, and which page
-  goes decides who is charged when it comes back);
+  LRU lists *in order* -- inactive and active, anon and file, unevictable
+  (reclaim takes the oldest page first, and which page goes decides who is
+  charged when it comes back);
+* for each page its PG_active and PG_referenced bits, for each PTE its
+  accessed bit (set by the fault that made it and by every later access,
+  clear in a child after fork);
 * for each task: its group, its mm (VMAs, PTEs, which PTE tables exist, the
   next mmap address) and its oom_score_adj.
 
 Under pressure it follows 6.1, one function per rule, each stating it: the charge
 path (``try_charge``: stock and batch, reclaim, drain, retries, OOM and retry), the
 victim (``oom_kill``), reclaim by priority rounds over the subtree (``try_to_free``,
-``shrink``), the bit-1 rule (``mc_target``), and the seed's rollback of every
+``prepare_scan_count``, ``get_scan_count``, ``shrink``), a second chance for pages whose
+PTEs were accessed and activation on the second (``check_references``), aging of an active
+list whose inactive partner is low (``shrink_active``), the bit-1 rule (``mc_target``), and the seed's rollback of every
 subsystem (``move``, ``cancel_seed``).
 
 Scope (what the state machine drives): kernel profile 6.1, no swap, RAM
@@ -29,6 +35,7 @@ both at the same moment; an exception thrown into the generator is the hook
 raising at that point.
 """
 import errno
+import math
 
 PAGE = 4096
 PMD = 1 << 21                  # one PTE table maps 2M
@@ -45,8 +52,11 @@ MMAP_BASE = 0x7f0000000000
 MMAP_MIN_ADDR = 0x10000
 TASK_SIZE = 1 << 47
 MAX_VICTIMS = 16               # MOVE_MAX_VICTIMS
-ANON_LRU, FILE_LRU, UNEVICTABLE = "inactive_anon", "inactive_file", "unevictable"
-LRU_NAMES = (ANON_LRU, FILE_LRU, UNEVICTABLE)   # the order rmdir empties them in
+ANON_LRU, ACTIVE_ANON, FILE_LRU, ACTIVE_FILE, UNEVICTABLE = (
+    "inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable")
+EVICTABLE = (ANON_LRU, ACTIVE_ANON, FILE_LRU, ACTIVE_FILE)     # enum lru_list order
+LRU_NAMES = EVICTABLE + (UNEVICTABLE,)          # the order rmdir empties them in
+VM_SWAPPINESS = 60
 STATS = ("cache", "rss", "shmem", "mapped_file", "pgpgin", "pgpgout", "wrong", "leaked")
 
 
@@ -69,7 +79,7 @@ def err(code, what=""):
 # ---------------------------------------------------------------------------- objects
 
 class Group:
-    """A memory cgroup: a res_counter, statistics and three LRU lists (index 0 = oldest)."""
+    """A memory cgroup: a res_counter, statistics and five LRU lists (index 0 = oldest)."""
 
     def __init__(self, path, gid, parent):
         self.path, self.id, self.parent = path, gid, parent
@@ -118,6 +128,8 @@ class Page:
         self.recharge = False      # lazy-move: may be recharged by reclaim
         self.leaked_from = None    # seed: in use, charged nowhere, counted in this group
         self.mlocked = False       # PG_mlocked (and PG_unevictable with it)
+        self.active = False        # PG_active: on the active list of its type
+        self.referenced = False    # PG_referenced: reclaim saw its PTEs accessed once
         self.freed = False
 
     @property
@@ -160,10 +172,11 @@ class Vma:
 
 
 class Pte:
-    __slots__ = ("page", "write")
+    __slots__ = ("page", "write", "young")
 
-    def __init__(self, page, write):
+    def __init__(self, page, write, young=True):
         self.page, self.write = page, write    # page None: the zero page
+        self.young = young                     # the accessed bit: set by every access
 
 
 class Mm:
@@ -448,10 +461,13 @@ class Model:
         self.frames -= 1
 
     def lru_list(self, page):
+        """page_lru(): unevictable when mlocked, else by type (swap-backed: anon) and PG_active."""
         owner = page.memcg if page.memcg is not None else self.zone
         if page.mlocked:
             return owner.lru[UNEVICTABLE]
-        return owner.lru[ANON_LRU if page.swapbacked else FILE_LRU]
+        if page.swapbacked:
+            return owner.lru[ACTIVE_ANON if page.active else ANON_LRU]
+        return owner.lru[ACTIVE_FILE if page.active else FILE_LRU]
 
     def lru_add(self, page):
         """lru_cache_add(): to the head (the young end)."""
@@ -506,61 +522,220 @@ class Model:
             page.memcg.stat["mapped_file"] -= 1
 
     # ---- reclaim ----
-    def reclaim(self, over, pages):
-        """Machine.reclaim() (as cgroup v2's memory_reclaim()): try_to_free() 32 pages at a
-        time, one round at least, until ``pages`` are freed or a round frees nothing; how many
-        were freed."""
-        done = self.try_to_free(over, min(pages, SWAP_CLUSTER_MAX))
-        freed = done
-        while done < pages and freed:
+    def reclaim(self, over, pages, retries=16):
+        """Machine.reclaim() (as cgroup v2's memory_reclaim(), 6.1): try_to_free() 32 pages at a
+        time, one round at least, until ``pages`` are freed or ``retries`` more rounds have
+        freed nothing (a round may only age the lists: the next one frees); how many were
+        freed.  The seed's room loop passes retries=0."""
+        done = 0
+        while True:
             freed = self.try_to_free(over, min(pages - done, SWAP_CLUSTER_MAX))
             done += freed
-        return done
+            if done >= pages:
+                return done
+            if not freed:
+                if not retries:
+                    return done
+                retries -= 1
 
     def try_to_free(self, over, pages):
         """try_to_free_mem_cgroup_pages(): rounds from priority 12 down to 0; each round
-        visits every group under ``over`` (id order) for its share, the size of its lists
-        >> priority, so reclaim falls on groups in proportion to their size; it ends after
-        the round that has freed max(pages, 32).  Returns how many were freed."""
-        target = max(pages, SWAP_CLUSTER_MAX)
+        first looks at the whole subtree (prepare_scan_count()), then visits every group
+        under ``over`` (id order) for its share, get_scan_count(), so reclaim falls on
+        groups in proportion to their size; it ends after the round that has freed
+        max(pages, 32).  A reclaim that freed nothing because it left active lists alone
+        (skipped_deactivate) starts over once aging them (force_deactivate).  Reclaim for
+        the root is global: every task's PTE references count.  Returns how many were
+        freed."""
+        sc = {"target": None if over is self.root else over, "want": max(pages, SWAP_CLUSTER_MAX),
+              "force": False, "skipped": False}
         done = 0
-        for priority in range(DEF_PRIORITY, -1, -1):
-            if done >= target:
+        while True:
+            for priority in range(DEF_PRIORITY, -1, -1):
+                if done >= sc["want"]:
+                    break
+                sc["priority"] = priority
+                self.prepare_scan_count(over, sc)
+                for g in self.all_groups:
+                    if not g.dead and g.under(over):
+                        done += self.shrink(g, sc)
+            if done or not sc["skipped"] or sc["force"]:
+                return done
+            sc["force"], sc["skipped"] = True, False
+
+    @staticmethod
+    def inactive_is_low(inactive, active):
+        """inactive_is_low(), 6.1: the inactive list is low when inactive * sqrt(10 * GiB of
+        both) (1 under a GiB) is below active."""
+        gb = (inactive + active) >> 18
+        return inactive * (math.isqrt(10 * gb) if gb else 1) < active
+
+    def prepare_scan_count(self, over, sc):
+        """prepare_scan_count(), 6.1, at each priority: over the whole subtree, an active list
+        may be aged when its inactive partner is low (or when forced); cache_trim_mode (file
+        only) while the inactive file list >> priority is not zero and the file lists need no
+        aging.  The costs of get_scan_count() stay 0 here: without swap nothing is written."""
+        n = dict.fromkeys(EVICTABLE, 0)
+        for g in self.all_groups:
+            if not g.dead and g.under(over):
+                for name in EVICTABLE:
+                    n[name] += len(g.lru[name])
+        sc["deact_anon"] = sc["force"] or self.inactive_is_low(n[ANON_LRU], n[ACTIVE_ANON])
+        sc["deact_file"] = sc["force"] or self.inactive_is_low(n[FILE_LRU], n[ACTIVE_FILE])
+        sc["trim"] = bool(n[FILE_LRU] >> sc["priority"]) and not sc["deact_file"]
+
+    def get_scan_count(self, g, sc):
+        """get_scan_count(), 6.1: each list's size >> priority; file only unless the group has
+        anon pages worth scanning (no swap here: only WRONG_CHARGE ones for lazy-move), or with
+        swappiness 0 (never: it stays 60 here), or in cache_trim_mode; both by size at priority
+        0; otherwise anon gets swappiness / 200 of its count and file the rest."""
+        if g.stat["wrong"] <= 0 or sc["trim"]:
+            balance = "file"
+        elif sc["priority"] == 0:
+            balance = "equal"
+        else:
+            balance = "fract"
+        nr = {}
+        for name in EVICTABLE:
+            scan = len(g.lru[name]) >> sc["priority"]
+            file = name in (FILE_LRU, ACTIVE_FILE)
+            if balance == "fract":
+                scan = scan * (200 - VM_SWAPPINESS if file else VM_SWAPPINESS) // 200
+            elif balance == "file" and not file:
+                scan = 0
+            nr[name] = scan
+        return nr
+
+    def shrink(self, g, sc):
+        """shrink_lruvec(), 6.1, one group: the four lists in enum order, 32 pages at a time,
+        until get_scan_count()'s counts are done (the active anon count alone does not keep
+        it going); once the group alone has freed what the reclaim wants, the smaller of anon
+        and file stops and the other is cut to the same share of its count."""
+        nr = self.get_scan_count(g, sc)
+        targets = dict(nr)
+        done, adjusted = 0, False
+        while nr[ANON_LRU] or nr[ACTIVE_FILE] or nr[FILE_LRU]:
+            for name in EVICTABLE:
+                n = min(nr[name], SWAP_CLUSTER_MAX)
+                if n:
+                    nr[name] -= n
+                    done += self.shrink_list(g, name, n, sc)
+            if done < sc["want"] or adjusted:
+                continue
+            nr_file, nr_anon = nr[FILE_LRU] + nr[ACTIVE_FILE], nr[ANON_LRU] + nr[ACTIVE_ANON]
+            if not nr_file or not nr_anon:
                 break
-            for g in self.all_groups:
-                if not g.dead and g.under(over):
-                    done += self.shrink(g, target, priority)
+            if nr_file > nr_anon:
+                stop, other = (ANON_LRU, ACTIVE_ANON), (FILE_LRU, ACTIVE_FILE)
+                pct = nr_anon * 100 // (targets[ANON_LRU] + targets[ACTIVE_ANON] + 1)
+            else:
+                stop, other = (FILE_LRU, ACTIVE_FILE), (ANON_LRU, ACTIVE_ANON)
+                pct = nr_file * 100 // (targets[FILE_LRU] + targets[ACTIVE_FILE] + 1)
+            for name in stop:
+                nr[name] = 0
+            for name in other:
+                scanned = targets[name] - nr[name]
+                nr[name] = targets[name] * (100 - pct) // 100
+                nr[name] -= min(nr[name], scanned)
+            adjusted = True
         return done
 
-    def shrink(self, g, want, priority):
-        """One group's share: the oldest file pages first; anon ones only while it holds
-        WRONG_CHARGE pages (no swap); (list sizes >> priority) pages looked at, in batches of
-        32, until this group alone has freed ``want``."""
-        anon = g.stat["wrong"] > 0
-        budget = (len(g.lru[FILE_LRU]) + (len(g.lru[ANON_LRU]) if anon else 0)) >> priority
+    def shrink_list(self, g, name, n, sc):
+        """shrink_list(), 6.1: an active list is aged only when prepare_scan_count() allowed
+        it (else the reclaim notes it skipped one); an inactive list is reclaimed from."""
+        if name in (ACTIVE_ANON, ACTIVE_FILE):
+            if sc["deact_file" if name == ACTIVE_FILE else "deact_anon"]:
+                self.shrink_active(g, name, n, sc)
+            else:
+                sc["skipped"] = True
+            return 0
+        return self.shrink_inactive(g, name, n, sc)
+
+    @staticmethod
+    def isolate_tail(lst, n):
+        """isolate_lru_pages(): up to n pages from the oldest end, in the order the kernel's
+        isolated list then hands them out (the last one taken first)."""
+        taken = lst[:n]
+        del lst[:n]
+        for page in taken:
+            page.lru = None
+            page.isolated = True
+        return list(reversed(taken))
+
+    def shrink_active(self, g, name, n, sc):
+        """shrink_active_list(), 6.1: every page taken from the active list goes to the head
+        of the inactive one, the accessed bits of its PTEs cleared on the way."""
+        for page in self.isolate_tail(g.lru[name], n):
+            self.page_referenced(page, sc["target"])
+            page.active = False
+            self.putback(page)
+
+    def page_referenced(self, page, target):
+        """folio_referenced(): test and clear the accessed bit of each PTE mapping the page
+        (file: in i_mmap order; anon: in mapping order), skipping mms whose owner is outside
+        ``target``'s subtree (mm_match_cgroup()); a VM_LOCKED mapping stops the walk.
+        Returns (young PTEs, whether a VM_LOCKED mapping was found)."""
+        young = 0
+        for mm, addr in self.rmap_order(page):
+            if target is not None and not mm.owner.group.under(target):
+                continue
+            if mm.find_vma(addr).locked:
+                return young, True
+            pte = mm.ptes[addr]
+            if pte.young:
+                young += 1
+                pte.young = False
+        return young, False
+
+    def rmap_order(self, page):
+        if page.file is None:
+            return list(page.maps)
+        order = []
+        for v in page.file.i_mmap:
+            addr = v.addr_of(page.index)
+            if addr is not None and (v.mm, addr) in page.maps:
+                order.append((v.mm, addr))
+        return order
+
+    def check_references(self, page, sc):
+        """folio_check_references(), 6.1: accessed PTEs give the page PG_referenced and another
+        trip round the inactive list ("keep"); if it already had PG_referenced, or two PTEs
+        were accessed, it is activated.  No accessed PTE: reclaim it (PG_referenced is
+        cleared either way).  An mlocked VMA mlocks it ("activate", onto the unevictable
+        list)."""
+        young, locked = self.page_referenced(page, sc["target"])
+        was_referenced, page.referenced = page.referenced, False
+        if locked:
+            page.mlocked = True
+            return "activate"
+        if young:
+            page.referenced = True
+            return "activate" if was_referenced or young > 1 else "keep"
+        return "reclaim"
+
+    def shrink_inactive(self, g, name, n, sc):
+        """shrink_inactive_list() and shrink_folio_list(): lazy-move's recharge first; then a
+        page the references keep goes back to the inactive head, an activated one to the
+        active list; one to reclaim is freed if it can be, else activated when it has no
+        swap (anon, shmem) or is still mapped, else kept."""
         done = 0
-        while done < want and budget:
-            batch = min(SWAP_CLUSTER_MAX, budget)
-            taken = []
-            for name in (FILE_LRU, ANON_LRU) if anon else (FILE_LRU,):
-                lst = g.lru[name]
-                while len(taken) < batch and lst:
-                    page = lst[0]
-                    self.lru_del(page)
-                    page.isolated = True
-                    taken.append(page)
-            if not taken:
-                break
-            budget -= min(budget, len(taken))
-            for page in reversed(taken):        # the isolated list is built head first
-                if not page.mlocked and self.reclaim_one(page):
+        for page in self.isolate_tail(g.lru[name], n):
+            if not page.mlocked:
+                if self.lazy_recharge(page):
                     done += 1
-                self.putback(page)
+                else:
+                    verdict = self.check_references(page, sc)
+                    if verdict == "reclaim":
+                        if self.reclaim_one(page):
+                            done += 1
+                        elif page.swapbacked:
+                            verdict = "activate"
+                    if verdict == "activate" and not page.mlocked:
+                        page.active = True
+            self.putback(page)
         return done
 
     def reclaim_one(self, page):
-        if self.lazy_recharge(page):
-            return True
         if page.swapbacked:
             return False                        # no swap: anon and shmem stay
         # a clean page-cache page: unmap it everywhere (in i_mmap order; a VM_LOCKED mapping
@@ -781,7 +956,7 @@ class Model:
                         continue
                     if not v.shared:
                         pte.write = False
-                    cm.ptes[addr] = Pte(pte.page, pte.write)
+                    cm.ptes[addr] = Pte(pte.page, pte.write, young=False)   # pte_mkold()
                     if pte.page is not None:
                         self.map_page(pte.page, cm, addr)
         return child.pid
@@ -945,10 +1120,11 @@ class Model:
         pte = mm.ptes.get(addr)
         if pte is not None:
             if not write or pte.write:
+                pte.young = True                # the access sets the accessed bit
                 return True
             old = pte.page
             if v.shared or (old is not None and old.kind == "anon" and len(old.maps) == 1):
-                pte.write = True
+                pte.write = pte.young = True    # wp_page_reuse(): pte_mkyoung()
                 return True
             if old is not None:
                 old.pins += 1           # do_wp_page() holds the old page across the charge
@@ -1463,6 +1639,8 @@ class Model:
                 else:
                     ctx.nr_skipped += 1
                 page.isolated = False
+                if wrong:                       # deactivated (rotate_reclaimable_page())
+                    page.active = False
                 self.lru_add(page)
                 if wrong:                       # to the reclaim end of its list
                     page.lru.remove(page)
@@ -1628,8 +1806,8 @@ class Model:
         return {
             "cache": s["cache"] * PAGE, "rss": s["rss"] * PAGE, "shmem": s["shmem"] * PAGE,
             "mapped_file": s["mapped_file"] * PAGE, "pgpgin": s["pgpgin"], "pgpgout": s["pgpgout"],
-            "inactive_anon": len(g.lru[ANON_LRU]) * PAGE, "active_anon": 0,
-            "inactive_file": len(g.lru[FILE_LRU]) * PAGE, "active_file": 0,
+            "inactive_anon": len(g.lru[ANON_LRU]) * PAGE, "active_anon": len(g.lru[ACTIVE_ANON]) * PAGE,
+            "inactive_file": len(g.lru[FILE_LRU]) * PAGE, "active_file": len(g.lru[ACTIVE_FILE]) * PAGE,
             "unevictable": len(g.lru[UNEVICTABLE]) * PAGE,
         }
 
