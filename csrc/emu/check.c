@@ -223,8 +223,8 @@ static int check_split_queue(struct check_state *cs)
 		cs->queued[pfn] = 1;
 		CHECK(++n <= cs->nr / HPAGE_PMD_NR, "the deferred split queue loops");
 	}
-	CHECK(n == m->split_queue_len, "the deferred split queue holds %lu pages, its length says %lu", n,
-	      m->split_queue_len);
+	CHECK(n == atomic_load(&m->split_queue_len), "the deferred split queue holds %lu pages, its length says %lu",
+	      n, atomic_load(&m->split_queue_len));
 	return 0;
 }
 

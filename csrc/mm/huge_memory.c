@@ -352,8 +352,7 @@ void deferred_split_huge_page(struct page *head)
 {
 	struct machine *m = cur_machine;
 
-	if (!list_empty(page_deferred_list(head)))
-		return;
+	/* no lockless list_empty() first, as 6.1 has: the list is only read under the lock */
 	spin_lock(&m->split_queue_lock);
 	if (list_empty(page_deferred_list(head))) {
 		list_add_tail(page_deferred_list(head), &m->split_queue);

@@ -79,7 +79,7 @@ struct machine {
 	 */
 	spinlock_t split_queue_lock;
 	struct list_head split_queue;
-	unsigned long split_queue_len;
+	_Atomic unsigned long split_queue_len;	/* read unlocked by the shrinker */
 
 	spinlock_t files_lock;
 	struct list_head files;			/* every address_space, named and shmem */
