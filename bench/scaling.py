@@ -6,7 +6,9 @@
    timed twice on fresh machines: one host thread faulting every task's
    mapping in turn, then N host threads, one per task, started together
    (4 KiB pages: thp="never").
-   speedup = one thread's time / N threads' time (ideal: N).
+   speedup = one thread's time / N threads' time (ideal: N); cpu_per_page = the CPU time
+   the N threads spent / one thread's (1.0: running beside each other cost nothing; above
+   1, the host's shared caches and memory slow each thread down, whatever the code does).
 2. Move beside a fault: on a 2-CPU machine, task X (group A, moved to B
    with move_charge_at_immigrate 1) and task F faulting into an unrelated
    group C on CPU 1.  Each is timed alone, then both at once; each keeps
@@ -39,15 +41,15 @@ def fault_world(ncpus, pages):
 
 
 def run_threads(fns):
-    """Start every fn at once; each one's own (start, end); returns the wall time."""
+    """Start every fn at once; each one's own (start, end, thread CPU seconds)."""
     barrier = threading.Barrier(len(fns) + 1)
     times = [None] * len(fns)
 
     def body(i, fn):
         barrier.wait()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         fn()
-        times[i] = (t0, time.perf_counter())
+        times[i] = (t0, time.perf_counter(), time.thread_time() - c0)
     threads = [threading.Thread(target=body, args=(i, fn)) for i, fn in enumerate(fns)]
     for t in threads:
         t.start()
@@ -59,19 +61,19 @@ def run_threads(fns):
 
 def bench_faults(ncpus, pages):
     m, jobs = fault_world(ncpus, pages)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     for pid, addr in jobs:
         m.touch(pid, addr, pages * PAGE)
-    one = time.perf_counter() - t0
+    one, one_cpu = time.perf_counter() - t0, time.thread_time() - c0
     m.check()
     m, jobs = fault_world(ncpus, pages)
     times = run_threads([lambda p=pid, a=addr: m.touch(p, a, pages * PAGE) for pid, addr in jobs])
-    many = max(e for _, e in times) - min(s for s, _ in times)
+    many = max(e for _, e, _ in times) - min(s for s, _, _ in times)
     m.check()
     total = ncpus * pages
     return {"cpus": ncpus, "pages": total, "one_thread_s": one, "threads_s": many,
             "one_thread_pages_per_s": total / one, "threads_pages_per_s": total / many,
-            "speedup": one / many}
+            "speedup": one / many, "cpu_per_page": sum(c for _, _, c in times) / one_cpu}
 
 
 def move_world(move_pages, fault_pages):
@@ -118,12 +120,13 @@ def main():
     cores = len(os.sched_getaffinity(0))
     faults = []
     print(f"host: {cores} cores, load average {os.getloadavg()[0]:.2f}")
-    print(f"{'cpus':>4} {'pages':>9} {'1 thread p/s':>14} {'N threads p/s':>14} {'speedup':>8}")
+    print(f"{'cpus':>4} {'pages':>9} {'1 thread p/s':>14} {'N threads p/s':>14} {'speedup':>8} "
+          f"{'cpu/page':>8}")
     for n in range(1, cores + 1):
         r = bench_faults(n, args.pages)
         faults.append(r)
         print(f"{n:>4} {r['pages']:>9} {r['one_thread_pages_per_s']:>14,.0f} "
-              f"{r['threads_pages_per_s']:>14,.0f} {r['speedup']:>8.2f}")
+              f"{r['threads_pages_per_s']:>14,.0f} {r['speedup']:>8.2f} {r['cpu_per_page']:>8.2f}")
     mv = bench_move_beside_fault(args.move_pages, args.pages)
     print(f"move {mv['move_pages']} pages: {mv['move_alone_pages_per_s']:,.0f} p/s alone, "
           f"{mv['move_concurrent_pages_per_s']:,.0f} beside a fault (kept {mv['move_kept']:.2f})")

@@ -481,7 +481,8 @@ class Machine:
                                                retries)) * PAGE_SIZE
 
     def drain(self):
-        """Flush every CPU's charge stock back to the counters (what usage reads then excludes)."""
+        """Flush every CPU's charge stock back to the counters (what usage reads then excludes)
+        and its LRU add batches onto the lists (lru_add_drain_all())."""
         check_ret(lib.emu_drain(self._m))
 
     # ---- moving ----

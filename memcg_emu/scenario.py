@@ -243,7 +243,8 @@ OPS = {
                 doc="write a control file; an error is the step's status"),
     "read": Op([_CG, ("file", _name)],
                doc="record a control file's value: a number, a per-key object (memory.stat) or text"),
-    "drain": Op(doc="flush every CPU's charge stock back to the counters (6.1: up to 64 pages a CPU)"),
+    "drain": Op(doc="flush every CPU's charge stock back to the counters (6.1: up to 64 pages a CPU) "
+                    "and its LRU add batch onto the lists"),
     "spawn": Op([("task", _name), _CG], child="task", in_hook=False,
                 doc="start a new task, with an empty address space, in a cgroup"),
     "anon": Op([_TASK, ("bytes", _bytes)], [_MAPPING, ("touch", _one_of("write", "read", "none"), "write"),

@@ -20,7 +20,14 @@ def usage(m, cg=""):
 
 
 def stat(m, cg=""):
-    """memory.stat as an ordered dict of ints."""
+    """memory.stat as an ordered dict of ints, after a drain: the CPUs' LRU add batches are on
+    their lists (a page in one is in no LRU line yet) and their charge stocks given back."""
+    m.drain()
+    return raw_stat(m, cg)
+
+
+def raw_stat(m, cg=""):
+    """memory.stat as read, the CPUs' batches and stocks as they are."""
     out = {}
     for line in m.read(cg, "memory.stat").splitlines():
         key, value = line.split(" ")

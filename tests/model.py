@@ -43,6 +43,7 @@ PTRS = 512                     # pages per PTE table: the natural cond_resched()
 RETRIES = 5                    # MEM_CGROUP_RECLAIM_RETRIES (force_empty)
 CHARGE_RETRIES = 16            # MAX_RECLAIM_RETRIES: the 6.1 charge path
 CHARGE_BATCH = 64              # MEMCG_CHARGE_BATCH
+PAGEVEC_SIZE = 15              # the LRU add batch (include/linux/pagevec.h, 6.1)
 COSTLY = 8                     # 1 << PAGE_ALLOC_COSTLY_ORDER
 SWAP_CLUSTER_MAX = 32
 DEF_PRIORITY = 12
@@ -130,6 +131,7 @@ class Page:
         self.mlocked = False       # PG_mlocked (and PG_unevictable with it)
         self.active = False        # PG_active: on the active list of its type
         self.referenced = False    # PG_referenced: reclaim saw its PTEs accessed once
+        self.batched = False       # in the CPU's LRU add batch, which holds a reference
         self.freed = False
 
     @property
@@ -261,6 +263,7 @@ class Model:
         self.files = {}                             # path -> File
         self.fail_next = {}                         # subsystem -> errno
         self.stock = (None, 0)                      # what the per-cpu stock holds, for which group
+        self.lru_batch = []                         # the CPU's LRU add batch (6.1 cpu_fbatches.lru_add)
         self.current = 0                            # the task whose fault is charging
         self.oom_report = []                        # where the current charge's OOM kills go
         self.oom_seen = False                       # an OOM ran in the current fault
@@ -452,7 +455,7 @@ class Model:
 
     def maybe_free(self, page):
         """put_page(): the last reference (PTE, page cache, isolation) frees and uncharges."""
-        if page.maps or page.in_cache or page.isolated or page.pins or page.freed:
+        if page.maps or page.in_cache or page.isolated or page.pins or page.batched or page.freed:
             return
         if page.lru is not None:
             self.lru_del(page)
@@ -478,6 +481,28 @@ class Model:
     def lru_del(self, page):
         page.lru.remove(page)
         page.lru = None
+
+    def lru_cache_add(self, page):
+        """folio_add_lru(): a new page waits in the CPU's batch, with a reference and on no
+        list; the 15th moves the batch onto the lists."""
+        page.batched = True
+        self.lru_batch.append(page)
+        if len(self.lru_batch) == PAGEVEC_SIZE:
+            self.lru_add_drain()
+
+    def lru_add_drain(self):
+        """lru_add_drain(_all)(): the batch onto the lists in order, then its references go."""
+        batch, self.lru_batch = self.lru_batch, []
+        for page in batch:
+            page.batched = False
+            self.lru_add(page)
+        for page in batch:
+            self.maybe_free(page)
+
+    def drain(self):
+        """Machine.drain(): the charge stock and the LRU add batch."""
+        self.drain_stock()
+        self.lru_add_drain()
 
     def isolate(self, page):
         if page.lru is None:
@@ -550,6 +575,7 @@ class Model:
         sc = {"target": None if over is self.root else over, "want": max(pages, SWAP_CLUSTER_MAX),
               "force": False, "skipped": False}
         done = 0
+        self.lru_add_drain()                    # shrink_inactive_list(): this CPU's batch
         while True:
             for priority in range(DEF_PRIORITY, -1, -1):
                 if done >= sc["want"]:
@@ -845,6 +871,7 @@ class Model:
             raise err(errno.EBUSY)
         parent = g.parent
         self.drain_stock(g)                     # mem_cgroup_css_offline()
+        self.lru_add_drain()
         while g.usage:                          # 6.1 reparents every page, newest first
             lst = next((g.lru[n] for n in LRU_NAMES if g.lru[n]), None)
             if lst is None:
@@ -876,6 +903,7 @@ class Model:
         if g.parent is None:
             raise err(errno.EINVAL)
         retries = RETRIES
+        self.lru_add_drain()                    # mem_cgroup_force_empty()
         self.drain_stock(g)
         while retries and g.usage:
             if not self.try_to_free(g, 1):
@@ -1084,7 +1112,7 @@ class Model:
         page.maps.append((mm, addr))
         if v.locked:
             page.mlocked = True
-        self.lru_add(page)
+        self.lru_cache_add(page)
         mm.ptes[addr] = Pte(page, True)
 
     def filemap_fault(self, mm, f, index):
@@ -1100,7 +1128,7 @@ class Model:
             page.in_cache = True
             f.slots[index] = page
             f.size = max(f.size, index + 1)
-            self.lru_add(page)
+            self.lru_cache_add(page)
         page.pins += 1
         return page
 
@@ -1306,15 +1334,19 @@ class Model:
                 if ss == "memory":
                     yield from getattr(self, "can_attach_" + policy.replace("-", "_"))(
                         res, t, src, dst, state)
-            except BaseException:
+            except BaseException as e:
                 # the seed's patched cgroup_attach_task() rolls back every subsystem, memory
                 # included even when it refused or was never asked; the others, those that
                 # said yes.  attach_rollback() is void: a failure is ignored
                 res.outcome = "refused"     # whatever the rollback raises, the task stayed
                 if policy == "seed" or "memory" in done:
+                    cancel = getattr(self, "cancel_" + policy.replace("-", "_"))(res, t, src, dst, state)
                     try:
-                        yield from getattr(self, "cancel_" + policy.replace("-", "_"))(
-                            res, t, src, dst, state)
+                        if isinstance(e, OSError):
+                            yield from cancel
+                        else:               # undoing what a hook's exception broke off: hook muted
+                            for _ in cancel:
+                                pass
                     except OSError:
                         pass
                 raise
@@ -1760,6 +1792,7 @@ class Model:
     def move_charge(self, ctx):
         """The move walk: each PTE table's targets move as a batch while the precharge lasts;
         when it runs out with addresses left, charge one more page or stop (partial move)."""
+        self.lru_add_drain()                    # lru_add_drain_all(): batched pages are on no list
         ret = None
         for v in list(ctx.mm.vmas):
             for lo, hi in chunks(v.start, v.end):

@@ -465,6 +465,7 @@ def test_hook_error_at_every_phase_leaves_a_consistent_outcome(policy, b_limit):
         m.write("B", "memory.move_charge_at_immigrate", "3")
         x = m.spawn("A")
         m.touch(x, m.mmap(x, "40M"), "40M")
+        m.drain()            # every page on its list, where the RFD policies' walks find them
         return m, x
     m, x = setup()
     phases = set()

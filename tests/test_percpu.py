@@ -1,9 +1,10 @@
-"""CPUs and their per-CPU charge stock (mm/memcontrol.c memcg_stock, 2.6.33 on)."""
+"""CPUs and their per-CPU state: the charge stock (mm/memcontrol.c memcg_stock, 2.6.33 on) and the
+LRU add batches (mm/swap.c)."""
 import errno
 
 import pytest
 
-from helpers import PAGE, stat
+from helpers import PAGE, raw_stat, stat
 
 from memcg_emu import Machine
 
@@ -106,7 +107,8 @@ def test_force_empty_and_rmdir_drain_the_stocks(machine):
     q = m.spawn("B")
     touch_pages(m, q, 1)
     m.exit(q)
-    assert raw_usage(m, "") == 63 * PAGE      # the stock outlives the task
+    # the stock outlives the task, and so does its page: CPU 0's LRU add batch still holds it
+    assert raw_usage(m, "") == 64 * PAGE
     m.rmdir("B")
     assert raw_usage(m, "") == 0
 
@@ -173,3 +175,153 @@ def test_mem_cgroup_wait_acct_move_work_on_another_cpu_waits_for_the_move(machin
     assert events == [("blocked", "mc_waitq"), ("A while Y waits", 100 << 20)]
     m.drain()
     assert (raw_usage(m, "A"), raw_usage(m, "B")) == (30 << 20, 80 << 20)
+
+
+# ---- the LRU add batches (mm/swap.c cpu_fbatches.lru_add, lru_add_pvecs before) ----
+
+def on_lists(m, cg):
+    """Pages on the group's LRU lists, as memory.stat's lines read right now."""
+    s = raw_stat(m, cg)
+    return sum(s.get(k, 0) for k in ("inactive_anon", "active_anon", "inactive_file",
+                                      "active_file", "unevictable", "active", "inactive")) // PAGE
+
+
+@pytest.mark.parametrize("kernel, size", [("6.1", 15), ("6.13", 31), ("3.4", 14), ("2.6.34", 14)])
+def test_folio_add_lru_batches_pagevec_size_pages(machine, kernel, size):
+    """folio_add_lru() / __lru_cache_add(): a new page waits in its CPU's batch, on no list and
+    in no LRU line of memory.stat (update_lru_size() runs as it joins); the batch's last page
+    moves them all (PAGEVEC_SIZE: 14 until 4.14, 15 from 4.15, 31 from 6.10)."""
+    m = machine(kernel=kernel)
+    m.mkdir("A")
+    pid = m.spawn("A")
+    addr = m.mmap(pid, 2 * size * PAGE)
+    m.touch(pid, addr, (size - 1) * PAGE)
+    assert on_lists(m, "A") == 0 and raw_stat(m, "A")["rss"] == (size - 1) * PAGE
+    m.touch(pid, addr, size * PAGE)
+    assert on_lists(m, "A") == size
+    m.touch(pid, addr, (size + 3) * PAGE)
+    assert on_lists(m, "A") == size
+    m.drain()                                # lru_add_drain_all()
+    assert on_lists(m, "A") == size + 3
+
+
+def test_mem_cgroup_charge_on_2_6_26_counts_batched_pages_on_the_groups_list(machine):
+    """2.6.26 put a page on its group's own list at charge (mem_cgroup_charge_common()), so
+    memory.stat counts a page that is still in the zone LRU's pagevec."""
+    m = machine(kernel="2.6.26")
+    m.mkdir("A")
+    pid = m.spawn("A")
+    m.touch(pid, m.mmap(pid, 5 * PAGE), 5 * PAGE)
+    assert on_lists(m, "A") == 5
+
+
+def test_folio_batch_reference_keeps_a_freed_page_charged(m):
+    """The batch holds a reference (folio_get() in folio_add_lru()): a page unmapped while
+    batched is freed, and uncharged, only when the batch moves."""
+    m.mkdir("A")
+    pid = m.spawn("A")
+    addr = m.mmap(pid, 3 * PAGE)
+    m.touch(pid, addr, 3 * PAGE)
+    m.munmap(pid, addr, 3 * PAGE)
+    assert raw_stat(m, "A")["rss"] == 3 * PAGE
+    m.check()
+    m.drain()
+    assert raw_stat(m, "A")["rss"] == 0 and raw_usage(m, "A") == 0
+
+
+def test_isolate_lru_page_misses_a_batched_page_under_the_seed(machine):
+    """The RFD's walk isolates with isolate_lru_page(), -EBUSY for a page not on an LRU: the
+    pages still in CPU 1's batch stay charged to the old group; on their lists, they move."""
+    m = machine(policy="seed", cpus=2)
+    for g in ("A", "B", "C"):
+        m.mkdir(g)
+    pid = m.spawn("A")
+    m.set_cpu(pid, 1)
+    m.touch(pid, m.mmap(pid, 20 * PAGE), 20 * PAGE)     # 15 on the list, 5 in CPU 1's batch
+    m.move(pid, "B")
+    assert m.last_attach.pages_moved == 15
+    assert (stat(m, "A")["rss"], stat(m, "B")["rss"]) == (5 * PAGE, 15 * PAGE)
+    m.move(pid, "C")                         # stat()'s drain put the 5 on their list
+    assert m.last_attach.pages_moved == 20
+    assert stat(m, "C")["rss"] == 20 * PAGE
+
+
+def test_mem_cgroup_move_charge_drains_every_cpus_batch_first(machine):
+    """6.1 mem_cgroup_move_charge() starts with lru_add_drain_all(): a page in another CPU's
+    batch is on its list when the walk isolates it, and moves."""
+    m = machine(policy="upstream", cpus=2)
+    for g in ("A", "B"):
+        m.mkdir(g)
+    m.write("B", "memory.move_charge_at_immigrate", "1")
+    pid = m.spawn("A")
+    m.set_cpu(pid, 1)
+    m.touch(pid, m.mmap(pid, 20 * PAGE), 20 * PAGE)
+    assert on_lists(m, "A") == 15
+    m.move(pid, "B")                         # the mover runs on CPU 0
+    assert m.last_attach.pages_moved == 20
+    assert (raw_stat(m, "A")["rss"], raw_stat(m, "B")["rss"]) == (0, 20 * PAGE)
+
+
+def test_shrink_lruvec_drains_only_this_cpus_batch(machine):
+    """Reclaim starts with lru_add_drain() (shrink_inactive_list()): the reclaiming CPU's
+    batch joins the lists, another CPU's stays where it is."""
+    m = machine(cpus=2)
+    m.mkdir("A")
+    p, q = m.spawn("A"), m.spawn("A")
+    m.set_cpu(p, 0)
+    m.set_cpu(q, 1)
+    m.touch(p, m.mmap(p, 4 * PAGE), 4 * PAGE)
+    m.touch(q, m.mmap(q, 6 * PAGE), 6 * PAGE)
+    assert on_lists(m, "A") == 0
+    m.reclaim("A", PAGE)                     # no swap: anon stays, but CPU 0's batch is drained
+    assert on_lists(m, "A") == 4
+
+
+def test_lru_add_batches_under_threads_on_two_cpus(machine):
+    """Two host threads faulting and unmapping on two CPUs, each through its own batch; every
+    page ends on a list or freed, and the statistics agree with the pages."""
+    import threading
+    m = machine(cpus=2, ram="256M")
+    m.mkdir("A")
+    pids = [m.spawn("A"), m.spawn("A")]
+    for cpu, pid in enumerate(pids):
+        m.set_cpu(pid, cpu)
+
+    def work(pid):
+        for _ in range(20):
+            addr = m.mmap(pid, 101 * PAGE)
+            m.touch(pid, addr, 101 * PAGE)
+            m.munmap(pid, addr, 50 * PAGE)
+    threads = [threading.Thread(target=work, args=(pid,)) for pid in pids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    m.check()
+    m.drain()
+    assert on_lists(m, "A") == 2 * 20 * 51 and stat(m, "A")["rss"] == 2 * 20 * 51 * PAGE
+
+
+# ---- per-CPU statistics (6.1 memcg->vmstats_percpu, folded on read) ----
+
+def test_memcg_page_state_folds_every_cpus_counters(machine):
+    """A page charged on CPU 0 and freed on CPU 1 leaves +1 on one CPU's counter and -1 on the
+    other's: memory.stat shows their fold (mem_cgroup_flush_stats() before memcg_stat_show())."""
+    m = machine(cpus=2)
+    m.mkdir("A")
+    p, q = m.spawn("A"), m.spawn("A")
+    m.set_cpu(p, 0)
+    m.set_cpu(q, 1)
+    addr = m.mmap(p, 10 * PAGE)
+    m.touch(p, addr, 10 * PAGE)
+    m.touch(q, m.mmap(q, 7 * PAGE), 7 * PAGE)
+    m.drain()
+    m.set_cpu(p, 1)
+    m.munmap(p, addr, 4 * PAGE)               # uncharged on CPU 1
+    s = stat(m, "A")
+    assert (s["rss"], s["pgfault"], s["pgpgin"], s["pgpgout"]) == (13 * PAGE, 17, 17, 4)
+    m.set_cpu(p, 0)
+    m.exit(p)
+    m.exit(q)
+    s = stat(m, "A")
+    assert (s["rss"], s["pgpgin"], s["pgpgout"]) == (0, 17, 17)

@@ -136,6 +136,7 @@ def test_rollback_case_a_leaks_exactly_what_the_full_old_group_cannot_take(m):
 
 def test_rollback_case_b_attach_rollback_returns_the_charges(m):
     x, child, movable, charged = mixed_task(m)
+    m.drain()                       # every page on its list, where the RFD's walk finds it
     m.fail_next_can_attach("devices", errno.EPERM)
     with pytest.raises(PermissionError):
         m.move(x, "B")
@@ -156,6 +157,7 @@ def test_seed_move_oom_kills_in_the_destination(kernel, policy):
     m.mkdir("B")
     x = m.spawn("A")
     m.touch(x, m.mmap(x, "40M"), "40M")
+    m.drain()                       # every page on its list, where the RFD's walk finds it
     m.write("B", "memory.limit_in_bytes", "60M")
     z = m.spawn("B")
     z_addr = m.mmap(z, "30M")

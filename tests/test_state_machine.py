@@ -256,7 +256,7 @@ class MemcgMachine(RuleBasedStateMachine):
 
     @rule()
     def drain(self):
-        self.both("drain", self.m.drain, self.model.drain_stock)
+        self.both("drain", self.m.drain, self.model.drain)
 
     def fail_next(self, subsys, err):
         self.m.fail_next_can_attach(subsys, err)
@@ -796,6 +796,7 @@ def mover_and_filler(policy, a_limit, x_pages, y_pages, x_adj):
     x = m.spawn("A")
     m.set_oom_score_adj(x, x_adj)
     m.touch(x, m.mmap(x, x_pages * PAGE), x_pages * PAGE)
+    m.drain()                                       # X's pages on their lists, for the walks
     y = m.spawn("A")
     m.set_oom_score_adj(y, -1000)
     return m, x, y, m.mmap(y, y_pages * PAGE)
@@ -837,6 +838,7 @@ def test_check_in_the_seed_rollback_window():
     x = m.spawn("A")
     m.set_oom_score_adj(x, -1000)
     m.touch(x, m.mmap(x, PAGE), PAGE)
+    m.drain()                                       # the page on its list, for the RFD's walk
     seen = []
 
     def hook(info):

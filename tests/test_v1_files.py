@@ -146,6 +146,7 @@ def test_memcg_numa_stat_show(machine, kernel):
     y = m.spawn("A/B")
     m.file_write(y, "/f", "2M")
     anon, unevictable, file = 4 * MiB // PAGE, MiB // PAGE, 2 * MiB // PAGE
+    m.drain()                       # the LRU add batches onto their lists: numa_stat counts lists
     own = [f"total={anon + unevictable} N0={anon + unevictable}", "file=0 N0=0",
            f"anon={anon} N0={anon}", f"unevictable={unevictable} N0={unevictable}"]
     tree = [f"hierarchical_total={anon + unevictable + file} N0={anon + unevictable + file}",

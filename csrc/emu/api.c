@@ -87,12 +87,27 @@ void emu_set_resched_hook(struct machine *m, void *handle)
 	m->resched_handle = handle;
 }
 
+static void mem_cgroup_free(struct mem_cgroup *memcg)
+{
+	if (memcg)
+		free(memcg->vmstats_percpu);
+	free(memcg);
+}
+
 static struct mem_cgroup *mem_cgroup_alloc(struct machine *m, struct mem_cgroup *parent)
 {
 	struct mem_cgroup *memcg = calloc(1, sizeof(*memcg));
+	size_t stats = (size_t)m->nr_cpus * sizeof(*memcg->vmstats_percpu);
 
 	if (!memcg)
 		return NULL;
+	/* each CPU's counters on cache lines of their own (alloc_percpu()) */
+	memcg->vmstats_percpu = aligned_alloc(64, stats);
+	if (!memcg->vmstats_percpu) {
+		free(memcg);
+		return NULL;
+	}
+	memset(memcg->vmstats_percpu, 0, stats);
 	memcg->machine = m;
 	memcg->parent = parent;
 	/* 5.11+ (our 6.x profiles) are always hierarchical; before, a child inherits */
@@ -109,7 +124,7 @@ static struct mem_cgroup *mem_cgroup_alloc(struct machine *m, struct mem_cgroup 
 	spin_lock(&m->memcg_lock);
 	if (m->nr_memcg_ids > MEMCG_ID_MAX) {
 		spin_unlock(&m->memcg_lock);
-		free(memcg);
+		mem_cgroup_free(memcg);
 		return NULL;
 	}
 	memcg->id = m->nr_memcg_ids++;
@@ -141,6 +156,9 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	/* each CPU's structures on cache lines of their own (calloc aligns to 16 bytes only) */
 	m->memcg_stock = aligned_alloc(64, (size_t)nr_cpus * sizeof(*m->memcg_stock));
 	m->pcp = aligned_alloc(64, (size_t)nr_cpus * sizeof(*m->pcp));
+	m->lru_add = aligned_alloc(64, (size_t)nr_cpus * sizeof(*m->lru_add));
+	if (m->lru_add)
+		memset(m->lru_add, 0, (size_t)nr_cpus * sizeof(*m->lru_add));
 	if (m->memcg_stock)
 		memset(m->memcg_stock, 0, (size_t)nr_cpus * sizeof(*m->memcg_stock));
 	if (m->pcp)
@@ -151,7 +169,7 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 		m->swap_cache = calloc(swap_pages, sizeof(*m->swap_cache));
 		atomic_store(&m->nr_swap_free, (long)swap_pages - 1);
 	}
-	if (!m->mem_map || !m->page_cgroup_map || !m->memcg_stock || !m->pcp ||
+	if (!m->mem_map || !m->page_cgroup_map || !m->memcg_stock || !m->pcp || !m->lru_add ||
 	    (swap_pages && (!m->swap_map || !m->swap_cgroup || !m->swap_cache))) {
 		free(m->mem_map);
 		free(m->page_cgroup_map);
@@ -159,6 +177,7 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 		free(m->swap_cgroup);
 		free(m->memcg_stock);
 		free(m->pcp);
+		free(m->lru_add);
 		free(m->swap_cache);
 		free(m);
 		return emu_set_error(-ENOMEM, "out of host memory for %lu pages", ram_pages);
@@ -166,6 +185,7 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 	for (int cpu = 0; cpu < nr_cpus; cpu++)
 		spin_lock_init(&m->memcg_stock[cpu].stock_lock);
 	pcp_init(m);
+	lru_add_init(m);
 	spin_lock_init(&m->zone.lock);
 	INIT_LIST_HEAD(&m->zone.free_list);
 	INIT_LIST_HEAD(&m->zone.free_huge);
@@ -233,7 +253,7 @@ void emu_machine_free(struct machine *m)
 		free(av);
 	}
 	for (int id = 0; id < m->nr_memcg_ids; id++)
-		free(m->memcgs[id]);
+		mem_cgroup_free(m->memcgs[id]);
 	destroy_rwsem(&m->tasklist_lock);
 	pthread_mutex_destroy(&m->mc_lock);
 	pthread_cond_destroy(&m->mc_waitq);
@@ -249,6 +269,7 @@ void emu_machine_free(struct machine *m)
 	emu_trace_free(m);
 	free(m->memcg_stock);
 	free(m->pcp);
+	free(m->lru_add);
 	free(m);
 	cur_machine = saved;
 }
@@ -350,6 +371,7 @@ int emu_memcg_destroy(struct machine *m, int id)
 	if (!memcg->parent)
 		EMU_RETURN(emu_set_error(-EBUSY, "the root group cannot be removed"));
 	drain_all_stock(memcg);	/* mem_cgroup_css_offline(), 6.1; force_empty's before */
+	lru_add_drain_all();	/* the lists we hand over are whole (2.6.26's held batched pages) */
 	ret = mem_cgroup_reparent_pages(memcg);
 	if (ret)
 		EMU_RETURN(ret);
@@ -540,6 +562,7 @@ int emu_memcg_force_empty(struct machine *m, int id)
 	MEMCG_ARG(memcg, m, id);
 	int nr_retries = MEM_CGROUP_RECLAIM_RETRIES;
 
+	lru_add_drain_all();
 	drain_all_stock(memcg);
 	while (nr_retries && res_counter_read_usage(&memcg->res))
 		if (!try_to_free_mem_cgroup_pages(memcg, 1))
@@ -561,10 +584,15 @@ int emu_memcg_stat(struct machine *m, int id, long long *out)
 	};
 
 	for (int i = 0; i < EMU_NR_STATS; i++)
-		out[i] = atomic_load(&memcg->stat[i]);
+		out[i] = memcg_page_state(memcg, i);
+	unsigned long count[NR_LRU_LISTS] = { 0 };
+
+	/* 6.1 counts a page on its list as it joins (update_lru_size()); 2.6.26 at charge */
+	if (m->kernel == EMU_KERNEL_2_6_26)
+		lru_add_count_batched(memcg, count);
 	spin_lock(&memcg->info[0].lru_lock);
 	for (int l = 0; l < NR_LRU_LISTS; l++)
-		out[lru_stat[l]] = (long long)memcg->info[0].count[l];
+		out[lru_stat[l]] = (long long)(memcg->info[0].count[l] + count[l]);
 	spin_unlock(&memcg->info[0].lru_lock);
 	EMU_RETURN(0);
 }
@@ -700,12 +728,16 @@ int emu_task_cpu(struct machine *m, int pid)
 	EMU_RETURN(atomic_load(&p->cpu));
 }
 
-/* drain(): every CPU's charge stock back to the counters (drain_all_stock() of the root). */
+/*
+ * drain(): every CPU's charge stock back to the counters (drain_all_stock()
+ * of the root) and its LRU add batches onto the lists (lru_add_drain_all()).
+ */
 int emu_drain(struct machine *m)
 {
 	EMU_ENTER(m);
 
 	drain_all_stock(NULL);
+	lru_add_drain_all();
 	EMU_RETURN(0);
 }
 
@@ -938,6 +970,9 @@ int emu_mlock(struct machine *m, int pid, unsigned long long addr, unsigned long
 
 	if (ret)
 		EMU_RETURN(ret);
+	/* sys_mlock(), 2.6.28 to 5.17: "flush pagevec" (6.1's mlock finds batched pages itself) */
+	if (m->kernel > EMU_KERNEL_2_6_26 && m->kernel < EMU_KERNEL_6_1)
+		lru_add_drain_all();
 	fault_begin(&f, pid);
 	ret = mmap_write_lock_killable(mm, pid);
 	if (!ret) {

@@ -14,6 +14,7 @@ struct check_state {
 	unsigned char *queued;		/* head frame is on the deferred split queue */
 	unsigned char *cached;		/* frame is in a file's page cache */
 	unsigned char *isolated;	/* frame is on an in-flight move's list */
+	unsigned char *batched;		/* frame is in a CPU's LRU add batch */
 	unsigned char *swapcached;	/* frame is in the swap cache */
 	int *swapref;			/* references per swap slot */
 	long *charged;			/* pages charged, per group id */
@@ -281,7 +282,7 @@ static int check_frames(struct check_state *cs)
 		if (PageFlag(page, PG_buddy)) {
 			nr_buddy++;
 			CHECK(!memcg && page_count(page) == 0 && page_mapcount(page) == 0 && !PageLRU(page)
-			      && !cs->mapped[pfn] && !cs->cached[pfn],
+			      && !cs->mapped[pfn] && !cs->cached[pfn] && !cs->batched[pfn],
 			      "free frame %lu is still in use (count %d, charged %d)", pfn,
 			      page_count(page), memcg != NULL);
 			continue;
@@ -291,7 +292,8 @@ static int check_frames(struct check_state *cs)
 		      cs->mapped[pfn]);
 		CHECK(!!PageSwapCache(page) == cs->swapcached[pfn], "frame %lu: PG_swapcache but no slot caches it",
 		      pfn);
-		expected_count = cs->mapped[pfn] + cs->cached[pfn] + cs->isolated[pfn] + cs->swapcached[pfn];
+		expected_count = cs->mapped[pfn] + cs->cached[pfn] + cs->isolated[pfn] + cs->swapcached[pfn] +
+				 cs->batched[pfn];
 		if (PageHead(page) && (nr_compound++, check_compound(cs, page, pfn, &expected_count)))
 			return -EUCLEAN;
 		CHECK(PageHead(page) || !cs->queued[pfn], "frame %lu is no huge page but is on the deferred split "
@@ -299,19 +301,23 @@ static int check_frames(struct check_state *cs)
 		CHECK(expected_count > 0, "frame %lu is in use but neither mapped nor cached", pfn);
 		CHECK(page_count(page) == expected_count, "frame %lu: refcount %d, expected %d",
 		      pfn, page_count(page), expected_count);
-		CHECK(!!PageLRU(page) == !cs->isolated[pfn], cs->isolated[pfn] ?
-		      "frame %lu is on an LRU list and on a move's list" :
+		CHECK(!(cs->isolated[pfn] && cs->batched[pfn]), "frame %lu is in an LRU batch and on a move's list",
+		      pfn);
+		CHECK(!!PageLRU(page) == !(cs->isolated[pfn] || cs->batched[pfn]), PageLRU(page) ?
+		      "frame %lu is on an LRU list and on a move's list or in an LRU batch" :
 		      "frame %lu is in use but on no LRU list (left isolated)", pfn);
 		CHECK(!PageFlag(page, PG_locked), "frame %lu is left locked", pfn);
 		CHECK(!PageMlocked(page) || PageUnevictable(page), "mlocked frame %lu is evictable", pfn);
-		CHECK(!!PageAnon(page) != !!cs->cached[pfn], "frame %lu: anon and cached at once", pfn);
+		/* a file page truncated while an LRU batch holds it is neither, until the batch drains */
+		CHECK(!!PageAnon(page) != !!cs->cached[pfn] || (cs->batched[pfn] && !page->mapping),
+		      "frame %lu: anon and cached at once, or neither", pfn);
 		if (!memcg && cs->isolated[pfn] && !PcgFlag(pc, PCG_LEAKED))
 			continue;	/* the seed's window: uncharged between uncharge and charge, isolated */
 		if (!memcg) {
 			CHECK(PcgFlag(pc, PCG_LEAKED),
 			      "frame %lu is in use with no charge (and is no documented seed leak)", pfn);
 			cs->stat[pc->mem_cgroup->id][EMU_STAT_LEAKED]++;
-			if (!cs->isolated[pfn])
+			if (!cs->isolated[pfn] && !cs->batched[pfn])
 				cs->lru[cs->uncharged][page_lru(page)]++;
 			continue;
 		}
@@ -335,7 +341,7 @@ static int check_frames(struct check_state *cs)
 		}
 		if (PcgFlag(pc, PCG_WRONG_CHARGE))
 			st[EMU_STAT_WRONG_CHARGE]++;
-		if (!cs->isolated[pfn])
+		if (!cs->isolated[pfn] && !cs->batched[pfn])
 			cs->lru[memcg->id][page_lru(page)] += thp_nr_pages(page);
 	}
 	CHECK(nr_compound == atomic_load(&m->zone.nr_compound), "%ld huge pages in use, the zone counts %ld",
@@ -460,9 +466,9 @@ static int check_memcgs(struct check_state *cs)
 		if (check_memsw(cs, memcg))
 			return -EUCLEAN;
 		for (unsigned i = 0; i < sizeof(checked) / sizeof(checked[0]); i++)
-			CHECK(atomic_load(&memcg->stat[checked[i]]) == cs->stat[id][checked[i]],
+			CHECK(memcg_page_state(memcg, checked[i]) == cs->stat[id][checked[i]],
 			      "group %d: %s is %ld pages, the frames say %ld", id, names[i],
-			      atomic_load(&memcg->stat[checked[i]]), cs->stat[id][checked[i]]);
+			      memcg_page_state(memcg, checked[i]), cs->stat[id][checked[i]]);
 		if (check_lruvec(cs, &memcg->info[0], memcg, cs->lru[id]))
 			return -EUCLEAN;
 	}
@@ -508,11 +514,33 @@ static int check_moves(struct check_state *cs)
 	return 0;
 }
 
+/* Pages in the CPUs' LRU add batches (lru_cache_add()): never a huge page, never in two. */
+static int check_lru_batches(struct check_state *cs)
+{
+	struct machine *m = cs->m;
+
+	for (int cpu = 0; cpu < m->nr_cpus; cpu++) {
+		for (int i = 0; i < NR_LRU_LISTS; i++) {
+			struct pagevec *pvec = &m->lru_add[cpu].pvec[i];
+
+			CHECK(pvec->nr < m->pagevec_size, "CPU %d: a full LRU add batch of %u pages", cpu, pvec->nr);
+			for (unsigned int j = 0; j < pvec->nr; j++) {
+				unsigned long pfn = page_to_pfn(pvec->pages[j]);
+
+				CHECK(pfn < cs->nr && !cs->batched[pfn] && !PageHead(pvec->pages[j]),
+				      "frame %lu is twice in LRU add batches, or huge", pfn);
+				cs->batched[pfn] = 1;
+			}
+		}
+	}
+	return 0;
+}
+
 static int check_all(struct check_state *cs)
 {
 	struct machine *m = cs->m;
 
-	if (check_moves(cs))
+	if (check_moves(cs) || check_lru_batches(cs))
 		return -EUCLEAN;
 	struct move_ctx *ctx;
 
@@ -542,13 +570,14 @@ int emu_check_locked(struct machine *m)
 	cs.queued = calloc(cs.nr, 1);
 	cs.cached = calloc(cs.nr, 1);
 	cs.isolated = calloc(cs.nr, 1);
+	cs.batched = calloc(cs.nr, 1);
 	cs.swapcached = calloc(cs.nr, 1);
 	cs.swapref = calloc(m->nr_swap + 1, sizeof(*cs.swapref));
 	cs.charged = calloc(cs.uncharged + 1, sizeof(*cs.charged));
 	cs.stat = calloc(cs.uncharged + 1, sizeof(*cs.stat));
 	cs.lru = calloc(cs.uncharged + 1, sizeof(*cs.lru));
 	cs.kmem = calloc(cs.uncharged + 1, sizeof(*cs.kmem));
-	if (cs.mapped && cs.pmdmapped && cs.queued && cs.cached && cs.isolated && cs.swapcached && cs.swapref &&
+	if (cs.mapped && cs.pmdmapped && cs.queued && cs.cached && cs.isolated && cs.batched && cs.swapcached && cs.swapref &&
 	    cs.charged && cs.stat && cs.lru && cs.kmem)
 		ret = check_all(&cs);
 	else
@@ -558,6 +587,7 @@ int emu_check_locked(struct machine *m)
 	free(cs.queued);
 	free(cs.cached);
 	free(cs.isolated);
+	free(cs.batched);
 	free(cs.swapcached);
 	free(cs.swapref);
 	free(cs.charged);

@@ -416,6 +416,7 @@ int mem_cgroup_move_charge(struct move_ctx *ctx)
 				.test_walk = mc_walk_vma, .mm = ctx->mm, .private = ctx };
 	int ret;
 
+	lru_add_drain_all();	/* a page still in a CPU's batch is not on the LRU to isolate */
 	atomic_fetch_add(&ctx->from->moving_account, 1);
 	ret = mc_mmap_read_lock(ctx);
 	if (!ret) {

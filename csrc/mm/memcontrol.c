@@ -653,6 +653,20 @@ void mem_cgroup_uncharge_swap(struct machine *m, unsigned long swp_off)
 		res_counter_uncharge(&memcg->memsw, PAGE_SIZE);
 }
 
+/*
+ * memcg_page_state() after mem_cgroup_flush_stats(), 6.1 (mem_cgroup_read_stat()
+ * before: the per-CPU sum): every CPU's counter folded.  6.1 flushes only
+ * past a threshold of pending updates; we always fold, so a read is exact.
+ */
+long memcg_page_state(struct mem_cgroup *memcg, int idx)
+{
+	long sum = 0;
+
+	for (int cpu = 0; cpu < memcg->machine->nr_cpus; cpu++)
+		sum += atomic_load_explicit(&memcg->vmstats_percpu[cpu].count[idx], memory_order_relaxed);
+	return sum;
+}
+
 /* ---- LRU placement (mm/swap.c, mm/memcontrol.c mem_cgroup_add_lru_list) ---- */
 
 /*
@@ -684,8 +698,11 @@ void lru_cache_add_locked(struct mem_cgroup_per_zone *mz, struct page *page)
 	SetPageFlag(page, PG_lru);
 }
 
-/* lru_cache_add(), mm/swap.c: onto the head; reclaim takes from the tail. */
-void lru_cache_add(struct page *page)
+/*
+ * lru_add_fn() with its lruvec lock (mm/swap.c): onto the head of its list
+ * at once, no batch; reclaim takes from the tail.
+ */
+void lru_add_page(struct page *page)
 {
 	struct mem_cgroup_per_zone *mz = lock_page_lruvec(page);
 
@@ -751,7 +768,7 @@ int isolate_lru_page(struct page *page)
 /* putback_lru_page(), mm/vmscan.c: back on the list its flags name; drop the isolation reference. */
 void putback_lru_page(struct page *page)
 {
-	lru_cache_add(page);
+	lru_add_page(page);
 	put_page(page);
 }
 

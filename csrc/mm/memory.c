@@ -304,6 +304,9 @@ static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma, unsign
 		return ret;
 	anon_vma_prepare(vma);
 	lock_page(page);
+	/* 6.1: the count below must not see this CPU's LRU batch's reference */
+	if (write && cur_machine->kernel >= EMU_KERNEL_6_1 && !PageLRU(page))
+		lru_add_drain();
 	spin_lock(&pt->ptl);
 	/* the PTE changed, or the page left the swap cache meanwhile: retry */
 	if (*pte != orig || !PageSwapCache(page) || page->private != off) {

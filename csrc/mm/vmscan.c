@@ -406,7 +406,7 @@ static unsigned long shrink_list(struct mem_cgroup *memcg, enum lru_list lru, un
 /* Anon pages are worth scanning with free swap, or for lazy-move's recharges. */
 static int can_reclaim_anon_pages(struct mem_cgroup *memcg)
 {
-	return swap_available() || atomic_load(&memcg->stat[EMU_STAT_WRONG_CHARGE]) > 0;
+	return swap_available() || memcg_page_state(memcg, EMU_STAT_WRONG_CHARGE) > 0;
 }
 
 enum scan_balance { SCAN_EQUAL, SCAN_FRACT, SCAN_ANON, SCAN_FILE };
@@ -588,6 +588,7 @@ unsigned long try_to_free_mem_cgroup_pages(struct mem_cgroup *memcg, unsigned lo
 	struct mem_cgroup *mc;
 	TRACE_SLICE(EMU_TRACE_RECLAIM, memcg->id, (long long)sc.nr_to_reclaim, 0, &reclaimed);
 
+	lru_add_drain();	/* shrink_inactive_list()/shrink_active_list(): this CPU's batches */
 	for (;;) {
 		for (sc.priority = DEF_PRIORITY; sc.priority >= 0 && reclaimed < sc.nr_to_reclaim;
 		     sc.priority--) {

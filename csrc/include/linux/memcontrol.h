@@ -71,6 +71,15 @@ struct mem_cgroup_per_zone {
 	unsigned long anon_cost, file_cost;
 };
 
+/*
+ * struct memcg_vmstats_percpu, mm/memcontrol.c 6.1 (mem_cgroup_stat_cpu,
+ * 2.6.26-3.x): a CPU's own statistics of a group, so faults on two CPUs
+ * share no counter; a read folds them (memcg_page_state()).
+ */
+struct memcg_vmstats_percpu {
+	atomic_long count[EMU_NR_STATS];
+} __attribute__((aligned(64)));
+
 struct mem_cgroup {
 	int id;
 	struct machine *machine;
@@ -78,7 +87,7 @@ struct mem_cgroup {
 	struct res_counter memsw;		/* memory+swap, 2.6.29+ (do_swap_account) */
 	struct mem_cgroup *parent;
 	struct mem_cgroup_per_zone info[MAX_NR_ZONES];
-	atomic_long stat[EMU_NR_STATS];
+	struct memcg_vmstats_percpu *vmstats_percpu;	/* one per CPU */
 	int use_hierarchy;
 	int dead;				/* rmdir'ed; kept for stale ids */
 	atomic_long reserved;			/* bytes an in-flight move holds on this group */
@@ -89,10 +98,15 @@ struct mem_cgroup {
 	atomic_long oom_kill;			/* memory_events[MEMCG_OOM_KILL]: its tasks OOM-killed */
 };
 
+extern __thread int current_cpu;	/* smp_processor_id() */
+
+/* __mod_memcg_state(), 6.1 (__mem_cgroup_stat_add_safe() before): this CPU's counter only. */
 static inline void mem_cgroup_stat_add(struct mem_cgroup *memcg, int idx, long val)
 {
-	atomic_fetch_add_explicit(&memcg->stat[idx], val, memory_order_relaxed);
+	atomic_fetch_add_explicit(&memcg->vmstats_percpu[current_cpu].count[idx], val, memory_order_relaxed);
 }
+
+long memcg_page_state(struct mem_cgroup *memcg, int idx);
 
 /* mm/memcontrol.c */
 struct mem_cgroup *mem_cgroup_from_task(struct task_struct *p);
@@ -156,6 +170,10 @@ int mem_cgroup_by_index(struct machine *m, int id, struct mem_cgroup **memcg);
 void lru_cache_add(struct page *page);
 void lru_cache_add_new_anon(struct page *page);
 void mark_page_accessed(struct page *page);
+void lru_add_page(struct page *page);
+void lru_add_drain(void);
+void lru_add_drain_all(void);
+void lru_add_count_batched(struct mem_cgroup *memcg, unsigned long *count);
 struct mem_cgroup_per_zone *lock_page_lruvec(struct page *page);
 void lru_cache_add_locked(struct mem_cgroup_per_zone *mz, struct page *page);
 void del_page_from_lru(struct page *page);

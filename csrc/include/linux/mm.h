@@ -40,6 +40,25 @@ struct per_cpu_pages {
 	struct list_head list;
 } __attribute__((aligned(64)));
 
+/*
+ * A CPU's new pages on their way to the LRU (mm/swap.c): 6.1's
+ * cpu_fbatches.lru_add (one folio_batch), lru_add_pvecs[NR_LRU_LISTS] from
+ * 2.6.28 to 3.10 (one per list), lru_add_pvecs and lru_add_active_pvecs on
+ * 2.6.26.  Each page in one holds a reference and is not PageLRU until its
+ * batch moves onto the lists.  lock is cpu_fbatches.lock (a local_lock;
+ * get_cpu_var() before).
+ */
+#define PAGEVEC_SIZE_MAX	31
+struct pagevec {
+	unsigned int nr;
+	struct page *pages[PAGEVEC_SIZE_MAX];
+};
+
+struct lru_add_pvecs {
+	spinlock_t lock;
+	struct pagevec pvec[NR_LRU_LISTS];
+} __attribute__((aligned(64)));
+
 #define PID_MAX		32768
 #define MEMCG_ID_MAX	65534	/* our index; mem_cgroup_id() = index + 1 <= MEM_CGROUP_ID_MAX (65535) */
 #define OOM_LOG_MAX	64	/* kill records kept until Python reads them; older ones drop */
@@ -127,6 +146,8 @@ struct machine {
 	struct per_cpu_pages *pcp;		/* one per CPU */
 	int pcp_batch, pcp_high;		/* zone_batchsize(); high = 6 * batch */
 	struct memcg_stock_pcp *memcg_stock;	/* one per CPU */
+	struct lru_add_pvecs *lru_add;		/* one per CPU */
+	unsigned int pagevec_size;		/* PAGEVEC_SIZE of the profile */
 };
 
 /* smp_processor_id(): the CPU of the task the calling thread runs (set on entry). */
@@ -250,6 +271,7 @@ struct page *alloc_page_vma(void);
 void put_page(struct page *page);
 void free_page_to_zone(struct page *page);
 void pcp_init(struct machine *m);
+void lru_add_init(struct machine *m);	/* mm/swap.c */
 void drain_all_pages(struct machine *m);
 
 /* mm/memory.c */
