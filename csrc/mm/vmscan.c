@@ -545,7 +545,7 @@ static void prepare_scan_count(struct mem_cgroup *root, struct scan_control *sc)
 			n[lru] += lru_count(&mc->info[0], (enum lru_list)lru);
 	if (m->kernel < EMU_KERNEL_2_6_34) {
 		long total = (long)(res_counter_read_usage(&root->res) >> PAGE_SHIFT) + 1;
-		long mapped_ratio = atomic_load(&root->stat[EMU_STAT_RSS]) * 100 / total;
+		long mapped_ratio = memcg_page_state(root, EMU_STAT_RSS) * 100 / total;
 		long imbalance = (long)((n[LRU_ACTIVE_ANON] + n[LRU_ACTIVE_FILE]) /
 					(n[LRU_INACTIVE_ANON] + n[LRU_INACTIVE_FILE] + 1));
 
