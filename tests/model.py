@@ -26,9 +26,16 @@ PTEs were accessed and activation on the second (``check_references``), aging of
 list whose inactive partner is low (``shrink_active``), the bit-1 rule (``mc_target``), and the seed's rollback of every
 subsystem (``move``, ``cancel_seed``).
 
-Scope (what the state machine drives): kernel profile 6.1, no swap, RAM
-never exhausted (``Model`` raises ``NotModelled`` if a run would need more
-frames than the machine has), one thread.  Moves are generators: they yield
+Swap (``swap_pages``): anon pages go out through reclaim to slots that record
+their group (memory+swap keeps the entry), through the 6.1 swap cache, and
+come back charged to the recorded group (``swap_out``, ``do_swap_page``).
+Page tables charged as kmem (``kmem``: ``pte_alloc``, ``free_pgtables``).
+Transparent huge pages (``thp``): a write into an empty aligned PTE table of a
+private anon VMA maps a huge page charged as 512 (``do_huge_pmd_anonymous_page``).
+
+Scope (what the state machine drives): kernel profile 6.1, RAM never
+exhausted, no shmem swap-out, no split of a huge page (``Model`` raises
+``NotModelled`` if a run would go there), one thread.  Moves are generators: they yield
 ``(phase, pages)`` at every cond_resched() point, so a test can run the
 emulator's on_resched hook and the model in lock step and interfere with
 both at the same moment; an exception thrown into the generator is the hook
@@ -58,7 +65,7 @@ ANON_LRU, ACTIVE_ANON, FILE_LRU, ACTIVE_FILE, UNEVICTABLE = (
 EVICTABLE = (ANON_LRU, ACTIVE_ANON, FILE_LRU, ACTIVE_FILE)     # enum lru_list order
 LRU_NAMES = EVICTABLE + (UNEVICTABLE,)          # the order rmdir empties them in
 VM_SWAPPINESS = 60
-STATS = ("cache", "rss", "shmem", "mapped_file", "pgpgin", "pgpgout", "wrong", "leaked")
+STATS = ("cache", "rss", "rss_huge", "shmem", "mapped_file", "swap", "pgpgin", "pgpgout", "wrong", "leaked")
 
 
 class NotModelled(Exception):
@@ -87,6 +94,9 @@ class Group:
         self.children = {}
         self.limit = RES_MAX
         self.usage = self.max_usage = self.failcnt = 0
+        self.swapx = 0             # memory+swap minus memory: the swap entries its memsw holds
+        self.kmem = 0              # page-table pages charged to it (memcg->kmem, its own)
+        self.anon_cost = self.file_cost = 0    # lru_note_cost(): pages reclaim wrote out
         self.stat = dict.fromkeys(STATS, 0)
         self.lru = {name: [] for name in LRU_NAMES}
         self.move_charge = 0
@@ -117,6 +127,7 @@ class Zone:
 class Page:
     def __init__(self, kind, file=None, index=None):
         self.kind = kind           # "anon" | "file" | "shm"
+        self.nr = 1                # pages: HPAGE_PMD_NR for a huge page
         self.file, self.index = file, index
         self.maps = []             # (mm, addr) of every PTE that maps it
         self.in_cache = False      # a file (page cache or shmem object) holds it
@@ -132,6 +143,7 @@ class Page:
         self.active = False        # PG_active: on the active list of its type
         self.referenced = False    # PG_referenced: reclaim saw its PTEs accessed once
         self.batched = False       # in the CPU's LRU add batch, which holds a reference
+        self.swapcache = None      # the Slot whose swap-cache page this is (PG_swapcache)
         self.freed = False
 
     @property
@@ -140,6 +152,19 @@ class Page:
 
     def __repr__(self):
         return f"<page {self.kind} {self.index if self.file else ''} {self.memcg}>"
+
+
+class Slot:
+    """A swap slot: its references (swap PTEs, the swap-cache page) and the group its
+    swap_cgroup record names (None: no record)."""
+
+    def __init__(self):
+        self.refs = 1              # the swap cache's (add_to_swap())
+        self.cache = None          # the swap-cache page
+        self.memcg = None
+
+    def __repr__(self):
+        return f"<slot refs={self.refs} {self.memcg}>"
 
 
 class File:
@@ -174,11 +199,12 @@ class Vma:
 
 
 class Pte:
-    __slots__ = ("page", "write", "young")
+    __slots__ = ("page", "write", "young", "slot")
 
-    def __init__(self, page, write, young=True):
-        self.page, self.write = page, write    # page None: the zero page
+    def __init__(self, page, write, young=True, slot=None):
+        self.page, self.write = page, write    # page None: the zero page, or a swap entry
         self.young = young                     # the accessed bit: set by every access
+        self.slot = slot                       # a swap entry's slot
 
 
 class Mm:
@@ -187,6 +213,9 @@ class Mm:
         self.vmas = []             # sorted by address
         self.ptes = {}             # addr -> Pte
         self.tables = set()        # addr >> 21 of every PTE table that exists
+        self.dirs = set()          # ("pud", addr >> 39) and ("pmd", addr >> 30) that exist
+        self.huge = {}             # addr >> 21 -> the Pte of a huge PMD (the table's 2M)
+        self.kmem = []             # the group each page-table page is charged to (kmem)
         self.fac = MMAP_BASE       # free_area_cache: the next mapping ends here
         self.users = 1
 
@@ -197,7 +226,9 @@ class Mm:
         return None
 
     def rss(self):
-        return sum(1 for p in self.ptes.values() if p.page is not None)
+        """get_mm_rss() + MM_SWAPENTS: mapped pages and swap entries (oom_badness())."""
+        return (sum(1 for p in self.ptes.values() if p.page is not None or p.slot is not None)
+                + PTRS * len(self.huge))
 
 
 class Task:
@@ -228,6 +259,7 @@ class MoveCtx:
         self.isolated, self.moved = [], []
         self.nr_isolated = self.nr_moved = self.nr_leaked = self.nr_skipped = 0
         self.precharge = self.moved_charge = 0
+        self.moved_swap = self.swap_settled = 0
         self.move_type = 0
         self.victims = []
 
@@ -251,8 +283,12 @@ def chunks(start, end):
 # ---------------------------------------------------------------------------- the machine
 
 class Model:
-    def __init__(self, ram_pages):
+    def __init__(self, ram_pages, swap_pages=0, kmem=False, thp=False):
         self.ram_pages = ram_pages
+        self.swap_pages = swap_pages
+        self.swap_free = max(swap_pages - 1, 0)     # slot 0 is the swap header
+        self.kmem = kmem                            # page tables charged (6.1 kmem accounting)
+        self.thp = thp                              # transparent_hugepage/enabled "always"
         self.frames = 1                             # the zero page
         self.root = Group("", 0, None)
         self.groups = {"": self.root}               # live groups by path
@@ -395,7 +431,7 @@ class Model:
         if page.cache:
             d = {"cache": 1, "shmem": int(page.kind == "shm"), "mapped_file": int(bool(page.maps))}
         else:
-            d = {"rss": 1}
+            d = {"rss": page.nr, "rss_huge": page.nr if page.nr > 1 else 0}
         d["wrong"] = int(page.wrong)
         return d
 
@@ -429,7 +465,7 @@ class Model:
         self.stat_add(g, page, -1)
         g.stat["pgpgout"] += 1
         page.memcg, page.cache, page.wrong, page.recharge = None, False, False, False
-        self.res_uncharge(g, 1)
+        self.res_uncharge(g, page.nr)
 
     def move_account(self, page, frm, to, uncharge_from):
         """mem_cgroup_move_account(): the page's charge changes hands (page off the LRU)."""
@@ -443,7 +479,7 @@ class Model:
         frm.stat["pgpgout"] += 1
         to.stat["pgpgin"] += 1
         if uncharge_from:
-            self.res_uncharge(frm, 1)
+            self.res_uncharge(frm, page.nr)
         return True
 
     # ---- page frames and the LRU ----
@@ -455,13 +491,13 @@ class Model:
 
     def maybe_free(self, page):
         """put_page(): the last reference (PTE, page cache, isolation) frees and uncharges."""
-        if page.maps or page.in_cache or page.isolated or page.pins or page.batched or page.freed:
+        if page.maps or page.in_cache or page.swapcache or page.isolated or page.pins or page.batched or page.freed:
             return
         if page.lru is not None:
             self.lru_del(page)
         self.uncharge(page)
         page.freed = True
-        self.frames -= 1
+        self.frames -= page.nr
 
     def lru_list(self, page):
         """page_lru(): unevictable when mlocked, else by type (swap-backed: anon) and PG_active."""
@@ -600,33 +636,41 @@ class Model:
         """prepare_scan_count(), 6.1, at each priority: over the whole subtree, an active list
         may be aged when its inactive partner is low (or when forced); cache_trim_mode (file
         only) while the inactive file list >> priority is not zero and the file lists need no
-        aging.  The costs of get_scan_count() stay 0 here: without swap nothing is written."""
+        aging; the reclaim target's costs for get_scan_count()."""
         n = dict.fromkeys(EVICTABLE, 0)
         for g in self.all_groups:
             if not g.dead and g.under(over):
                 for name in EVICTABLE:
-                    n[name] += len(g.lru[name])
+                    n[name] += self.lru_pages(g.lru[name])
         sc["deact_anon"] = sc["force"] or self.inactive_is_low(n[ANON_LRU], n[ACTIVE_ANON])
         sc["deact_file"] = sc["force"] or self.inactive_is_low(n[FILE_LRU], n[ACTIVE_FILE])
         sc["trim"] = bool(n[FILE_LRU] >> sc["priority"]) and not sc["deact_file"]
+        sc["anon_cost"], sc["file_cost"] = over.anon_cost, over.file_cost
 
     def get_scan_count(self, g, sc):
-        """get_scan_count(), 6.1: each list's size >> priority; file only unless the group has
-        anon pages worth scanning (no swap here: only WRONG_CHARGE ones for lazy-move), or with
+        """get_scan_count(), 6.1: each list's size >> priority; file only unless anon pages are
+        worth scanning (a free swap slot, or lazy-move's WRONG_CHARGE pages), or with
         swappiness 0 (never: it stays 60 here), or in cache_trim_mode; both by size at priority
-        0; otherwise anon gets swappiness / 200 of its count and file the rest."""
-        if g.stat["wrong"] <= 0 or sc["trim"]:
+        0; otherwise anon gets swappiness and file 200 - swappiness, each over its share of
+        the reclaim target's costs (lru_note_cost())."""
+        if not (self.swap_free > 0 or g.stat["wrong"] > 0) or sc["trim"]:
             balance = "file"
         elif sc["priority"] == 0:
             balance = "equal"
         else:
             balance = "fract"
+            total = sc["anon_cost"] + sc["file_cost"]
+            anon_cost, file_cost = total + sc["anon_cost"], total + sc["file_cost"]
+            total = anon_cost + file_cost
+            fraction = {False: VM_SWAPPINESS * (total + 1) // (anon_cost + 1),
+                        True: (200 - VM_SWAPPINESS) * (total + 1) // (file_cost + 1)}
+            denominator = fraction[False] + fraction[True]
         nr = {}
         for name in EVICTABLE:
-            scan = len(g.lru[name]) >> sc["priority"]
+            scan = self.lru_pages(g.lru[name]) >> sc["priority"]
             file = name in (FILE_LRU, ACTIVE_FILE)
             if balance == "fract":
-                scan = scan * (200 - VM_SWAPPINESS if file else VM_SWAPPINESS) // 200
+                scan = scan * fraction[file] // denominator if denominator else 0
             elif balance == "file" and not file:
                 scan = 0
             nr[name] = scan
@@ -636,7 +680,8 @@ class Model:
         """shrink_lruvec(), 6.1, one group: the four lists in enum order, 32 pages at a time,
         until get_scan_count()'s counts are done (the active anon count alone does not keep
         it going); once the group alone has freed what the reclaim wants, the smaller of anon
-        and file stops and the other is cut to the same share of its count."""
+        and file stops and the other is cut to the same share of its count.  Then, with a
+        free swap slot, the active anon list is aged if the inactive one is low."""
         nr = self.get_scan_count(g, sc)
         targets = dict(nr)
         done, adjusted = 0, False
@@ -664,6 +709,9 @@ class Model:
                 nr[name] = targets[name] * (100 - pct) // 100
                 nr[name] -= min(nr[name], scanned)
             adjusted = True
+        if self.swap_free > 0 and self.inactive_is_low(self.lru_pages(g.lru[ANON_LRU]),
+                                                       self.lru_pages(g.lru[ACTIVE_ANON])):
+            self.shrink_active(g, ACTIVE_ANON, SWAP_CLUSTER_MAX, sc)     # age anon with swap
         return done
 
     def shrink_list(self, g, name, n, sc):
@@ -743,8 +791,9 @@ class Model:
         """shrink_inactive_list() and shrink_folio_list(): lazy-move's recharge first; then a
         page the references keep goes back to the inactive head, an activated one to the
         active list; one to reclaim is freed if it can be, else activated when it has no
-        swap (anon, shmem) or is still mapped, else kept."""
-        done = 0
+        slot, the swap cache or a VM_LOCKED mapping stop it (activate_locked), else kept.  The
+        pages written to swap are the group's anon cost (lru_note_cost())."""
+        done = pageout = 0
         for page in self.isolate_tail(g.lru[name], n):
             if not page.mlocked:
                 if self.lazy_recharge(page):
@@ -752,18 +801,33 @@ class Model:
                 else:
                     verdict = self.check_references(page, sc)
                     if verdict == "reclaim":
-                        if self.reclaim_one(page):
+                        verdict = self.reclaim_one(page)
+                        if verdict == "freed":
                             done += 1
-                        elif page.swapbacked:
-                            verdict = "activate"
+                            pageout += page.swapbacked
                     if verdict == "activate" and not page.mlocked:
                         page.active = True
             self.putback(page)
+        self.lru_note_cost(g, name in (FILE_LRU, ACTIVE_FILE), pageout)
         return done
 
+    def lru_note_cost(self, g, file, pages):
+        """lru_note_cost(), 6.1: up the hierarchy, the pages written out add to the file or
+        anon cost; once both exceed a quarter of a group's own LRU pages, both halve."""
+        for c in g.chain():
+            if file:
+                c.file_cost += pages
+            else:
+                c.anon_cost += pages
+            if c.file_cost + c.anon_cost > sum(self.lru_pages(c.lru[n]) for n in EVICTABLE) // 4:
+                c.file_cost //= 2
+                c.anon_cost //= 2
+
     def reclaim_one(self, page):
+        """pageout of one page: "freed", "activate" (no swap slot, a VM_LOCKED mapping) or
+        "keep" (someone else still holds it: it stays on the inactive list)."""
         if page.swapbacked:
-            return False                        # no swap: anon and shmem stay
+            return self.swap_out(page)
         # a clean page-cache page: unmap it everywhere (in i_mmap order; a VM_LOCKED mapping
         # stops that and the page is mlocked again), then drop it from its file unless
         # someone else holds a reference (a fault copying it): then it stays, unmapped
@@ -773,14 +837,165 @@ class Model:
                 continue
             if v.locked:
                 page.mlocked = True
-                return False
+                return "activate"
             del v.mm.ptes[addr]
             self.unmap_page(page, v.mm, addr)
         if page.pins or page.maps:
-            return False
+            return "keep"
         del page.file.slots[page.index]
         page.in_cache = False
+        return "freed"
+
+    # ---- swap (mm/swapfile.c, mm/swap_state.c, 6.1) ----
+    def swap_full(self):
+        """vm_swap_full(): more than half the swap slots are in use."""
+        return self.swap_pages and self.swap_free * 2 < self.swap_pages - 1
+
+    def swap_put(self, slot):
+        """swap_free(): the last reference frees the slot, and its record goes."""
+        slot.refs -= 1
+        if not slot.refs:
+            self.uncharge_swap(slot)
+            self.swap_free += 1
+
+    @staticmethod
+    def uncharge_swap(slot):
+        """mem_cgroup_uncharge_swap(): the recorded group (a removed one too) drops the entry
+        from its swap statistic and memory+swap."""
+        g, slot.memcg = slot.memcg, None
+        if g is not None:
+            g.stat["swap"] -= 1
+            for c in g.chain():
+                c.swapx -= 1
+
+    @staticmethod
+    def swapped(page):
+        """folio_swapped(): does a swap PTE still hold the slot of this swap-cache page?"""
+        return page.swapcache is not None and page.swapcache.refs > 1
+
+    def delete_from_swap_cache(self, page):
+        slot, page.swapcache = page.swapcache, None
+        slot.cache = None
+        self.swap_put(slot)
+        self.maybe_free(page)
+
+    def try_to_free_swap(self, page):
+        """try_to_free_swap(): out of the swap cache unless a swap PTE still holds the slot."""
+        if page.swapcache is not None and not self.swapped(page):
+            self.delete_from_swap_cache(page)
+
+    def free_swap_cache(self, page):
+        """free_swap_cache(): a page unmapped everywhere, through try_to_free_swap()."""
+        if not page.maps:
+            self.try_to_free_swap(page)
+
+    def free_swap_and_cache(self, slot):
+        """free_swap_and_cache(): a zapped swap PTE's reference goes; a cached page that is
+        then the slot's only holder leaves the cache if unmapped."""
+        self.swap_put(slot)
+        if slot.refs == 1 and slot.cache is not None:
+            self.free_swap_cache(slot.cache)
+
+    def swap_out(self, page):
+        """shrink_page_list() of an anon page, 6.1: a slot unless it is in the swap cache
+        already (add_to_swap(); none free: it stays); every PTE mapping it becomes a swap
+        entry with a reference of its own (try_to_unmap(), in rmap order: a VM_LOCKED
+        mapping stops it and the page is mlocked again); then, if only the cache and reclaim
+        hold it (__remove_mapping()), the slot records the page's group -- a WRONG_CHARGE
+        page's: the group of the first task unmapped -- whose memory+swap keeps the entry
+        (mem_cgroup_swapout()), and the page leaves the cache and is freed.  Otherwise it
+        stays in the swap cache."""
+        if page.swapcache is None and not self.swap_free:
+            return "activate"                   # add_to_swap() / get_swap_page() failed
+        if page.kind != "anon" or page.nr > 1:
+            raise NotModelled("shmem or huge page swap-out")
+        if page.swapcache is None:
+            self.swap_free -= 1
+            page.swapcache = Slot()
+            page.swapcache.cache = page
+        slot = page.swapcache
+        task_group = None
+        for mm, addr in list(page.maps):
+            if self.vma_at(mm, addr).locked:
+                page.mlocked = True
+                return "activate"
+            task_group = task_group or mm.owner.group
+            mm.ptes[addr] = Pte(None, False, slot)
+            slot.refs += 1
+            self.unmap_page(page, mm, addr)
+        if page.pins:
+            return "keep"
+        rec = page.memcg
+        if rec is not None:
+            rec = task_group if page.wrong and task_group is not None else rec
+            slot.memcg = rec
+            rec.stat["swap"] += 1
+            for c in rec.chain():
+                c.swapx += 1
+        slot.cache = page.swapcache = None
+        self.swap_put(slot)
+        return "freed"
+
+    def do_swap_page(self, mm, v, addr, pte, write):
+        """do_swap_page(), 6.1: the slot's swap-cache page, or a new one charged to the group
+        the slot records while that group lives, else to the mm owner's
+        (mem_cgroup_swapin_charge_folio()), after which the page carries the charge and the
+        record goes (mem_cgroup_swapin_uncharge_swap()).  The PTE's slot reference goes; the
+        page leaves the swap cache when swap is over half full, the VMA is mlocked, or a
+        write finds only this PTE and the cache holding it -- and only when no other swap PTE
+        holds the slot.  Writable only when out of the cache and mapped once."""
+        slot = pte.slot
+        page = slot.cache
+        if page is None:
+            page = self.alloc("anon")
+            g = slot.memcg if slot.memcg is not None and not slot.memcg.dead else mm.owner.group
+            if not self.charge(page, g, cache=False):
+                page.freed = True
+                self.frames -= 1
+                return False
+            page.swapcache, slot.cache = slot, page
+            slot.refs += 1
+            self.uncharge_swap(slot)
+            self.lru_add(page)
+        page.maps.append((mm, addr))
+        if v.locked:
+            self.mlock_page(page)
+        self.swap_put(slot)
+        if (self.swap_full() or v.locked or page.mlocked
+                or (write and len(page.maps) == 1 and not page.isolated and not page.pins)):
+            self.try_to_free_swap(page)
+        mm.ptes[addr] = Pte(page, write and page.swapcache is None and len(page.maps) == 1)
         return True
+
+    # ---- page tables (kmem) ----
+    def pte_alloc(self, mm, addr, g, oom=True):
+        """pud_alloc(), pmd_alloc(), pte_alloc(): the missing page-table pages of ``addr``,
+        each charged as kmem to ``g`` (the mm owner's group; a fork's, the forking task's)
+        with reclaim -- and the OOM killer for a fault, not for a fork -- when kmem is
+        accounted (__memcg_kmem_charge_page(), 6.1).  False when a charge failed."""
+        for have, key in ((mm.dirs, ("pud", addr >> 39)), (mm.dirs, ("pmd", addr >> 30)),
+                          (mm.tables, addr >> 21)):
+            if key in have:
+                continue
+            if self.kmem:
+                if not self.try_charge(g, 1, reclaim=True, oom=oom):
+                    return False
+                g.kmem += 1
+                mm.kmem.append(g)
+            have.add(key)
+        return True
+
+    def free_pgtables(self, mm):
+        """free_pgtables(): every page-table page goes, its kmem uncharged from the group
+        charged, or from the ancestor its kmem went to once that group was removed."""
+        for g in mm.kmem:
+            while g.dead:
+                g = g.parent
+            g.kmem -= 1
+            self.res_uncharge(g, 1)
+        mm.kmem = []
+        mm.tables.clear()
+        mm.dirs.clear()
 
     def owner_group(self, page):
         """The group of the task whose PTE maps this mapped-once anon page."""
@@ -808,12 +1023,14 @@ class Model:
 
     def oom_kill(self, over):
         """mem_cgroup_out_of_memory(), 6.1: kill the task under ``over`` with the highest
-        oom_badness() -- resident pages plus oom_score_adj per mille of the group's own limit
-        (mem_cgroup_get_max(); the machine's RAM at the root), negative scores counting too;
+        oom_badness() -- resident pages and swap entries plus oom_score_adj per mille of the
+        group's own limit and the swap device (mem_cgroup_get_max(), memory+swap unlimited;
+        the machine's RAM and swap at the root), negative scores counting too;
         a tie goes to the later task; oom_score_adj -1000 is never chosen.  -1 while an
         earlier victim is still exiting.  The charging task itself exits when its fault ends
         (oom_synchronize)."""
-        totalpages = self.ram_pages if over.parent is None else min(over.limit, (1 << 63) - 1) // PAGE
+        totalpages = self.swap_pages + (self.ram_pages if over.parent is None
+                                        else min(over.limit, (1 << 63) - 1) // PAGE)
         victim, best = 0, None
         for pid in sorted(self.tasks):
             t = self.tasks[pid]
@@ -872,16 +1089,19 @@ class Model:
         parent = g.parent
         self.drain_stock(g)                     # mem_cgroup_css_offline()
         self.lru_add_drain()
-        while g.usage:                          # 6.1 reparents every page, newest first
+        while g.usage > g.kmem * PAGE:          # 6.1 reparents every page, newest first
             lst = next((g.lru[n] for n in LRU_NAMES if g.lru[n]), None)
             if lst is None:
                 raise NotModelled("rmdir of a group whose pages are isolated")
             page = lst[-1]
             self.lru_del(page)
             self.move_account(page, g, parent, False)
-            g.usage -= PAGE                     # res_counter_uncharge_until(parent)
+            g.usage -= page.nr * PAGE           # res_counter_uncharge_until(parent)
             self.lru_add(page)
         g.dead = True
+        parent.kmem += g.kmem                   # memcg_reparent_objcgs(): the page tables' kmem
+        g.usage -= g.kmem * PAGE
+        g.kmem = 0
         del parent.children[path.strip("/").split("/")[-1]]
         del self.groups[g.path]
 
@@ -957,15 +1177,17 @@ class Model:
             self.zap(mm, v, v.start, v.end)
             mm.vmas.remove(v)
             self.remove_vma(v)
-        mm.tables.clear()
+        self.free_pgtables(mm)
         if mm.owner is not None and mm.owner.mm is not mm:
             mm.owner.memdie = False
 
     def fork(self, pid):
+        """copy_process(): the child's mm shares every page copy-on-write, swap entries too
+        (swap_duplicate()); its page tables are charged to the forking task's group, without
+        the OOM killer: a charge that fails fails the fork and the half-built mm goes."""
         parent = self.task(pid)
         pm = parent.mm
-        child = self.new_task(parent.group, None)
-        cm = child.mm
+        cm = Mm(None)
         cm.fac = pm.fac
         for v in pm.vmas:
             c = v.copy(cm)
@@ -977,17 +1199,25 @@ class Model:
             for lo, hi in chunks(v.start, v.end):
                 if lo >> 21 not in pm.tables:
                     continue
-                cm.tables.add(lo >> 21)
+                if lo >> 21 in pm.huge:
+                    raise NotModelled("fork of a huge PMD (COW splits it)")
+                if not self.pte_alloc(cm, lo, parent.group, oom=False):
+                    self.mm_put(cm)
+                    raise err(errno.ENOMEM)
                 for addr in range(lo, hi, PAGE):
                     pte = pm.ptes.get(addr)
                     if pte is None:
+                        continue
+                    if pte.slot is not None:
+                        pte.slot.refs += 1
+                        cm.ptes[addr] = Pte(None, False, pte.slot)
                         continue
                     if not v.shared:
                         pte.write = False
                     cm.ptes[addr] = Pte(pte.page, pte.write, young=False)   # pte_mkold()
                     if pte.page is not None:
                         self.map_page(pte.page, cm, addr)
-        return child.pid
+        return self.new_task(parent.group, cm).pid
 
     # ---- address space ----
     def mmap(self, pid, length, kind, path=None, private=False):
@@ -1049,9 +1279,19 @@ class Model:
         for lo, hi in chunks(start, end):
             if lo >> 21 not in mm.tables:
                 continue
+            huge = mm.huge.get(lo >> 21)
+            if huge is not None:
+                if hi - lo < PMD:
+                    raise NotModelled("a huge PMD zapped in part (a split)")
+                del mm.huge[lo >> 21]                   # zap_huge_pmd()
+                huge.page.maps.remove((mm, lo))
+                self.maybe_free(huge.page)
+                continue
             munlock = []
             for addr in range(lo, hi, PAGE):
                 pte = mm.ptes.pop(addr, None)
+                if pte is not None and pte.slot is not None:
+                    self.free_swap_and_cache(pte.slot)
                 if pte is None or pte.page is None:
                     continue
                 page = pte.page
@@ -1060,6 +1300,7 @@ class Model:
                     page.pins += 1              # munlocked once the table is done
                     munlock.append(page)
                 else:
+                    self.free_swap_cache(page)  # free_pages_and_swap_cache()
                     self.maybe_free(page)
             for page in munlock:
                 if not self.mlocked_elsewhere(page):
@@ -1087,6 +1328,13 @@ class Model:
             mm.vmas.remove(v)
             self.remove_vma(v)
 
+    @staticmethod
+    def splits_huge(mm, addr, length):
+        """Would unmapping [addr, addr + length) cover a huge PMD in part (and split it)?"""
+        end = addr + length
+        return any(addr < (k + 1) * PMD and end > k * PMD and not (addr <= k * PMD and end >= (k + 1) * PMD)
+                   for k in mm.huge)
+
     def range_mapped(self, mm, start, end):
         addr = start
         for v in mm.vmas:
@@ -1100,6 +1348,31 @@ class Model:
         return addr >= end
 
     # ---- faults ----
+    def thp_suitable(self, mm, v, addr, write):
+        """transhuge_vma_suitable(), thp "always": a write into an empty PTE table whose aligned
+        2M a private anon VMA (not VM_LOCKED) covers."""
+        haddr = addr & ~(PMD - 1)
+        return (self.thp and write and v.file is None and not v.locked
+                and v.start <= haddr and haddr + PMD <= v.end
+                and not any(a in mm.ptes for a in range(haddr, haddr + PMD, PAGE)))
+
+    def do_huge_pmd_anonymous_page(self, mm, addr):
+        """do_huge_pmd_anonymous_page(), 6.1: a huge page charged as 512 pages at once,
+        without reclaim (defrag "madvise" and no MADV_HUGEPAGE) and so never the OOM killer;
+        False when the charge fails (VM_FAULT_FALLBACK: 4 KiB pages)."""
+        if self.frames + PTRS > self.ram_pages:
+            raise NotModelled("RAM exhausted: the model does not cover global reclaim")
+        if not self.try_charge(mm.owner.group, PTRS, reclaim=False):
+            return False
+        self.frames += PTRS
+        page = Page("anon")
+        page.nr = PTRS
+        self.commit(page, mm.owner.group, cache=False)
+        page.maps.append((mm, addr & ~(PMD - 1)))
+        self.lru_add(page)
+        mm.huge[addr >> 21] = Pte(page, True)
+        return True
+
     def new_anon_page(self, mm, v):
         page = self.alloc("anon")
         if not self.charge(page, mm.owner.group, cache=False):
@@ -1138,7 +1411,16 @@ class Model:
 
     def fault(self, mm, v, addr, write):
         """handle_mm_fault() for one page: True, or False when a charge failed."""
-        mm.tables.add(addr >> 21)
+        if not self.pte_alloc(mm, addr, mm.owner.group):
+            return False
+        huge = mm.huge.get(addr >> 21)
+        if huge is not None:
+            if not write or huge.write or len(huge.page.maps) == 1:
+                huge.write = huge.write or write        # do_huge_pmd_wp_page(): reused
+                return True
+            raise NotModelled("COW of a huge page (a split)")
+        if self.thp_suitable(mm, v, addr, write) and self.do_huge_pmd_anonymous_page(mm, addr):
+            return True
         while True:
             ret = self.fault_once(mm, v, addr, write)
             if ret is not None:
@@ -1146,12 +1428,16 @@ class Model:
 
     def fault_once(self, mm, v, addr, write):
         pte = mm.ptes.get(addr)
+        if pte is not None and pte.slot is not None:
+            return self.do_swap_page(mm, v, addr, pte, write)
         if pte is not None:
             if not write or pte.write:
                 pte.young = True                # the access sets the accessed bit
                 return True
             old = pte.page
-            if v.shared or (old is not None and old.kind == "anon" and len(old.maps) == 1):
+            # wp_can_reuse_anon_folio(), 6.1: not while a swap PTE holds its swap-cache slot
+            if v.shared or (old is not None and old.kind == "anon" and len(old.maps) == 1
+                            and not self.swapped(old)):
                 pte.write = pte.young = True    # wp_page_reuse(): pte_mkyoung()
                 return True
             if old is not None:
@@ -1295,6 +1581,8 @@ class Model:
         mm = ctx.mm
         if mm is None:
             return None
+        if mm.huge:
+            raise NotModelled("the RFD's walk splits huge PMDs")
         for v in list(mm.vmas):
             if v.shared:
                 continue
@@ -1337,7 +1625,8 @@ class Model:
             except BaseException as e:
                 # the seed's patched cgroup_attach_task() rolls back every subsystem, memory
                 # included even when it refused or was never asked; the others, those that
-                # said yes.  attach_rollback() is void: a failure is ignored
+                # said yes.  attach_rollback() is void: a failure is ignored.  Undoing what
+                # the hook's own exception broke off runs with the hook muted
                 res.outcome = "refused"     # whatever the rollback raises, the task stayed
                 if policy == "seed" or "memory" in done:
                     cancel = getattr(self, "cancel_" + policy.replace("-", "_"))(res, t, src, dst, state)
@@ -1433,7 +1722,7 @@ class Model:
     @staticmethod
     def qualifies(page):
         """Still a private anon page mapped once, held only by its PTE and our isolation."""
-        return page.kind == "anon" and len(page.maps) == 1 and not page.pins
+        return page.kind == "anon" and len(page.maps) == 1 and not page.pins and page.swapcache is None
 
     def recharge_private(self, page, g, ctx):
         """Uncharge the page and charge it to ``g`` (reclaim and OOM armed): 0 done, 1 left
@@ -1689,8 +1978,17 @@ class Model:
     def mc_target(self, ctx, v, addr, moving=False):
         """get_mctgt_type(): the page one PTE offers to the count (or, ``moving``, the move), if
         it is charged to ``from``.  6.1: when moving, page cache behind an empty PTE that some
-        other PTE maps is skipped (it could unmap during the move)."""
+        other PTE maps is skipped (it could unmap during the move).  Behind a swap PTE (bit
+        0): the swap-cache page if it is charged to ``from``, else the slot if its record
+        names ``from``."""
         pte = ctx.mm.ptes.get(addr)
+        if pte is not None and pte.slot is not None:
+            if not ctx.move_type & 1:
+                return None
+            page = pte.slot.cache
+            if page is not None and page.memcg is ctx.frm:
+                return page
+            return pte.slot if pte.slot.memcg is ctx.frm else None
         if pte is not None:
             page = pte.page
             if page is None:
@@ -1736,7 +2034,11 @@ class Model:
                     for lo, hi in chunks(v.start, v.end):
                         if lo >> 21 not in ctx.mm.tables:
                             continue
-                        count += sum(1 for a in range(lo, hi, PAGE) if self.mc_target(ctx, v, a))
+                        huge = ctx.mm.huge.get(lo >> 21)
+                        if huge is not None:            # get_mctgt_type_thp(): 512 pages
+                            count += PTRS if self.mc_huge_target(ctx, huge.page) else 0
+                        else:
+                            count += sum(1 for a in range(lo, hi, PAGE) if self.mc_target(ctx, v, a))
                         e = yield from self.resched("walk", count)
                         if e:
                             break
@@ -1763,6 +2065,16 @@ class Model:
         if ctx.moved_charge:
             self.res_uncharge(ctx.frm, ctx.moved_charge)
             ctx.moved_charge = 0
+        n = ctx.moved_swap - ctx.swap_settled
+        if n:
+            # the precharge put the moved swap entries on to's memory counter: only to's
+            # memory+swap keeps them, and from's memory+swap lets them go
+            for c in ctx.to.chain():
+                c.usage -= n * PAGE
+                c.swapx += n
+            for c in ctx.frm.chain():
+                c.swapx -= n
+            ctx.swap_settled = ctx.moved_swap
 
     def cancel_upstream(self, res, t, src, dst, state):
         ctx, state.ctx = state.ctx, None
@@ -1798,13 +2110,28 @@ class Model:
             for lo, hi in chunks(v.start, v.end):
                 if lo >> 21 not in ctx.mm.tables:
                     continue
+                huge = ctx.mm.huge.get(lo >> 21)
+                if huge is not None:
+                    # moved whole, or skipped when the precharge left is smaller
+                    if ctx.precharge >= PTRS and self.mc_huge_target(ctx, huge.page):
+                        self.mc_move_pages(ctx, [huge.page])
+                    ret = yield from self.resched("move", ctx.moved_charge + ctx.moved_swap)
+                    if ret is not None:
+                        break
+                    continue
                 addr = lo
                 while True:
                     batch = []
                     while addr != hi and ctx.precharge > len(batch):
-                        page = self.mc_target(ctx, v, addr, moving=True)
-                        if page is not None:
-                            batch.append(page)
+                        target = self.mc_target(ctx, v, addr, moving=True)
+                        if isinstance(target, Slot):        # mem_cgroup_move_swap_account()
+                            target.memcg = ctx.to
+                            ctx.frm.stat["swap"] -= 1
+                            ctx.to.stat["swap"] += 1
+                            ctx.precharge -= 1
+                            ctx.moved_swap += 1
+                        elif target is not None:
+                            batch.append(target)
                         addr += PAGE
                     if batch:
                         self.mc_move_pages(ctx, batch)
@@ -1814,7 +2141,7 @@ class Model:
                             continue
                     break
                 if ret is None:
-                    ret = yield from self.resched("move", ctx.moved_charge)
+                    ret = yield from self.resched("move", ctx.moved_charge + ctx.moved_swap)
                 if ret is not None:
                     break
             if ret is not None:
@@ -1822,11 +2149,16 @@ class Model:
         ctx.nr_moved = ctx.moved_charge
         return ret
 
+    @staticmethod
+    def mc_huge_target(ctx, page):
+        """get_mctgt_type_thp(): an anon huge page of the old group is a target with bit 0."""
+        return ctx.move_type & 1 and page.memcg is ctx.frm
+
     def mc_move_pages(self, ctx, batch):
         taken = [p for p in batch if p.lru is not None]
         for page in taken:
             self.lru_del(page)
-        moved = sum(1 for page in taken if self.move_account(page, ctx.frm, ctx.to, False))
+        moved = sum(page.nr for page in taken if self.move_account(page, ctx.frm, ctx.to, False))
         for page in taken:
             self.lru_add(page)
         ctx.precharge -= moved
@@ -1838,18 +2170,25 @@ class Model:
         s = g.stat
         return {
             "cache": s["cache"] * PAGE, "rss": s["rss"] * PAGE, "shmem": s["shmem"] * PAGE,
-            "mapped_file": s["mapped_file"] * PAGE, "pgpgin": s["pgpgin"], "pgpgout": s["pgpgout"],
-            "inactive_anon": len(g.lru[ANON_LRU]) * PAGE, "active_anon": len(g.lru[ACTIVE_ANON]) * PAGE,
-            "inactive_file": len(g.lru[FILE_LRU]) * PAGE, "active_file": len(g.lru[ACTIVE_FILE]) * PAGE,
-            "unevictable": len(g.lru[UNEVICTABLE]) * PAGE,
+            "mapped_file": s["mapped_file"] * PAGE, "swap": s["swap"] * PAGE, "pgpgin": s["pgpgin"],
+            "pgpgout": s["pgpgout"], "rss_huge": s["rss_huge"] * PAGE,
+            "inactive_anon": self.lru_pages(g.lru[ANON_LRU]) * PAGE,
+            "active_anon": self.lru_pages(g.lru[ACTIVE_ANON]) * PAGE,
+            "inactive_file": self.lru_pages(g.lru[FILE_LRU]) * PAGE,
+            "active_file": self.lru_pages(g.lru[ACTIVE_FILE]) * PAGE,
+            "unevictable": self.lru_pages(g.lru[UNEVICTABLE]) * PAGE,
         }
+
+    def lru_pages(self, lst):
+        return sum(p.nr for p in lst) if self.thp else len(lst)
 
     def show_limit(self, g):
         return min(g.limit, PAGE_COUNTER_MAX_BYTES)
 
     def charged_pages(self, g):
-        """Pages charged to ``g`` itself (what its usage is made of outside a move)."""
-        return g.stat["cache"] + g.stat["rss"]
+        """Pages charged to ``g`` itself, page tables included (what its usage is made of
+        outside a move)."""
+        return g.stat["cache"] + g.stat["rss"] + g.kmem
 
     def wrong_pages_owned_by(self, g):
         """Lazy pages charged elsewhere whose task is now in ``g``: its tasks' use beyond usage."""

@@ -11,6 +11,12 @@ or new group, reclaim, limit writes, the hook raising), between groups whose
 limits are set just around what the move needs, after an earlier move left
 the task's charges in a third group, or refused by a later subsystem.
 
+Each run draws its machine (``VARIANTS``): 4 KiB pages only; swap (1024 slots:
+reclaim swaps anon pages out, a touch swaps them in, ``swap_move_refault``
+swaps a whole group out, moves its task and faults everything back) with page
+tables charged as kmem; or transparent huge pages, where the rules that would
+split one stay out.
+
 The rules that make the rare states likely (``move_squeezed``, ``move_tight``,
 ``move_on``, ``oom``, a move's ``refuse``) are there so that the derandomized
 ``ci`` profile reaches them: tools/mutate.py checks that it kills every
@@ -51,6 +57,13 @@ LIMITS = st.sampled_from([0, 1, 2, 5, 8, 16, 30, 64, 100, 200, 600, 1100, 3000, 
 ADJ = st.sampled_from([-1000, -1000, -1000, 0, 500])
 SETUP_LIMITS = st.sampled_from([100, 40, 600, 1100, 3000, 8, 0, None])    # simplest first: limited
 SEL = st.integers(0, 1 << 16)
+# The machines a run drives, (swap, kmem, thp): 4 KiB pages only, as the model's first rules
+# had them; a swap device of 1024 slots with page tables charged as kernel memory (the model
+# does not swap shmem: that run maps none); or transparent huge pages "always", where the
+# rules that would split a huge page (fork, mlock, a partial munmap, the RFD policies' walks,
+# interference inside a move) stay out: the model does not split
+VARIANTS = {"4k": ("0", False, "never"), "swap": ("4M", True, "never"), "thp": ("0", False, "always")}
+NO_SPLIT = ("none", "upstream")     # the policies whose walk never splits a huge PMD
 
 
 def event(text):
@@ -101,12 +114,15 @@ class MemcgMachine(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self.m = Machine(ram=RAM, swap="0", policy="none", kernel="6.1", thp="never",
-                         kmem=False)  # the model has 4 KiB user pages
-        self.model = Model(self.m.ram_pages)
+        self.m = self.model = None      # made by setup(), for the variant it draws
         self.failcnt = {}
         self.rare = 0           # rare move outcomes seen: what targeted search climbs towards
         self.hook = None
+
+    def make(self, variant):
+        swap, kmem, thp = VARIANTS[variant]
+        self.m = Machine(ram=RAM, swap=swap, policy="none", kernel="6.1", thp=thp, kmem=kmem)
+        self.model = Model(self.m.ram_pages, self.m.swap_pages, kmem, thp == "always")
         self.m.on_resched(self._on_resched)
 
     # ---- comparing ----
@@ -118,6 +134,8 @@ class MemcgMachine(RuleBasedStateMachine):
                 "max_usage": int(m.read(path, "memory.max_usage_in_bytes")),
                 "failcnt": int(m.read(path, "memory.failcnt")),
                 "limit": int(m.read(path, "memory.limit_in_bytes")),
+                "memsw": int(m.read(path, "memory.memsw.usage_in_bytes")),
+                "kmem": int(m.read(path, "memory.kmem.usage_in_bytes")),
                 "wrong": int(m.read(path, "memcg_emu.wrong_charge_bytes")),
                 "leaked": int(m.read(path, "memcg_emu.leaked_bytes")),
                 "tasks": [int(p) for p in m.read(path, "tasks").split()],
@@ -125,6 +143,8 @@ class MemcgMachine(RuleBasedStateMachine):
             stat = stat_of(m, path)
             want = {
                 "usage": g.usage, "max_usage": g.max_usage, "failcnt": g.failcnt,
+                "memsw": g.usage + g.swapx * PAGE,
+                "kmem": sum(h.kmem for h in md.groups.values() if h.under(g)) * PAGE,
                 "limit": md.show_limit(g), "wrong": g.stat["wrong"] * PAGE,
                 "leaked": g.stat["leaked"] * PAGE, "tasks": [t.pid for t in md.live_tasks(g)],
             }
@@ -170,10 +190,12 @@ class MemcgMachine(RuleBasedStateMachine):
     # ---- setup ----
     @initialize(groups=st.lists(st.sampled_from(PATHS[2:]), max_size=2), a_limit=SETUP_LIMITS, b_limit=SETUP_LIMITS,
                 b_mask=st.sampled_from([0, 1, 2, 3, 3]), size=SIZES, adj=ADJ,
-                helper_a=st.sampled_from([0, 8, 40, 300, 600]), helper_b=st.sampled_from([0, 8, 40, 300, 600]))
-    def setup(self, groups, a_limit, b_limit, b_mask, size, adj, helper_a, helper_b):
-        """A and B (and maybe more), their limits, B's move_charge_at_immigrate, one task in A
-        with some anon memory."""
+                helper_a=st.sampled_from([0, 8, 40, 300, 600]), helper_b=st.sampled_from([0, 8, 40, 300, 600]),
+                variant=st.sampled_from(sorted(VARIANTS)))
+    def setup(self, groups, a_limit, b_limit, b_mask, size, adj, helper_a, helper_b, variant):
+        """The machine of ``variant``; A and B (and maybe more), their limits, B's
+        move_charge_at_immigrate, one task in A with some anon memory."""
+        self.make(variant)
         for path in ["A", "B"] + groups:
             self.both(f"mkdir {path}", lambda: self.m.mkdir(path), lambda: self.model.mkdir(path))
         if a_limit is not None:
@@ -303,26 +325,54 @@ class MemcgMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.tasks())
     @rule(task=SEL, adjs=st.lists(st.sampled_from([0, 500, -500, 1000, -1000]), min_size=1, max_size=MAX_TASKS),
-          pages=SIZES)
-    def oom(self, task, adjs, pages):
+          pages=SIZES, big=st.sampled_from([False, False, False, True]))
+    def oom(self, task, adjs, pages, big):
         """A task's group runs out of memory: its tasks' oom_score_adj set from ``adjs``, its limit
-        lowered to its usage, and the task faults ``pages`` new anon pages.  The victim must be the
-        model's (oom_badness(): resident pages, oom_score_adj per mille of RAM, -1000 never)."""
+        set to its usage -- ``big``: to at least 1024 pages, room the task fills first, so that
+        oom_score_adj (per mille of the limit) weighs -- and the task faults ``pages`` new anon
+        pages.  The victim must be the model's (oom_badness(): resident pages and swap entries,
+        oom_score_adj per mille of the limit and swap, -1000 never)."""
         t = self.pick_task(task)
         for u, adj in zip(self.model.live_tasks(t.group), adjs):
             self.adjust(u.pid, adj)
+        room = 0
         if t.group.parent is not None:
             self.drain()    # else the charge stock's pages ahead are room under the new limit
-            self.set_limit(ALL_PATHS.index(t.group.path), t.group.usage)
-        self.fault_new(t, pages, f"oom in {t.group.path!r}")
+            limit = max(t.group.usage, 1024 * PAGE) if big else t.group.usage
+            room = (limit - t.group.usage) // PAGE
+            self.set_limit(ALL_PATHS.index(t.group.path), limit)
+        self.fault_new(t, pages + room, f"oom in {t.group.path!r}")
 
-    @precondition(lambda self: self.tasks() and len(self.tasks()) < MAX_TASKS)
+    @precondition(lambda self: self.tasks() and self.model.swap_pages)
+    @rule(task=SEL, which=SEL, policy=POLICY, write=st.booleans())
+    def swap_move_refault(self, task, which, policy, write):
+        """Swap a task's group out (reclaim it whole: every anon page that a slot can take goes,
+        whatever the order), move the task under ``policy``, and fault all its memory back:
+        a swap-in charges the group the slot records (upstream bit 0 moved the record along),
+        not the task's."""
+        t = self.pick_mover(task)
+        path = t.group.path
+        if t.group.usage > 2048 * PAGE:     # the model's reclaim is quadratic in a list's length
+            return
+        r1, r2 = self.both(f"swap out {path!r}", lambda: self.m.reclaim(path, 1 << 40),
+                           lambda: self.model.reclaim(t.group, (1 << 40) // PAGE) * PAGE)
+        assert r1 == r2, f"swap out {path!r}: emulator freed {r1}, model {r2}"
+        self.do_move(t.pid, self.pick_dst(t, which), policy, [])
+        if not t.dead:
+            for v in list(t.mm.vmas):
+                if t.dead:
+                    break
+                self.faulting(f"refault {t.pid} {v.start:#x}", lambda: self.m.touch(t.pid, v.start, v.end - v.start, write),
+                              lambda: self.model.touch(t.pid, v.start, v.end - v.start, write))
+
+    @precondition(lambda self: self.tasks() and len(self.tasks()) < MAX_TASKS and not self.model.thp)
     @rule(task=SEL, adj=ADJ)
     def fork(self, task, adj):
         t = self.pick_task(task)
         r1, r2 = self.both(f"fork {t.pid}", lambda: self.m.fork(t.pid), lambda: self.model.fork(t.pid))
         assert r1 == r2
-        self.adjust(r1, adj)
+        if r1 is not None:          # a fork whose page tables cannot be charged fails
+            self.adjust(r1, adj)
 
     @precondition(lambda self: self.tasks())
     @rule(task=SEL)
@@ -344,6 +394,8 @@ class MemcgMachine(RuleBasedStateMachine):
         t = self.pick_task(task)
         if len(t.mm.vmas) >= MAX_VMAS:
             return
+        if kind == "shm" and self.model.swap_pages:
+            kind = "anon"
         path = FILES[file] if kind == "file" else None
         private = private if kind == "file" else False
         r1, r2 = self.both(f"mmap {t.pid}", lambda: self.m.mmap(t.pid, pages * PAGE, kind, path, private),
@@ -379,7 +431,7 @@ class MemcgMachine(RuleBasedStateMachine):
         self.faulting(f"touch {t.pid} {addr:#x}+{size}", lambda: self.m.touch(t.pid, addr, size, write),
                       lambda: self.model.touch(t.pid, addr, size, write))
 
-    @precondition(lambda self: self.tasks())
+    @precondition(lambda self: self.tasks() and not self.model.thp)
     @rule(task=SEL, vma=SEL, lo=SEL, hi=SEL)
     def mlock(self, task, vma, lo, hi):
         t = self.pick_task(task)
@@ -398,8 +450,29 @@ class MemcgMachine(RuleBasedStateMachine):
         if v is None:
             return
         addr, size = range_of(v, lo, hi)
+        if self.model.splits_huge(t.mm, addr, size):
+            return
         self.both(f"munmap {t.pid} {addr:#x}+{size}", lambda: self.m.munmap(t.pid, addr, size),
                   lambda: self.model.munmap(t.pid, addr, size))
+
+    @precondition(lambda self: self.tasks())
+    @rule(task=SEL, file=st.integers(0, len(FILES) - 1), pages=st.sampled_from([1, 5, 33, 100]),
+          write=st.booleans())
+    def file_map_unmap(self, task, file, pages, write):
+        """A shared file mapping faulted in whole and unmapped again: the page cache stays
+        charged to the group that read it in (only mapped_file drops)."""
+        t = self.pick_task(task)
+        path = FILES[file]
+        r1, r2 = self.both(f"mmap {t.pid} {path}", lambda: self.m.mmap(t.pid, pages * PAGE, "file", path),
+                           lambda: self.model.mmap(t.pid, pages * PAGE, "file", path))
+        if r1 is None:
+            return
+        assert r1 == r2
+        self.faulting(f"touch {t.pid} {path}", lambda: self.m.touch(t.pid, r1, pages * PAGE, write),
+                      lambda: self.model.touch(t.pid, r1, pages * PAGE, write))
+        if not t.dead:
+            self.both(f"munmap {t.pid} {path}", lambda: self.m.munmap(t.pid, r1, pages * PAGE),
+                      lambda: self.model.munmap(t.pid, r1, pages * PAGE))
 
     @precondition(lambda self: self.tasks())
     @rule(task=SEL, file=st.integers(0, len(FILES) - 1), pages=SIZES)
@@ -445,14 +518,14 @@ class MemcgMachine(RuleBasedStateMachine):
         [(("putback", 0), "src"), (("putback", 0), "dst")],
     ]
 
-    @precondition(lambda self: self.tasks())
+    @precondition(lambda self: self.tasks() and not self.model.thp)
     @rule(task=SEL, which=SEL, policy=POLICY, recipe=st.sampled_from(range(len(RECIPES))), sel=SEL)
     def move_squeezed(self, task, which, policy, recipe, sel):
         t = self.pick_mover(task)
         actions = [(when, ("squeeze", role, sel)) for when, role in self.RECIPES[recipe]]
         self.do_move(t.pid, self.pick_dst(t, which), policy, actions)
 
-    @precondition(lambda self: self.tasks())
+    @precondition(lambda self: self.tasks() and not self.model.thp)
     @rule(task=SEL, which=SEL, sel=SEL, when=st.integers(0, 1))
     def seed_rolled_back(self, task, which, sel, when):
         """A seed move whose new group fills at a move point and whose old group fills at the
@@ -466,7 +539,7 @@ class MemcgMachine(RuleBasedStateMachine):
 
     ROOM = st.one_of(st.none(), st.integers(-1, 3), st.sampled_from([8, 40, 600]))
 
-    @precondition(lambda self: self.tasks())
+    @precondition(lambda self: self.tasks() and not self.model.thp)
     @rule(task=SEL, which=SEL, policy=POLICY, recipe=st.sampled_from(range(len(RECIPES))), sel=SEL,
           dst_room=ROOM, src_room=ROOM)
     def move_tight(self, task, which, policy, recipe, sel, dst_room, src_room):
@@ -483,6 +556,10 @@ class MemcgMachine(RuleBasedStateMachine):
                 self.set_limit(ALL_PATHS.index(g.path), max(0, g.usage + room * PAGE))
         actions = [(when, ("squeeze", role, sel)) for when, role in self.RECIPES[recipe]]
         self.do_move(t.pid, path, policy, actions)
+
+    def unsplitting(self, policy):
+        """``policy``, or upstream where huge pages are about: the RFD's walks split them."""
+        return "upstream" if self.model.thp and policy not in NO_SPLIT else policy
 
     def pick_dst(self, t, which):
         """Mostly another existing group than the task's; now and then its own, or one that is
@@ -505,7 +582,7 @@ class MemcgMachine(RuleBasedStateMachine):
         t = self.pick_mover(task)
         if refuse:
             self.fail_next(refuse, errno.EPERM)
-        self.do_move(t.pid, self.pick_dst(t, which), policy, [])
+        self.do_move(t.pid, self.pick_dst(t, which), self.unsplitting(policy), [])
 
     @precondition(lambda self: self.tasks())
     @rule(task=SEL, first=SEL, then=SEL, policy=POLICY)
@@ -516,9 +593,9 @@ class MemcgMachine(RuleBasedStateMachine):
         t = self.pick_mover(task)
         self.do_move(t.pid, self.pick_dst(t, first), "none", [])
         if not t.dead:
-            self.do_move(t.pid, self.pick_dst(t, then), policy, [])
+            self.do_move(t.pid, self.pick_dst(t, then), self.unsplitting(policy), [])
 
-    @precondition(lambda self: self.tasks())
+    @precondition(lambda self: self.tasks() and not self.model.thp)
     @rule(task=SEL, which=SEL, policy=POLICY,
           actions=st.lists(st.tuples(WHEN, ACTION), min_size=1, max_size=3))
     def move_interfered(self, task, which, policy, actions):
@@ -727,7 +804,8 @@ class MemcgMachine(RuleBasedStateMachine):
             assert over <= owned <= wrong_total, f"{path!r}: over its limit by {over} (wrong {wrong_total})"
 
     def teardown(self):
-        self.m.on_resched(None)
+        if self.m is not None:
+            self.m.on_resched(None)
         try:
             target(float(self.rare), label="rare move outcomes")
         except Exception:      # replayed by hand: no search to steer
