@@ -275,12 +275,11 @@ def _write_swappiness(machine, cg, text):
     if cg.parent is None:
         if not modern:
             raise OSError(errno.EINVAL, "the root group's swappiness is vm.swappiness")
-        cg.swappiness = value       # vm_swappiness
-        return
-    if not modern and _hierarchy_restricted(cg):
+    elif not modern and _hierarchy_restricted(cg):
         raise OSError(errno.EINVAL, "under use_hierarchy only the top group, before it has children, "
                       "sets memory.swappiness")
-    cg.swappiness = value
+    check_ret(lib.emu_memcg_set_swappiness(machine._m, cg.memcg_id, value))
+    cg.swappiness = value           # the root's: vm_swappiness
 
 
 def _write_oom_control(machine, cg, text):

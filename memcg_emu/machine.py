@@ -470,10 +470,15 @@ class Machine:
             raise ValueError("file_write needs a path (a non-empty string)")
         self._fault_call(lib.emu_file_write, self._pid(pid), path.encode(), parse_size(size))
 
-    def reclaim(self, path, size):
-        """Memory pressure: try to reclaim ``size`` bytes from a cgroup; returns bytes freed."""
+    def reclaim(self, path, size, retries=16):
+        """Memory pressure: try to reclaim ``size`` bytes from a cgroup; returns bytes freed.
+
+        As cgroup v2's memory.reclaim (6.1 memory_reclaim()): 32 pages a round until
+        ``size`` is freed or ``retries`` rounds more have freed nothing (MAX_RECLAIM_RETRIES;
+        a round may only age the LRU lists, so the next one frees)."""
         pages = (parse_size(size) + PAGE_SIZE - 1) // PAGE_SIZE
-        return check_ret(lib.emu_memcg_reclaim(self._m, self._cg(path).memcg_id, pages)) * PAGE_SIZE
+        return check_ret(lib.emu_memcg_reclaim(self._m, self._cg(path).memcg_id, pages,
+                                               retries)) * PAGE_SIZE
 
     def drain(self):
         """Flush every CPU's charge stock back to the counters (what usage reads then excludes)

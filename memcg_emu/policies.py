@@ -220,7 +220,8 @@ class SeedPolicy(Policy):
             while not seed_room(machine, target, necessary):
                 short = max((necessary - margin(machine, target) + PAGE_SIZE - 1) // PAGE_SIZE,
                             SWAP_CLUSTER_MAX)
-                if not machine.reclaim(target.path, short * PAGE_SIZE):
+                # one fruitless try_to_free_mem_cgroup_pages() is ENOMEM, as posted
+                if not machine.reclaim(target.path, short * PAGE_SIZE, retries=0):
                     raise OSError(errno.ENOMEM, f"cannot make room for {necessary} bytes in "
                                   f"{target.path!r}: reclaim makes no progress")
                 mc.resched(lib.EMU_PHASE_ROOM, short)

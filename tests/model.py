@@ -9,15 +9,21 @@ docstrings.  What it keeps:
   charged to (or, for a seed leak, which group it leaked from);
 * for each group: limit, usage, max_usage and failcnt of its res_counter
   (hierarchical: a charge goes up to the root, 6.1), its statistics, and its
-  LRU lists *in order* (reclaim takes the oldest page first, and which page
-  goes decides who is charged when it comes back);
+  LRU lists *in order* -- inactive and active, anon and file, unevictable
+  (reclaim takes the oldest page first, and which page goes decides who is
+  charged when it comes back);
+* for each page its PG_active and PG_referenced bits, for each PTE its
+  accessed bit (set by the fault that made it and by every later access,
+  clear in a child after fork);
 * for each task: its group, its mm (VMAs, PTEs, which PTE tables exist, the
   next mmap address) and its oom_score_adj.
 
 Under pressure it follows 6.1, one function per rule, each stating it: the charge
 path (``try_charge``: stock and batch, reclaim, drain, retries, OOM and retry), the
 victim (``oom_kill``), reclaim by priority rounds over the subtree (``try_to_free``,
-``shrink``), the bit-1 rule (``mc_target``), and the seed's rollback of every
+``prepare_scan_count``, ``get_scan_count``, ``shrink``), a second chance for pages whose
+PTEs were accessed and activation on the second (``check_references``), aging of an active
+list whose inactive partner is low (``shrink_active``), the bit-1 rule (``mc_target``), and the seed's rollback of every
 subsystem (``move``, ``cancel_seed``).
 
 Swap (``swap_pages``): anon pages go out through reclaim to slots that record
@@ -37,6 +43,7 @@ raising at that point.
 """
 import errno
 import itertools
+import math
 
 PAGE = 4096
 PMD = 1 << 21                  # one PTE table maps 2M
@@ -54,8 +61,11 @@ MMAP_BASE = 0x7f0000000000
 MMAP_MIN_ADDR = 0x10000
 TASK_SIZE = 1 << 47
 MAX_VICTIMS = 16               # MOVE_MAX_VICTIMS
-ANON_LRU, FILE_LRU, UNEVICTABLE = "inactive_anon", "inactive_file", "unevictable"
-LRU_NAMES = (ANON_LRU, FILE_LRU, UNEVICTABLE)   # the order rmdir empties them in
+ANON_LRU, ACTIVE_ANON, FILE_LRU, ACTIVE_FILE, UNEVICTABLE = (
+    "inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable")
+EVICTABLE = (ANON_LRU, ACTIVE_ANON, FILE_LRU, ACTIVE_FILE)     # enum lru_list order
+LRU_NAMES = EVICTABLE + (UNEVICTABLE,)          # the order rmdir empties them in
+VM_SWAPPINESS = 60
 STATS = ("cache", "rss", "rss_huge", "shmem", "mapped_file", "swap", "pgpgin", "pgpgout", "wrong", "leaked",
          "swapcache")  # the last: anon pages in the swap cache, which count in both rss and cache
 
@@ -79,7 +89,7 @@ def err(code, what=""):
 # ---------------------------------------------------------------------------- objects
 
 class Group:
-    """A memory cgroup: a res_counter, statistics and three LRU lists (index 0 = oldest)."""
+    """A memory cgroup: a res_counter, statistics and five LRU lists (index 0 = oldest)."""
 
     def __init__(self, path, gid, parent):
         self.path, self.id, self.parent = path, gid, parent
@@ -88,6 +98,7 @@ class Group:
         self.usage = self.max_usage = self.failcnt = 0
         self.swapx = 0             # memory+swap minus memory: the swap entries its memsw holds
         self.kmem = 0              # page-table pages charged to it (memcg->kmem, its own)
+        self.anon_cost = self.file_cost = 0    # lru_note_cost(): pages reclaim wrote out
         self.stat = dict.fromkeys(STATS, 0)
         self.lru = {name: [] for name in LRU_NAMES}
         self.move_charge = 0
@@ -131,6 +142,8 @@ class Page:
         self.recharge = False      # lazy-move: may be recharged by reclaim
         self.leaked_from = None    # seed: in use, charged nowhere, counted in this group
         self.mlocked = False       # PG_mlocked (and PG_unevictable with it)
+        self.active = False        # PG_active: on the active list of its type
+        self.referenced = False    # PG_referenced: reclaim saw its PTEs accessed once
         self.batched = False       # in the CPU's LRU add batch, which holds a reference
         self.swapcache = None      # the Slot whose swap-cache page this is (PG_swapcache)
         self.freed = False
@@ -193,10 +206,11 @@ class Vma:
 
 
 class Pte:
-    __slots__ = ("page", "write", "slot")
+    __slots__ = ("page", "write", "young", "slot")
 
-    def __init__(self, page, write, slot=None):
+    def __init__(self, page, write, young=True, slot=None):
         self.page, self.write = page, write    # page None: the zero page, or a swap entry
+        self.young = young                     # the accessed bit: set by every access
         self.slot = slot                       # a swap entry's slot
 
 
@@ -495,10 +509,13 @@ class Model:
         self.frames -= page.nr
 
     def lru_list(self, page):
+        """page_lru(): unevictable when mlocked, else by type (swap-backed: anon) and PG_active."""
         owner = page.memcg if page.memcg is not None else self.zone
         if page.mlocked:
             return owner.lru[UNEVICTABLE]
-        return owner.lru[ANON_LRU if page.swapbacked else FILE_LRU]
+        if page.swapbacked:
+            return owner.lru[ACTIVE_ANON if page.active else ANON_LRU]
+        return owner.lru[ACTIVE_FILE if page.active else FILE_LRU]
 
     def lru_add(self, page):
         """lru_cache_add(): to the head (the young end)."""
@@ -575,62 +592,251 @@ class Model:
             page.memcg.stat["mapped_file"] -= 1
 
     # ---- reclaim ----
-    def reclaim(self, over, pages):
-        """Machine.reclaim() (as cgroup v2's memory_reclaim()): try_to_free() 32 pages at a
-        time, one round at least, until ``pages`` are freed or a round frees nothing; how many
-        were freed."""
-        done = self.try_to_free(over, min(pages, SWAP_CLUSTER_MAX))
-        freed = done
-        while done < pages and freed:
+    def reclaim(self, over, pages, retries=16):
+        """Machine.reclaim() (as cgroup v2's memory_reclaim(), 6.1): try_to_free() 32 pages at a
+        time, one round at least, until ``pages`` are freed or ``retries`` more rounds have
+        freed nothing (a round may only age the lists: the next one frees); how many were
+        freed.  The seed's room loop passes retries=0."""
+        done = 0
+        while True:
             freed = self.try_to_free(over, min(pages - done, SWAP_CLUSTER_MAX))
             done += freed
-        return done
+            if done >= pages:
+                return done
+            if not freed:
+                if not retries:
+                    return done
+                retries -= 1
 
     def try_to_free(self, over, pages):
         """try_to_free_mem_cgroup_pages(): rounds from priority 12 down to 0; each round
-        visits every group under ``over`` (id order) for its share, the size of its lists
-        >> priority, so reclaim falls on groups in proportion to their size; it ends after
-        the round that has freed max(pages, 32).  Returns how many were freed."""
-        target = max(pages, SWAP_CLUSTER_MAX)
+        first looks at the whole subtree (prepare_scan_count()), then visits every group
+        under ``over`` (id order) for its share, get_scan_count(), so reclaim falls on
+        groups in proportion to their size; it ends after the round that has freed
+        max(pages, 32).  A reclaim that freed nothing because it left active lists alone
+        (skipped_deactivate) starts over once aging them (force_deactivate).  Reclaim for
+        the root is global: every task's PTE references count.  Returns how many were
+        freed."""
+        sc = {"target": None if over is self.root else over, "want": max(pages, SWAP_CLUSTER_MAX),
+              "force": False, "skipped": False}
         done = 0
         self.lru_add_drain()                    # shrink_inactive_list(): this CPU's batch
-        for priority in range(DEF_PRIORITY, -1, -1):
-            if done >= target:
+        while True:
+            for priority in range(DEF_PRIORITY, -1, -1):
+                if done >= sc["want"]:
+                    break
+                sc["priority"] = priority
+                self.prepare_scan_count(over, sc)
+                for g in self.all_groups:
+                    if not g.dead and g.under(over):
+                        done += self.shrink(g, sc)
+            if done or not sc["skipped"] or sc["force"]:
+                return done
+            sc["force"], sc["skipped"] = True, False
+
+    @staticmethod
+    def inactive_is_low(inactive, active):
+        """inactive_is_low(), 6.1: the inactive list is low when inactive * sqrt(10 * GiB of
+        both) (1 under a GiB) is below active."""
+        gb = (inactive + active) >> 18
+        return inactive * (math.isqrt(10 * gb) if gb else 1) < active
+
+    def prepare_scan_count(self, over, sc):
+        """prepare_scan_count(), 6.1, at each priority: over the whole subtree, an active list
+        may be aged when its inactive partner is low (or when forced); cache_trim_mode (file
+        only) while the inactive file list >> priority is not zero and the file lists need no
+        aging; the reclaim target's costs for get_scan_count()."""
+        n = dict.fromkeys(EVICTABLE, 0)
+        for g in self.all_groups:
+            if not g.dead and g.under(over):
+                for name in EVICTABLE:
+                    n[name] += self.lru_pages(g.lru[name])
+        sc["deact_anon"] = sc["force"] or self.inactive_is_low(n[ANON_LRU], n[ACTIVE_ANON])
+        sc["deact_file"] = sc["force"] or self.inactive_is_low(n[FILE_LRU], n[ACTIVE_FILE])
+        sc["trim"] = bool(n[FILE_LRU] >> sc["priority"]) and not sc["deact_file"]
+        sc["anon_cost"], sc["file_cost"] = over.anon_cost, over.file_cost
+
+    def get_scan_count(self, g, sc):
+        """get_scan_count(), 6.1: each list's size >> priority; file only unless anon pages are
+        worth scanning (a free swap slot, or lazy-move's WRONG_CHARGE pages), or with
+        swappiness 0 (never: it stays 60 here); both by size at priority 0; file only in
+        cache_trim_mode; otherwise anon gets swappiness and file 200 - swappiness, each over its share of
+        the reclaim target's costs (lru_note_cost())."""
+        if not (self.swap_free > 0 or g.stat["wrong"] > 0):
+            balance = "file"
+        elif sc["priority"] == 0:               # close to OOM: both, before cache_trim_mode
+            balance = "equal"
+        elif sc["trim"]:
+            balance = "file"
+        else:
+            balance = "fract"
+            total = sc["anon_cost"] + sc["file_cost"]
+            anon_cost, file_cost = total + sc["anon_cost"], total + sc["file_cost"]
+            total = anon_cost + file_cost
+            fraction = {False: VM_SWAPPINESS * (total + 1) // (anon_cost + 1),
+                        True: (200 - VM_SWAPPINESS) * (total + 1) // (file_cost + 1)}
+            denominator = fraction[False] + fraction[True]
+        nr = {}
+        for name in EVICTABLE:
+            scan = self.lru_pages(g.lru[name]) >> sc["priority"]
+            file = name in (FILE_LRU, ACTIVE_FILE)
+            if balance == "fract":
+                scan = scan * fraction[file] // denominator if denominator else 0
+            elif balance == "file" and not file:
+                scan = 0
+            nr[name] = scan
+        return nr
+
+    def shrink(self, g, sc):
+        """shrink_lruvec(), 6.1, one group: the four lists in enum order, 32 pages at a time,
+        until get_scan_count()'s counts are done (the active anon count alone does not keep
+        it going); once the group alone has freed what the reclaim wants, the smaller of anon
+        and file stops and the other is cut to the same share of its count.  Then, with a
+        free swap slot, the active anon list is aged if the inactive one is low."""
+        nr = self.get_scan_count(g, sc)
+        targets = dict(nr)
+        done, adjusted = 0, False
+        while nr[ANON_LRU] or nr[ACTIVE_FILE] or nr[FILE_LRU]:
+            for name in EVICTABLE:
+                n = min(nr[name], SWAP_CLUSTER_MAX)
+                if n:
+                    nr[name] -= n
+                    done += self.shrink_list(g, name, n, sc)
+            if done < sc["want"] or adjusted:
+                continue
+            nr_file, nr_anon = nr[FILE_LRU] + nr[ACTIVE_FILE], nr[ANON_LRU] + nr[ACTIVE_ANON]
+            if not nr_file or not nr_anon:
                 break
-            for g in self.all_groups:
-                if not g.dead and g.under(over):
-                    done += self.shrink(g, target, priority)
+            if nr_file > nr_anon:
+                stop, other = (ANON_LRU, ACTIVE_ANON), (FILE_LRU, ACTIVE_FILE)
+                pct = nr_anon * 100 // (targets[ANON_LRU] + targets[ACTIVE_ANON] + 1)
+            else:
+                stop, other = (FILE_LRU, ACTIVE_FILE), (ANON_LRU, ACTIVE_ANON)
+                pct = nr_file * 100 // (targets[FILE_LRU] + targets[ACTIVE_FILE] + 1)
+            for name in stop:
+                nr[name] = 0
+            for name in other:
+                scanned = targets[name] - nr[name]
+                nr[name] = targets[name] * (100 - pct) // 100
+                nr[name] -= min(nr[name], scanned)
+            adjusted = True
+        if self.swap_free > 0 and self.inactive_is_low(self.lru_pages(g.lru[ANON_LRU]),
+                                                       self.lru_pages(g.lru[ACTIVE_ANON])):
+            self.shrink_active(g, ACTIVE_ANON, SWAP_CLUSTER_MAX, sc)     # age anon with swap
         return done
 
-    def shrink(self, g, want, priority):
-        """One group's share: the oldest file pages first; anon ones only with a free swap
-        slot or while it holds WRONG_CHARGE pages; (list sizes >> priority) pages looked at,
-        in batches of 32, until this group alone has freed ``want``."""
-        anon = self.swap_free > 0 or g.stat["wrong"] > 0
-        budget = (len(g.lru[FILE_LRU]) + (len(g.lru[ANON_LRU]) if anon else 0)) >> priority
-        done = 0
-        while done < want and budget:
-            batch = min(SWAP_CLUSTER_MAX, budget)
-            taken = []
-            for name in (FILE_LRU, ANON_LRU) if anon else (FILE_LRU,):
-                lst = g.lru[name]
-                while len(taken) < batch and lst:
-                    page = lst[0]
-                    self.lru_del(page)
-                    page.isolated = True
-                    taken.append(page)
-            if not taken:
-                break
-            budget -= min(budget, len(taken))
-            for page in reversed(taken):        # the isolated list is built head first
-                if not page.mlocked and self.reclaim_one(page):
+    def shrink_list(self, g, name, n, sc):
+        """shrink_list(), 6.1: an active list is aged only when prepare_scan_count() allowed
+        it (else the reclaim notes it skipped one); an inactive list is reclaimed from."""
+        if name in (ACTIVE_ANON, ACTIVE_FILE):
+            if sc["deact_file" if name == ACTIVE_FILE else "deact_anon"]:
+                self.shrink_active(g, name, n, sc)
+            else:
+                sc["skipped"] = True
+            return 0
+        return self.shrink_inactive(g, name, n, sc)
+
+    @staticmethod
+    def isolate_tail(lst, n):
+        """isolate_lru_pages(): up to n pages from the oldest end, in the order the kernel's
+        isolated list then hands them out (the last one taken first)."""
+        taken = lst[:n]
+        del lst[:n]
+        for page in taken:
+            page.lru = None
+            page.isolated = True
+        return list(reversed(taken))
+
+    def shrink_active(self, g, name, n, sc):
+        """shrink_active_list(), 6.1: every page taken from the active list goes to the head
+        of the inactive one, the accessed bits of its PTEs cleared on the way."""
+        for page in self.isolate_tail(g.lru[name], n):
+            self.page_referenced(page, sc["target"])
+            page.active = False
+            self.putback(page)
+
+    def page_referenced(self, page, target):
+        """folio_referenced(): test and clear the accessed bit of each PTE mapping the page
+        (file: in i_mmap order; anon: in mapping order), skipping mms whose owner is outside
+        ``target``'s subtree (mm_match_cgroup()); a VM_LOCKED mapping stops the walk.
+        Returns (young PTEs, whether a VM_LOCKED mapping was found)."""
+        young = 0
+        for mm, addr in self.rmap_order(page):
+            if target is not None and not mm.owner.group.under(target):
+                continue
+            if mm.find_vma(addr).locked:
+                return young, True
+            pte = mm.ptes[addr]
+            if pte.young:
+                young += 1
+                pte.young = False
+        return young, False
+
+    def rmap_order(self, page):
+        if page.file is None:
+            return list(page.maps)
+        order = []
+        for v in page.file.i_mmap:
+            addr = v.addr_of(page.index)
+            if addr is not None and (v.mm, addr) in page.maps:
+                order.append((v.mm, addr))
+        return order
+
+    def check_references(self, page, sc):
+        """folio_check_references(), 6.1: accessed PTEs give the page PG_referenced and another
+        trip round the inactive list ("keep"); if it already had PG_referenced, or two PTEs
+        were accessed, it is activated.  No accessed PTE: reclaim it (PG_referenced is
+        cleared either way).  An mlocked VMA mlocks it ("activate", onto the unevictable
+        list)."""
+        young, locked = self.page_referenced(page, sc["target"])
+        was_referenced, page.referenced = page.referenced, False
+        if locked:
+            page.mlocked = True
+            return "activate"
+        if young:
+            page.referenced = True
+            return "activate" if was_referenced or young > 1 else "keep"
+        return "reclaim"
+
+    def shrink_inactive(self, g, name, n, sc):
+        """shrink_inactive_list() and shrink_folio_list(): lazy-move's recharge first; then a
+        page the references keep goes back to the inactive head, an activated one to the
+        active list; one to reclaim is freed if it can be, else activated when it has no
+        slot, the swap cache or a VM_LOCKED mapping stop it (activate_locked), else kept.  The
+        pages written to swap are the group's anon cost (lru_note_cost())."""
+        done = pageout = 0
+        for page in self.isolate_tail(g.lru[name], n):
+            if not page.mlocked:
+                if self.lazy_recharge(page):
                     done += 1
-                self.putback(page)
+                else:
+                    verdict = self.check_references(page, sc)
+                    if verdict == "reclaim":
+                        verdict = self.reclaim_one(page)
+                        if verdict == "freed":
+                            done += 1
+                            pageout += page.swapbacked
+                    if verdict == "activate" and not page.mlocked:
+                        page.active = True
+            self.putback(page)
+        self.lru_note_cost(g, name in (FILE_LRU, ACTIVE_FILE), pageout)
         return done
+
+    def lru_note_cost(self, g, file, pages):
+        """lru_note_cost(), 6.1: up the hierarchy, the pages written out add to the file or
+        anon cost; once both exceed a quarter of a group's own LRU pages, both halve."""
+        for c in g.chain():
+            if file:
+                c.file_cost += pages
+            else:
+                c.anon_cost += pages
+            if c.file_cost + c.anon_cost > sum(self.lru_pages(c.lru[n]) for n in EVICTABLE) // 4:
+                c.file_cost //= 2
+                c.anon_cost //= 2
 
     def reclaim_one(self, page):
-        if self.lazy_recharge(page):
-            return True
+        """pageout of one page: "freed", "activate" (no swap slot, a VM_LOCKED mapping) or
+        "keep" (someone else still holds it: it stays on the inactive list)."""
         if page.swapbacked:
             return self.swap_out(page)
         # a clean page-cache page: unmap it everywhere (in i_mmap order; a VM_LOCKED mapping
@@ -642,14 +848,14 @@ class Model:
                 continue
             if v.locked:
                 page.mlocked = True
-                return False
+                return "activate"
             del v.mm.ptes[addr]
             self.unmap_page(page, v.mm, addr)
         if page.pins or page.maps:
-            return False
+            return "keep"
         del page.file.slots[page.index]
         page.in_cache = False
-        return True
+        return "freed"
 
     # ---- swap (mm/swapfile.c, mm/swap_state.c, 6.1) ----
     def swap_full(self):
@@ -720,11 +926,11 @@ class Model:
         page's: the group of the first task unmapped -- whose memory+swap keeps the entry
         (mem_cgroup_swapout()), and the page leaves the cache and is freed.  Otherwise it
         stays in the swap cache."""
+        if page.swapcache is None and not self.swap_free:
+            return "activate"                   # add_to_swap() / get_swap_page() failed
         if page.kind != "anon" or page.nr > 1:
             raise NotModelled("shmem or huge page swap-out")
         if page.swapcache is None:
-            if not self.swap_free:
-                return False
             self.swap_free -= 1
             self.swapcache_set(page, Slot())
             page.swapcache.cache = page
@@ -733,13 +939,13 @@ class Model:
         for mm, addr in sorted(page.maps, key=lambda m: self.vma_at(*m).seq):
             if self.vma_at(mm, addr).locked:
                 page.mlocked = True
-                return False
+                return "activate"
             task_group = task_group or mm.owner.group
-            mm.ptes[addr] = Pte(None, False, slot)
+            mm.ptes[addr] = Pte(None, False, slot=slot)
             slot.refs += 1
             self.unmap_page(page, mm, addr)
         if page.pins:
-            return False
+            return "keep"
         rec = page.memcg
         if rec is not None:
             rec = task_group if page.wrong and task_group is not None else rec
@@ -750,7 +956,7 @@ class Model:
         slot.cache = None
         self.swapcache_set(page, None)
         self.swap_put(slot)
-        return True
+        return "freed"
 
     def do_swap_page(self, mm, v, addr, pte, write):
         """do_swap_page(), 6.1: the slot's swap-cache page, or a new one charged to the group
@@ -1006,7 +1212,7 @@ class Model:
         the OOM killer: a charge that fails fails the fork and the half-built mm goes."""
         parent = self.task(pid)
         pm = parent.mm
-        cm = Mm(None)
+        cm = Mm(parent)                 # dup_mm(): the parent owns it until the child runs
         cm.fac = pm.fac
         for v in pm.vmas:
             c = v.copy(cm)
@@ -1021,6 +1227,7 @@ class Model:
                 if lo >> 21 in pm.huge:
                     raise NotModelled("fork of a huge PMD (COW splits it)")
                 if not self.pte_alloc(cm, lo, parent.group, oom=False):
+                    cm.owner = None
                     self.mm_put(cm)
                     raise err(errno.ENOMEM)
                 for addr in range(lo, hi, PAGE):
@@ -1029,11 +1236,11 @@ class Model:
                         continue
                     if pte.slot is not None:
                         pte.slot.refs += 1
-                        cm.ptes[addr] = Pte(None, False, pte.slot)
+                        cm.ptes[addr] = Pte(None, False, slot=pte.slot)
                         continue
                     if not v.shared:
                         pte.write = False
-                    cm.ptes[addr] = Pte(pte.page, pte.write)
+                    cm.ptes[addr] = Pte(pte.page, pte.write, young=False)   # pte_mkold()
                     if pte.page is not None:
                         self.map_page(pte.page, cm, addr)
         return self.new_task(parent.group, cm).pid
@@ -1251,12 +1458,13 @@ class Model:
             return self.do_swap_page(mm, v, addr, pte, write)
         if pte is not None:
             if not write or pte.write:
+                pte.young = True                # the access sets the accessed bit
                 return True
             old = pte.page
             # wp_can_reuse_anon_folio(), 6.1: not while a swap PTE holds its swap-cache slot
             if v.shared or (old is not None and old.kind == "anon" and len(old.maps) == 1
                             and not self.swapped(old)):
-                pte.write = True
+                pte.write = pte.young = True    # wp_page_reuse(): pte_mkyoung()
                 return True
             if old is not None:
                 old.pins += 1           # do_wp_page() holds the old page across the charge
@@ -1517,7 +1725,7 @@ class Model:
             necessary = (ctx.nr_isolated * PAGE + (1 << 31)) % (1 << 32) - (1 << 31)
             while (self.margin(target) < necessary if necessary >= 0 else target.usage < -necessary):
                 short = max((necessary - self.margin(target) + PAGE - 1) // PAGE, SWAP_CLUSTER_MAX)
-                if not self.reclaim(target, short):
+                if not self.reclaim(target, short, retries=0):
                     raise err(errno.ENOMEM, "no room")
                 e = yield from self.resched("room", short)
                 if e:
@@ -1778,6 +1986,8 @@ class Model:
                 else:
                     ctx.nr_skipped += 1
                 page.isolated = False
+                if wrong:                       # deactivated (rotate_reclaimable_page())
+                    page.active = False
                 self.lru_add(page)
                 if wrong:                       # to the reclaim end of its list
                     page.lru.remove(page)
@@ -1986,10 +2196,13 @@ class Model:
         s = g.stat
         return {
             "cache": s["cache"] * PAGE, "rss": s["rss"] * PAGE, "shmem": s["shmem"] * PAGE,
-            "mapped_file": s["mapped_file"] * PAGE, "swap": s["swap"] * PAGE, "pgpgin": s["pgpgin"], "pgpgout": s["pgpgout"],
-            "inactive_anon": self.lru_pages(g.lru[ANON_LRU]) * PAGE, "active_anon": 0,
-            "inactive_file": self.lru_pages(g.lru[FILE_LRU]) * PAGE, "active_file": 0,
-            "unevictable": self.lru_pages(g.lru[UNEVICTABLE]) * PAGE, "rss_huge": s["rss_huge"] * PAGE,
+            "mapped_file": s["mapped_file"] * PAGE, "swap": s["swap"] * PAGE, "pgpgin": s["pgpgin"],
+            "pgpgout": s["pgpgout"], "rss_huge": s["rss_huge"] * PAGE,
+            "inactive_anon": self.lru_pages(g.lru[ANON_LRU]) * PAGE,
+            "active_anon": self.lru_pages(g.lru[ACTIVE_ANON]) * PAGE,
+            "inactive_file": self.lru_pages(g.lru[FILE_LRU]) * PAGE,
+            "active_file": self.lru_pages(g.lru[ACTIVE_FILE]) * PAGE,
+            "unevictable": self.lru_pages(g.lru[UNEVICTABLE]) * PAGE,
         }
 
     def lru_pages(self, lst):

@@ -706,12 +706,7 @@ class MemcgMachine(RuleBasedStateMachine):
             return
         t = self.role_task(hook, action[1], action[2])
         if kind == "squeeze" and action[1] != "any" and (t is None or t.group.path != hook[action[1]]):
-            path = hook[action[1]]      # nobody else in that group: a new task there does it
-            if path not in self.model.groups:
-                return
-            pid = self.model.next_pid
-            self.spawn(ALL_PATHS.index(path), -1000)
-            t = self.model.tasks.get(pid)
+            return      # nobody else in that group, and no fork while the move holds cgroup_mutex
         if t is None:
             return
         if kind == "squeeze":

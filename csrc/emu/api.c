@@ -123,6 +123,8 @@ static struct mem_cgroup *mem_cgroup_alloc(struct machine *m, struct mem_cgroup 
 	memcg->parent = parent;
 	/* 5.11+ (our 6.x profiles) are always hierarchical; before, a child inherits */
 	memcg->use_hierarchy = m->kernel >= EMU_KERNEL_6_1 ? 1 : (parent ? parent->use_hierarchy : 0);
+	/* mem_cgroup_css_alloc(): the parent's swappiness; the root's is vm_swappiness (60) */
+	atomic_store(&memcg->swappiness, parent ? atomic_load(&parent->swappiness) : 60);
 	res_counter_init(&memcg->res, parent && parent->use_hierarchy ? &parent->res : NULL);
 	res_counter_init(&memcg->memsw, parent && parent->use_hierarchy ? &parent->memsw : NULL);
 	for (int z = 0; z < MAX_NR_ZONES; z++) {
@@ -525,6 +527,16 @@ int emu_memcg_set_oom_kill_disable(struct machine *m, int id, int val)
 	EMU_RETURN(0);
 }
 
+/* mem_cgroup_swappiness_write(), mm/memcontrol.c: the caller checked the value and the group. */
+int emu_memcg_set_swappiness(struct machine *m, int id, int val)
+{
+	EMU_ENTER(m);
+	MEMCG_ARG(memcg, m, id);
+
+	atomic_store(&memcg->swappiness, val);
+	EMU_RETURN(0);
+}
+
 int emu_memcg_oom_kills(struct machine *m, int id)
 {
 	EMU_ENTER(m);
@@ -623,19 +635,22 @@ int emu_memcg_tasks(struct machine *m, int id, int *pids, int max)
 	EMU_RETURN(n);
 }
 
-int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages)
+int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages, int retries)
 {
 	EMU_ENTER(m);
 	MEMCG_ARG(memcg, m, id);
 
 	unsigned long done = 0, freed;
 
-	/* as memory_reclaim() (cgroup v2's memory.reclaim): SWAP_CLUSTER_MAX at a time, one
-	 * round at least, until @nr_pages are freed or a round frees nothing */
+	if (retries < 0)
+		EMU_RETURN(emu_set_error(-EINVAL, "reclaim retries must be 0 or more"));
+	/* as memory_reclaim() (cgroup v2's memory.reclaim, 6.1): SWAP_CLUSTER_MAX at a time,
+	 * one round at least, until @nr_pages are freed or @retries rounds more have freed
+	 * nothing (a round that only aged the lists frees nothing, the next one may) */
 	do {
 		freed = try_to_free_mem_cgroup_pages(memcg, min(nr_pages - done, SWAP_CLUSTER_MAX));
 		done += freed;
-	} while (done < nr_pages && freed);
+	} while (done < nr_pages && (freed || retries--));
 	EMU_RETURN((int)min(done, 0x7fffffffUL));
 }
 

@@ -100,6 +100,7 @@ int emu_memcg_res(struct machine *m, int id, int memsw, struct emu_res *out);
 int emu_memcg_reset_max_usage(struct machine *m, int id, int memsw);
 int emu_memcg_reset_failcnt(struct machine *m, int id, int memsw);
 int emu_memcg_set_oom_kill_disable(struct machine *m, int id, int val);
+int emu_memcg_set_swappiness(struct machine *m, int id, int val);	/* steers reclaim (get_scan_count()) */
 int emu_memcg_oom_kills(struct machine *m, int id);
 
 /* One memcg OOM kill, as oom_kill_process() reports it (sizes in pages). */
@@ -117,7 +118,7 @@ int emu_memcg_force_empty(struct machine *m, int id);
 int emu_memcg_stat(struct machine *m, int id, long long *out);
 int emu_memcg_set_use_hierarchy(struct machine *m, int id, int val);
 int emu_memcg_tasks(struct machine *m, int id, int *pids, int max);
-int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages);
+int emu_memcg_reclaim(struct machine *m, int id, unsigned long nr_pages, int retries);
 
 /* tasks and their memory */
 int emu_task_new(struct machine *m, int memcg_id);

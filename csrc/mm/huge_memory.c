@@ -69,9 +69,9 @@ int do_huge_pmd_anonymous_page(struct mm_struct *mm, struct vm_area_struct *vma,
 		return huge ? -EAGAIN : VM_FAULT_FALLBACK;
 	}
 	page_add_new_anon_rmap(head, vma, addr & ~(PMD_SIZE - 1), 1);
-	lru_cache_add(head);
+	lru_cache_add_new_anon(head);
 	pt->huge = head;
-	pt->huge_write = 1;
+	pt->huge_write = pt->huge_young = 1;
 	atomic_fetch_add(&mm->rss[MM_ANONPAGES], HPAGE_PMD_NR);
 	spin_unlock(&pt->ptl);
 	return 0;
@@ -112,7 +112,7 @@ static void __split_huge_pmd_locked(struct pte_table *pt, struct page *head)
 	unsigned long pfn = page_to_pfn(head);
 
 	for (unsigned long i = 0; i < HPAGE_PMD_NR; i++) {
-		pt->pte[i] = pfn_pte(pfn + i, pt->huge_write);
+		pt->pte[i] = pfn_pte(pfn + i, pt->huge_write) & ~(pt->huge_young ? 0 : _PAGE_ACCESSED);
 		atomic_fetch_add(&head[i]._mapcount, 1);
 	}
 	atomic_fetch_add(&head->_count, HPAGE_PMD_NR - 1);	/* the PMD's one reference becomes 512 */
@@ -132,7 +132,7 @@ static void __split_huge_pmd_locked(struct pte_table *pt, struct page *head)
 static void __split_huge_page(struct page *head)
 {
 	const unsigned long keep = (1UL << PG_swapbacked) | (1UL << PG_active) | (1UL << PG_mlocked) |
-				   (1UL << PG_unevictable);
+				   (1UL << PG_unevictable) | (1UL << PG_referenced);
 	struct mem_cgroup_per_zone *mz = lock_page_lruvec(head);
 	int on_lru = PageLRU(head);
 	struct page_cgroup *pc;

@@ -129,7 +129,7 @@ static unsigned long charge_batch(struct machine *m)
 /* MEM_CGROUP_RECLAIM_RETRIES 5 (2.6.26-3.x), MAX_RECLAIM_RETRIES 16 (6.1). */
 static int reclaim_retries(struct machine *m)
 {
-	return m->kernel < EMU_KERNEL_6_1 ? MEM_CGROUP_RECLAIM_RETRIES : 16;
+	return m->kernel < EMU_KERNEL_6_1 ? MEM_CGROUP_RECLAIM_RETRIES : MAX_RECLAIM_RETRIES;
 }
 
 /*
@@ -708,6 +708,32 @@ void lru_add_page(struct page *page)
 
 	lru_cache_add_locked(mz, page);
 	spin_unlock(&mz->lru_lock);
+}
+
+/*
+ * A new anon page onto its LRU: the active list before 5.9 (2.6.26
+ * lru_cache_add_active(), 2.6.28+ lru_cache_add_active_or_unevictable()),
+ * the inactive one from 5.9 (lru_cache_add_inactive_or_unevictable()).
+ */
+void lru_cache_add_new_anon(struct page *page)
+{
+	if (cur_machine->kernel < EMU_KERNEL_6_1)
+		SetPageFlag(page, PG_active);
+	lru_cache_add(page);
+}
+
+/*
+ * mark_page_accessed(), mm/swap.c: a first use sets PG_referenced; a
+ * second one moves an inactive page to the active list (activate_page()).
+ */
+void mark_page_accessed(struct page *page)
+{
+	if (!PageActive(page) && !PageUnevictable(page) && PageFlag(page, PG_referenced)) {
+		lru_set_page_flag(page, PG_active, 1);
+		ClearPageFlag(page, PG_referenced);
+	} else if (!PageFlag(page, PG_referenced)) {
+		SetPageFlag(page, PG_referenced);
+	}
 }
 
 /* del_page_from_lru(), include/linux/mm_inline.h */

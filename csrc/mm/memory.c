@@ -107,14 +107,18 @@ struct page *alloc_page_vma(void)
 	return NULL;
 }
 
-/* lru_cache_add_active_or_unevictable(), mm/swap.c: pages of a VM_LOCKED vma are mlocked. */
+/*
+ * lru_cache_add_active_or_unevictable(), mm/swap.c: pages of a VM_LOCKED
+ * vma are mlocked; a new anon page starts on the active list before 5.9
+ * and on the inactive one after (lru_cache_add_inactive_or_unevictable()).
+ */
 static void lru_cache_add_vma(struct page *page, struct vm_area_struct *vma)
 {
 	if (vma->vm_flags & VM_LOCKED) {
 		SetPageFlag(page, PG_mlocked);
 		SetPageFlag(page, PG_unevictable);
 	}
-	lru_cache_add(page);
+	lru_cache_add_new_anon(page);
 }
 
 /* count_memcg_event_mm(), include/linux/memcontrol.h */
@@ -204,7 +208,7 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned
 	if ((vma->vm_flags & VM_SHARED) ||
 	    (old && PageAnon(old) && (PageCompound(old) ? page_count(old) == 1 :
 				      page_mapcount(old) == 1 && !page_swapped(old)))) {
-		*pte = orig | _PAGE_RW;
+		*pte = orig | _PAGE_RW | _PAGE_ACCESSED;	/* wp_page_reuse(): pte_mkyoung() */
 		spin_unlock(&pt->ptl);
 		return 0;
 	}
@@ -274,6 +278,8 @@ static int swapin_page(struct mm_struct *mm, unsigned long off, struct page **pa
 	 */
 	mem_cgroup_uncharge_swap(cur_machine, off);
 	SetPageFlag(page, PG_swapbacked);	/* onto the anon LRU */
+	if (cur_machine->kernel < EMU_KERNEL_2_6_34)
+		SetPageFlag(page, PG_active);	/* read_swap_cache_async(), 2.6.26: lru_cache_add_active() */
 	lru_cache_add(page);
 	*pagep = page;
 	return 0;
@@ -391,6 +397,10 @@ int handle_mm_fault(struct mm_struct *mm, struct vm_area_struct *vma, unsigned l
 		/* do_huge_pmd_wp_page(), 6.1: a huge page nothing else holds is reused */
 		if (huge && !ret && page_count(huge) == 1)
 			ret = pt->huge_write = 1;
+		if (ret)
+			pt->huge_young = 1;	/* the CPU's access sets the accessed bit */
+		else if (!huge && pte_present(pte) && (!write || pte_write(pte)))
+			pt->pte[pte_index(addr)] = pte | _PAGE_ACCESSED;
 		spin_unlock(&pt->ptl);
 		if (ret)
 			return 0;
@@ -559,6 +569,7 @@ static int copy_huge_pmd(struct mm_struct *dst, struct pte_table *spt, struct pt
 		get_page(head);
 		page_dup_rmap(head, 1);
 		spt->huge_write = dpt->huge_write = 0;
+		dpt->huge_young = 0;	/* copy_huge_pmd(): pmd_mkold() for the child */
 		dpt->huge = head;
 		atomic_fetch_add(&dst->rss[MM_ANONPAGES], HPAGE_PMD_NR);
 		spin_unlock(&dpt->ptl);
@@ -607,7 +618,8 @@ int copy_page_range(struct mm_struct *dst, struct mm_struct *src, struct vm_area
 			}
 			if (cow)
 				*spte &= ~_PAGE_RW;
-			dpt->pte[pte_index(addr)] = *spte;
+			/* copy_present_pte(): the child's PTE starts old (pte_mkold()) */
+			dpt->pte[pte_index(addr)] = *spte & ~_PAGE_ACCESSED;
 			page = vm_normal_page(vma, addr, *spte);
 			if (!page)
 				continue;

@@ -257,6 +257,76 @@ int try_to_unmap(struct page *page, struct mem_cgroup **memcg)
 	return page_mapcount(page) ? -EAGAIN : 0;
 }
 
+/* What page_referenced() counts. */
+struct referenced_arg {
+	struct mem_cgroup *target;	/* the reclaim's group: only its tasks' references count */
+	int referenced;
+	unsigned long vm_flags;
+};
+
+/*
+ * folio_referenced_one(), mm/rmap.c 6.1 (2.6.26 page_referenced_one()):
+ * test and clear the accessed bit of the PTE, or huge PMD, mapping @page in
+ * @vma.  A VMA whose mm belongs outside the reclaim's group is skipped
+ * (invalid_folio_referenced_vma(), mm_match_cgroup()); a VM_LOCKED one
+ * stops the walk.
+ */
+static int page_referenced_one(struct page *page, struct vm_area_struct *vma, unsigned long address,
+			       void *arg)
+{
+	struct referenced_arg *ra = arg;
+	struct pte_table *pt;
+	pte_t *pte;
+
+	if (ra->target && !mem_cgroup_is_descendant(try_get_mem_cgroup_from_mm(vma->vm_mm), ra->target))
+		return 0;
+	if (PageHead(page)) {
+		pt = pte_table_lookup(vma->vm_mm, address, 0);
+		if (!pt)
+			return 0;
+		spin_lock(&pt->ptl);
+		if (pt->huge != page) {
+			spin_unlock(&pt->ptl);
+			return 0;
+		}
+		pte = NULL;
+	} else if (!(pte = page_check_address(page, vma, address, &pt))) {
+		return 0;
+	}
+	if (vma->vm_flags & VM_LOCKED) {
+		ra->vm_flags |= VM_LOCKED;
+		spin_unlock(&pt->ptl);
+		return 1;
+	}
+	if (pte ? pte_young(*pte) : pt->huge_young) {
+		ra->referenced++;
+		if (pte)
+			*pte &= ~_PAGE_ACCESSED;	/* ptep_clear_flush_young() */
+		else
+			pt->huge_young = 0;
+	}
+	spin_unlock(&pt->ptl);
+	return 0;
+}
+
+/*
+ * folio_referenced(), mm/rmap.c: how many PTEs of @target's tasks mapping
+ * @page were accessed since the last look (their bits are cleared).
+ * *@vm_flags gets VM_LOCKED when an mlocked VMA maps it.  @target NULL:
+ * global reclaim, every mapping counts.
+ */
+int page_referenced(struct page *page, struct mem_cgroup *target, unsigned long *vm_flags)
+{
+	struct referenced_arg ra = { target, 0, 0 };
+
+	*vm_flags = 0;
+	if (!page_mapcount(page))
+		return 0;
+	rmap_walk(page, page_referenced_one, &ra);
+	*vm_flags = ra.vm_flags;
+	return ra.referenced;
+}
+
 static int page_mlocked_one(struct page *page, struct vm_area_struct *vma, unsigned long address,
 			    void *arg)
 {

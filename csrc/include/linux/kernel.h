@@ -27,6 +27,7 @@
 #define READ_ONCE(x)	atomic_load_explicit(&(x), memory_order_relaxed)
 #define SWAP_CLUSTER_MAX 32UL
 #define MEM_CGROUP_RECLAIM_RETRIES 5
+#define MAX_RECLAIM_RETRIES 16
 #define PAGE_ALLOC_COSTLY_ORDER 3
 #define DEF_PRIORITY 12
 

@@ -67,6 +67,8 @@ struct mem_cgroup_per_zone {
 	spinlock_t lru_lock;
 	struct list_head lists[NR_LRU_LISTS];
 	unsigned long count[NR_LRU_LISTS];
+	/* lru_note_cost(), mm/swap.c 5.9+: pages reclaim wrote out, decayed; under lru_lock */
+	unsigned long anon_cost, file_cost;
 };
 
 /*
@@ -92,6 +94,7 @@ struct mem_cgroup {
 	atomic_long kmem;			/* pages of page tables charged here (memory.kmem.*) */
 	atomic_int moving_account;		/* an upstream move is in flight from/to here */
 	atomic_int oom_kill_disable;		/* memory.oom_control, 2.6.34+ */
+	atomic_int swappiness;			/* memory.swappiness (the root's: vm_swappiness) */
 	atomic_long oom_kill;			/* memory_events[MEMCG_OOM_KILL]: its tasks OOM-killed */
 };
 
@@ -165,6 +168,8 @@ int mem_cgroup_by_index(struct machine *m, int id, struct mem_cgroup **memcg);
 
 /* mm/vmscan.c and the LRU (mm/swap.c) */
 void lru_cache_add(struct page *page);
+void lru_cache_add_new_anon(struct page *page);
+void mark_page_accessed(struct page *page);
 void lru_add_page(struct page *page);
 void lru_add_drain(void);
 void lru_add_drain_all(void);

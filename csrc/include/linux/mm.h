@@ -312,6 +312,7 @@ int rmap_walk(struct page *page, int (*one)(struct page *, struct vm_area_struct
 pte_t *page_check_address(struct page *page, struct vm_area_struct *vma, unsigned long address,
 			  struct pte_table **ptp);
 int page_mlocked_elsewhere(struct page *page);
+int page_referenced(struct page *page, struct mem_cgroup *target, unsigned long *vm_flags);
 
 /* mm/mmap.c and mm/mlock.c */
 struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr);

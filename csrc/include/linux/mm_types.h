@@ -21,6 +21,7 @@ enum pageflags {
 	PG_head,	/* first frame of a transparent huge page (compound, order 9) */
 	PG_tail,	/* one of its other 511 frames: no count, charge or LRU of its own */
 	PG_swapcache,	/* in the swap cache: @private is its slot */
+	PG_referenced,	/* seen in use once: a second use activates it (mark_page_accessed()) */
 };
 
 #define PAGE_MAPPING_ANON 1UL
@@ -98,10 +99,14 @@ static inline void lock_page(struct page *page)
 	emu_sleep_end();
 }
 
-/* pte_t, x86-64 layout: bit 0 present, bit 1 RW, pfn from bit 12; a swap entry is !present with bit 9. */
+/*
+ * pte_t, x86-64 layout: bit 0 present, bit 1 RW, bit 5 accessed (the CPU sets it on
+ * every access through the PTE), pfn from bit 12; a swap entry is !present with bit 9.
+ */
 typedef uint64_t pte_t;
 #define _PAGE_PRESENT	0x001ULL
 #define _PAGE_RW	0x002ULL
+#define _PAGE_ACCESSED	0x020ULL
 #define _PAGE_SWP	0x200ULL
 #define PTE_PFN_SHIFT	12
 #define PTRS_PER_TABLE	512
@@ -109,12 +114,14 @@ typedef uint64_t pte_t;
 static inline int pte_none(pte_t pte) { return pte == 0; }
 static inline int pte_present(pte_t pte) { return pte & _PAGE_PRESENT; }
 static inline int pte_write(pte_t pte) { return !!(pte & _PAGE_RW); }
+static inline int pte_young(pte_t pte) { return !!(pte & _PAGE_ACCESSED); }
 static inline int is_swap_pte(pte_t pte) { return !pte_present(pte) && (pte & _PAGE_SWP); }
 static inline unsigned long pte_pfn(pte_t pte) { return pte >> PTE_PFN_SHIFT; }
 static inline unsigned long pte_to_swp_offset(pte_t pte) { return pte >> PTE_PFN_SHIFT; }
+/* A PTE a fault installs: young, as the access the fault retries sets the accessed bit. */
 static inline pte_t pfn_pte(unsigned long pfn, int write)
 {
-	return ((pte_t)pfn << PTE_PFN_SHIFT) | _PAGE_PRESENT | (write ? _PAGE_RW : 0);
+	return ((pte_t)pfn << PTE_PFN_SHIFT) | _PAGE_PRESENT | _PAGE_ACCESSED | (write ? _PAGE_RW : 0);
 }
 static inline pte_t swp_entry_to_pte(unsigned long off)
 {
@@ -132,6 +139,7 @@ struct pte_table {
 	pte_t pte[PTRS_PER_TABLE];
 	spinlock_t ptl;
 	int huge_write;				/* the huge PMD is writable */
+	int huge_young;				/* and accessed (pmd_young()) */
 	struct page *huge;
 	struct mem_cgroup *memcg;		/* charged the table as kernel memory, or NULL */
 };
