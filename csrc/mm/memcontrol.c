@@ -722,20 +722,6 @@ void lru_cache_add_new_anon(struct page *page)
 	lru_cache_add(page);
 }
 
-/*
- * mark_page_accessed(), mm/swap.c: a first use sets PG_referenced; a
- * second one moves an inactive page to the active list (activate_page()).
- */
-void mark_page_accessed(struct page *page)
-{
-	if (!PageActive(page) && !PageUnevictable(page) && PageFlag(page, PG_referenced)) {
-		lru_set_page_flag(page, PG_active, 1);
-		ClearPageFlag(page, PG_referenced);
-	} else if (!PageFlag(page, PG_referenced)) {
-		SetPageFlag(page, PG_referenced);
-	}
-}
-
 /* del_page_from_lru(), include/linux/mm_inline.h */
 void del_page_from_lru(struct page *page)
 {

@@ -169,7 +169,6 @@ int mem_cgroup_by_index(struct machine *m, int id, struct mem_cgroup **memcg);
 /* mm/vmscan.c and the LRU (mm/swap.c) */
 void lru_cache_add(struct page *page);
 void lru_cache_add_new_anon(struct page *page);
-void mark_page_accessed(struct page *page);
 void lru_add_page(struct page *page);
 void lru_add_drain(void);
 void lru_add_drain_all(void);

@@ -21,7 +21,7 @@ enum pageflags {
 	PG_head,	/* first frame of a transparent huge page (compound, order 9) */
 	PG_tail,	/* one of its other 511 frames: no count, charge or LRU of its own */
 	PG_swapcache,	/* in the swap cache: @private is its slot */
-	PG_referenced,	/* seen in use once: a second use activates it (mark_page_accessed()) */
+	PG_referenced,	/* reclaim saw it in use once: a second time activates it */
 };
 
 #define PAGE_MAPPING_ANON 1UL
