@@ -342,6 +342,9 @@ static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma, unsign
 	if (*pte != orig || !PageSwapCache(page) || page->private != off) {
 		spin_unlock(&pt->ptl);
 		unlock_page(page);
+		/* out_nomap, 2.6.26: mem_cgroup_uncharge_page() of the page swapin_page() charged */
+		if (cur_machine->kernel < EMU_KERNEL_2_6_34)
+			mem_cgroup_uncharge_unmapped(page);
 		put_page(page);
 		if (memcg)
 			mem_cgroup_cancel_charge(memcg, 1);
