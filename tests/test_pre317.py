@@ -169,3 +169,30 @@ def test_do_swap_page_charges_a_cached_page_to_the_faulting_mm_2_6_26(machine, k
     m.touch(c, addr, "1M", write=False)
     assert (usage(m, "A"), usage(m, "B")) == ((0, 1 * MiB) if kernel == "2.6.26" else (1 * MiB, 0))
     m.check()
+
+
+@pytest.mark.parametrize("kernel", ["2.6.26", "3.4", "6.1"])
+def test_page_remove_rmap_uncharges_a_page_a_move_holds_isolated(machine, kernel):
+    """The RFD's walk isolates all of X's pages first and moves them table by table; X unmaps
+    half of them meanwhile.  Before 3.17 their charge leaves A at the unmap, while the move
+    holds them, and the move finds them charged to no group (1024 pages moved); from 3.17
+    they stay charged until the move puts them back and frees them, and move with the rest."""
+    m = profile_machine(machine, kernel, policy="half")
+    m.mkdir("A")
+    m.mkdir("B")
+    x = m.spawn("A")
+    anon(m, x, "4M")
+    second = anon(m, x, "4M")
+    m.drain()
+    seen = []
+
+    def unmap_half(info):
+        if info.phase == "move" and not seen:
+            m.munmap(x, second, "4M")
+            seen.append(raw_stat(m, "A")["rss"])
+    m.on_resched(unmap_half)
+    res = m.move(x, "B")
+    pre_317 = kernel in PRE_317
+    assert seen == [4 * MiB if pre_317 else 8 * MiB]
+    assert res.pages_moved == (1024 if pre_317 else 2048)
+    assert usage(m, "A") == 0 and usage(m, "B") == 4 * MiB

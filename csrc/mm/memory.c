@@ -273,6 +273,27 @@ static void commit_first_mapping(struct page *page, struct mem_cgroup *memcg)
 }
 
 /*
+ * do_swap_page()'s commit_first_mapping(), 2.6.26, which returns with the
+ * page_cgroup lock held until the mapping counts, so that another mm's
+ * last unmap cannot uncharge the page in between (2.6.26 held a reference
+ * on the page_cgroup from mem_cgroup_charge() on).  -EAGAIN, unlocked, when
+ * the page lost its charge after charge_uncharged_page() looked: the fault
+ * retries, and charges it.
+ */
+static int swapin_map_begin(struct page *page, struct mem_cgroup *memcg)
+{
+	if (cur_machine->kernel >= EMU_KERNEL_2_6_34)
+		return 0;
+	commit_first_mapping(page, memcg);
+	lock_page_cgroup(page);
+	if (!page_get_page_cgroup(page) && !page_mapped(page)) {
+		unlock_page_cgroup(page);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/*
  * The swap-cache page of slot @off, with a reference: the one cached, or a
  * new frame charged as mem_cgroup_swapin_memcg() says, added to the cache
  * and the LRU (__read_swap_cache_async(), mm/swap_state.c 6.1).
@@ -340,21 +361,18 @@ static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma, unsign
 	spin_lock(&pt->ptl);
 	/* the PTE changed, or the page left the swap cache meanwhile: retry */
 	if (*pte != orig || !PageSwapCache(page) || page->private != off) {
-		spin_unlock(&pt->ptl);
-		unlock_page(page);
-		/* out_nomap, 2.6.26: mem_cgroup_uncharge_page() of the page swapin_page() charged */
-		if (cur_machine->kernel < EMU_KERNEL_2_6_34)
-			mem_cgroup_uncharge_unmapped(page);
-		put_page(page);
 		if (memcg)
 			mem_cgroup_cancel_charge(memcg, 1);
-		return -EAGAIN;
+		goto out_nomap;
 	}
-	commit_first_mapping(page, memcg);
+	if (swapin_map_begin(page, memcg))
+		goto out_nomap;
 	if (page_mapcount(page))
 		page_dup_rmap(page, 0);	/* page_add_anon_rmap(): another mm's COW-shared entry */
 	else
 		page_add_new_anon_rmap(page, vma, addr, 0);
+	if (cur_machine->kernel < EMU_KERNEL_2_6_34)
+		unlock_page_cgroup(page);
 	if (vma->vm_flags & VM_LOCKED)
 		mlock_vma_page(page);
 	atomic_fetch_sub(&mm->rss[MM_SWAPENTS], 1);
@@ -369,6 +387,14 @@ static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma, unsign
 	unlock_page(page);
 	count_memcg_event_mm(mm, EMU_STAT_PGMAJFAULT);
 	return 0;
+out_nomap:
+	spin_unlock(&pt->ptl);
+	unlock_page(page);
+	/* out_nomap, 2.6.26: mem_cgroup_uncharge_page() of the page swapin_page() charged */
+	if (cur_machine->kernel < EMU_KERNEL_2_6_34)
+		mem_cgroup_uncharge_unmapped(page);
+	put_page(page);
+	return -EAGAIN;
 }
 
 /* __do_fault(), mm/memory.c: a file or shmem page; a write to MAP_PRIVATE copies it. */
