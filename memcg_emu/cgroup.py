@@ -337,12 +337,15 @@ def _write_cpuset(machine, cg, attr, text):
 
 
 def _check_force_empty(machine, cg):
-    """mem_cgroup_force_empty() refuses a group with tasks (2.6.26: cgroup->count), 2.6.28-3.x
-    one with children too (cgroup_task_count(), cgrp->children); 6.1 empties any group."""
+    """mem_cgroup_force_empty() refuses a group with tasks -- 2.6.26 only while it has usage
+    left (cgroup->count, looked at in the loop) -- and 2.6.28-3.x one with children too
+    (cgroup_task_count(), cgrp->children); 6.1 empties any group."""
     version = machine.profile.version
-    if version < lib.EMU_KERNEL_6_1 and machine._pids_in(cg):
+    if version >= lib.EMU_KERNEL_6_1:
+        return
+    if machine._pids_in(cg) and (version >= lib.EMU_KERNEL_2_6_34 or memcg_res(machine, cg, 0).usage):
         raise OSError(errno.EBUSY, f"cgroup {cg.path!r} has tasks")
-    if lib.EMU_KERNEL_2_6_34 <= version < lib.EMU_KERNEL_6_1 and cg.children:
+    if version >= lib.EMU_KERNEL_2_6_34 and cg.children:
         raise OSError(errno.EBUSY, f"cgroup {cg.path!r} has children")
 
 

@@ -40,13 +40,16 @@ def test_mem_cgroup_force_empty_drops_every_charge_2_6_26(machine):
     """mem_cgroup_force_empty_list(), 2.6.26: each page on the group's lists loses its
     page_cgroup (mem_cgroup_uncharge_page() ignoring the references): usage 0, nothing
     reclaimed, nothing to the parent; the pages stay mapped and charged nowhere, so X's exit
-    later uncharges nothing.  A group with tasks is refused (cgroup->count), EBUSY."""
+    later uncharges nothing.  A group with tasks is refused, EBUSY, while it has charges left
+    (cgroup->count, looked at in the loop); children do not matter."""
     m, x, addr, fmap = left_behind(machine, "2.6.26")
     w = m.spawn("A")
     raises_errno(errno.EBUSY, m.write, "A", "memory.force_empty", "0")
     assert usage(m, "A") == 7 * MiB
-    m.exit(w)
-    m.write("A", "memory.force_empty", "0")
+    m.mkdir("A/C")
+    m.move(w, "A/C")
+    m.write("A/C", "memory.force_empty", "0")               # tasks but no usage: nothing to do
+    m.write("A", "memory.force_empty", "0")                  # a child does not matter
     s = stat(m, "A")
     assert usage(m, "A") == 0 and s["rss"] == 0 and s["cache"] == 0
     assert usage(m, "") == 0 and usage(m, "B") == 0         # nobody took them

@@ -232,8 +232,11 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 void emu_machine_free(struct machine *m)
 {
 	struct machine *saved = cur_machine;
+	int saved_cpu = current_cpu;
 
+	/* the garbage collector may free us on a thread running another machine's CPU 1 */
 	cur_machine = m;
+	current_cpu = 0;
 	for (int pid = 1; pid < m->next_pid; pid++) {
 		if (m->tasks[pid]) {
 			do_exit(m->tasks[pid]);
@@ -274,6 +277,7 @@ void emu_machine_free(struct machine *m)
 	free(m->lru_add);
 	free(m);
 	cur_machine = saved;
+	current_cpu = saved_cpu;
 }
 
 struct mem_cgroup *memcg_arg(struct machine *m, int id)
