@@ -335,6 +335,19 @@ def _write_cpuset(machine, cg, attr, text):
             machine._keep_on_cpus(pid, new)
 
 
+def _check_force_empty(machine, cg):
+    """mem_cgroup_force_empty() refuses a group with tasks -- 2.6.26 only while it has usage
+    left (cgroup->count, looked at in the loop) -- and 2.6.28-3.x one with children too
+    (cgroup_task_count(), cgrp->children); 6.1 empties any group."""
+    version = machine.profile.version
+    if version >= lib.EMU_KERNEL_6_1:
+        return
+    if machine._pids_in(cg) and (version >= lib.EMU_KERNEL_2_6_34 or memcg_res(machine, cg, 0).usage):
+        raise OSError(errno.EBUSY, f"cgroup {cg.path!r} has tasks")
+    if version >= lib.EMU_KERNEL_2_6_34 and cg.children:
+        raise OSError(errno.EBUSY, f"cgroup {cg.path!r} has children")
+
+
 # writable v1 files that came after 2.6.26: file -> (writer, first profile with it)
 V1_FILES = {
     "memory.soft_limit_in_bytes": (_write_soft_limit, lib.EMU_KERNEL_2_6_34),    # 2.6.32
@@ -365,6 +378,7 @@ def write_file(machine, cg, name, value):
     elif name == "memory.force_empty":
         if cg.parent is None:
             raise OSError(errno.EINVAL, "memory.force_empty is refused on the root group")
+        _check_force_empty(machine, cg)
         check_ret(lib.emu_memcg_force_empty(machine._m, cg.memcg_id))
     elif name == "memory.use_hierarchy" and machine.profile.has_use_hierarchy:
         _write_use_hierarchy(machine, cg, text)

@@ -265,7 +265,8 @@ class Machine:
             self._by_memcg[memcg_id] = node
 
     def rmdir(self, path):
-        """Remove an empty cgroup; its remaining charges go to the parent (EBUSY with tasks or children)."""
+        """Remove an empty cgroup; its remaining charges go to the parent (2.6.26: are dropped);
+        EBUSY with tasks or children."""
         with self._cgroup_mutex("cgroup_rmdir"):
             node = self._cg(path)
             if node.parent is None:

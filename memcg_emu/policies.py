@@ -175,9 +175,12 @@ class SeedPolicy(Policy):
     Its base kernel (profile 2.6.26) differs from later ones where the seed
     meets it: a limit write below usage is accepted (res_counter_write(), no
     reclaim, no EBUSY); memory.stat has its six 2.6.26 lines; the charge has
-    no batch, 5 retries, and after the OOM kill the fault fails.  Not yet
-    modelled: its force_empty/rmdir drop the charges (here they go to the
-    parent), and anon pages are uncharged at unmap (here when freed).
+    no batch, 5 retries, and after the OOM kill the fault fails; an anon
+    page is uncharged at its last unmap (page_remove_rmap()), so a page the
+    walk isolated and its task then unmaps is charged nowhere and no longer
+    qualifies; force_empty and rmdir drop a group's charges
+    (mem_cgroup_force_empty_list()), so a page they dropped is charged again
+    only by the recharge's own charge.
     """
 
     name = "seed"

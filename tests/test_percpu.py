@@ -325,3 +325,30 @@ def test_memcg_page_state_folds_every_cpus_counters(machine):
     m.exit(q)
     s = stat(m, "A")
     assert (s["rss"], s["pgpgin"], s["pgpgout"]) == (0, 17, 17)
+
+
+def test_emu_machine_free_on_a_thread_running_cpu_1_of_another_machine(machine):
+    """The garbage collector may free a machine on any host thread, one doing another
+    machine's CPU 1 work included; a one-CPU machine's per-CPU lists have no CPU 1, so its
+    exits and frees run as CPU 0.  (The overflow went unnoticed without ASan, which reports
+    it; the full suite once crashed on it.)"""
+    import gc
+
+    small = [Machine(ram="64M", kernel="2.6.26")]
+    x = small[0].spawn("")
+    small[0].touch(x, small[0].mmap(x, "1M"), "1M")
+    m = machine(ram="256M", policy="half", cpus=2)
+    m.mkdir("A")
+    m.mkdir("B")
+    y = m.spawn("A")
+    m.touch(y, m.mmap(y, "4M"), "4M")
+    freed = []
+
+    def hook(info):
+        if not freed:
+            work = info.run_on(1, lambda: (small.clear(), gc.collect()))
+            work.join()
+            freed.append(small == [])
+    m.on_resched(hook)
+    m.move(y, "B")
+    assert freed == [True]

@@ -234,8 +234,11 @@ int emu_machine_new(unsigned long ram_pages, unsigned long swap_pages, int kerne
 void emu_machine_free(struct machine *m)
 {
 	struct machine *saved = cur_machine;
+	int saved_cpu = current_cpu;
 
+	/* the garbage collector may free us on a thread running another machine's CPU 1 */
 	cur_machine = m;
+	current_cpu = 0;
 	for (int pid = 1; pid < m->next_pid; pid++) {
 		if (m->tasks[pid]) {
 			do_exit(m->tasks[pid]);
@@ -276,6 +279,7 @@ void emu_machine_free(struct machine *m)
 	free(m->lru_add);
 	free(m);
 	cur_machine = saved;
+	current_cpu = saved_cpu;
 }
 
 struct mem_cgroup *memcg_arg(struct machine *m, int id)
@@ -308,20 +312,57 @@ int emu_memcg_create(struct machine *m, int parent_id)
 }
 
 /*
- * mem_cgroup_move_parent(), mm/memcontrol.c 2.6.3x: hand every page of a
- * dying group to its parent.  A hierarchical parent already counts them.
+ * mem_cgroup_move_parent(), mm/memcontrol.c 2.6.28-3.x: hand @page (held
+ * by the caller) of a dying group to its parent.  A hierarchical parent
+ * already counts it.
  */
-static int mem_cgroup_reparent_pages(struct mem_cgroup *memcg)
+static int mem_cgroup_move_parent(struct page *page, struct mem_cgroup *memcg)
 {
 	struct mem_cgroup *parent = memcg->parent;
-	struct mem_cgroup_per_zone *mz = &memcg->info[0];
 	int hierarchical = memcg->res.parent != NULL;
 	unsigned long nr;
+
+	if (isolate_lru_page(page))
+		return 0;
+	lock_page(page);	/* a huge page stays one while its charge moves */
+	nr = thp_nr_pages(page);
+	if (!hierarchical) {
+		struct mem_cgroup *over;
+		int memsw;
+
+		if (mem_cgroup_charge_counters(parent, nr, &over, &memsw)) {
+			unlock_page(page);
+			putback_lru_page(page);
+			return emu_set_error(-EBUSY, "parent group is full");
+		}
+	}
+	if (mem_cgroup_move_account(page, memcg, parent, !hierarchical) == 0 && hierarchical) {
+		res_counter_uncharge_until(&memcg->res, &parent->res, nr * PAGE_SIZE);
+		if (do_swap_account(memcg->machine))
+			res_counter_uncharge_until(&memcg->memsw, &parent->memsw, nr * PAGE_SIZE);
+	}
+	unlock_page(page);
+	putback_lru_page(page);
+	return 0;
+}
+
+/*
+ * mem_cgroup_force_empty(), mm/memcontrol.c: take the pages off @memcg's
+ * lists one at a time until only kernel memory is charged to it -- on
+ * 2.6.26 each loses its charge (mem_cgroup_drop_page()), from 2.6.28 each
+ * goes to the parent (mem_cgroup_move_parent(), commit f817ed48535a, "memcg:
+ * move all acccounting to parent at rmdir()").
+ */
+static int mem_cgroup_force_empty_lists(struct mem_cgroup *memcg)
+{
+	struct mem_cgroup_per_zone *mz = &memcg->info[0];
+	int drop = memcg->machine->kernel < EMU_KERNEL_2_6_34;
 
 	/* page tables stay: their kernel memory goes to the parent below (memcg_reparent_objcgs()) */
 	for (long spins = 0; res_counter_read_usage(&memcg->res) >
 		     (unsigned long long)atomic_load(&memcg->kmem) * PAGE_SIZE; spins++) {
 		struct page *page = NULL;
+		int ret;
 
 		spin_lock(&mz->lru_lock);
 		for (int l = 0; l < NR_LRU_LISTS && !page; l++)
@@ -337,30 +378,10 @@ static int mem_cgroup_reparent_pages(struct mem_cgroup *memcg)
 			sched_yield();
 			continue;
 		}
-		if (isolate_lru_page(page)) {
-			put_page(page);
-			continue;
-		}
+		ret = drop ? mem_cgroup_drop_page(page, memcg) : mem_cgroup_move_parent(page, memcg);
 		put_page(page);
-		lock_page(page);	/* a huge page stays one while its charge moves */
-		nr = thp_nr_pages(page);
-		if (!hierarchical) {
-			struct mem_cgroup *over;
-			int memsw;
-
-			if (mem_cgroup_charge_counters(parent, nr, &over, &memsw)) {
-				unlock_page(page);
-				putback_lru_page(page);
-				return emu_set_error(-EBUSY, "parent group is full");
-			}
-		}
-		if (mem_cgroup_move_account(page, memcg, parent, !hierarchical) == 0 && hierarchical) {
-			res_counter_uncharge_until(&memcg->res, &parent->res, nr * PAGE_SIZE);
-			if (do_swap_account(memcg->machine))
-				res_counter_uncharge_until(&memcg->memsw, &parent->memsw, nr * PAGE_SIZE);
-		}
-		unlock_page(page);
-		putback_lru_page(page);
+		if (ret == -EBUSY)
+			return ret;
 	}
 	return 0;
 }
@@ -376,7 +397,7 @@ int emu_memcg_destroy(struct machine *m, int id)
 		EMU_RETURN(emu_set_error(-EBUSY, "the root group cannot be removed"));
 	drain_all_stock(memcg);	/* mem_cgroup_css_offline(), 6.1; force_empty's before */
 	lru_add_drain_all();	/* the lists we hand over are whole (2.6.26's held batched pages) */
-	ret = mem_cgroup_reparent_pages(memcg);
+	ret = mem_cgroup_force_empty_lists(memcg);	/* mem_cgroup_pre_destroy() */
 	if (ret)
 		EMU_RETURN(ret);
 	/*
@@ -559,7 +580,12 @@ int emu_oom_log_drain(struct machine *m, struct emu_oom_record *out, int max)
 	EMU_RETURN(n);
 }
 
-/* mem_cgroup_force_empty(), mm/memcontrol.c 6.1: reclaim all it can; never fails. */
+/*
+ * memory.force_empty (the caller refuses a group with tasks, and before 6.1
+ * with children, EBUSY): mem_cgroup_force_empty(), mm/memcontrol.c.  2.6.26
+ * drops every charge; 2.6.28-3.x reclaim all they can (free_all), then
+ * move what is left to the parent; 6.1 reclaims all it can and never fails.
+ */
 int emu_memcg_force_empty(struct machine *m, int id)
 {
 	EMU_ENTER(m);
@@ -568,9 +594,15 @@ int emu_memcg_force_empty(struct machine *m, int id)
 
 	lru_add_drain_all();
 	drain_all_stock(memcg);
+	if (m->kernel < EMU_KERNEL_2_6_34)
+		EMU_RETURN(mem_cgroup_force_empty_lists(memcg));
 	while (nr_retries && res_counter_read_usage(&memcg->res))
 		if (!try_to_free_mem_cgroup_pages(memcg, 1))
 			nr_retries--;
+	if (m->kernel < EMU_KERNEL_6_1) {
+		lru_add_drain_all();
+		EMU_RETURN(mem_cgroup_force_empty_lists(memcg));
+	}
 	EMU_RETURN(0);
 }
 

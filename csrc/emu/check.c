@@ -253,6 +253,17 @@ static int check_compound(struct check_state *cs, struct page *head, unsigned lo
 	return 0;
 }
 
+/*
+ * Before 3.17 an anon page no PTE or PMD maps is charged to no group
+ * (mem_cgroup_uncharge_unmapped()): on 2.6.26 whatever holds it, on
+ * 2.6.34-3.4 unless the swap cache does.
+ */
+static int uncharged_unmapped(struct machine *m, struct page *page)
+{
+	return uncharge_at_unmap(m) && PageAnon(page) && !page_mapped(page) &&
+	       (m->kernel < EMU_KERNEL_2_6_34 || !PageSwapCache(page));
+}
+
 static int check_frames(struct check_state *cs)
 {
 	struct machine *m = cs->m;
@@ -314,19 +325,27 @@ static int check_frames(struct check_state *cs)
 		if (!memcg && cs->isolated[pfn] && !PcgFlag(pc, PCG_LEAKED))
 			continue;	/* the seed's window: uncharged between uncharge and charge, isolated */
 		if (!memcg) {
-			CHECK(PcgFlag(pc, PCG_LEAKED),
-			      "frame %lu is in use with no charge (and is no documented seed leak)", pfn);
-			cs->stat[pc->mem_cgroup->id][EMU_STAT_LEAKED]++;
+			CHECK(PcgFlag(pc, PCG_LEAKED) || PcgFlag(pc, PCG_DROPPED) || uncharged_unmapped(m, page),
+			      "frame %lu is in use with no charge (no documented seed leak, no charge a 2.6.26 "
+			      "force_empty dropped, no anon page uncharged at its last unmap before 3.17)", pfn);
+			if (PcgFlag(pc, PCG_LEAKED))
+				cs->stat[pc->mem_cgroup->id][EMU_STAT_LEAKED]++;
 			if (!cs->isolated[pfn] && !cs->batched[pfn])
-				cs->lru[cs->uncharged][page_lru(page)]++;
+				cs->lru[cs->uncharged][page_lru(page)] += thp_nr_pages(page);
 			continue;
 		}
+		CHECK(!PcgFlag(pc, PCG_DROPPED), "frame %lu is charged and marked dropped", pfn);
+		CHECK(!uncharge_at_unmap(m) || !uncharged_unmapped(m, page),
+		      "frame %lu: an anon page still charged after its last unmap (before 3.17)", pfn);
 		CHECK(!memcg->dead, "frame %lu is charged to removed group %d", pfn, memcg->id);
-		CHECK(!!PcgFlag(pc, PCG_CACHE) == !PageAnon(page), "frame %lu charged with the wrong type", pfn);
+		/* 2.6.26: a page-cache page with no charge of its own is charged as mapped by its first mapping */
+		CHECK(!!PcgFlag(pc, PCG_CACHE) == !PageAnon(page) ||
+		      (m->kernel < EMU_KERNEL_2_6_34 && !PcgFlag(pc, PCG_CACHE) && page_mapped(page)),
+		      "frame %lu charged with the wrong type", pfn);
 		cs->charged[memcg->id] += thp_nr_pages(page);
 		long *st = cs->stat[memcg->id];
 
-		if (PageAnon(page)) {
+		if (!PcgFlag(pc, PCG_CACHE)) {
 			st[EMU_STAT_RSS] += thp_nr_pages(page);
 			if (PageHead(page) && cs->pmdmapped[pfn])	/* NR_ANON_THPS: PMD-mapped */
 				st[EMU_STAT_RSS_HUGE] += HPAGE_PMD_NR;

@@ -382,8 +382,8 @@ static void mem_cgroup_charge_statistics(struct mem_cgroup *memcg, struct page *
 	mem_cgroup_stat_apply(memcg, d);
 }
 
-/* __mem_cgroup_commit_charge(), mm/memcontrol.c 2.6.29: bind a charged page to its group. */
-void mem_cgroup_commit_charge(struct page *page, struct mem_cgroup *memcg, enum charge_type ctype)
+/* The heart of __mem_cgroup_commit_charge(): its page_cgroup lock held, the page charged to no group. */
+static void __mem_cgroup_commit_charge(struct page *page, struct mem_cgroup *memcg, enum charge_type ctype)
 {
 	struct page_cgroup *pc = lookup_page_cgroup(page);
 	unsigned long flags = 1UL << PCG_USED;
@@ -392,7 +392,6 @@ void mem_cgroup_commit_charge(struct page *page, struct mem_cgroup *memcg, enum 
 		flags |= 1UL << PCG_CACHE;
 	if (ctype == MEM_CGROUP_CHARGE_TYPE_CACHE)
 		flags |= 1UL << PCG_FILE;
-	lock_page_cgroup(page);
 	BUG_ON(page_get_page_cgroup(page) != NULL);
 	if (PcgFlag(pc, PCG_LEAKED))	/* a seed leak ends when the page is charged again */
 		mem_cgroup_stat_add(pc->mem_cgroup, EMU_STAT_LEAKED, -1);
@@ -402,7 +401,53 @@ void mem_cgroup_commit_charge(struct page *page, struct mem_cgroup *memcg, enum 
 	page_assign_page_cgroup(page, pc);
 	mem_cgroup_charge_statistics(memcg, page, pc, 1);
 	mem_cgroup_stat_add(memcg, EMU_STAT_PGPGIN, 1);
+}
+
+/* __mem_cgroup_commit_charge(), mm/memcontrol.c 2.6.29: bind a charged page to its group. */
+void mem_cgroup_commit_charge(struct page *page, struct mem_cgroup *memcg, enum charge_type ctype)
+{
+	lock_page_cgroup(page);
+	__mem_cgroup_commit_charge(page, memcg, ctype);
 	unlock_page_cgroup(page);
+}
+
+/*
+ * Take @page off the LRU list it is on, if any (@mz locked): 1 if it was,
+ * and the caller puts it back once its group has changed.
+ */
+static int lru_take_locked(struct mem_cgroup_per_zone *mz, struct page *page)
+{
+	if (!TestClearPageFlag(page, PG_lru))
+		return 0;
+	list_del(&page->lru);
+	mz->count[page_lru(page)] -= thp_nr_pages(page);
+	return 1;
+}
+
+/*
+ * A page in use that no group is charged for gets a charge: 2.6.26's
+ * mem_cgroup_charge_common() for a page with no page_cgroup, as its first
+ * mapping keeps it (page_add_anon_rmap()/page_add_file_rmap() give a later
+ * mapping's charge back at once), with 3.x's lrucare: the page leaves the
+ * zone's list of uncharged pages for its group's.  -EBUSY (the caller
+ * cancels the charge) when it has a group or a mapping by now.
+ */
+int mem_cgroup_commit_charge_lrucare(struct page *page, struct mem_cgroup *memcg, enum charge_type ctype)
+{
+	struct mem_cgroup_per_zone *mz = lock_page_lruvec(page);
+	int on_lru = 0, ret = -EBUSY;
+
+	lock_page_cgroup(page);
+	if (!page_get_page_cgroup(page) && !page_mapped(page)) {
+		on_lru = lru_take_locked(mz, page);
+		__mem_cgroup_commit_charge(page, memcg, ctype);
+		ret = 0;
+	}
+	unlock_page_cgroup(page);
+	spin_unlock(&mz->lru_lock);
+	if (on_lru)
+		lru_add_page(page);
+	return ret;
 }
 
 /*
@@ -423,6 +468,19 @@ int mem_cgroup_charge_common(struct page *page, struct mm_struct *mm, struct mem
 	return 0;
 }
 
+/* Unbind a charged page from its group, its page_cgroup lock held; the caller uncharges the counters. */
+static struct mem_cgroup *__mem_cgroup_uncharge(struct page *page, struct page_cgroup *pc)
+{
+	struct mem_cgroup *memcg = pc->mem_cgroup;
+
+	mem_cgroup_charge_statistics(memcg, page, pc, -1);
+	mem_cgroup_stat_add(memcg, EMU_STAT_PGPGOUT, 1);
+	atomic_store(&pc->flags, 0);
+	pc->mem_cgroup = NULL;
+	page_assign_page_cgroup(page, NULL);
+	return memcg;
+}
+
 /*
  * __mem_cgroup_uncharge_common(), mm/memcontrol.c: drop the page's charge.
  * Called when the frame is freed (6.1 uncharges at free time).
@@ -435,22 +493,97 @@ void mem_cgroup_uncharge_page(struct page *page)
 	lock_page_cgroup(page);
 	if (!page_get_page_cgroup(page)) {
 		/* a seed leak ends when its page is freed */
-		if (PcgFlag(pc, PCG_LEAKED)) {
-			atomic_store(&pc->flags, 0);
+		if (PcgFlag(pc, PCG_LEAKED))
 			mem_cgroup_stat_add(pc->mem_cgroup, EMU_STAT_LEAKED, -1);
-			pc->mem_cgroup = NULL;
-		}
+		atomic_store(&pc->flags, 0);	/* and so does a 2.6.26 dropped charge's mark */
+		pc->mem_cgroup = NULL;
 		unlock_page_cgroup(page);
 		return;
 	}
-	memcg = pc->mem_cgroup;
-	mem_cgroup_charge_statistics(memcg, page, pc, -1);
-	mem_cgroup_stat_add(memcg, EMU_STAT_PGPGOUT, 1);
-	atomic_store(&pc->flags, 0);
-	pc->mem_cgroup = NULL;
-	page_assign_page_cgroup(page, NULL);
+	memcg = __mem_cgroup_uncharge(page, pc);
 	unlock_page_cgroup(page);
 	mem_cgroup_cancel_charge(memcg, thp_nr_pages(page));
+}
+
+/*
+ * Does @page (charged: @pc) lose its charge now that nothing maps it,
+ * before 3.17?  An anon page does, except in the swap cache on 2.6.34-3.4
+ * (2.6.26's swap cache holds no charge); a page-cache page only if its
+ * first mapping charged it (2.6.26, after force_empty dropped its charge).
+ */
+static int uncharged_by_unmap(struct page *page, struct page_cgroup *pc)
+{
+	if (!PageAnon(page))
+		return !PcgFlag(pc, PCG_CACHE);
+	return cur_machine->kernel < EMU_KERNEL_2_6_34 || !PageSwapCache(page);
+}
+
+/*
+ * mem_cgroup_uncharge_page() as page_remove_rmap() called it before 3.17
+ * (__mem_cgroup_uncharge_common(MEM_CGROUP_CHARGE_TYPE_MAPPED), 2.6.34-3.4;
+ * the page_cgroup's last reference, 2.6.26), and mem_cgroup_uncharge_swapcache()
+ * (2.6.34-3.4) as the page leaves the swap cache: a page no PTE or PMD maps
+ * any more is uncharged now, whoever else holds it (a CPU's LRU add batch,
+ * a move's or reclaim's isolation), if uncharged_by_unmap().  A page on its
+ * group's LRU list moves to the zone's list of uncharged pages.
+ */
+void mem_cgroup_uncharge_unmapped(struct page *page)
+{
+	struct mem_cgroup_per_zone *mz;
+	struct mem_cgroup *memcg = NULL;
+	struct page_cgroup *pc = page_get_page_cgroup(page);
+	int on_lru = 0;
+
+	if (!pc || (!PageAnon(page) && PcgFlag(pc, PCG_CACHE)))
+		return;		/* the common cases, without the locks */
+	mz = lock_page_lruvec(page);
+	lock_page_cgroup(page);
+	pc = page_get_page_cgroup(page);
+	if (pc && !page_mapped(page) && uncharged_by_unmap(page, pc)) {
+		on_lru = lru_take_locked(mz, page);
+		memcg = __mem_cgroup_uncharge(page, pc);
+		if (!PageAnon(page))	/* still in the page cache, with no charge of its own */
+			atomic_store(&pc->flags, 1UL << PCG_DROPPED);
+	}
+	unlock_page_cgroup(page);
+	spin_unlock(&mz->lru_lock);
+	if (on_lru)
+		lru_add_page(page);
+	if (memcg)
+		mem_cgroup_cancel_charge(memcg, thp_nr_pages(page));
+}
+
+/*
+ * mem_cgroup_force_empty_list(), mm/memcontrol.c 2.6.26: the page, taken
+ * from @memcg's list with a reference, loses its page_cgroup whatever else
+ * holds it (mem_cgroup_uncharge_page() there ignores the reference count):
+ * it stays in use, charged to no group -- later it is uncharged nowhere,
+ * and only a new first mapping charges it again.  Marked PCG_DROPPED, for
+ * check().  -EAGAIN if it left @memcg meanwhile.
+ */
+int mem_cgroup_drop_page(struct page *page, struct mem_cgroup *memcg)
+{
+	struct mem_cgroup_per_zone *mz = lock_page_lruvec(page);
+	struct page_cgroup *pc;
+	int on_lru = 0;
+
+	lock_page_cgroup(page);
+	pc = page_get_page_cgroup(page);
+	if (pc && pc->mem_cgroup == memcg) {
+		on_lru = lru_take_locked(mz, page);
+		__mem_cgroup_uncharge(page, pc);
+		atomic_store(&pc->flags, 1UL << PCG_DROPPED);
+	} else {
+		pc = NULL;
+	}
+	unlock_page_cgroup(page);
+	spin_unlock(&mz->lru_lock);
+	if (on_lru)
+		lru_add_page(page);
+	if (!pc)
+		return -EAGAIN;
+	mem_cgroup_cancel_charge(memcg, thp_nr_pages(page));
+	return 0;
 }
 
 /*
@@ -727,10 +860,7 @@ void del_page_from_lru(struct page *page)
 {
 	struct mem_cgroup_per_zone *mz = lock_page_lruvec(page);
 
-	if (TestClearPageFlag(page, PG_lru)) {
-		list_del(&page->lru);
-		mz->count[page_lru(page)] -= thp_nr_pages(page);
-	}
+	lru_take_locked(mz, page);
 	spin_unlock(&mz->lru_lock);
 }
 

@@ -248,6 +248,56 @@ static int do_wp_page(struct mm_struct *mm, struct vm_area_struct *vma, unsigned
 }
 
 /*
+ * mem_cgroup_charge() in do_swap_page() and __do_fault(), 2.6.26: a page
+ * in use that no group is charged for (an anon page in the swap cache its
+ * last unmap uncharged; a page-cache page whose charge force_empty
+ * dropped) is charged to the faulting mm's group, and the charge kept only
+ * if this is its first mapping (commit_first_mapping()).  NULL: nothing to
+ * charge; ERR_MEMCG: the charge failed.
+ */
+static struct mem_cgroup *charge_uncharged_page(struct mm_struct *mm, struct page *page)
+{
+	struct mem_cgroup *memcg;
+
+	if (cur_machine->kernel >= EMU_KERNEL_2_6_34 || page_memcg(page))
+		return NULL;
+	memcg = try_get_mem_cgroup_from_mm(mm);
+	return mem_cgroup_try_charge(memcg, 1, CHARGE_RECLAIM | CHARGE_OOM, NULL) ? ERR_MEMCG : memcg;
+}
+
+/*
+ * Under the PTE lock, as the mapping goes in: keep that charge if nothing
+ * maps the page and no group took it meanwhile; else page_add_anon_rmap()/
+ * page_add_file_rmap() (2.6.26) give it back at once.
+ */
+static void commit_first_mapping(struct page *page, struct mem_cgroup *memcg)
+{
+	if (memcg && mem_cgroup_commit_charge_lrucare(page, memcg, MEM_CGROUP_CHARGE_TYPE_MAPPED))
+		mem_cgroup_cancel_charge(memcg, 1);
+}
+
+/*
+ * do_swap_page()'s commit_first_mapping(), 2.6.26, which returns with the
+ * page_cgroup lock held until the mapping counts, so that another mm's
+ * last unmap cannot uncharge the page in between (2.6.26 held a reference
+ * on the page_cgroup from mem_cgroup_charge() on).  -EAGAIN, unlocked, when
+ * the page lost its charge after charge_uncharged_page() looked: the fault
+ * retries, and charges it.
+ */
+static int swapin_map_begin(struct page *page, struct mem_cgroup *memcg)
+{
+	if (cur_machine->kernel >= EMU_KERNEL_2_6_34)
+		return 0;
+	commit_first_mapping(page, memcg);
+	lock_page_cgroup(page);
+	if (!page_get_page_cgroup(page) && !page_mapped(page)) {
+		unlock_page_cgroup(page);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/*
  * The swap-cache page of slot @off, with a reference: the one cached, or a
  * new frame charged as mem_cgroup_swapin_memcg() says, added to the cache
  * and the LRU (__read_swap_cache_async(), mm/swap_state.c 6.1).
@@ -297,11 +347,18 @@ static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma, unsign
 {
 	unsigned long off = pte_to_swp_offset(orig);
 	pte_t *pte = &pt->pte[pte_index(addr)];
+	struct mem_cgroup *memcg;
 	struct page *page;
 	int ret = swapin_page(mm, off, &page);
 
 	if (ret)
 		return ret;
+	/* 2.6.26: its swap cache holds no charge; a cached page its last unmap uncharged */
+	memcg = charge_uncharged_page(mm, page);
+	if (memcg == ERR_MEMCG) {
+		put_page(page);
+		return -ENOMEM;
+	}
 	anon_vma_prepare(vma);
 	lock_page(page);
 	/* 6.1: the count below must not see this CPU's LRU batch's reference */
@@ -310,15 +367,18 @@ static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma, unsign
 	spin_lock(&pt->ptl);
 	/* the PTE changed, or the page left the swap cache meanwhile: retry */
 	if (*pte != orig || !PageSwapCache(page) || page->private != off) {
-		spin_unlock(&pt->ptl);
-		unlock_page(page);
-		put_page(page);
-		return -EAGAIN;
+		if (memcg)
+			mem_cgroup_cancel_charge(memcg, 1);
+		goto out_nomap;
 	}
+	if (swapin_map_begin(page, memcg))
+		goto out_nomap;
 	if (page_mapcount(page))
 		page_dup_rmap(page, 0);	/* page_add_anon_rmap(): another mm's COW-shared entry */
 	else
 		page_add_new_anon_rmap(page, vma, addr, 0);
+	if (cur_machine->kernel < EMU_KERNEL_2_6_34)
+		unlock_page_cgroup(page);
 	if (vma->vm_flags & VM_LOCKED)
 		mlock_vma_page(page);
 	atomic_fetch_sub(&mm->rss[MM_SWAPENTS], 1);
@@ -333,6 +393,14 @@ static int do_swap_page(struct mm_struct *mm, struct vm_area_struct *vma, unsign
 	unlock_page(page);
 	count_memcg_event_mm(mm, EMU_STAT_PGMAJFAULT);
 	return 0;
+out_nomap:
+	spin_unlock(&pt->ptl);
+	unlock_page(page);
+	/* out_nomap, 2.6.26: mem_cgroup_uncharge_page() of the page swapin_page() charged */
+	if (cur_machine->kernel < EMU_KERNEL_2_6_34)
+		mem_cgroup_uncharge_unmapped(page);
+	put_page(page);
+	return -EAGAIN;
 }
 
 /* __do_fault(), mm/memory.c: a file or shmem page; a write to MAP_PRIVATE copies it. */
@@ -342,6 +410,7 @@ static int do_file_fault(struct mm_struct *mm, struct vm_area_struct *vma, unsig
 	unsigned long index = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
 	int shared = !!(vma->vm_flags & VM_SHARED);
 	pte_t *pte = &pt->pte[pte_index(addr)];
+	struct mem_cgroup *memcg;
 	struct page *page;
 	int ret;
 
@@ -359,12 +428,20 @@ static int do_file_fault(struct mm_struct *mm, struct vm_area_struct *vma, unsig
 			return -ENOMEM;
 		return install_anon_page(mm, vma, addr, pt, 0, copy);
 	}
+	memcg = charge_uncharged_page(mm, page);	/* 2.6.26: a page force_empty left uncharged */
+	if (memcg == ERR_MEMCG) {
+		put_page(page);
+		return -ENOMEM;
+	}
 	spin_lock(&pt->ptl);
 	if (!pte_none(*pte)) {
 		spin_unlock(&pt->ptl);
 		put_page(page);
+		if (memcg)
+			mem_cgroup_cancel_charge(memcg, 1);
 		return -EAGAIN;
 	}
+	commit_first_mapping(page, memcg);
 	page_add_file_rmap(page);
 	if (vma->vm_flags & VM_LOCKED)
 		mlock_vma_page(page);

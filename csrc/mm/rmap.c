@@ -114,9 +114,11 @@ void page_add_file_rmap(struct page *page)
 
 /*
  * page_remove_rmap(), mm/rmap.c 6.1: an anon page's charge goes when the
- * frame is freed.  A huge page whose last PMD goes while some, not all, of
- * its frames are still PTE-mapped, or a PTE-mapped frame of one losing its
- * last PTE, is queued for a deferred split (deferred_split_huge_page()).
+ * frame is freed; before 3.17, when its last mapping goes
+ * (mem_cgroup_uncharge_unmapped()).  A huge page whose last PMD goes while
+ * some, not all, of its frames are still PTE-mapped, or a PTE-mapped frame
+ * of one losing its last PTE, is queued for a deferred split
+ * (deferred_split_huge_page()).
  */
 void page_remove_rmap(struct page *page, int compound)
 {
@@ -131,9 +133,16 @@ void page_remove_rmap(struct page *page, int compound)
 			deferred_split_huge_page(page);
 	} else if (!PageAnon(page)) {
 		page_file_rmap_update(page, -1);
-	} else if (atomic_fetch_sub(&page->_mapcount, 1) == 0 && PageCompound(page)) {
+		if (cur_machine->kernel < EMU_KERNEL_2_6_34)	/* a page its mapping charged, 2.6.26 */
+			mem_cgroup_uncharge_unmapped(page);
+		return;
+	} else if (atomic_fetch_sub(&page->_mapcount, 1) != 0) {
+		return;
+	} else if (PageCompound(page)) {
 		deferred_split_huge_page(compound_head(page));
 	}
+	if (uncharge_at_unmap(cur_machine))
+		mem_cgroup_uncharge_unmapped(compound_head(page));
 }
 
 /*

@@ -84,6 +84,17 @@ struct page *lookup_swap_cache(unsigned long off)
 	return page;
 }
 
+/*
+ * mem_cgroup_uncharge_swapcache(), mm/memcontrol.c 2.6.34-3.4 (from
+ * swapcache_free()): a page leaving the swap cache unmapped is uncharged
+ * then, not when it is freed.  (2.6.26 uncharged it at its last unmap.)
+ */
+static void mem_cgroup_uncharge_swapcache(struct page *page)
+{
+	if (uncharge_at_unmap(cur_machine))
+		mem_cgroup_uncharge_unmapped(page);
+}
+
 static void __delete_from_swap_cache(struct page *page)
 {
 	cur_machine->swap_cache[page->private] = NULL;
@@ -99,6 +110,7 @@ void delete_from_swap_cache(struct page *page)
 	__delete_from_swap_cache(page);
 	spin_unlock(&m->swap_lock);
 	swap_free(page->private);	/* put_swap_folio() */
+	mem_cgroup_uncharge_swapcache(page);
 	put_page(page);
 }
 
@@ -125,6 +137,7 @@ int remove_swap_cache_mapping(struct page *page, struct mem_cgroup *swap_memcg)
 	if (!frozen)
 		return -EAGAIN;
 	swap_free(off);
+	mem_cgroup_uncharge_swapcache(page);
 	atomic_fetch_sub(&page->_count, 1);
 	return 0;
 }

@@ -38,6 +38,7 @@ enum {
 	PCG_WRONG_CHARGE,	/* lazy policies: charged to a group its task has left */
 	PCG_RECHARGE,		/* lazy-move: under pressure, recharge to the task's group */
 	PCG_LEAKED,		/* seed: uncharged by a failed rollback; mem_cgroup = who lost it */
+	PCG_DROPPED,		/* 2.6.26: its charge dropped by force_empty or rmdir, so in use uncharged */
 };
 
 struct page_cgroup {
@@ -131,6 +132,9 @@ void drain_all_stock(struct mem_cgroup *root);
 int mem_cgroup_charge_common(struct page *page, struct mm_struct *mm,
 			     struct mem_cgroup *memcg, enum charge_type ctype, int flags);
 void mem_cgroup_uncharge_page(struct page *page);
+void mem_cgroup_uncharge_unmapped(struct page *page);
+int mem_cgroup_commit_charge_lrucare(struct page *page, struct mem_cgroup *memcg, enum charge_type ctype);
+int mem_cgroup_drop_page(struct page *page, struct mem_cgroup *memcg);
 #define ERR_MEMCG ((struct mem_cgroup *)-1L)
 struct mem_cgroup *memcg_kmem_charge_page(struct mm_struct *mm);
 void memcg_kmem_uncharge_page(struct machine *m, struct mem_cgroup *memcg);

@@ -254,6 +254,23 @@ static inline int page_mapcount(struct page *page)
 	return PageCompound(page) ? n + compound_mapcount(compound_head(page)) : n;
 }
 
+/*
+ * page_mapped() (folio_mapped(), 6.1), include/linux/mm.h: does any PTE or
+ * PMD map the page -- for a huge page, any of its frames?
+ */
+static inline int page_mapped(struct page *page)
+{
+	if (!PageCompound(page))
+		return atomic_load(&page->_mapcount) >= 0;
+	page = compound_head(page);
+	if (compound_mapcount(page))
+		return 1;
+	for (unsigned long i = 0; i < HPAGE_PMD_NR; i++)
+		if (atomic_load(&page[i]._mapcount) >= 0)
+			return 1;
+	return 0;
+}
+
 /* mm_counter(), include/linux/mm.h 4.5+: which rss counter a mapped page counts in. */
 static inline int mm_counter(struct page *page)
 {
@@ -381,6 +398,15 @@ void oom_note(struct mem_cgroup *memcg, int victim);
 static inline int oom_takes_cgroup_lock(struct machine *m)
 {
 	return m->kernel < EMU_KERNEL_2_6_34;
+}
+/*
+ * Is an anon page uncharged when its last mapping goes (page_remove_rmap()
+ * -> mem_cgroup_uncharge_page())?  Before 3.17 ("mm: memcontrol: rewrite
+ * uncharge API"); from then on when the page is freed.
+ */
+static inline int uncharge_at_unmap(struct machine *m)
+{
+	return m->kernel < EMU_KERNEL_6_1;
 }
 int select_bad_process(struct mem_cgroup *memcg);
 int mem_cgroup_is_descendant(struct mem_cgroup *memcg, struct mem_cgroup *root);
