@@ -534,8 +534,14 @@ class MemcgMachine(RuleBasedStateMachine):
         t = self.pick_task(task)
         if t.mm.rss() > 64:
             return
+        path = self.pick_dst(t, which)
+        for group in (path, t.group.path):
+            # the squeezes fill a group through another task there: start one now if there is
+            # none (a fork inside the move would wait for the cgroup_mutex the move holds)
+            if group in self.model.groups and not any(u.group.path == group and u is not t for u in self.tasks()):
+                self.spawn(ALL_PATHS.index(group), -1000)
         actions = [(("move", when), ("squeeze", "dst", sel)), (("rollback", 0), ("squeeze", "src", sel))]
-        self.do_move(t.pid, self.pick_dst(t, which), "seed", actions)
+        self.do_move(t.pid, path, "seed", actions)
 
     ROOM = st.one_of(st.none(), st.integers(-1, 3), st.sampled_from([8, 40, 600]))
 
