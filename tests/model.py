@@ -102,6 +102,8 @@ class Group:
         self.stat = dict.fromkeys(STATS, 0)
         self.lru = {name: [] for name in LRU_NAMES}
         self.move_charge = 0
+        # memory.swappiness: a new group starts with its parent's; the root's is vm.swappiness
+        self.swappiness = parent.swappiness if parent is not None else VM_SWAPPINESS
         self.cpus = True           # cpuset.cpus not empty
         self.dead = False
 
@@ -659,12 +661,14 @@ class Model:
     def get_scan_count(self, g, sc):
         """get_scan_count(), 6.1: each list's size >> priority; file only unless anon pages are
         worth scanning (a free swap slot, or lazy-move's WRONG_CHARGE pages), or with
-        swappiness 0 (never: it stays 60 here); both by size at priority 0; file only in
-        cache_trim_mode; otherwise anon gets swappiness and file 200 - swappiness, each over its share of
+        the scanned group's memory.swappiness 0 in a group's reclaim; both by size at priority 0
+        (with swappiness); file only in cache_trim_mode; otherwise anon gets swappiness and file
+        200 - swappiness, each over its share of
         the reclaim target's costs (lru_note_cost())."""
-        if not (self.swap_free > 0 or g.stat["wrong"] > 0):
+        swappiness = g.swappiness
+        if not (self.swap_free > 0 or g.stat["wrong"] > 0) or (sc["target"] is not None and not swappiness):
             balance = "file"
-        elif sc["priority"] == 0:               # close to OOM: both, before cache_trim_mode
+        elif sc["priority"] == 0 and swappiness:    # close to OOM: both, before cache_trim_mode
             balance = "equal"
         elif sc["trim"]:
             balance = "file"
@@ -673,8 +677,8 @@ class Model:
             total = sc["anon_cost"] + sc["file_cost"]
             anon_cost, file_cost = total + sc["anon_cost"], total + sc["file_cost"]
             total = anon_cost + file_cost
-            fraction = {False: VM_SWAPPINESS * (total + 1) // (anon_cost + 1),
-                        True: (200 - VM_SWAPPINESS) * (total + 1) // (file_cost + 1)}
+            fraction = {False: swappiness * (total + 1) // (anon_cost + 1),
+                        True: (200 - swappiness) * (total + 1) // (file_cost + 1)}
             denominator = fraction[False] + fraction[True]
         nr = {}
         for name in EVICTABLE:
@@ -1143,6 +1147,13 @@ class Model:
                 return
             if not self.try_to_free(g, 1):
                 raise err(errno.EBUSY)
+
+    @staticmethod
+    def write_swappiness(g, value):
+        """mem_cgroup_swappiness_write(), 6.1: 0 to 200; the root's sets vm.swappiness."""
+        if value > 200:
+            raise err(errno.EINVAL)
+        g.swappiness = value
 
     def force_empty(self, g):
         if g.parent is None:

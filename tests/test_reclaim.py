@@ -93,6 +93,18 @@ def test_get_scan_count_swappiness_0_scans_no_anon():
             assert freed == MiB and s["rss"] == MiB and s["cache"] == 0
 
 
+def test_get_scan_count_swappiness_0_global_reclaim_never_scans_anon():
+    """Global reclaim (the root's) of a group whose memory.swappiness is 0, with swap: not
+    SCAN_FILE (that is for a group's own reclaim), and no SCAN_EQUAL at priority 0 (only
+    "!sc->priority && swappiness"): anon's share of the scan stays 0, nothing is swapped."""
+    for swappiness, swapped in (("0", False), ("60", True)):
+        m, x = group_a("6.1", swap="64M")
+        m.write("A", "memory.swappiness", swappiness)
+        anon(m, x, MiB)
+        m.reclaim("", "1M")        # rounds enough for a page's second look
+        assert (stat(m, "A")["swap"] > 0) == swapped, swappiness
+
+
 def test_get_scan_count_no_swap_no_anon_scan():
     """Without free swap anon pages are not scanned at all (SCAN_FILE): they keep their list."""
     m, x = group_a("6.1")

@@ -256,13 +256,18 @@ class MemcgMachine(RuleBasedStateMachine):
         self.both(f"move_charge {path}={mask}",
                   lambda: self.m.write(path, "memory.move_charge_at_immigrate", str(mask)), model)
 
-    @rule(op=st.sampled_from(["cpuset", "fail_next", "reset", "force_empty"]),
+    @rule(op=st.sampled_from(["cpuset", "fail_next", "reset", "force_empty", "swappiness"]),
           which=st.integers(0, len(ALL_PATHS) - 1), flag=st.booleans(),
           subsys=st.sampled_from(["cpuset", "memory", "devices"]),
           err=st.sampled_from([errno.EPERM, errno.EACCES, errno.EBUSY]))
     def control(self, op, which, flag, subsys, err):
-        """The less used files, one rule: cpuset.cpus, injected refusals, resets, force_empty."""
-        if op == "cpuset":
+        """The less used files, one rule: cpuset.cpus, injected refusals, resets, force_empty,
+        memory.swappiness (0 or 60)."""
+        if op == "swappiness":
+            path, value = ALL_PATHS[which], 0 if flag else 60
+            self.both(f"swappiness {path}={value}", lambda: self.m.write(path, "memory.swappiness", str(value)),
+                      lambda: self.model.write_swappiness(self.group_or_error(path), value))
+        elif op == "cpuset":
             self.cpuset(max(which, 1), flag)
         elif op == "fail_next":
             self.fail_next(subsys, err)

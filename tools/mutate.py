@@ -13,11 +13,13 @@ ambiguous: refresh it) or does not build.
     python tools/mutate.py -k precharge     # the mutants whose name contains a word
     python tools/mutate.py --sm-only        # the state machine alone, not the suite
     python tools/mutate.py --list           # names, and whether each still applies
+    python tools/mutate.py -j 2             # two mutants at a time, on two cores
 
 Run under `nice` on a shared machine; times are wall-clock seconds, build excluded,
 with the CPU seconds the tests used (what the wall time is on an idle machine).
 """
 import argparse
+import concurrent.futures
 import os
 import resource
 import shutil
@@ -124,6 +126,7 @@ def main(argv=None):
     ap.add_argument("-k", dest="word", default="", help="only the mutants whose name contains this")
     ap.add_argument("--sm-only", action="store_true", help="run the state machine alone, not the suite")
     ap.add_argument("--timeout", type=int, default=900, help="seconds before a run counts as a miss")
+    ap.add_argument("-j", dest="jobs", type=int, default=1, help="mutants at a time (one core each)")
     ap.add_argument("--list", action="store_true", help="list the mutants and whether each applies")
     ap.add_argument("--keep", action="store_true", help="keep the scratch copies (their paths are printed)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print what killed each mutant")
@@ -149,40 +152,45 @@ def main(argv=None):
         shutil.rmtree(base, ignore_errors=True)
 
 
+def run_one(mu, base, opts):
+    """(table row, survived, stale) of one mutant, in a scratch copy of its own."""
+    tmp = tempfile.mkdtemp(prefix="memcg-mutant-")
+    try:
+        shutil.copytree(base, tmp, dirs_exist_ok=True)
+        problem = apply(mu, tmp)
+        if problem is None:
+            errors = build(tmp)
+            problem = errors and "does not build: " + next(
+                (ln for ln in errors.splitlines() if "error:" in ln), errors.splitlines()[-1])
+        if problem:
+            return f"| {mu['name']} | does not apply: {problem} | |", False, True
+        killed, dt, detail = run_tests(tmp, STATE_MACHINE, opts.timeout)
+        sm = cell(killed, dt)
+        if opts.sm_only:
+            whole, wkilled = "not run", True
+        else:
+            wkilled, wdt, wdetail = run_tests(tmp, suite(tmp), opts.timeout)
+            whole = cell(wkilled, wdt)
+            detail = detail or wdetail
+        row = f"| {mu['name']} | {sm} | {whole} |"
+        if opts.verbose and detail:
+            row += f"\n|   | {detail} | |"
+        return row, not (killed and wkilled), False
+    finally:
+        if opts.keep:
+            print(f"    (scratch copy: {tmp})", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def run_all(mutants, base, opts):
     survived = stale = False
     print("| bug planted | state machine alone | whole suite |\n|---|---|---|", flush=True)
-    for mu in mutants:
-        tmp = tempfile.mkdtemp(prefix="memcg-mutant-")
-        try:
-            shutil.copytree(base, tmp, dirs_exist_ok=True)
-            problem = apply(mu, tmp)
-            if problem is None:
-                errors = build(tmp)
-                problem = errors and "does not build: " + next(
-                    (ln for ln in errors.splitlines() if "error:" in ln), errors.splitlines()[-1])
-            if problem:
-                row = f"| {mu['name']} | does not apply: {problem} | |"
-                stale = True
-            else:
-                killed, dt, detail = run_tests(tmp, STATE_MACHINE, opts.timeout)
-                sm = cell(killed, dt)
-                if opts.sm_only:
-                    whole, wkilled = "not run", True
-                else:
-                    wkilled, wdt, wdetail = run_tests(tmp, suite(tmp), opts.timeout)
-                    whole = cell(wkilled, wdt)
-                    detail = detail or wdetail
-                survived = survived or not (killed and wkilled)
-                row = f"| {mu['name']} | {sm} | {whole} |"
-                if opts.verbose and detail:
-                    row += f"\n|   | {detail} | |"
-        finally:
-            if opts.keep:
-                print(f"    (scratch copy: {tmp})", file=sys.stderr)
-            else:
-                shutil.rmtree(tmp, ignore_errors=True)
-        print(row, flush=True)
+    # -j N: N mutants at a time (each test run uses one core); rows print in list order
+    with concurrent.futures.ThreadPoolExecutor(max_workers=opts.jobs) as pool:
+        for row, lost, bad in pool.map(lambda mu: run_one(mu, base, opts), mutants):
+            survived, stale = survived or lost, stale or bad
+            print(row, flush=True)
     return 1 if survived else 2 if stale else 0
 
 

@@ -416,7 +416,7 @@ enum scan_balance { SCAN_EQUAL, SCAN_FRACT, SCAN_ANON, SCAN_FILE };
  * at this priority, each list's size >> priority, split between anon and
  * file.  File only without swap, or when the group's memory.swappiness is
  * 0, or while the inactive file list is big enough (cache_trim_mode);
- * both by size at priority 0; otherwise anon gets swappiness and file
+ * both by size at priority 0 (swappiness not 0); otherwise anon gets swappiness and file
  * 200 - swappiness, each over its cost (lru_note_cost()).  2.6.26 has one
  * list per state and no balance: both types by size when there is swap.
  */
@@ -434,7 +434,7 @@ static void get_scan_count(struct mem_cgroup *memcg, struct scan_control *sc, un
 		balance = SCAN_EQUAL;
 	else if (sc->target && !swappiness)
 		balance = SCAN_FILE;
-	else if (!sc->priority)
+	else if (!sc->priority && swappiness)
 		balance = SCAN_EQUAL;
 	else if (sc->cache_trim_mode)
 		balance = SCAN_FILE;
