@@ -21,12 +21,12 @@ with the CPU seconds the tests used (what the wall time is on an idle machine).
 import argparse
 import concurrent.futures
 import os
-import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 
@@ -83,29 +83,35 @@ def build(root):
     return None if r.returncode == 0 else (r.stdout + r.stderr)[-2000:]
 
 
-def cpu_seconds():
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
 def run_tests(root, args, timeout):
     """(killed, (wall, cpu) seconds, detail): killed when pytest fails or dies of a signal.
-    CPU seconds say what the wall time would be on an idle machine (the tests use one core)."""
+    CPU seconds (the run's own, from wait4(), so right with -j too) say what the wall time
+    would be on an idle machine (the tests use one core)."""
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args]
-    t0, c0 = time.monotonic(), cpu_seconds()
-    try:
-        r = subprocess.run(cmd, cwd=root, env=env_for(root), capture_output=True, text=True,
-                           timeout=timeout)
-    except subprocess.TimeoutExpired:
+    timed_out = threading.Event()
+    t0 = time.monotonic()
+    with tempfile.TemporaryFile(mode="w+") as out:
+        p = subprocess.Popen(cmd, cwd=root, env=env_for(root), stdout=out, stderr=subprocess.STDOUT,
+                             text=True)
+        timer = threading.Timer(timeout, lambda: (timed_out.set(), p.kill()))
+        timer.start()
+        try:
+            _, status, usage = os.wait4(p.pid, 0)
+        finally:
+            timer.cancel()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        stdout = out.read()
+    if timed_out.is_set():
         return False, (time.monotonic() - t0, None), f"not killed in {timeout} s"
-    dt = (time.monotonic() - t0, cpu_seconds() - c0)
-    if r.returncode == 0:
+    dt = (time.monotonic() - t0, usage.ru_utime + usage.ru_stime)
+    if p.returncode == 0:
         return False, dt, ""
-    failed = [ln for ln in r.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
-    why = [ln[1:].strip() for ln in r.stdout.splitlines() if ln.startswith("E ")]
-    detail = " ".join((failed[:1] or [f"exit {r.returncode}"]) + why[:1])[:300]
-    if r.returncode < 0:
-        detail = f"crashed (signal {-r.returncode})"
+    failed = [ln for ln in stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
+    why = [ln[1:].strip() for ln in stdout.splitlines() if ln.startswith("E ")]
+    detail = " ".join((failed[:1] or [f"exit {p.returncode}"]) + why[:1])[:300]
+    if p.returncode < 0:
+        detail = f"crashed (signal {-p.returncode})"
     return True, dt, detail
 
 
