@@ -216,7 +216,7 @@ static int check_split_queue(struct check_state *cs)
 	struct list_head *pos;
 
 	list_for_each(pos, &m->split_queue) {
-		struct page *head = list_entry(pos, struct page, lru) - 2;
+		struct page *head = deferred_list_page(pos);
 		unsigned long pfn = page_to_pfn(head);
 
 		CHECK(pfn < cs->nr && PageHead(head) && !cs->queued[pfn],
@@ -335,7 +335,7 @@ static int check_frames(struct check_state *cs)
 			continue;
 		}
 		CHECK(!PcgFlag(pc, PCG_DROPPED), "frame %lu is charged and marked dropped", pfn);
-		CHECK(!uncharge_at_unmap(m) || !uncharged_unmapped(m, page),
+		CHECK(!uncharged_unmapped(m, page),
 		      "frame %lu: an anon page still charged after its last unmap (before 3.17)", pfn);
 		CHECK(!memcg->dead, "frame %lu is charged to removed group %d", pfn, memcg->id);
 		/* 2.6.26: a page-cache page with no charge of its own is charged as mapped by its first mapping */

@@ -77,17 +77,6 @@ int do_huge_pmd_anonymous_page(struct mm_struct *mm, struct vm_area_struct *vma,
 	return 0;
 }
 
-/* page_deferred_list(): the third frame's lru links a huge page on the deferred split queue. */
-static struct list_head *page_deferred_list(struct page *head)
-{
-	return &head[2].lru;
-}
-
-static struct page *deferred_list_page(struct list_head *node)
-{
-	return list_entry(node, struct page, lru) - 2;
-}
-
 /* Off the deferred split queue, if on it (a split or a free of the page). */
 static void deferred_split_del(struct page *head)
 {

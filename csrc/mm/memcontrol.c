@@ -425,6 +425,19 @@ static int lru_take_locked(struct mem_cgroup_per_zone *mz, struct page *page)
 }
 
 /*
+ * Let go of the page_cgroup lock and of @mz, the lruvec lock taken before
+ * it; a page lru_take_locked() took goes back on the list its charge now
+ * says (its group's, or the zone's of uncharged pages).
+ */
+static void unlock_page_lruvec_cgroup(struct mem_cgroup_per_zone *mz, struct page *page, int on_lru)
+{
+	unlock_page_cgroup(page);
+	spin_unlock(&mz->lru_lock);
+	if (on_lru)
+		lru_add_page(page);
+}
+
+/*
  * A page in use that no group is charged for gets a charge: 2.6.26's
  * mem_cgroup_charge_common() for a page with no page_cgroup, as its first
  * mapping keeps it (page_add_anon_rmap()/page_add_file_rmap() give a later
@@ -443,10 +456,7 @@ int mem_cgroup_commit_charge_lrucare(struct page *page, struct mem_cgroup *memcg
 		__mem_cgroup_commit_charge(page, memcg, ctype);
 		ret = 0;
 	}
-	unlock_page_cgroup(page);
-	spin_unlock(&mz->lru_lock);
-	if (on_lru)
-		lru_add_page(page);
+	unlock_page_lruvec_cgroup(mz, page, on_lru);
 	return ret;
 }
 
@@ -478,6 +488,24 @@ static struct mem_cgroup *__mem_cgroup_uncharge(struct page *page, struct page_c
 	atomic_store(&pc->flags, 0);
 	pc->mem_cgroup = NULL;
 	page_assign_page_cgroup(page, NULL);
+	return memcg;
+}
+
+/*
+ * Uncharge @page, which stays in use (its lruvec @mz and page_cgroup locks
+ * held): off its group's list (*@on_lru, for unlock_page_lruvec_cgroup()),
+ * marked PCG_DROPPED when @dropped (in use with no charge of its own, for
+ * check()).  The caller uncharges the counters.
+ */
+static struct mem_cgroup *uncharge_in_use(struct mem_cgroup_per_zone *mz, struct page *page,
+					  struct page_cgroup *pc, int dropped, int *on_lru)
+{
+	struct mem_cgroup *memcg;
+
+	*on_lru = lru_take_locked(mz, page);
+	memcg = __mem_cgroup_uncharge(page, pc);
+	if (dropped)
+		atomic_store(&pc->flags, 1UL << PCG_DROPPED);
 	return memcg;
 }
 
@@ -539,16 +567,10 @@ void mem_cgroup_uncharge_unmapped(struct page *page)
 	mz = lock_page_lruvec(page);
 	lock_page_cgroup(page);
 	pc = page_get_page_cgroup(page);
-	if (pc && !page_mapped(page) && uncharged_by_unmap(page, pc)) {
-		on_lru = lru_take_locked(mz, page);
-		memcg = __mem_cgroup_uncharge(page, pc);
-		if (!PageAnon(page))	/* still in the page cache, with no charge of its own */
-			atomic_store(&pc->flags, 1UL << PCG_DROPPED);
-	}
-	unlock_page_cgroup(page);
-	spin_unlock(&mz->lru_lock);
-	if (on_lru)
-		lru_add_page(page);
+	/* a page-cache page stays in the cache, with no charge of its own */
+	if (pc && !page_mapped(page) && uncharged_by_unmap(page, pc))
+		memcg = uncharge_in_use(mz, page, pc, !PageAnon(page), &on_lru);
+	unlock_page_lruvec_cgroup(mz, page, on_lru);
 	if (memcg)
 		mem_cgroup_cancel_charge(memcg, thp_nr_pages(page));
 }
@@ -564,23 +586,16 @@ void mem_cgroup_uncharge_unmapped(struct page *page)
 int mem_cgroup_drop_page(struct page *page, struct mem_cgroup *memcg)
 {
 	struct mem_cgroup_per_zone *mz = lock_page_lruvec(page);
+	struct mem_cgroup *dropped = NULL;
 	struct page_cgroup *pc;
 	int on_lru = 0;
 
 	lock_page_cgroup(page);
 	pc = page_get_page_cgroup(page);
-	if (pc && pc->mem_cgroup == memcg) {
-		on_lru = lru_take_locked(mz, page);
-		__mem_cgroup_uncharge(page, pc);
-		atomic_store(&pc->flags, 1UL << PCG_DROPPED);
-	} else {
-		pc = NULL;
-	}
-	unlock_page_cgroup(page);
-	spin_unlock(&mz->lru_lock);
-	if (on_lru)
-		lru_add_page(page);
-	if (!pc)
+	if (pc && pc->mem_cgroup == memcg)
+		dropped = uncharge_in_use(mz, page, pc, 1, &on_lru);
+	unlock_page_lruvec_cgroup(mz, page, on_lru);
+	if (!dropped)
 		return -EAGAIN;
 	mem_cgroup_cancel_charge(memcg, thp_nr_pages(page));
 	return 0;

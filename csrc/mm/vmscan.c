@@ -272,8 +272,6 @@ static unsigned long shrink_page_list(struct list_head *page_list, struct scan_c
 				ret = -EAGAIN;
 				break;
 			case PAGEREF_RECLAIM:
-				/* shrink_page_list(): a huge page is split and reclaimed 4 KiB at a time */
-				split_huge_page(page);
 				ret = PageSwapBacked(page) ? reclaim_swapbacked(page) : reclaim_file(page);
 				break;
 			}

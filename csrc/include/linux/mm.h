@@ -271,6 +271,13 @@ static inline int page_mapped(struct page *page)
 	return 0;
 }
 
+/* page_deferred_list(): the third frame's lru links a huge page on the deferred split queue. */
+static inline struct list_head *page_deferred_list(struct page *head) { return &head[2].lru; }
+static inline struct page *deferred_list_page(struct list_head *node)
+{
+	return list_entry(node, struct page, lru) - 2;
+}
+
 /* mm_counter(), include/linux/mm.h 4.5+: which rss counter a mapped page counts in. */
 static inline int mm_counter(struct page *page)
 {
