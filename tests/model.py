@@ -225,6 +225,8 @@ class Mm:
         self.dirs = set()          # ("pud", addr >> 39) and ("pmd", addr >> 30) that exist
         self.huge = {}             # addr >> 21 -> the Pte of a huge PMD (the table's 2M)
         self.kmem = []             # the group each page-table page is charged to (kmem)
+        self.kobj_pages = 0        # its other kernel objects (PGD, mm_struct, VMAs), in pages
+        self.kobjs = []            # ... and the group each is charged to (kmem)
         self.fac = MMAP_BASE       # free_area_cache: the next mapping ends here
         self.users = 1
 
@@ -1014,17 +1016,35 @@ class Model:
             have.add(key)
         return True
 
-    def free_pgtables(self, mm):
-        """free_pgtables(): every page-table page goes, its kmem uncharged from the group
-        charged, or from the ancestor its kmem went to once that group was removed."""
-        for g in mm.kmem:
+    def uncharge_kmem(self, charged):
+        """__memcg_kmem_uncharge_page() of each page: from the group charged, or from the
+        ancestor its kmem went to once that group was removed."""
+        for g in charged:
             while g.dead:
                 g = g.parent
             g.kmem -= 1
             self.res_uncharge(g, 1)
-        mm.kmem = []
+        charged.clear()
+
+    def free_pgtables(self, mm):
+        """free_pgtables(): every page-table page goes, its kmem uncharged."""
+        self.uncharge_kmem(mm.kmem)
         mm.tables.clear()
         mm.dirs.clear()
+
+    def charge_kobjs(self, mm, pages, g):
+        """The kernel objects of a new mm besides its page tables (GFP_KERNEL_ACCOUNT), up to
+        ``pages`` of them, charged as kmem to ``g`` (its owner's group; at fork the parent's)
+        with reclaim but no OOM kill -- the mm is not its task's yet -- when kmem is
+        accounted.  False when a charge failed (ENOMEM for the exec or fork)."""
+        while mm.kobj_pages < pages:
+            if self.kmem:
+                if not self.try_charge(g, 1, reclaim=True, oom=False):
+                    return False
+                g.kmem += 1
+                mm.kobjs.append(g)
+            mm.kobj_pages += 1
+        return True
 
     def owner_group(self, page):
         """The group of the task whose PTE maps this mapped-once anon page."""
@@ -1199,10 +1219,15 @@ class Model:
     def exit(self, pid):
         self.do_exit(self.task(pid))
 
-    def exec(self, pid):
+    def exec(self, pid, kobj_pages=0):
+        """exec_mmap(): a fresh mm, with ``kobj_pages`` of kernel objects (an image's) charged
+        before the old one is torn down; ENOMEM, and the old mm kept, if they do not fit."""
         t = self.task(pid)
-        old = t.mm
-        t.mm = Mm(t)
+        mm = Mm(t)
+        if not self.charge_kobjs(mm, kobj_pages, t.group):
+            self.mm_put(mm)
+            raise err(errno.ENOMEM)
+        old, t.mm = t.mm, mm
         self.mm_put(old)
 
     def mm_put(self, mm):
@@ -1214,6 +1239,7 @@ class Model:
             mm.vmas.remove(v)
             self.remove_vma(v)
         self.free_pgtables(mm)
+        self.uncharge_kmem(mm.kobjs)
         if mm.owner is not None and mm.owner.mm is not mm:
             mm.owner.memdie = False
 
@@ -1254,6 +1280,10 @@ class Model:
                     cm.ptes[addr] = Pte(pte.page, pte.write, young=False)   # pte_mkold()
                     if pte.page is not None:
                         self.map_page(pte.page, cm, addr)
+        if not self.charge_kobjs(cm, pm.kobj_pages, parent.group):     # dup_mm()
+            cm.owner = None
+            self.mm_put(cm)
+            raise err(errno.ENOMEM)
         return self.new_task(parent.group, cm).pid
 
     # ---- address space ----

@@ -41,7 +41,7 @@ from hypothesis import event as _event, settings, target
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from memcg_emu import Machine
+from memcg_emu import Machine, ProcessImage
 from model import PAGE, Model, ModelOOM
 
 RAM = "256M"
@@ -57,6 +57,8 @@ LIMITS = st.sampled_from([0, 1, 2, 5, 8, 16, 30, 64, 100, 200, 600, 1100, 3000, 
 ADJ = st.sampled_from([-1000, -1000, -1000, 0, 500])
 SETUP_LIMITS = st.sampled_from([100, 40, 600, 1100, 3000, 8, 0, None])    # simplest first: limited
 SEL = st.integers(0, 1 << 16)
+KOBJS = st.sampled_from([6, 0, 1])
+SWAPPINESS = st.sampled_from([200, 0, 1, 100, 60, 150])
 # The machines a run drives, (swap, kmem, thp): 4 KiB pages only, as the model's first rules
 # had them; a swap device of 1024 slots with page tables charged as kernel memory (the model
 # does not swap shmem: that run maps none); or transparent huge pages "always", where the
@@ -191,10 +193,11 @@ class MemcgMachine(RuleBasedStateMachine):
     @initialize(groups=st.lists(st.sampled_from(PATHS[2:]), max_size=2), a_limit=SETUP_LIMITS, b_limit=SETUP_LIMITS,
                 b_mask=st.sampled_from([0, 1, 2, 3, 3]), size=SIZES, adj=ADJ,
                 helper_a=st.sampled_from([0, 8, 40, 300, 600]), helper_b=st.sampled_from([0, 8, 40, 300, 600]),
-                variant=st.sampled_from(sorted(VARIANTS)))
-    def setup(self, groups, a_limit, b_limit, b_mask, size, adj, helper_a, helper_b, variant):
+                variant=st.sampled_from(sorted(VARIANTS)), kobj_pages=KOBJS)
+    def setup(self, groups, a_limit, b_limit, b_mask, size, adj, helper_a, helper_b, variant, kobj_pages):
         """The machine of ``variant``; A and B (and maybe more), their limits, B's
-        move_charge_at_immigrate, one task in A with some anon memory."""
+        move_charge_at_immigrate, one task in A running a program with ``kobj_pages`` of kernel
+        objects and some anon memory."""
         self.make(variant)
         for path in ["A", "B"] + groups:
             self.both(f"mkdir {path}", lambda: self.m.mkdir(path), lambda: self.model.mkdir(path))
@@ -206,6 +209,7 @@ class MemcgMachine(RuleBasedStateMachine):
             if path in self.model.groups:
                 self.move_charge(which, b_mask)
         self.spawn(1, adj)
+        self.exec(0, kobj_pages)
         self.mmap(0, "anon", size, 0, False)
         self.touch(0, 0, 0, size - 1, True)
         for which, pages in ((1, helper_a), (2, helper_b)):    # helpers to interfere with
@@ -259,12 +263,12 @@ class MemcgMachine(RuleBasedStateMachine):
     @rule(op=st.sampled_from(["cpuset", "fail_next", "reset", "force_empty", "swappiness"]),
           which=st.integers(0, len(ALL_PATHS) - 1), flag=st.booleans(),
           subsys=st.sampled_from(["cpuset", "memory", "devices"]),
-          err=st.sampled_from([errno.EPERM, errno.EACCES, errno.EBUSY]))
-    def control(self, op, which, flag, subsys, err):
+          err=st.sampled_from([errno.EPERM, errno.EACCES, errno.EBUSY]), swappiness=SWAPPINESS)
+    def control(self, op, which, flag, subsys, err, swappiness):
         """The less used files, one rule: cpuset.cpus, injected refusals, resets, force_empty,
-        memory.swappiness (0 or 60)."""
+        memory.swappiness (0 to 200: the ends, where one type is not scanned, and between)."""
         if op == "swappiness":
-            path, value = ALL_PATHS[which], 0 if flag else 60
+            path, value = ALL_PATHS[which], swappiness
             self.both(f"swappiness {path}={value}", lambda: self.m.write(path, "memory.swappiness", str(value)),
                       lambda: self.model.write_swappiness(self.group_or_error(path), value))
         elif op == "cpuset":
@@ -380,10 +384,13 @@ class MemcgMachine(RuleBasedStateMachine):
             self.adjust(r1, adj)
 
     @precondition(lambda self: self.tasks())
-    @rule(task=SEL)
-    def exec(self, task):
+    @rule(task=SEL, kobj_pages=KOBJS)
+    def exec(self, task, kobj_pages):
+        """execve() of a program whose mm has ``kobj_pages`` of kernel objects besides its page
+        tables (kmem: charged at exec, and again at each fork of it)."""
         t = self.pick_task(task)
-        self.both(f"exec {t.pid}", lambda: self.m.exec(t.pid), lambda: self.model.exec(t.pid))
+        image = ProcessImage(kernel_pages=kobj_pages) if kobj_pages else None
+        self.both(f"exec {t.pid}", lambda: self.m.exec(t.pid, image), lambda: self.model.exec(t.pid, kobj_pages))
 
     @precondition(lambda self: self.tasks())
     @rule(task=SEL)
