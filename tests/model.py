@@ -32,6 +32,9 @@ come back charged to the recorded group (``swap_out``, ``do_swap_page``).
 Page tables charged as kmem (``kmem``: ``pte_alloc``, ``free_pgtables``).
 Transparent huge pages (``thp``): a write into an empty aligned PTE table of a
 private anon VMA maps a huge page charged as 512 (``do_huge_pmd_anonymous_page``).
+CPUs (``cpus``): each task runs on one, placed round-robin within its cpuset at
+spawn and fork (``place``); what a task does runs on its CPU (``on_task_cpu``),
+everything else on CPU 0; each CPU has its own charge stock and LRU add batch.
 
 Scope (what the state machine drives): kernel profile 6.1, RAM never
 exhausted, no shmem swap-out, no split of a huge page (``Model`` raises
@@ -42,6 +45,7 @@ both at the same moment; an exception thrown into the generator is the hook
 raising at that point.
 """
 import errno
+import functools
 import itertools
 import math
 
@@ -104,7 +108,7 @@ class Group:
         self.move_charge = 0
         # memory.swappiness: a new group starts with its parent's; the root's is vm.swappiness
         self.swappiness = parent.swappiness if parent is not None else VM_SWAPPINESS
-        self.cpus = True           # cpuset.cpus not empty
+        self.cpus = set()          # cpuset.cpus (a new group's: its parent's)
         self.dead = False
 
     def chain(self):
@@ -246,6 +250,7 @@ class Task:
     def __init__(self, pid, group, mm):
         self.pid, self.group, self.mm = pid, group, mm
         self.adj = 0
+        self.cpu = 0
         self.dead = False
         self.memdie = False
 
@@ -293,8 +298,22 @@ def chunks(start, end):
 
 # ---------------------------------------------------------------------------- the machine
 
+def on_task_cpu(op):
+    """What a task does runs on its CPU (the emulator's ON_TASK_CPU); the caller's after."""
+    @functools.wraps(op)
+    def run(self, pid, *args, **kw):
+        saved, t = self.cpu, self.tasks.get(pid)
+        if t is not None and not t.dead:
+            self.cpu = t.cpu
+        try:
+            return op(self, pid, *args, **kw)
+        finally:
+            self.cpu = saved
+    return run
+
+
 class Model:
-    def __init__(self, ram_pages, swap_pages=0, kmem=False, thp=False):
+    def __init__(self, ram_pages, swap_pages=0, kmem=False, thp=False, cpus=1):
         self.ram_pages = ram_pages
         self.swap_pages = swap_pages
         self.swap_free = max(swap_pages - 1, 0)     # slot 0 is the swap header
@@ -302,6 +321,7 @@ class Model:
         self.thp = thp                              # transparent_hugepage/enabled "always"
         self.frames = 1                             # the zero page
         self.root = Group("", 0, None)
+        self.root.cpus = set(range(cpus))
         self.groups = {"": self.root}               # live groups by path
         self.all_groups = [self.root]               # by id, dead ones too
         self.zone = Zone()
@@ -309,8 +329,10 @@ class Model:
         self.next_pid = 1
         self.files = {}                             # path -> File
         self.fail_next = {}                         # subsystem -> errno
-        self.stock = (None, 0)                      # what the per-cpu stock holds, for which group
-        self.lru_batch = []                         # the CPU's LRU add batch (6.1 cpu_fbatches.lru_add)
+        self.stocks = [(None, 0)] * cpus            # each CPU's charge stock: for which group, how much
+        self.lru_batches = [[] for _ in range(cpus)]    # each CPU's LRU add batch (6.1 cpu_fbatches.lru_add)
+        self.cpu = 0                                # the CPU the current call runs on
+        self.next_cpu = 0                           # round-robin placement of new tasks
         self.current = 0                            # the task whose fault is charging
         self.oom_report = []                        # where the current charge's OOM kills go
         self.oom_seen = False                       # an OOM ran in the current fault
@@ -360,31 +382,37 @@ class Model:
     def margin(self, g):
         return min(max(c.limit - c.usage, 0) for c in g.chain())
 
-    # ---- the charge stock of the one CPU (6.1 memcg_stock) ----
+    # ---- the per-CPU charge stock (6.1 memcg_stock) ----
     def stocked_pages(self, g):
-        """What the stock holds charged to ``g`` itself (counted in its usage, no page's)."""
-        held, n = self.stock
-        return n if held is g else 0
+        """What the CPUs' stocks hold charged to ``g`` itself (counted in its usage, no page's)."""
+        return sum(n for held, n in self.stocks if held is g)
+
+    def drain_local_stock(self, cpu):
+        held, n = self.stocks[cpu]
+        if held is not None:
+            self.res_uncharge(held, n)
+        self.stocks[cpu] = (None, 0)
 
     def drain_stock(self, g=None):
-        """drain_all_stock(): the stock of ``g`` or a group under it (None: any) is uncharged."""
-        held, n = self.stock
-        if held is not None and (g is None or held.under(g)):
-            self.res_uncharge(held, n)
-            self.stock = (None, 0)
+        """drain_all_stock(): every CPU's stock of ``g`` or a group under it (None: any) is
+        uncharged."""
+        for cpu, (held, _) in enumerate(self.stocks):
+            if held is not None and (g is None or held.under(g)):
+                self.drain_local_stock(cpu)
 
     def refill_stock(self, g, pages):
-        """refill_stock(): the batch's surplus stays charged in the stock; another group's
-        stock goes back first, and a stock over one batch gives everything back."""
-        if self.stock[0] is not g:
-            self.drain_stock()
-        self.stock = (g, self.stocked_pages(g) + pages)
-        if self.stock[1] > CHARGE_BATCH:
-            self.drain_stock()
+        """refill_stock(): the batch's surplus stays charged in this CPU's stock; another
+        group's stock there goes back first, and a stock over one batch gives everything back."""
+        if self.stocks[self.cpu][0] is not g:
+            self.drain_local_stock(self.cpu)
+        _, n = self.stocks[self.cpu]
+        self.stocks[self.cpu] = (g, n + pages)
+        if n + pages > CHARGE_BATCH:
+            self.drain_local_stock(self.cpu)
 
     def try_charge(self, g, pages, reclaim, oom=False, noretry=False):
         """try_charge_memcg(), 6.1, step by step:
-        1. the per-cpu stock holds ``pages`` for g: take them, the counters untouched;
+        1. this CPU's stock holds ``pages`` for g: take them, the counters untouched;
         2. charge a batch of max(64, pages) (the root: ``pages``, it is never stocked); a batch
            that does not fit counts one failure and is retried with ``pages`` alone; a batch
            that fits leaves its surplus charged in the stock (refill_stock);
@@ -392,7 +420,7 @@ class Model:
         4. reclaim in the group over its limit; room now: retry;
         5. the first time, drain the stock and retry; noretry (__GFP_NORETRY): fail;
         6. reclaim freed something and pages <= 8: retry, no retry spent;
-        7. (wait for a move in flight: never in this one-thread model);
+        7. (wait for a move in flight: never here, where moves are not concurrent);
         8. up to 16 retries;
         9. without ``oom``: fail; the charging task already chosen (after an OOM): fail;
            else the OOM killer (oom_kill) and retry with 16 fresh retries, unless it found
@@ -400,8 +428,9 @@ class Model:
         batch = pages if g.parent is None else max(CHARGE_BATCH, pages)
         retries, drained, passed_oom, waited = CHARGE_RETRIES, False, False, False
         while True:
-            if pages <= CHARGE_BATCH and self.stock[0] is g and self.stock[1] >= pages:
-                self.stock = (g, self.stocked_pages(g) - pages)
+            held, n = self.stocks[self.cpu]
+            if pages <= CHARGE_BATCH and held is g and n >= pages:
+                self.stocks[self.cpu] = (g, n - pages)
                 return True
             over = self.res_charge(g, batch)
             if over is None:
@@ -532,26 +561,34 @@ class Model:
         page.lru = None
 
     def lru_cache_add(self, page):
-        """folio_add_lru(): a new page waits in the CPU's batch, with a reference and on no
+        """folio_add_lru(): a new page waits in this CPU's batch, with a reference and on no
         list; the 15th, or a huge page, moves the batch onto the lists."""
         page.batched = True
-        self.lru_batch.append(page)
-        if len(self.lru_batch) == PAGEVEC_SIZE or page.nr > 1:
+        batch = self.lru_batches[self.cpu]
+        batch.append(page)
+        if len(batch) == PAGEVEC_SIZE or page.nr > 1:
             self.lru_add_drain()
 
-    def lru_add_drain(self):
-        """lru_add_drain(_all)(): the batch onto the lists in order, then its references go."""
-        batch, self.lru_batch = self.lru_batch, []
+    def lru_add_drain(self, cpu=None):
+        """lru_add_drain(): this CPU's batch (or ``cpu``'s) onto the lists in order, then its
+        references go."""
+        cpu = self.cpu if cpu is None else cpu
+        batch, self.lru_batches[cpu] = self.lru_batches[cpu], []
         for page in batch:
             page.batched = False
             self.lru_add(page)
         for page in batch:
             self.maybe_free(page)
 
+    def lru_add_drain_all(self):
+        """lru_add_drain_all(): every CPU's batch, CPU by CPU."""
+        for cpu in range(len(self.lru_batches)):
+            self.lru_add_drain(cpu)
+
     def drain(self):
-        """Machine.drain(): the charge stock and the LRU add batch."""
+        """Machine.drain(): every charge stock and LRU add batch."""
         self.drain_stock()
-        self.lru_add_drain()
+        self.lru_add_drain_all()
 
     def isolate(self, page):
         if page.lru is None:
@@ -993,7 +1030,8 @@ class Model:
             self.mlock_page(page)
         self.swap_put(slot)
         if (self.swap_full() or v.locked or page.mlocked
-                or (write and len(page.maps) == 1 and not page.isolated and not page.pins)):
+                or (write and len(page.maps) == 1 and not page.isolated and not page.pins
+                    and not page.batched)):     # page_count() 2: another CPU's batch holds one more
             self.try_to_free_swap(page)
         mm.ptes[addr] = Pte(page, write and page.swapcache is None and len(page.maps) == 1)
         return True
@@ -1137,7 +1175,7 @@ class Model:
             raise err(errno.EBUSY)
         parent = g.parent
         self.drain_stock(g)                     # mem_cgroup_css_offline()
-        self.lru_add_drain()
+        self.lru_add_drain_all()
         while g.usage > g.kmem * PAGE:          # 6.1 reparents every page, newest first
             lst = next((g.lru[n] for n in LRU_NAMES if g.lru[n]), None)
             if lst is None:
@@ -1179,28 +1217,45 @@ class Model:
         if g.parent is None:
             raise err(errno.EINVAL)
         retries = RETRIES
-        self.lru_add_drain()                    # mem_cgroup_force_empty()
+        self.lru_add_drain_all()                # mem_cgroup_force_empty()
         self.drain_stock(g)
         while retries and g.usage:
             if not self.try_to_free(g, 1):
                 retries -= 1
 
     def write_cpus(self, g, cpus):
-        """cpuset.cpus of a one-cpu machine: "0" (True) or "" (False)."""
-        if g.parent is not None and cpus and not g.parent.cpus:
+        """cpuset.cpus (a set): within the parent's (EACCES), not empty with tasks (ENOSPC),
+        covering the children's (EBUSY); the group's tasks leave the CPUs taken away
+        (update_tasks_cpumask())."""
+        if g.parent is not None and not cpus <= g.parent.cpus:
             raise err(errno.EACCES)
         if not cpus and self.live_tasks(g):
             raise err(errno.ENOSPC)
-        if not cpus and any(c.cpus for c in g.children.values()):
+        if any(not c.cpus <= cpus for c in g.children.values()):
             raise err(errno.EBUSY)
         g.cpus = cpus
+        for t in self.live_tasks(g):
+            self.keep_on_cpus(t, cpus)
+
+    def place(self, t, cpus):
+        """A task onto the next of ``cpus`` in turn (Machine's round-robin placement)."""
+        allowed = sorted(cpus)
+        t.cpu = allowed[self.next_cpu % len(allowed)]
+        self.next_cpu += 1
+
+    def keep_on_cpus(self, t, cpus):
+        """set_cpus_allowed_ptr(): a task on a CPU no longer allowed moves to an allowed one."""
+        if t.cpu not in cpus:
+            self.place(t, cpus)
 
     # ---- tasks ----
     def spawn(self, path):
         g = self.group(path)
         if not g.cpus:
             raise err(errno.ENOSPC)
-        return self.new_task(g, None).pid
+        t = self.new_task(g, None)
+        self.place(t, g.cpus)
+        return t.pid
 
     def new_task(self, g, mm):
         t = Task(self.next_pid, g, None)
@@ -1216,9 +1271,11 @@ class Model:
         if mm is not None:
             self.mm_put(mm)
 
+    @on_task_cpu
     def exit(self, pid):
         self.do_exit(self.task(pid))
 
+    @on_task_cpu
     def exec(self, pid, kobj_pages=0):
         """exec_mmap(): a fresh mm, with ``kobj_pages`` of kernel objects (an image's) charged
         before the old one is torn down; ENOMEM, and the old mm kept, if they do not fit."""
@@ -1243,6 +1300,7 @@ class Model:
         if mm.owner is not None and mm.owner.mm is not mm:
             mm.owner.memdie = False
 
+    @on_task_cpu
     def fork(self, pid):
         """copy_process(): the child's mm shares every page copy-on-write, swap entries too
         (swap_duplicate()); its page tables are charged to the forking task's group, without
@@ -1284,9 +1342,12 @@ class Model:
             cm.owner = None
             self.mm_put(cm)
             raise err(errno.ENOMEM)
-        return self.new_task(parent.group, cm).pid
+        child = self.new_task(parent.group, cm)
+        self.place(child, parent.group.cpus)
+        return child.pid
 
     # ---- address space ----
+    @on_task_cpu
     def mmap(self, pid, length, kind, path=None, private=False):
         t = self.task(pid)
         if length > TASK_SIZE:
@@ -1383,6 +1444,7 @@ class Model:
         """try_to_munlock(): does a VM_LOCKED VMA still map the page?"""
         return any(self.vma_at(mm, addr).locked for mm, addr in page.maps)
 
+    @on_task_cpu
     def munmap(self, pid, addr, length):
         t = self.task(pid)
         if addr % PAGE or not length or length > TASK_SIZE or addr > TASK_SIZE - length:
@@ -1549,6 +1611,7 @@ class Model:
         mm.ptes[addr] = Pte(page, v.shared)
         return True
 
+    @on_task_cpu
     def touch(self, pid, addr, length, write):
         """Fault in [addr, addr+length) page by page, stopping at the first failed charge."""
         t = self.task(pid)
@@ -1566,6 +1629,7 @@ class Model:
                 break
         self.oom_synchronize(failed)
 
+    @on_task_cpu
     def mlock(self, pid, addr, length):
         t = self.task(pid)
         if not length or length > TASK_SIZE or addr > TASK_SIZE - length:
@@ -1592,6 +1656,7 @@ class Model:
                 break
         self.oom_synchronize(failed)
 
+    @on_task_cpu
     def file_write(self, pid, path, length):
         t = self.task(pid)
         if length > TASK_SIZE:
@@ -1709,6 +1774,8 @@ class Model:
             done.append(ss)
         try:
             for ss in done:
+                if ss == "cpuset" and not t.dead:    # cpuset_attach()
+                    self.keep_on_cpus(t, dst.cpus)
                 if ss == "memory":
                     if t.dead:
                         # the task died during can_attach: what it held goes (the kernel's
@@ -2171,7 +2238,7 @@ class Model:
     def move_charge(self, ctx):
         """The move walk: each PTE table's targets move as a batch while the precharge lasts;
         when it runs out with addresses left, charge one more page or stop (partial move)."""
-        self.lru_add_drain()                    # lru_add_drain_all(): batched pages are on no list
+        self.lru_add_drain_all()                # batched pages are on no list
         ret = None
         for v in list(ctx.mm.vmas):
             for lo, hi in chunks(v.start, v.end):
@@ -2259,6 +2326,8 @@ class Model:
 
     def wrong_pages_owned_by(self, g):
         """Lazy pages charged elsewhere whose task is now in ``g``: its tasks' use beyond usage."""
+        if not any(h.stat["wrong"] for h in self.all_groups):
+            return 0                # no lazy page anywhere (the common case): no list walk
         n = 0
         for h in self.all_groups:
             for lst in h.lru.values():

@@ -16,6 +16,11 @@ reclaim swaps anon pages out, a touch swaps them in, ``swap_move_refault``
 swaps a whole group out, moves its task and faults everything back) with page
 tables charged as kmem; or transparent huge pages, where the rules that would
 split one stay out.
+Every machine has two CPUs (``CPUS``): tasks are placed round-robin within
+their cpuset (cpuset.cpus writes move them), each CPU charges through its own
+stock and LRU add batch, and ``move_forking`` forks a task on the other CPU in
+the middle of a move, where it sleeps on the move's cgroup_mutex.  A task's
+program has kernel objects (kmem) that exec charges and each fork again.
 
 The rules that make the rare states likely (``move_squeezed``, ``move_tight``,
 ``move_on``, ``oom``, a move's ``refuse``) are there so that the derandomized
@@ -58,6 +63,8 @@ ADJ = st.sampled_from([-1000, -1000, -1000, 0, 500])
 SETUP_LIMITS = st.sampled_from([100, 40, 600, 1100, 3000, 8, 0, None])    # simplest first: limited
 SEL = st.integers(0, 1 << 16)
 KOBJS = st.sampled_from([6, 0, 1])
+CPUS = 2
+CPUSETS = {"0": {0}, "1": {1}, "0-1": {0, 1}, "": set()}     # cpuset.cpus as written, as a set
 SWAPPINESS = st.sampled_from([200, 0, 1, 100, 60, 150])
 # The machines a run drives, (swap, kmem, thp): 4 KiB pages only, as the model's first rules
 # had them; a swap device of 1024 slots with page tables charged as kernel memory (the model
@@ -123,8 +130,8 @@ class MemcgMachine(RuleBasedStateMachine):
 
     def make(self, variant):
         swap, kmem, thp = VARIANTS[variant]
-        self.m = Machine(ram=RAM, swap=swap, policy="none", kernel="6.1", thp=thp, kmem=kmem)
-        self.model = Model(self.m.ram_pages, self.m.swap_pages, kmem, thp == "always")
+        self.m = Machine(ram=RAM, swap=swap, policy="none", kernel="6.1", thp=thp, kmem=kmem, cpus=CPUS)
+        self.model = Model(self.m.ram_pages, self.m.swap_pages, kmem, thp == "always", CPUS)
         self.m.on_resched(self._on_resched)
 
     # ---- comparing ----
@@ -162,6 +169,7 @@ class MemcgMachine(RuleBasedStateMachine):
                 assert e is not None and e.errno == errno.ESRCH, f"{where}: task {pid} should be gone"
             else:
                 assert e is None and cg == t.group.path, f"{where}: task {pid} in {cg!r}/{e}, model {t.group.path!r}"
+                assert m.cpu_of(pid) == t.cpu, f"{where}: task {pid} on CPU {m.cpu_of(pid)}, model {t.cpu}"
         if check:
             m.check()
 
@@ -263,8 +271,9 @@ class MemcgMachine(RuleBasedStateMachine):
     @rule(op=st.sampled_from(["cpuset", "fail_next", "reset", "force_empty", "swappiness"]),
           which=st.integers(0, len(ALL_PATHS) - 1), flag=st.booleans(),
           subsys=st.sampled_from(["cpuset", "memory", "devices"]),
-          err=st.sampled_from([errno.EPERM, errno.EACCES, errno.EBUSY]), swappiness=SWAPPINESS)
-    def control(self, op, which, flag, subsys, err, swappiness):
+          err=st.sampled_from([errno.EPERM, errno.EACCES, errno.EBUSY]), swappiness=SWAPPINESS,
+          cpus=st.sampled_from(sorted(CPUSETS)))
+    def control(self, op, which, flag, subsys, err, swappiness, cpus):
         """The less used files, one rule: cpuset.cpus, injected refusals, resets, force_empty,
         memory.swappiness (0 to 200: the ends, where one type is not scanned, and between)."""
         if op == "swappiness":
@@ -272,7 +281,7 @@ class MemcgMachine(RuleBasedStateMachine):
             self.both(f"swappiness {path}={value}", lambda: self.m.write(path, "memory.swappiness", str(value)),
                       lambda: self.model.write_swappiness(self.group_or_error(path), value))
         elif op == "cpuset":
-            self.cpuset(max(which, 1), flag)
+            self.cpuset(max(which, 1), cpus)
         elif op == "fail_next":
             self.fail_next(subsys, err)
         elif op == "reset":
@@ -282,8 +291,8 @@ class MemcgMachine(RuleBasedStateMachine):
 
     def cpuset(self, which, cpus):
         path = ALL_PATHS[which]
-        self.both(f"cpus {path}={cpus}", lambda: self.m.write(path, "cpuset.cpus", "0" if cpus else ""),
-                  lambda: self.model.write_cpus(self.group_or_error(path), cpus))
+        self.both(f"cpus {path}={cpus!r}", lambda: self.m.write(path, "cpuset.cpus", cpus),
+                  lambda: self.model.write_cpus(self.group_or_error(path), CPUSETS[cpus]))
 
     @rule()
     def drain(self):
@@ -509,6 +518,7 @@ class MemcgMachine(RuleBasedStateMachine):
         st.tuples(st.just("reclaim"), ROLE, SIZES),
         st.tuples(st.just("limit"), ROLE, LIMITS),
         st.tuples(st.just("raise")),
+        st.tuples(st.just("fork"), ROLE, SEL),
     )
     # when: the n-th cond_resched() of a phase of the move
     WHEN = st.tuples(st.sampled_from(["move", "rollback", "walk", "putback", "room", "precharge"]),
@@ -536,6 +546,14 @@ class MemcgMachine(RuleBasedStateMachine):
         t = self.pick_mover(task)
         actions = [(when, ("squeeze", role, sel)) for when, role in self.RECIPES[recipe]]
         self.do_move(t.pid, self.pick_dst(t, which), policy, actions)
+
+    @precondition(lambda self: self.tasks() and not self.model.thp)
+    @rule(task=SEL, which=SEL, policy=POLICY, sel=SEL)
+    def move_forking(self, task, which, policy, sel):
+        """At the move's first cond_resched() another task forks on another CPU: copy_process()
+        sleeps on the cgroup_mutex the move holds (cgroup_fork) and goes on once it is let go."""
+        t = self.pick_mover(task)
+        self.do_move(t.pid, self.pick_dst(t, which), policy, [("first", ("fork", "any", sel))])
 
     @precondition(lambda self: self.tasks() and not self.model.thp)
     @rule(task=SEL, which=SEL, sel=SEL, when=st.integers(0, 1))
@@ -626,11 +644,17 @@ class MemcgMachine(RuleBasedStateMachine):
         src = md.tasks[pid].group.path if pid in md.tasks else None
         self.hook = {"gen": None, "pending": None, "n": 0, "actions": list(actions), "seen": {},
                      "mover": pid, "src": src, "dst": path, "policy": policy, "walked": 0,
-                     "failure": None, "acted": False}
+                     "failure": None, "acted": False, "info": None, "forks": []}
         e2 = None
         self.hook["gen"] = md.move(pid, path, policy)
         _, e1 = outcome(m.move, pid, path, policy=policy)
         hook, self.hook = self.hook, None
+        for work, parent in hook["forks"]:     # the move let go of cgroup_mutex: each fork goes on
+            r1, r2 = self.both(f"fork {parent} on CPU {CPUS - 1} after the move", work.join,
+                               lambda: self.model.fork(parent))
+            assert r1 == r2
+            if r1 is not None:
+                self.adjust(r1, -1000)
         if hook["failure"] is not None:
             raise hook["failure"]
         try:                                # the model's move must end where the emulator's did
@@ -680,6 +704,7 @@ class MemcgMachine(RuleBasedStateMachine):
             except (OSError, HookAbort) as e:
                 raise AssertionError(f"{where}: the model's move had already failed with {e!r}") from None
             assert (info.phase, info.pages) == want, f"{where}: the model is at {want}"
+            hook["info"] = info
             if info.phase == "walk":
                 hook["walked"] = info.pages
             hook["phase"] = info.phase
@@ -688,7 +713,7 @@ class MemcgMachine(RuleBasedStateMachine):
             hook["n"] += 1
             k = hook["seen"][info.phase] = hook["seen"].get(info.phase, -1) + 1
             for when, action in hook["actions"]:
-                if when == (info.phase, k):
+                if when == (info.phase, k) or (when == "first" and hook["n"] == 1):
                     hook["acted"] = True
                     self.interfere(action, hook, where)
         except HookAbort:
@@ -735,6 +760,14 @@ class MemcgMachine(RuleBasedStateMachine):
             self.fault_new(t, pages, f"{where}: squeeze")
         elif kind == "exit":
             self.both(f"{where}: exit {t.pid}", lambda: self.m.exit(t.pid), lambda: self.model.exit(t.pid))
+        elif kind == "fork":
+            # on another CPU: copy_process() waits for the cgroup_mutex the move holds (cgroup_fork)
+            if len(self.tasks()) + len(hook["forks"]) >= MAX_TASKS:
+                return
+            work = hook["info"].run_on(CPUS - 1, lambda: self.m.fork(t.pid))
+            sleeps_on = work.wait_blocked_or_done()
+            hook["forks"].append((work, t.pid))
+            assert sleeps_on == "cgroup_mutex", f"{where}: a fork on another CPU sleeps on {sleeps_on!r}"
         elif kind == "file_write":
             path = FILES[action[3]]
             self.both(f"{where}: file_write", lambda: self.m.file_write(t.pid, path, action[4] * PAGE),
@@ -762,7 +795,7 @@ class MemcgMachine(RuleBasedStateMachine):
         # a group's anon pages but the unmapped ones that only the LRU add batch still holds
         # (a drain in the move frees them)
         def pages(g):
-            held = sum(1 for p in md.lru_batch if p.memcg is g and p.kind == "anon" and not p.maps)
+            held = sum(1 for b in md.lru_batches for p in b if p.memcg is g and p.kind == "anon" and not p.maps)
             return g.stat["rss"] - held
         return {path: (g.usage, pages(g), g.stat["leaked"], g.stat["wrong"])
                 for path, g in md.groups.items()}
