@@ -194,6 +194,11 @@ class MemcgMachine(RuleBasedStateMachine):
             return self.pick_task(sel // 2)
         return max(self.tasks(), key=lambda t: (t.mm.rss(), -t.pid))
 
+    @staticmethod
+    def movable(t):
+        """The task's present anon pages no other mm maps: what every policy may move."""
+        return sum(1 for p in t.mm.ptes.values() if p.page is not None and p.page.kind == "anon" and len(p.page.maps) == 1)
+
     def pick_vma(self, t, sel):
         return t.mm.vmas[sel % len(t.mm.vmas)] if t.mm.vmas else None
 
@@ -201,12 +206,15 @@ class MemcgMachine(RuleBasedStateMachine):
     @initialize(groups=st.lists(st.sampled_from(PATHS[2:]), max_size=2), a_limit=SETUP_LIMITS, b_limit=SETUP_LIMITS,
                 b_mask=st.sampled_from([0, 1, 2, 3, 3]), size=SIZES, adj=ADJ,
                 helper_a=st.sampled_from([0, 8, 40, 300, 600]), helper_b=st.sampled_from([0, 8, 40, 300, 600]),
-                variant=st.sampled_from(sorted(VARIANTS)), kobj_pages=KOBJS)
-    def setup(self, groups, a_limit, b_limit, b_mask, size, adj, helper_a, helper_b, variant, kobj_pages):
-        """The machine of ``variant``; A and B (and maybe more), their limits, B's
-        move_charge_at_immigrate, one task in A running a program with ``kobj_pages`` of kernel
-        objects and some anon memory."""
+                variant=st.sampled_from(sorted(VARIANTS)), kobj_pages=KOBJS,
+                swappiness=st.sampled_from([60, 0, 200, 100]))
+    def setup(self, groups, a_limit, b_limit, b_mask, size, adj, helper_a, helper_b, variant, kobj_pages,
+              swappiness):
+        """The machine of ``variant`` with vm.swappiness ``swappiness`` (the root's, which the
+        groups take); A and B (and maybe more), their limits, B's move_charge_at_immigrate, one
+        task in A running a program with ``kobj_pages`` of kernel objects and some anon memory."""
         self.make(variant)
+        self.swappiness(0, swappiness)
         for path in ["A", "B"] + groups:
             self.both(f"mkdir {path}", lambda: self.m.mkdir(path), lambda: self.model.mkdir(path))
         if a_limit is not None:
@@ -277,9 +285,7 @@ class MemcgMachine(RuleBasedStateMachine):
         """The less used files, one rule: cpuset.cpus, injected refusals, resets, force_empty,
         memory.swappiness (0 to 200: the ends, where one type is not scanned, and between)."""
         if op == "swappiness":
-            path, value = ALL_PATHS[which], swappiness
-            self.both(f"swappiness {path}={value}", lambda: self.m.write(path, "memory.swappiness", str(value)),
-                      lambda: self.model.write_swappiness(self.group_or_error(path), value))
+            self.swappiness(which, swappiness)
         elif op == "cpuset":
             self.cpuset(max(which, 1), cpus)
         elif op == "fail_next":
@@ -288,6 +294,11 @@ class MemcgMachine(RuleBasedStateMachine):
             self.reset(which, flag)
         else:
             self.force_empty(which)
+
+    def swappiness(self, which, value):
+        path = ALL_PATHS[which]
+        self.both(f"swappiness {path}={value}", lambda: self.m.write(path, "memory.swappiness", str(value)),
+                  lambda: self.model.write_swappiness(self.group_or_error(path), value))
 
     def cpuset(self, which, cpus):
         path = ALL_PATHS[which]
@@ -555,22 +566,33 @@ class MemcgMachine(RuleBasedStateMachine):
         t = self.pick_mover(task)
         self.do_move(t.pid, self.pick_dst(t, which), policy, [("first", ("fork", "any", sel))])
 
-    @precondition(lambda self: self.tasks() and not self.model.thp)
-    @rule(task=SEL, which=SEL, sel=SEL, when=st.integers(0, 1))
-    def seed_rolled_back(self, task, which, sel, when):
-        """A seed move whose new group fills at a move point and whose old group fills at the
-        rollback's first point: the rollback cannot charge every page back (the RFD's leak).
-        Small tasks only: each page that does not fit costs the model's reclaim six scans."""
-        t = self.pick_task(task)
-        if t.mm.rss() > 64:
+    @precondition(lambda self: self.tasks() and not self.model.thp and not self.model.swap_pages)
+    @rule(task=SEL, which=SEL, sel=SEL)
+    def seed_rolled_back(self, task, which, sel):
+        """A seed move between two limited groups (room for the task's pages and 8 more) whose
+        new group fills at the move's first point and whose old group fills at the rollback's:
+        the rollback cannot charge every page back (the RFD's leak; with swap, reclaim would
+        make room).  Small tasks with something to move only: each page that does not fit
+        costs the model's reclaim six scans."""
+        movers = [u for u in self.tasks() if u.group.parent is not None and 0 < self.movable(u) and u.mm.rss() <= 64]
+        if not movers:
             return
-        path = self.pick_dst(t, which)
+        t = movers[task % len(movers)]
+        others = [p for p in sorted(self.model.groups) if p and p != t.group.path]
+        if not others:
+            return
+        path = others[which % len(others)]
         for group in (path, t.group.path):
             # the squeezes fill a group through another task there: start one now if there is
             # none (a fork inside the move would wait for the cgroup_mutex the move holds)
-            if group in self.model.groups and not any(u.group.path == group and u is not t for u in self.tasks()):
+            if not any(u.group.path == group and u is not t for u in self.tasks()):
                 self.spawn(ALL_PATHS.index(group), -1000)
-        actions = [(("move", when), ("squeeze", "dst", sel)), (("rollback", 0), ("squeeze", "src", sel))]
+        # the squeeze may charge on the other CPU: the old group's pages in the stock of the
+        # mover's CPU would be room for the rollback
+        self.drain()
+        for group in (path, t.group.path):
+            self.set_limit(ALL_PATHS.index(group), self.model.groups[group].usage + (self.movable(t) + 8) * PAGE)
+        actions = [(("move", 0), ("squeeze", "dst", sel)), (("rollback", 0), ("squeeze", "src", sel))]
         self.do_move(t.pid, path, "seed", actions)
 
     ROOM = st.one_of(st.none(), st.integers(-1, 3), st.sampled_from([8, 40, 600]))
@@ -584,8 +606,7 @@ class MemcgMachine(RuleBasedStateMachine):
         ``src_room`` more (None: leave it); then a recipe of interference."""
         t = self.pick_mover(task)
         path = self.pick_dst(t, which)
-        movable = sum(1 for p in t.mm.ptes.values()
-                      if p.page is not None and p.page.kind == "anon" and len(p.page.maps) == 1)
+        movable = self.movable(t)
         for g, room in ((self.model.groups.get(path), None if dst_room is None else movable + dst_room),
                         (t.group, src_room)):
             if g is not None and g.parent is not None and room is not None:
