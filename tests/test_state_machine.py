@@ -370,7 +370,7 @@ class MemcgMachine(RuleBasedStateMachine):
                 self.faulting(f"refault {t.pid} {v.start:#x}", lambda: self.m.touch(t.pid, v.start, v.end - v.start, write),
                               lambda: self.model.touch(t.pid, v.start, v.end - v.start, write))
 
-    @precondition(lambda self: self.tasks() and len(self.tasks()) < MAX_TASKS and not self.model.thp)
+    @precondition(lambda self: self.tasks() and len(self.tasks()) < MAX_TASKS)
     @rule(task=SEL, adj=ADJ)
     def fork(self, task, adj):
         t = self.pick_task(task)
@@ -436,7 +436,7 @@ class MemcgMachine(RuleBasedStateMachine):
         self.faulting(f"touch {t.pid} {addr:#x}+{size}", lambda: self.m.touch(t.pid, addr, size, write),
                       lambda: self.model.touch(t.pid, addr, size, write))
 
-    @precondition(lambda self: self.tasks() and not self.model.thp)
+    @precondition(lambda self: self.tasks())
     @rule(task=SEL, vma=SEL, lo=SEL, hi=SEL)
     def mlock(self, task, vma, lo, hi):
         t = self.pick_task(task)
@@ -455,8 +455,6 @@ class MemcgMachine(RuleBasedStateMachine):
         if v is None:
             return
         addr, size = range_of(v, lo, hi)
-        if self.model.splits_huge(t.mm, addr, size):
-            return
         self.both(f"munmap {t.pid} {addr:#x}+{size}", lambda: self.m.munmap(t.pid, addr, size),
                   lambda: self.model.munmap(t.pid, addr, size))
 
