@@ -32,9 +32,16 @@ come back charged to the recorded group (``swap_out``, ``do_swap_page``).
 Page tables charged as kmem (``kmem``: ``pte_alloc``, ``free_pgtables``).
 Transparent huge pages (``thp``): a write into an empty aligned PTE table of a
 private anon VMA maps a huge page charged as 512 (``do_huge_pmd_anonymous_page``).
+A COW after fork, a partial munmap and mlock split its PMD (``split_huge_pmd``):
+PTEs then map its frames (each frame's own maps) and it stays charged whole; a
+frame losing its last PTE queues it for a deferred split, which reclaim runs for
+each group at each priority (``deferred_split_scan``); mlock and the RFD's walk
+split it at once (``split_huge_page``: 512 pages charged as the head, in order
+next to it on its LRU list, the unmapped ones freed).
 
 Scope (what the state machine drives): kernel profile 6.1, RAM never
-exhausted, no shmem swap-out, no split of a huge page (``Model`` raises
+exhausted, no swap-out of shmem or of a huge page (nor reclaim of one: the thp
+runs have no swap, so no anon list is scanned) (``Model`` raises
 ``NotModelled`` if a run would go there), one thread.  Moves are generators: they yield
 ``(phase, pages)`` at every cond_resched() point, so a test can run the
 emulator's on_resched hook and the model in lock step and interfere with
