@@ -40,9 +40,9 @@ split it at once (``split_huge_page``: 512 pages charged as the head, in order
 next to it on its LRU list, the unmapped ones freed).
 
 Scope (what the state machine drives): kernel profile 6.1, RAM never
-exhausted, no swap-out of shmem or of a huge page (nor reclaim of one: the thp
-runs have no swap, so no anon list is scanned) (``Model`` raises
-``NotModelled`` if a run would go there), one thread.  Moves are generators: they yield
+exhausted, no swap-out of shmem or of a huge page (``Model`` raises
+``NotModelled`` if a run would go there; the thp runs have no swap, so reclaim
+never scans an anon list there), one thread.  Moves are generators: they yield
 ``(phase, pages)`` at every cond_resched() point, so a test can run the
 emulator's on_resched hook and the model in lock step and interfere with
 both at the same moment; an exception thrown into the generator is the hook
@@ -1250,9 +1250,10 @@ class Model:
             mm.owner.memdie = False
 
     def fork(self, pid):
-        """copy_process(): the child's mm shares every page copy-on-write, a huge PMD too (its
-        child's copy old), swap entries too (swap_duplicate()); its page tables are charged to the forking task's group, without
-        the OOM killer: a charge that fails fails the fork and the half-built mm goes."""
+        """copy_process(): the child's mm shares every page copy-on-write, a huge PMD too (the
+        child's copy old), swap entries too (swap_duplicate()); its page tables are charged to
+        the forking task's group, without the OOM killer: a charge that fails fails the fork
+        and the half-built mm goes."""
         parent = self.task(pid)
         pm = parent.mm
         cm = Mm(parent)                 # dup_mm(): the parent owns it until the child runs
