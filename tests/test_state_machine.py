@@ -869,7 +869,9 @@ class MemcgMachine(RuleBasedStateMachine):
         if self.m is not None:
             self.m.on_resched(None)
         try:
-            target(float(self.rare), label="rare move outcomes")
+            # not a thp run's: its big moves' many cond_resched()s would draw the search there
+            thp = self.model is not None and self.model.thp
+            target(0.0 if thp else float(self.rare), label="rare move outcomes")
         except Exception:      # replayed by hand: no search to steer
             pass
 
