@@ -32,13 +32,20 @@ come back charged to the recorded group (``swap_out``, ``do_swap_page``).
 Page tables charged as kmem (``kmem``: ``pte_alloc``, ``free_pgtables``).
 Transparent huge pages (``thp``): a write into an empty aligned PTE table of a
 private anon VMA maps a huge page charged as 512 (``do_huge_pmd_anonymous_page``).
+A COW after fork, a partial munmap and mlock split its PMD (``split_huge_pmd``):
+PTEs then map its frames (each frame's own maps) and it stays charged whole; a
+frame losing its last PTE queues it for a deferred split, which reclaim runs for
+each group at each priority (``deferred_split_scan``); mlock and the RFD's walk
+split it at once (``split_huge_page``: 512 pages charged as the head, in order
+next to it on its LRU list, the unmapped ones freed).
 CPUs (``cpus``): each task runs on one, placed round-robin within its cpuset at
 spawn and fork (``place``); what a task does runs on its CPU (``on_task_cpu``),
 everything else on CPU 0; each CPU has its own charge stock and LRU add batch.
 
 Scope (what the state machine drives): kernel profile 6.1, RAM never
-exhausted, no shmem swap-out, no split of a huge page (``Model`` raises
-``NotModelled`` if a run would go there), one thread.  Moves are generators: they yield
+exhausted, no swap-out of shmem or of a huge page (``Model`` raises
+``NotModelled`` if a run would go there; the thp runs have no swap, so reclaim
+never scans an anon list there); moves run one at a time.  Moves are generators: they yield
 ``(phase, pages)`` at every cond_resched() point, so a test can run the
 emulator's on_resched hook and the model in lock step and interfere with
 both at the same moment; an exception thrown into the generator is the hook
@@ -153,6 +160,9 @@ class Page:
         self.batched = False       # in the CPU's LRU add batch, which holds a reference
         self.swapcache = None      # the Slot whose swap-cache page this is (PG_swapcache)
         self.freed = False
+        self.compound = None       # a frame of this huge page (whose charge, LRU place and
+                                   # references it shares) until the huge page is split
+        self.frames = None         # a huge page: its 512 frames, once a PMD of it was split
 
     @property
     def swapbacked(self):
@@ -337,6 +347,8 @@ class Model:
         self.oom_report = []                        # where the current charge's OOM kills go
         self.oom_seen = False                       # an OOM ran in the current fault
         self.last_attach = None
+        self.nr_compound = 0                        # huge pages in use, not split
+        self.split_queue = []                       # deferred split queue, oldest first
 
     # ---- lookups ----
     def group(self, path):
@@ -471,7 +483,8 @@ class Model:
         if page.cache:
             d = {"cache": 1, "shmem": int(page.kind == "shm"), "mapped_file": int(bool(page.maps))}
         else:       # an anon page in the swap cache counts in cache too (NR_FILE_PAGES, 6.1)
-            d = {"rss": page.nr, "rss_huge": page.nr if page.nr > 1 else 0,
+            # NR_ANON_THPS: a huge page while some PMD maps it
+            d = {"rss": page.nr, "rss_huge": page.nr if page.nr > 1 and page.maps else 0,
                  "cache": int(page.swapcache is not None), "swapcache": int(page.swapcache is not None)}
         d["wrong"] = int(page.wrong)
         return d
@@ -531,15 +544,28 @@ class Model:
         return Page(kind, file, index)
 
     def maybe_free(self, page):
-        """put_page(): the last reference (PTE, page cache, isolation) frees and uncharges."""
-        if page.maps or page.in_cache or page.swapcache or page.isolated or page.pins or page.batched \
-                or page.freed:
+        """put_page(): the last reference (PTE, page cache, isolation) frees and uncharges; a
+        frame's references are its huge page's."""
+        if page.compound is not None:
+            page = page.compound
+        if self.page_count(page) or page.in_cache or page.swapcache or page.freed:
             return
         if page.lru is not None:
             self.lru_del(page)
         self.uncharge(page)
         page.freed = True
         self.frames -= page.nr
+        if page.nr > 1:                         # free_transhuge_page(): off the queue
+            self.nr_compound -= 1
+            if page in self.split_queue:
+                self.split_queue.remove(page)
+
+    @staticmethod
+    def page_count(page):
+        """page_count() but for the page cache and swap cache: its mappings (a huge page's: its
+        PMDs and every PTE of every frame), isolation, the LRU add batch and transient pins."""
+        n = len(page.maps) + page.isolated + page.pins + page.batched
+        return n + sum(len(f.maps) for f in page.frames) if page.frames else n
 
     def lru_list(self, page):
         """page_lru(): unevictable when mlocked, else by type (swap-backed: anon) and PG_active."""
@@ -628,9 +654,13 @@ class Model:
         page.maps.append((mm, addr))
 
     def unmap_page(self, page, mm, addr):
+        """page_remove_rmap() of a PTE: a frame of a huge page losing its last PTE queues the
+        huge page for a deferred split."""
         page.maps.remove((mm, addr))
         if page.kind != "anon" and not page.maps and page.memcg is not None and page.cache:
             page.memcg.stat["mapped_file"] -= 1
+        if page.compound is not None and not page.maps:
+            self.deferred_split(page.compound)
 
     # ---- reclaim ----
     def reclaim(self, over, pages, retries=16):
@@ -653,7 +683,8 @@ class Model:
         """try_to_free_mem_cgroup_pages(): rounds from priority 12 down to 0; each round
         first looks at the whole subtree (prepare_scan_count()), then visits every group
         under ``over`` (id order) for its share, get_scan_count(), so reclaim falls on
-        groups in proportion to their size; it ends after the round that has freed
+        groups in proportion to their size, each followed by the deferred split of its queued
+        huge pages (shrink_slab()); it ends after the round that has freed
         max(pages, 32).  A reclaim that freed nothing because it left active lists alone
         (skipped_deactivate) starts over once aging them (force_deactivate).  Reclaim for
         the root is global: every task's PTE references count.  Returns how many were
@@ -671,6 +702,7 @@ class Model:
                 for g in self.all_groups:
                     if not g.dead and g.under(over):
                         done += self.shrink(g, sc)
+                        self.deferred_split_scan(g, priority)      # shrink_slab()
             if done or not sc["skipped"] or sc["force"]:
                 return done
             sc["force"], sc["skipped"] = True, False
@@ -971,7 +1003,7 @@ class Model:
         stays in the swap cache."""
         if page.swapcache is None and not self.swap_free:
             return "activate"                   # add_to_swap() / get_swap_page() failed
-        if page.kind != "anon" or page.nr > 1:
+        if page.kind != "anon" or page.nr > 1 or page.compound is not None:
             raise NotModelled("shmem or huge page swap-out")
         if page.swapcache is None:
             self.swap_free -= 1
@@ -1302,9 +1334,10 @@ class Model:
 
     @on_task_cpu
     def fork(self, pid):
-        """copy_process(): the child's mm shares every page copy-on-write, swap entries too
-        (swap_duplicate()); its page tables are charged to the forking task's group, without
-        the OOM killer: a charge that fails fails the fork and the half-built mm goes."""
+        """copy_process(): the child's mm shares every page copy-on-write, a huge PMD too (the
+        child's copy old), swap entries too (swap_duplicate()); its page tables are charged to
+        the forking task's group, without the OOM killer: a charge that fails fails the fork
+        and the half-built mm goes."""
         parent = self.task(pid)
         pm = parent.mm
         cm = Mm(parent)                 # dup_mm(): the parent owns it until the child runs
@@ -1319,12 +1352,14 @@ class Model:
             for lo, hi in chunks(v.start, v.end):
                 if lo >> 21 not in pm.tables:
                     continue
-                if lo >> 21 in pm.huge:
-                    raise NotModelled("fork of a huge PMD (COW splits it)")
                 if not self.pte_alloc(cm, lo, parent.group, oom=False):
-                    cm.owner = None
-                    self.mm_put(cm)
-                    raise err(errno.ENOMEM)
+                    raise self.abandon_fork(cm)
+                huge = pm.huge.get(lo >> 21)
+                if huge is not None:            # copy_huge_pmd(): both map it, write-protected
+                    huge.write = False
+                    cm.huge[lo >> 21] = Pte(huge.page, False, young=False)
+                    huge.page.maps.append((cm, lo))
+                    continue
                 for addr in range(lo, hi, PAGE):
                     pte = pm.ptes.get(addr)
                     if pte is None:
@@ -1339,12 +1374,16 @@ class Model:
                     if pte.page is not None:
                         self.map_page(pte.page, cm, addr)
         if not self.charge_kobjs(cm, pm.kobj_pages, parent.group):     # dup_mm()
-            cm.owner = None
-            self.mm_put(cm)
-            raise err(errno.ENOMEM)
+            raise self.abandon_fork(cm)
         child = self.new_task(parent.group, cm)
         self.place(child, parent.group.cpus)
         return child.pid
+
+    def abandon_fork(self, cm):
+        """A fork's charge failed: the half-built mm goes (ENOMEM, the error to raise)."""
+        cm.owner = None
+        self.mm_put(cm)
+        return err(errno.ENOMEM)
 
     # ---- address space ----
     @on_task_cpu
@@ -1374,6 +1413,8 @@ class Model:
         return v.start
 
     def split_vma(self, mm, v, addr):
+        if addr % PMD:          # vma_adjust_trans_huge(): no huge PMD straddles the boundary
+            self.split_huge_pmd(mm, addr >> 21)
         new = v.copy(mm)
         new.start = addr
         if v.file is not None:
@@ -1407,14 +1448,11 @@ class Model:
         for lo, hi in chunks(start, end):
             if lo >> 21 not in mm.tables:
                 continue
-            huge = mm.huge.get(lo >> 21)
-            if huge is not None:
-                if hi - lo < PMD:
-                    raise NotModelled("a huge PMD zapped in part (a split)")
-                del mm.huge[lo >> 21]                   # zap_huge_pmd()
-                huge.page.maps.remove((mm, lo))
-                self.maybe_free(huge.page)
-                continue
+            if lo >> 21 in mm.huge:
+                if hi - lo == PMD:
+                    self.unmap_pmd(mm, lo >> 21)
+                    continue
+                self.split_huge_pmd(mm, lo >> 21)     # zapped in part: its PTEs go below
             munlock = []
             for addr in range(lo, hi, PAGE):
                 pte = mm.ptes.pop(addr, None)
@@ -1457,13 +1495,6 @@ class Model:
             mm.vmas.remove(v)
             self.remove_vma(v)
 
-    @staticmethod
-    def splits_huge(mm, addr, length):
-        """Would unmapping [addr, addr + length) cover a huge PMD in part (and split it)?"""
-        end = addr + length
-        return any(addr < (k + 1) * PMD and end > k * PMD and not (addr <= k * PMD and end >= (k + 1) * PMD)
-                   for k in mm.huge)
-
     def range_mapped(self, mm, start, end):
         addr = start
         for v in mm.vmas:
@@ -1494,13 +1525,123 @@ class Model:
         if not self.try_charge(mm.owner.group, PTRS, reclaim=False):
             return False
         self.frames += PTRS
+        self.nr_compound += 1
         page = Page("anon")
         page.nr = PTRS
-        self.commit(page, mm.owner.group, cache=False)
         page.maps.append((mm, addr & ~(PMD - 1)))
+        self.commit(page, mm.owner.group, cache=False)
         self.lru_cache_add(page)
         mm.huge[addr >> 21] = Pte(page, True)
         return True
+
+    def unmap_pmd(self, mm, key):
+        """zap_huge_pmd(): the huge PMD goes, page_remove_rmap() of the compound page: with its
+        last PMD its rss_huge goes, and if some frames, not all, are still mapped by PTEs, it
+        is queued for a deferred split."""
+        page = mm.huge.pop(key).page
+        self.pmd_unmapped(page, mm, key)
+        if not page.maps and page.frames and 0 < sum(1 for f in page.frames if not f.maps) < PTRS:
+            self.deferred_split(page)
+        self.maybe_free(page)
+
+    @staticmethod
+    def pmd_unmapped(page, mm, key):
+        """The PMD mapping of ``mm`` at table ``key`` goes; the last one takes rss_huge along
+        (compound_mapcount_update())."""
+        page.maps.remove((mm, key << 21))
+        if not page.maps and page.memcg is not None:
+            page.memcg.stat["rss_huge"] -= PTRS
+
+    def split_huge_pmd(self, mm, key):
+        """__split_huge_pmd_locked(), 6.1: the huge PMD of table ``key`` becomes 512 PTEs mapping
+        the frames of the same huge page, as writable and as young as the PMD was; the page
+        stays whole, and charged whole."""
+        huge = mm.huge.pop(key, None)
+        if huge is None:
+            return
+        page = huge.page
+        if page.frames is None:
+            page.frames = [Page("anon") for _ in range(PTRS)]
+            for f in page.frames:
+                f.compound = page
+        for i, f in enumerate(page.frames):
+            addr = (key << 21) + i * PAGE
+            f.maps.append((mm, addr))
+            mm.ptes[addr] = Pte(f, huge.write, young=huge.young)
+        self.pmd_unmapped(page, mm, key)
+
+    def deferred_split(self, page):
+        """deferred_split_huge_page(): queued once, at the tail."""
+        if page not in self.split_queue:
+            self.split_queue.append(page)
+
+    def split_huge_page(self, page):
+        """split_huge_page(), 6.1, the caller holding a reference: every PMD still mapping the
+        page is split; then, if nothing but its PTEs holds it (can_split_folio()), the 512
+        frames become pages of their own (__split_huge_page()): each charged to the head's
+        group with its flags; the head keeps its place on its LRU list and the mapped frames
+        follow it in order (from the reclaim end: head, frame 1, 2, ...); an unmapped frame
+        is freed, its charge with it, and so is the head once the caller's reference goes.
+        False when it could not be split."""
+        for mm, haddr in list(page.maps):
+            self.split_huge_pmd(mm, haddr >> 21)
+        if page.pins or page.isolated or page.batched:
+            return False
+        if page in self.split_queue:
+            self.split_queue.remove(page)
+        self.nr_compound -= 1
+        frames, lst = page.frames, page.lru
+        for f in frames:
+            f.compound = None
+            f.memcg, f.cache = page.memcg, page.cache
+            f.active, f.referenced, f.mlocked = page.active, page.referenced, page.mlocked
+        page.freed = True                       # it lives on as frame 0
+        if lst is not None:
+            at = lst.index(page)
+            lst[at] = frames[0]
+            frames[0].lru, page.lru = lst, None
+            for f in frames[1:]:
+                if f.maps:
+                    at += 1
+                    lst.insert(at, f)
+                    f.lru = lst
+        else:
+            for f in frames[1:]:
+                if f.maps:
+                    self.lru_add(f)
+        for f in frames:
+            self.maybe_free(f)
+        return True
+
+    def split_huge_pages_of_table(self, mm, start, end):
+        """split_huge_pages_of_table(): a walker older than THP (mlock, the RFD's walk) splits
+        the huge PMD of the table, then every huge page a PTE in [start, end) maps."""
+        if not self.nr_compound:
+            return
+        self.split_huge_pmd(mm, start >> 21)
+        for addr in range(start, end, PAGE):
+            pte = mm.ptes.get(addr)
+            if pte is not None and pte.page is not None and pte.page.compound is not None:
+                self.split_huge_page(pte.page.compound)
+
+    def deferred_split_scan(self, g, priority):
+        """deferred_split_scan() as do_shrink_slab() runs it for ``g`` at ``priority``: of the
+        queued pages charged to g (freeable), scan (freeable >> priority) * 4 / 2, at most
+        twice freeable, 128 at a time while at least 128 or all of freeable are left; each
+        taken is split, those that cannot be go back to the head of the queue.  What the
+        splits free counts in no reclaim total."""
+        freeable = sum(1 for p in self.split_queue if p.memcg is g)
+        total = min((freeable >> priority) * 4 // 2, freeable * 2)
+        while freeable and (total >= 128 or total >= freeable):
+            n = min(total, 128)
+            total -= n
+            taken = [p for p in self.split_queue if p.memcg is g][:n]
+            if not taken:
+                return
+            for p in taken:
+                self.split_queue.remove(p)
+            back = [p for p in taken if not self.split_huge_page(p)]
+            self.split_queue[:0] = back
 
     def new_anon_page(self, mm, v):
         page = self.alloc("anon")
@@ -1544,10 +1685,12 @@ class Model:
             return False
         huge = mm.huge.get(addr >> 21)
         if huge is not None:
-            if not write or huge.write or len(huge.page.maps) == 1:
-                huge.write = huge.write or write        # do_huge_pmd_wp_page(): reused
+            # do_huge_pmd_wp_page(), 6.1: reused while nothing else holds any of it
+            if not write or huge.write or self.page_count(huge.page) == 1:
+                huge.write = huge.write or write
+                huge.young = True
                 return True
-            raise NotModelled("COW of a huge page (a split)")
+            self.split_huge_pmd(mm, addr >> 21)     # else this PMD is split: 4 KiB COW below
         if self.thp_suitable(mm, v, addr, write) and self.do_huge_pmd_anonymous_page(mm, addr):
             return True
         while True:
@@ -1564,25 +1707,28 @@ class Model:
                 pte.young = True                # the access sets the accessed bit
                 return True
             old = pte.page
-            # wp_can_reuse_anon_folio(), 6.1: not while a swap PTE holds its swap-cache slot
-            if v.shared or (old is not None and old.kind == "anon" and len(old.maps) == 1
-                            and not self.swapped(old)):
+            held = old.compound or old if old is not None else None
+            # wp_can_reuse_anon_folio(), 6.1: not while a swap PTE holds its swap-cache slot; a
+            # frame of a huge page only while nothing else holds any of the huge page
+            if v.shared or (old is not None and old.kind == "anon"
+                            and (self.page_count(held) == 1 if old.compound is not None
+                                 else len(old.maps) == 1 and not self.swapped(old))):
                 pte.write = pte.young = True    # wp_page_reuse(): pte_mkyoung()
                 return True
-            if old is not None:
-                old.pins += 1           # do_wp_page() holds the old page across the charge
+            if held is not None:
+                held.pins += 1          # do_wp_page() holds the old page across the charge
             new = self.new_anon_page(mm, v)     # copy on write
             if new is None or mm.ptes.get(addr) is not pte:
                 if new is not None:
                     self.maybe_free(new)        # reclaim unmapped the old page meanwhile
-                if old is not None:
-                    self.unpin(old)
+                if held is not None:
+                    self.unpin(held)
                 return False if new is None else None
             if old is not None:
                 self.unmap_page(old, mm, addr)
             self.install_anon(mm, v, addr, new)
-            if old is not None:
-                self.unpin(old)
+            if held is not None:
+                self.unpin(held)
             return True
         if v.file is None:
             if not write:
@@ -1649,8 +1795,10 @@ class Model:
                 if not self.fault(mm, v, a, not v.shared):
                     failed = err(errno.ENOMEM)
                     break
+                self.split_huge_pages_of_table(mm, a, a + PAGE)    # 4 KiB mlocked pages
                 pte = mm.ptes.get(a)
-                if pte is not None and pte.page is not None:
+                # mlock_pte_range(), 6.1: a frame of a huge page is not mlocked
+                if pte is not None and pte.page is not None and pte.page.compound is None:
                     self.mlock_page(pte.page)
             if failed:
                 break
@@ -1709,22 +1857,23 @@ class Model:
         res.oom_victims += ctx.victims[:MAX_VICTIMS]
 
     def isolate_targets(self, ctx):
-        """The seed's walk: every present anon page mapped once in a private VMA, isolated."""
+        """The seed's walk: every present anon page mapped once in a private VMA, isolated; each
+        huge page it meets split first (one that cannot be stays, and is skipped)."""
         mm = ctx.mm
         if mm is None:
             return None
-        if mm.huge:
-            raise NotModelled("the RFD's walk splits huge PMDs")
         for v in list(mm.vmas):
             if v.shared:
                 continue
             for lo, hi in chunks(v.start, v.end):
                 if lo >> 21 not in mm.tables:
                     continue
+                self.split_huge_pages_of_table(mm, lo, hi)     # 4 KiB pages, as the RFD knows
                 for addr in range(lo, hi, PAGE):
                     pte = mm.ptes.get(addr)
                     page = pte.page if pte else None
-                    if page is not None and page.kind == "anon" and len(page.maps) <= 1:
+                    if (page is not None and page.kind == "anon" and page.compound is None
+                            and len(page.maps) <= 1):
                         if self.isolate(page):
                             ctx.isolated.append(page)
                             ctx.nr_isolated += 1
@@ -2138,8 +2287,8 @@ class Model:
             page = v.file.slots.get(v.pgoff + (addr - v.start) // PAGE)
             if moving and page is not None and page.maps:
                 return None
-        if page is None or page.memcg is not ctx.frm:
-            return None
+        if page is None or (page.compound or page).memcg is not ctx.frm:
+            return None         # a frame of a huge page is charged as the huge page
         return page
 
     def do_precharge(self, ctx, count):
@@ -2264,8 +2413,8 @@ class Model:
                             ctx.to.stat["swap"] += 1
                             ctx.precharge -= 1
                             ctx.moved_swap += 1
-                        elif target is not None:
-                            batch.append(target)
+                        elif target is not None and target.compound is None:
+                            batch.append(target)    # part of a split PMD stays with its head
                         addr += PAGE
                     if batch:
                         self.mc_move_pages(ctx, batch)

@@ -14,8 +14,9 @@ the task's charges in a third group, or refused by a later subsystem.
 Each run draws its machine (``VARIANTS``): 4 KiB pages only; swap (1024 slots:
 reclaim swaps anon pages out, a touch swaps them in, ``swap_move_refault``
 swaps a whole group out, moves its task and faults everything back) with page
-tables charged as kmem; or transparent huge pages, where the rules that would
-split one stay out.
+tables charged as kmem; or transparent huge pages, split by fork's COW, partial
+munmaps, mlock and the RFD's walks (``huge_split`` splits one and then reclaims
+its group down to the deferred split, or moves its task under upstream).
 Every machine has two CPUs (``CPUS``): tasks are placed round-robin within
 their cpuset (cpuset.cpus writes move them), each CPU charges through its own
 stock and LRU add batch, and ``move_forking`` forks a task on the other CPU in
@@ -66,13 +67,15 @@ KOBJS = st.sampled_from([6, 0, 1])
 CPUS = 2
 CPUSETS = {"0": {0}, "1": {1}, "0-1": {0, 1}, "": set()}     # cpuset.cpus as written, as a set
 SWAPPINESS = st.sampled_from([200, 0, 1, 100, 60, 150])
+PMD_PAGES = 512                 # the pages of a huge page
 # The machines a run drives, (swap, kmem, thp): 4 KiB pages only, as the model's first rules
 # had them; a swap device of 1024 slots with page tables charged as kernel memory (the model
-# does not swap shmem: that run maps none); or transparent huge pages "always", where the
-# rules that would split a huge page (fork, mlock, a partial munmap, the RFD policies' walks,
-# interference inside a move) stay out: the model does not split
+# does not swap shmem: that run maps none); or transparent huge pages "always" (the moves
+# under the policies of THP_POLICIES only)
 VARIANTS = {"4k": ("0", False, "never"), "swap": ("4M", True, "never"), "thp": ("0", False, "always")}
-NO_SPLIT = ("none", "upstream")     # the policies whose walk never splits a huge PMD
+# the policies a thp run moves under: lazy's WRONG_CHARGE pages make reclaim scan the anon lists,
+# and the model does not reclaim (split at reclaim) huge pages; the seed's rollback is left out too
+THP_POLICIES = ("none", "upstream", "reserve", "half")
 
 
 def event(text):
@@ -394,7 +397,7 @@ class MemcgMachine(RuleBasedStateMachine):
                 self.faulting(f"refault {t.pid} {v.start:#x}", lambda: self.m.touch(t.pid, v.start, v.end - v.start, write),
                               lambda: self.model.touch(t.pid, v.start, v.end - v.start, write))
 
-    @precondition(lambda self: self.tasks() and len(self.tasks()) < MAX_TASKS and not self.model.thp)
+    @precondition(lambda self: self.tasks() and len(self.tasks()) < MAX_TASKS)
     @rule(task=SEL, adj=ADJ)
     def fork(self, task, adj):
         t = self.pick_task(task)
@@ -463,7 +466,7 @@ class MemcgMachine(RuleBasedStateMachine):
         self.faulting(f"touch {t.pid} {addr:#x}+{size}", lambda: self.m.touch(t.pid, addr, size, write),
                       lambda: self.model.touch(t.pid, addr, size, write))
 
-    @precondition(lambda self: self.tasks() and not self.model.thp)
+    @precondition(lambda self: self.tasks())
     @rule(task=SEL, vma=SEL, lo=SEL, hi=SEL)
     def mlock(self, task, vma, lo, hi):
         t = self.pick_task(task)
@@ -482,10 +485,55 @@ class MemcgMachine(RuleBasedStateMachine):
         if v is None:
             return
         addr, size = range_of(v, lo, hi)
-        if self.model.splits_huge(t.mm, addr, size):
-            return
         self.both(f"munmap {t.pid} {addr:#x}+{size}", lambda: self.m.munmap(t.pid, addr, size),
                   lambda: self.model.munmap(t.pid, addr, size))
+
+    @precondition(lambda self: self.tasks() and self.model.thp)
+    @rule(task=SEL, how=st.sampled_from(["fork", "munmap", "mlock"]), then=st.sampled_from(["reclaim", "move", "none"]),
+          a=st.integers(0, PMD_PAGES - 1), b=st.integers(0, PMD_PAGES - 1), which=SEL, mask=st.sampled_from([1, 3]))
+    def huge_split(self, task, how, then, a, b, which, mask):
+        """A task writes 4 MiB (a huge page at least, where its group has the room) and the huge
+        page is split: ``fork``: a child writes page ``a`` of it (its PMD splits, a 4 KiB copy),
+        then the parent writes page ``b`` (its PMD is not reused: the child's PTEs hold the huge
+        page); ``munmap``: page ``a`` is unmapped (the frame queued for a deferred split);
+        ``mlock``: page ``a`` is mlocked (split_huge_page() at once).  Then ``reclaim``: the
+        task's group is reclaimed down to priority 0 (deferred_split_scan() frees the frames
+        no PTE maps); or ``move``: the task moves under upstream with ``mask`` to a group
+        without a limit (part of a split PMD stays with its head)."""
+        t = self.pick_task(task)
+        if len(t.mm.vmas) >= MAX_VMAS:
+            return
+        pages = 2 * PMD_PAGES
+        r1, r2 = self.both(f"huge_split: mmap {t.pid}", lambda: self.m.mmap(t.pid, pages * PAGE),
+                           lambda: self.model.mmap(t.pid, pages * PAGE, "anon"))
+        assert r1 == r2
+        self.faulting(f"huge_split: touch {t.pid}", lambda: self.m.touch(t.pid, r1, pages * PAGE, True),
+                      lambda: self.model.touch(t.pid, r1, pages * PAGE, True))
+        huge = (r1 + PMD_PAGES * PAGE - 1) & ~(PMD_PAGES * PAGE - 1)
+        if t.dead:
+            return
+        if how == "fork" and len(self.tasks()) < MAX_TASKS:
+            c, _ = self.both(f"fork {t.pid}", lambda: self.m.fork(t.pid), lambda: self.model.fork(t.pid))
+            for pid, page in ((c, a), (t.pid, b)):
+                if pid is not None and not self.model.tasks[pid].dead:
+                    self.faulting(f"huge_split: write {pid}", lambda: self.m.touch(pid, huge + page * PAGE, PAGE, True),
+                                  lambda: self.model.touch(pid, huge + page * PAGE, PAGE, True))
+        elif how == "munmap":
+            self.both(f"huge_split: munmap {t.pid}", lambda: self.m.munmap(t.pid, huge + a * PAGE, PAGE),
+                      lambda: self.model.munmap(t.pid, huge + a * PAGE, PAGE))
+        elif how == "mlock":
+            self.faulting(f"huge_split: mlock {t.pid}", lambda: self.m.mlock(t.pid, huge + a * PAGE, PAGE),
+                          lambda: self.model.mlock(t.pid, huge + a * PAGE, PAGE))
+        if t.dead:
+            return
+        if then == "reclaim":
+            self.reclaim(ALL_PATHS.index(t.group.path), 1 << 12)
+        elif then == "move":
+            path = self.pick_dst(t, which)
+            if path in self.model.groups:       # with room for what the walk counts
+                self.move_charge(ALL_PATHS.index(path), mask)
+                self.set_limit(ALL_PATHS.index(path), None)
+            self.do_move(t.pid, path, "upstream", [])
 
     @precondition(lambda self: self.tasks())
     @rule(task=SEL, file=st.integers(0, len(FILES) - 1), pages=st.sampled_from([1, 5, 33, 100]),
@@ -551,12 +599,12 @@ class MemcgMachine(RuleBasedStateMachine):
         [(("putback", 0), "src"), (("putback", 0), "dst")],
     ]
 
-    @precondition(lambda self: self.tasks() and not self.model.thp)
+    @precondition(lambda self: self.tasks())
     @rule(task=SEL, which=SEL, policy=POLICY, recipe=st.sampled_from(range(len(RECIPES))), sel=SEL)
     def move_squeezed(self, task, which, policy, recipe, sel):
         t = self.pick_mover(task)
         actions = [(when, ("squeeze", role, sel)) for when, role in self.RECIPES[recipe]]
-        self.do_move(t.pid, self.pick_dst(t, which), policy, actions)
+        self.do_move(t.pid, self.pick_dst(t, which), self.unsplitting(policy), actions)
 
     @precondition(lambda self: self.tasks() and not self.model.thp)
     @rule(task=SEL, which=SEL, policy=POLICY, sel=SEL)
@@ -597,7 +645,7 @@ class MemcgMachine(RuleBasedStateMachine):
 
     ROOM = st.one_of(st.none(), st.integers(-1, 3), st.sampled_from([8, 40, 600]))
 
-    @precondition(lambda self: self.tasks() and not self.model.thp)
+    @precondition(lambda self: self.tasks())
     @rule(task=SEL, which=SEL, policy=POLICY, recipe=st.sampled_from(range(len(RECIPES))), sel=SEL,
           dst_room=ROOM, src_room=ROOM)
     def move_tight(self, task, which, policy, recipe, sel, dst_room, src_room):
@@ -612,11 +660,11 @@ class MemcgMachine(RuleBasedStateMachine):
             if g is not None and g.parent is not None and room is not None:
                 self.set_limit(ALL_PATHS.index(g.path), max(0, g.usage + room * PAGE))
         actions = [(when, ("squeeze", role, sel)) for when, role in self.RECIPES[recipe]]
-        self.do_move(t.pid, path, policy, actions)
+        self.do_move(t.pid, path, self.unsplitting(policy), actions)
 
     def unsplitting(self, policy):
-        """``policy``, or upstream where huge pages are about: the RFD's walks split them."""
-        return "upstream" if self.model.thp and policy not in NO_SPLIT else policy
+        """``policy``, or upstream in a thp run where ``policy`` is not one of THP_POLICIES."""
+        return "upstream" if self.model.thp and policy not in THP_POLICIES else policy
 
     def pick_dst(self, t, which):
         """Mostly another existing group than the task's; now and then its own, or one that is
@@ -652,12 +700,12 @@ class MemcgMachine(RuleBasedStateMachine):
         if not t.dead:
             self.do_move(t.pid, self.pick_dst(t, then), self.unsplitting(policy), [])
 
-    @precondition(lambda self: self.tasks() and not self.model.thp)
+    @precondition(lambda self: self.tasks())
     @rule(task=SEL, which=SEL, policy=POLICY,
           actions=st.lists(st.tuples(WHEN, ACTION), min_size=1, max_size=3))
     def move_interfered(self, task, which, policy, actions):
         t = self.pick_mover(task)
-        self.do_move(t.pid, self.pick_dst(t, which), policy, actions)
+        self.do_move(t.pid, self.pick_dst(t, which), self.unsplitting(policy), actions)
 
     def do_move(self, pid, path, policy, actions):
         m, md = self.m, self.model
@@ -665,7 +713,8 @@ class MemcgMachine(RuleBasedStateMachine):
         src = md.tasks[pid].group.path if pid in md.tasks else None
         self.hook = {"gen": None, "pending": None, "n": 0, "actions": list(actions), "seen": {},
                      "mover": pid, "src": src, "dst": path, "policy": policy, "walked": 0,
-                     "failure": None, "acted": False, "info": None, "forks": []}
+                     "failure": None, "acted": False, "info": None, "forks": [],
+                     "huge": md.nr_compound}
         e2 = None
         self.hook["gen"] = md.move(pid, path, policy)
         _, e1 = outcome(m.move, pid, path, policy=policy)
@@ -859,7 +908,8 @@ class MemcgMachine(RuleBasedStateMachine):
             # reclaim in the move would swap some out)
             gained = after[la.dst][1] - before[la.dst][1]
             assert gained == la.pages_moved, f"half: {la.dst!r} gained {gained} pages, moved {la.pages_moved}"
-            assert sum(a[1] for a in after.values()) == sum(b[1] for p, b in before.items() if p in after)
+            if hook["huge"] == self.model.nr_compound:     # a huge page its walk split freed what no PTE mapped
+                assert sum(a[1] for a in after.values()) == sum(b[1] for p, b in before.items() if p in after)
 
     @invariant()
     def matches_the_model(self):
@@ -881,7 +931,9 @@ class MemcgMachine(RuleBasedStateMachine):
         if self.m is not None:
             self.m.on_resched(None)
         try:
-            target(float(self.rare), label="rare move outcomes")
+            # not a thp run's: its big moves' many cond_resched()s would draw the search there
+            thp = self.model is not None and self.model.thp
+            target(0.0 if thp else float(self.rare), label="rare move outcomes")
         except Exception:      # replayed by hand: no search to steer
             pass
 

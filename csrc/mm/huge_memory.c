@@ -149,7 +149,10 @@ static void __split_huge_page(struct page *head)
 		if (!maps)
 			continue;	/* unmapped everywhere: freed below */
 		if (on_lru) {
-			list_add(&page->lru, &prev->lru);	/* the head's place, in order */
+			/* 6.1 puts tails 511..1 each just before the head (lru_add_page_tail());
+			 * 1..511 each before the last one put is the same order: from the
+			 * reclaim end, the head, then tails 1, 2, ... */
+			list_add_tail(&page->lru, &prev->lru);
 			mz->count[page_lru(page)]++;
 			SetPageFlag(page, PG_lru);
 			prev = page;
