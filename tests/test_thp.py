@@ -263,6 +263,25 @@ def test_shrink_page_list_splits_before_swapping(machine):
     assert int(m.read("A", "memory.memsw.usage_in_bytes")) == HPAGE
 
 
+def test___split_huge_page_puts_the_tails_after_the_head_in_lru_order(machine):
+    """__split_huge_page() (lru_add_page_tail(), 6.1): the frames of a huge page split on its LRU
+    list stay where it was, from the reclaim end the head, then tail 1, 2, ...: reclaim takes
+    the lowest addresses first (in the reverse order it would take the highest)."""
+    m, pid = thp_machine(machine, swap="64M")
+    addr = m.mmap(pid, "2M")
+    m.touch(pid, addr, "2M")
+    m.mlock(pid, addr + HPAGE - PAGE, PAGE)         # split in place; the last frame is locked
+    assert stat(m, "A")["rss_huge"] == 0
+    freed = m.reclaim("A", 32 * PAGE) // PAGE
+    swapped = []
+    for i in range(HPAGE // PAGE - 1):
+        before = stat(m, "A")["pgmajfault"]
+        m.touch(pid, addr + i * PAGE, 1, False)
+        if stat(m, "A")["pgmajfault"] != before:
+            swapped.append(i)
+    assert len(swapped) == freed >= 32 and max(swapped) < 128
+
+
 def test_scenario_vm_thp_and_madvise_are_honoured():
     def scenario(thp, **anon):
         return {"name": "t", "vm": {"mem_mb": 256, "thp": thp}, "emu": {"policy": "none", "image": "empty"}, "steps": [
