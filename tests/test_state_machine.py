@@ -210,12 +210,16 @@ class MemcgMachine(RuleBasedStateMachine):
                 b_mask=st.sampled_from([0, 1, 2, 3, 3]), size=SIZES, adj=ADJ,
                 helper_a=st.sampled_from([0, 8, 40, 300, 600]), helper_b=st.sampled_from([0, 8, 40, 300, 600]),
                 variant=st.sampled_from(sorted(VARIANTS)), kobj_pages=KOBJS,
-                swappiness=st.sampled_from([60, 0, 200, 100]))
+                swappiness=st.sampled_from([60, 0, 200, 100]),
+                split=st.tuples(st.sampled_from(["munmap", "fork", "mlock"]), st.sampled_from(["reclaim", "move"]),
+                                st.integers(0, PMD_PAGES - 1), st.integers(0, PMD_PAGES - 1)))
     def setup(self, groups, a_limit, b_limit, b_mask, size, adj, helper_a, helper_b, variant, kobj_pages,
-              swappiness):
+              swappiness, split):
         """The machine of ``variant`` with vm.swappiness ``swappiness`` (the root's, which the
         groups take); A and B (and maybe more), their limits, B's move_charge_at_immigrate, one
-        task in A running a program with ``kobj_pages`` of kernel objects and some anon memory."""
+        task in A running a program with ``kobj_pages`` of kernel objects and some anon memory.
+        A thp run starts with a task in the root whose huge page ``huge_split`` splits as
+        ``split`` says (how, then, a, b)."""
         self.make(variant)
         self.swappiness(0, swappiness)
         for path in ["A", "B"] + groups:
@@ -235,6 +239,9 @@ class MemcgMachine(RuleBasedStateMachine):
             self.spawn(which, -1000)
             if pages:
                 self.mmap(len(self.tasks()) - 1, "anon", pages, 0, False)
+        if variant == "thp":
+            self.spawn(0, -1000)
+            self.huge_split(len(self.tasks()) - 1, *split, which=0, mask=3)
 
     # ---- the cgroup tree and its files ----
     @rule(which=st.integers(0, len(PATHS) - 1))
@@ -719,12 +726,6 @@ class MemcgMachine(RuleBasedStateMachine):
         self.hook["gen"] = md.move(pid, path, policy)
         _, e1 = outcome(m.move, pid, path, policy=policy)
         hook, self.hook = self.hook, None
-        for work, parent in hook["forks"]:     # the move let go of cgroup_mutex: each fork goes on
-            r1, r2 = self.both(f"fork {parent} on CPU {CPUS - 1} after the move", work.join,
-                               lambda: self.model.fork(parent))
-            assert r1 == r2
-            if r1 is not None:
-                self.adjust(r1, -1000)
         if hook["failure"] is not None:
             raise hook["failure"]
         try:                                # the model's move must end where the emulator's did
@@ -735,6 +736,12 @@ class MemcgMachine(RuleBasedStateMachine):
             pass
         except (OSError, HookAbort) as e:
             e2 = e
+        for work, parent in hook["forks"]:     # the move let go of cgroup_mutex: each fork goes on
+            r1, r2 = self.both(f"fork {parent} on CPU {CPUS - 1} after the move", work.join,
+                               lambda: self.model.fork(parent))
+            assert r1 == r2
+            if r1 is not None:
+                self.adjust(r1, -1000)
         same_error(e1, e2, f"move {pid}->{path!r} under {policy}")
         la, lm = m.last_attach, md.last_attach
         event(f"move {policy}: {type(e1).__name__ if e1 else (la.outcome if la else '-')}"
