@@ -32,8 +32,10 @@ import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MUTANTS = os.path.join(ROOT, "tools", "mutants.toml")
-STATE_MACHINE_FILE = "tests/test_state_machine.py"
-STATE_MACHINE = [STATE_MACHINE_FILE + "::TestMemcgStateMachine"]
+STATE_MACHINE = ["tests/test_state_machine.py::TestMemcgStateMachine"]
+# the whole suite as `python -m pytest` runs it (tests/conftest.py puts the state machine's
+# long search after the example tests)
+SUITE = ["tests"]
 
 
 def load(path=MUTANTS):
@@ -115,12 +117,6 @@ def run_tests(root, args, timeout):
     return True, dt, detail
 
 
-def suite(root):
-    """The whole suite as ``python -m pytest`` runs it (tests/conftest.py puts the state
-    machine's long search after the example tests)."""
-    return ["tests"]
-
-
 def cell(killed, seconds):
     wall, cpu = seconds
     took = f"{wall:.0f} s" + (f" (cpu {cpu:.0f} s)" if cpu is not None else "")
@@ -175,7 +171,7 @@ def run_one(mu, base, opts):
         if opts.sm_only:
             whole, wkilled = "not run", True
         else:
-            wkilled, wdt, wdetail = run_tests(tmp, suite(tmp), opts.timeout)
+            wkilled, wdt, wdetail = run_tests(tmp, SUITE, opts.timeout)
             whole = cell(wkilled, wdt)
             detail = detail or wdetail
         row = f"| {mu['name']} | {sm} | {whole} |"
