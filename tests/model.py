@@ -283,6 +283,7 @@ class MoveCtx:
         self.task, self.frm, self.to = task, frm, to
         self.mm = task.mm
         self.isolated, self.moved = [], []
+        self.counted = set()       # seed: the moved pages nr_moved counts (ids)
         self.nr_isolated = self.nr_moved = self.nr_leaked = self.nr_skipped = 0
         self.precharge = self.moved_charge = 0
         self.moved_swap = self.swap_settled = 0
@@ -2047,6 +2048,7 @@ class Model:
                 del ctx.isolated[:n]
                 ctx.moved += pages
                 moved = self.move_batch(pages, old, ctx.to)
+                ctx.counted.update(id(p) for p in pages if p.memcg is ctx.to)
                 self.res_uncharge(old, moved)
                 if moved < n:
                     self.res_uncharge(ctx.to, n - moved)
@@ -2061,6 +2063,7 @@ class Model:
                 if ret < 0:
                     return err(errno.ENOMEM, "destination full")
                 if ret == 0 and was is not ctx.to:      # recharged in place is no move
+                    ctx.counted.add(id(page))
                     ctx.nr_moved += 1
         return None
 
@@ -2072,7 +2075,7 @@ class Model:
             if cur is ctx.frm:
                 continue
             ret = self.recharge_private(page, ctx.frm, ctx)
-            if ret == 0 and cur is not None:
+            if ret == 0 and id(page) in ctx.counted:    # not a page charged to ctx.to before
                 ctx.nr_moved -= 1
             if ret >= 0:
                 continue

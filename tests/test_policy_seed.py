@@ -134,6 +134,33 @@ def test_rollback_case_a_leaks_exactly_what_the_full_old_group_cannot_take(m):
     m.check()
 
 
+def test_rollback_does_not_uncount_pages_already_charged_to_the_new_group(m):
+    """X's first 2M were charged in B (X left B under policy none), its next 2M in A.  The
+    seed recharges B's pages in place (no move: not counted), then the hook raises: the
+    rollback charges them to A as the patch does, and pages_moved stays 0 (it wrapped to
+    2^64-512 when the rollback uncounted them)."""
+    x = m.spawn("B")
+    addr = m.mmap(x, "4M")
+    m.touch(x, addr, "2M")
+    m.move(x, "A", policy="none")
+    m.touch(x, addr + 2 * MiB, "2M")
+    m.drain()
+    seen = []
+
+    def hook(info):
+        if info.phase == "move":
+            seen.append(info.pages)
+            if len(seen) == 2:
+                raise RuntimeError("stop")
+    m.on_resched(hook)
+    with pytest.raises(RuntimeError):
+        m.move(x, "B")
+    assert seen == [0, 0]
+    assert m.last_attach.pages_moved == 0 and m.last_attach.pages_leaked == 0
+    assert (usage(m, "A"), usage(m, "B")) == (4 * MiB, 0)
+    m.check()
+
+
 def test_rollback_case_b_attach_rollback_returns_the_charges(m):
     x, child, movable, charged = mixed_task(m)
     m.drain()                       # every page on its list, where the RFD's walk finds it

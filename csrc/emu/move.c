@@ -83,6 +83,7 @@ int emu_move_end(struct move_ctx *ctx)
 	if (ctx->mm)
 		mmput(ctx->mm);
 	trace_event(EMU_TRACE_MOVE, 'E', ctx->to->id, ctx->nr_moved, ctx->nr_leaked, ctx->oom.nr);
+	free(ctx->counted);
 	free(ctx);
 	EMU_RETURN(0);
 }

@@ -1216,6 +1216,8 @@ int mem_cgroup_recharge_move(struct move_ctx *ctx)
 {
 	struct page *pages[PTRS_PER_TABLE];
 
+	if (!ctx->counted && !(ctx->counted = calloc(ctx->nr_isolated + 1, 1)))
+		return emu_set_error(-ENOMEM, "no memory for the move's bookkeeping");
 	while (!list_empty(&ctx->isolated)) {
 		struct mem_cgroup *old, *over;
 		unsigned long n, moved, i;
@@ -1231,6 +1233,8 @@ int mem_cgroup_recharge_move(struct move_ctx *ctx)
 			for (i = 0; i < n; i++)
 				list_move_tail(&pages[i]->lru, &ctx->moved);
 			moved = mem_cgroup_move_account_batch(pages, n, old, ctx->to);
+			for (i = 0; i < n; i++)
+				ctx->counted[ctx->nr_listed++] = page_memcg(pages[i]) == ctx->to;
 			mem_cgroup_cancel_charge(old, moved);
 			if (moved < n)
 				mem_cgroup_cancel_charge(ctx->to, n - moved);
@@ -1245,10 +1249,13 @@ int mem_cgroup_recharge_move(struct move_ctx *ctx)
 
 			list_move_tail(&page->lru, &ctx->moved);	/* here this page is the target of rollback */
 			ret = mem_cgroup_recharge_private(page, ctx->to, ctx);
+			ctx->nr_listed++;
 			if (ret < 0)
 				return ret;
-			if (!ret && was != ctx->to)	/* recharged in place is no move */
+			if (!ret && was != ctx->to) {	/* recharged in place is no move */
+				ctx->counted[ctx->nr_listed - 1] = 1;
 				ctx->nr_moved++;
+			}
 		}
 	}
 	return 0;
@@ -1273,7 +1280,8 @@ int mem_cgroup_recharge_rollback(struct move_ctx *ctx)
 		if (cur == ctx->from)
 			continue;
 		ret = mem_cgroup_recharge_private(page, ctx->from, ctx);
-		if (ret == 0 && cur)	/* it had moved (the page whose charge failed had not) */
+		/* it had moved (not the page whose charge failed, nor one charged to ctx->to before) */
+		if (ret == 0 && ctx->counted[n - 1])
 			ctx->nr_moved--;
 		if (ret == -EDEADLK)
 			return ret;	/* hung: the rollback goes no further */

@@ -445,6 +445,9 @@ struct move_ctx {
 	struct list_head moved;			/* targets whose charge has moved */
 	struct list_head node;			/* on machine->moves */
 	unsigned long nr_isolated, nr_moved, nr_leaked, nr_skipped;
+	/* seed: which pages of ctx->moved, by position, nr_moved counts (a rollback uncounts them) */
+	unsigned char *counted;
+	unsigned long nr_listed;
 	unsigned long precharge, moved_charge, moved_swap, swap_settled;
 	int move_type;				/* upstream: move_charge_at_immigrate bits */
 	int oom_cgroup_locked;			/* its OOM path takes cgroup_lock() (seed on 2.6.26) */
