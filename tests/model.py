@@ -42,8 +42,14 @@ CPUs (``cpus``): each task runs on one, placed round-robin within its cpuset at
 spawn and fork (``place``); what a task does runs on its CPU (``on_task_cpu``),
 everything else on CPU 0; each CPU has its own charge stock and LRU add batch.
 
-Scope (what the state machine drives): kernel profile 6.1, RAM never
-exhausted, no swap-out of shmem or of a huge page (``Model`` raises
+Kernels (``kernel``): 6.1, or 2.6.26 (the seed's base) without memory
+pressure: no hierarchy and no charge stock, an LRU add batch per list
+(inactive, active) that memory.stat counts at charge, new anon pages active,
+an anon page uncharged at its last unmap, force_empty and rmdir dropping a
+group's charges, and a page no group is charged for charged by its first
+mapping (``try_charge`` raises ``NotModelled`` where 2.6.26 would reclaim).
+
+Scope (what the state machine drives): RAM never exhausted, no swap-out of shmem or of a huge page (``Model`` raises
 ``NotModelled`` if a run would go there; the thp runs have no swap, so reclaim
 never scans an anon list there); moves run one at a time.  Moves are generators: they yield
 ``(phase, pages)`` at every cond_resched() point, so a test can run the
@@ -62,7 +68,7 @@ PTRS = 512                     # pages per PTE table: the natural cond_resched()
 RETRIES = 5                    # MEM_CGROUP_RECLAIM_RETRIES (force_empty)
 CHARGE_RETRIES = 16            # MAX_RECLAIM_RETRIES: the 6.1 charge path
 CHARGE_BATCH = 64              # MEMCG_CHARGE_BATCH
-PAGEVEC_SIZE = 15              # the LRU add batch (include/linux/pagevec.h, 6.1)
+PAGEVEC_SIZE = {"6.1": 15, "2.6.26": 14}    # the LRU add batch (include/linux/pagevec.h)
 COSTLY = 8                     # 1 << PAGE_ALLOC_COSTLY_ORDER
 SWAP_CLUSTER_MAX = 32
 DEF_PRIORITY = 12
@@ -72,6 +78,7 @@ MMAP_BASE = 0x7f0000000000
 MMAP_MIN_ADDR = 0x10000
 TASK_SIZE = 1 << 47
 MAX_VICTIMS = 16               # MOVE_MAX_VICTIMS
+DEADLOCK = -2                  # recharge_private(): the charge's OOM path deadlocked (2.6.26)
 ANON_LRU, ACTIVE_ANON, FILE_LRU, ACTIVE_FILE, UNEVICTABLE = (
     "inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable")
 EVICTABLE = (ANON_LRU, ACTIVE_ANON, FILE_LRU, ACTIVE_FILE)     # enum lru_list order
@@ -102,8 +109,9 @@ def err(code, what=""):
 class Group:
     """A memory cgroup: a res_counter, statistics and five LRU lists (index 0 = oldest)."""
 
-    def __init__(self, path, gid, parent):
+    def __init__(self, path, gid, parent, hierarchy=True):
         self.path, self.id, self.parent = path, gid, parent
+        self.res_parent = parent if hierarchy else None    # use_hierarchy: counters charge up
         self.children = {}
         self.limit = RES_MAX
         self.usage = self.max_usage = self.failcnt = 0
@@ -119,11 +127,12 @@ class Group:
         self.dead = False
 
     def chain(self):
-        """This group and its ancestors: the counters a charge goes through."""
+        """This group and the ancestors its charges reach (none without use_hierarchy): the
+        counters a charge goes through, the groups whose reclaim and OOM see its pages."""
         g = self
         while g is not None:
             yield g
-            g = g.parent
+            g = g.res_parent
 
     def under(self, other):
         return any(g is other for g in self.chain())
@@ -324,8 +333,10 @@ def on_task_cpu(op):
 
 
 class Model:
-    def __init__(self, ram_pages, swap_pages=0, kmem=False, thp=False, cpus=1):
+    def __init__(self, ram_pages, swap_pages=0, kmem=False, thp=False, cpus=1, kernel="6.1"):
         self.ram_pages = ram_pages
+        self.kernel = kernel
+        self.v2626 = kernel == "2.6.26"             # the seed's base kernel (see the module doc)
         self.swap_pages = swap_pages
         self.swap_free = max(swap_pages - 1, 0)     # slot 0 is the swap header
         self.kmem = kmem                            # page tables charged (6.1 kmem accounting)
@@ -341,7 +352,9 @@ class Model:
         self.files = {}                             # path -> File
         self.fail_next = {}                         # subsystem -> errno
         self.stocks = [(None, 0)] * cpus            # each CPU's charge stock: for which group, how much
-        self.lru_batches = [[] for _ in range(cpus)]    # each CPU's LRU add batch (6.1 cpu_fbatches.lru_add)
+        # each CPU's LRU add batches: 6.1 one (cpu_fbatches.lru_add), 2.6.26 lru_add_pvecs and
+        # lru_add_active_pvecs
+        self.lru_batches = [[[] for _ in range(2 if self.v2626 else 1)] for _ in range(cpus)]
         self.cpu = 0                                # the CPU the current call runs on
         self.next_cpu = 0                           # round-robin placement of new tasks
         self.current = 0                            # the task whose fault is charging
@@ -438,6 +451,8 @@ class Model:
         9. without ``oom``: fail; the charging task already chosen (after an OOM): fail;
            else the OOM killer (oom_kill) and retry with 16 fresh retries, unless it found
            nothing to kill (or, a second time, a victim still exiting): fail."""
+        if self.v2626:
+            return self.try_charge_2626(g, pages, reclaim, oom)
         batch = pages if g.parent is None else max(CHARGE_BATCH, pages)
         retries, drained, passed_oom, waited = CHARGE_RETRIES, False, False, False
         while True:
@@ -479,6 +494,25 @@ class Model:
                 waited = waited or victim < 0
             passed_oom, retries = True, CHARGE_RETRIES
 
+    def try_charge_2626(self, g, pages, reclaim, oom):
+        """mem_cgroup_charge_common(), 2.6.26: no stock; a charge that does not fit reclaims in
+        the group over its limit (modelled only where its lists hold nothing to scan: the
+        reclaim frees nothing after draining this CPU's LRU add batches) and is retried 5
+        times, then fails with the OOM killer armed (modelled only in a seed move, whose
+        caller deadlocks in it: ``oom`` False there)."""
+        for _ in range(RETRIES + 1):
+            over = self.res_charge(g, pages)
+            if over is None:
+                return True
+            if not reclaim:
+                return False
+            self.lru_add_drain()
+            if any(over.lru[n] for n in LRU_NAMES):
+                raise NotModelled("2.6.26 reclaim of a group with pages on its lists")
+        if oom:
+            raise NotModelled("2.6.26 OOM kill")
+        return False
+
     @staticmethod
     def page_stats(page):
         if page.cache:
@@ -509,6 +543,16 @@ class Model:
             return False
         self.commit(page, g, cache)
         return True
+
+    def uncharge_in_use(self, page):
+        """2.6.26: a page in use loses its charge (force_empty's drop, the last unmap) and
+        moves to the zone's list of uncharged pages."""
+        on = page.lru is not None
+        if on:
+            self.lru_del(page)
+        self.uncharge(page)
+        if on:
+            self.lru_add(page)
 
     def uncharge(self, page):
         g = page.memcg
@@ -588,24 +632,31 @@ class Model:
         page.lru = None
 
     def lru_cache_add(self, page):
-        """folio_add_lru(): a new page waits in this CPU's batch, with a reference and on no
-        list; the 15th, or a huge page, moves the batch onto the lists."""
+        """folio_add_lru(): a new page waits in this CPU's batch (2.6.26: the one of its
+        PG_active), with a reference and on no list; a full batch (15 pages, 2.6.26 14), or a
+        huge page, moves onto the lists."""
         page.batched = True
-        batch = self.lru_batches[self.cpu]
+        batch = self.lru_batches[self.cpu][int(page.active) if self.v2626 else 0]
         batch.append(page)
-        if len(batch) == PAGEVEC_SIZE or page.nr > 1:
-            self.lru_add_drain()
+        if len(batch) == PAGEVEC_SIZE[self.kernel] or page.nr > 1:
+            self.pagevec_lru_move(batch)
 
-    def lru_add_drain(self, cpu=None):
-        """lru_add_drain(): this CPU's batch (or ``cpu``'s) onto the lists in order, then its
-        references go."""
-        cpu = self.cpu if cpu is None else cpu
-        batch, self.lru_batches[cpu] = self.lru_batches[cpu], []
-        for page in batch:
+    def pagevec_lru_move(self, batch):
+        """__pagevec_lru_add(): a batch onto the lists in order, then its references go."""
+        pages, batch[:] = list(batch), []
+        for page in pages:
             page.batched = False
             self.lru_add(page)
-        for page in batch:
+        for page in pages:
             self.maybe_free(page)
+
+    def lru_add_drain(self, cpu=None):
+        """lru_add_drain(): this CPU's batches (or ``cpu``'s)."""
+        for batch in self.lru_batches[self.cpu if cpu is None else cpu]:
+            self.pagevec_lru_move(batch)
+
+    def batched_pages(self):
+        return (page for cpu in self.lru_batches for batch in cpu for page in batch)
 
     def lru_add_drain_all(self):
         """lru_add_drain_all(): every CPU's batch, CPU by CPU."""
@@ -662,6 +713,10 @@ class Model:
             page.memcg.stat["mapped_file"] -= 1
         if page.compound is not None and not page.maps:
             self.deferred_split(page.compound)
+        # page_remove_rmap(), 2.6.26: the last unmap uncharges an anon page, and a page-cache
+        # page its first mapping charged, whoever else holds it
+        if self.v2626 and not page.maps and page.memcg is not None and (page.kind == "anon" or not page.cache):
+            self.uncharge_in_use(page)
 
     # ---- reclaim ----
     def reclaim(self, over, pages, retries=16):
@@ -1196,7 +1251,7 @@ class Model:
         parent = self.group("/".join(parts[:-1]))
         if parts[-1] in parent.children:
             raise err(errno.EEXIST)
-        g = Group("/".join(parts), len(self.all_groups), parent)
+        g = Group("/".join(parts), len(self.all_groups), parent, hierarchy=not self.v2626)
         g.cpus = parent.cpus
         parent.children[parts[-1]] = g
         self.groups[g.path] = g
@@ -1209,6 +1264,8 @@ class Model:
         parent = g.parent
         self.drain_stock(g)                     # mem_cgroup_css_offline()
         self.lru_add_drain_all()
+        if self.v2626:
+            self.drop_charges(g)
         while g.usage > g.kmem * PAGE:          # 6.1 reparents every page, newest first
             lst = next((g.lru[n] for n in LRU_NAMES if g.lru[n]), None)
             if lst is None:
@@ -1226,9 +1283,13 @@ class Model:
         del self.groups[g.path]
 
     def write_limit(self, g, value):
-        """value: bytes, or None for -1; 6.1 rounds down to a page; reclaim while it helps."""
+        """value: bytes, or None for -1; 6.1 rounds down to a page; reclaim while it helps.
+        2.6.26 (res_counter_write()) rounds up, and takes a limit below usage as it is."""
         if g.parent is None:
             raise err(errno.EINVAL)
+        if self.v2626:
+            g.limit = RES_MAX if value is None else -(-value // PAGE) * PAGE
+            return
         limit = RES_MAX if value is None else min(value // PAGE * PAGE, PAGE_COUNTER_MAX_BYTES)
         if g.usage > limit:
             self.drain_stock(g)         # mem_cgroup_resize_max(): refused once, drain, retry
@@ -1246,9 +1307,23 @@ class Model:
             raise err(errno.EINVAL)
         g.swappiness = value
 
+    def drop_charges(self, g):
+        """mem_cgroup_force_empty_list(), 2.6.26: every page on the group's lists, newest
+        first, loses its charge and stays in use, charged to no group."""
+        for name in LRU_NAMES:
+            while g.lru[name]:
+                self.uncharge_in_use(g.lru[name][-1])
+
     def force_empty(self, g):
         if g.parent is None:
             raise err(errno.EINVAL)
+        if self.v2626:
+            # mem_cgroup_force_empty(), 2.6.26: EBUSY for a group with tasks and usage left
+            if self.live_tasks(g) and g.usage:
+                raise err(errno.EBUSY)
+            self.lru_add_drain_all()
+            self.drop_charges(g)
+            return
         retries = RETRIES
         self.lru_add_drain_all()                # mem_cgroup_force_empty()
         self.drain_stock(g)
@@ -1653,7 +1728,9 @@ class Model:
         return page
 
     def install_anon(self, mm, v, addr, page):
+        """A new anon page mapped: active before 5.9 (lru_cache_add_active(), 2.6.26)."""
         page.maps.append((mm, addr))
+        page.active = self.v2626
         if v.locked:
             page.mlocked = True
         self.lru_cache_add(page)
@@ -1751,11 +1828,34 @@ class Model:
                 return False
             self.install_anon(mm, v, addr, copy)
             return True
+        if page.memcg is None and not self.charge_first_mapping(mm, page):
+            self.unpin(page)
+            return False
         page.pins -= 1                          # the reference becomes the PTE's
         self.map_page(page, mm, addr)
         if v.locked:
             self.mlock_page(page)
         mm.ptes[addr] = Pte(page, v.shared)
+        return True
+
+    def charge_first_mapping(self, mm, page):
+        """2.6.26's __do_fault(): a page-cache page no group is charged for (force_empty
+        dropped its charge) is charged to the faulting mm's group, as a mapped page (rss), and
+        the charge kept only by its first mapping; False when the charge failed."""
+        if not self.v2626:
+            return True
+        g = mm.owner.group
+        if not self.try_charge(g, 1, reclaim=True, oom=True):
+            return False
+        if page.maps:
+            self.res_uncharge(g, 1)             # mem_cgroup_cancel_charge()
+            return True
+        on = page.lru is not None               # lrucare: from the zone's list to the group's
+        if on:
+            self.lru_del(page)
+        self.commit(page, g, cache=False)
+        if on:
+            self.lru_add(page)
         return True
 
     @on_task_cpu
@@ -1905,6 +2005,9 @@ class Model:
                     yield from getattr(self, "can_attach_" + policy.replace("-", "_"))(
                         res, t, src, dst, state)
             except BaseException as e:
+                if isinstance(e, OSError) and e.errno == errno.EDEADLK:
+                    res.outcome = "deadlock"        # the writer hangs: nothing rolls back
+                    raise
                 # the seed's patched cgroup_attach_task() rolls back every subsystem, memory
                 # included even when it refused or was never asked; the others, those that
                 # said yes.  attach_rollback() is void: a failure is ignored.  Undoing what
@@ -1954,8 +2057,9 @@ class Model:
     def can_attach_seed(self, res, t, src, dst, state):
         try:
             yield from self.seed_recharge_task(res, t, dst, True)
-        except BaseException:
-            if res.pages_moved:     # the hook raised at putback: the pages go back, hook muted
+        except BaseException as e:
+            # the hook raised at putback: the pages go back, hook muted (not from a hung writer)
+            if res.pages_moved and getattr(e, "errno", None) != errno.EDEADLK:
                 for _ in self.seed_recharge_task(res, t, src, False):
                     pass
             raise
@@ -1990,7 +2094,8 @@ class Model:
                     raise e
             e = yield from self.seed_recharge_move(ctx)
             if e:
-                yield from self.seed_rollback(ctx)
+                if e.errno != errno.EDEADLK:        # hung: nothing rolls back
+                    yield from self.seed_rollback(ctx)
                 self.record(res, ctx, towards_dst)
                 self.putback_ctx(ctx)
                 e2 = yield from self.resched("putback", ctx.nr_moved)
@@ -2010,15 +2115,27 @@ class Model:
 
     def recharge_private(self, page, g, ctx):
         """Uncharge the page and charge it to ``g`` (reclaim and OOM armed): 0 done, 1 left
-        alone (it stopped qualifying), -1 the charge failed (the page is charged nowhere)."""
+        alone (it stopped qualifying), -1 the charge failed (the page is charged nowhere),
+        DEADLOCK on 2.6.26, whose OOM killer takes the cgroup_mutex the move holds (the page
+        stays charged nowhere, a leak of its old group)."""
         if not self.qualifies(page):
             ctx.nr_skipped += 1
             return 1
+        was = page.memcg
         self.uncharge(page)
         self.oom_report = ctx.victims       # the OOM kills of this charge are the move's
-        if self.charge(page, g, cache=False, oom=True):
+        if self.charge(page, g, cache=False, oom=not self.v2626):
             return 0
+        if self.v2626:
+            self.mark_leaked(page, was or ctx.frm)
+            ctx.nr_leaked += 1
+            return DEADLOCK
         return -1
+
+    @staticmethod
+    def mark_leaked(page, g):
+        page.leaked_from = g
+        g.stat["leaked"] += 1
 
     @staticmethod
     def take_batch(lst):
@@ -2060,6 +2177,8 @@ class Model:
                 ctx.moved.append(page)
                 was = page.memcg
                 ret = self.recharge_private(page, ctx.to, ctx)
+                if ret == DEADLOCK:
+                    return err(errno.EDEADLK, "the OOM killer wants cgroup_mutex")
                 if ret < 0:
                     return err(errno.ENOMEM, "destination full")
                 if ret == 0 and was is not ctx.to:      # recharged in place is no move
@@ -2077,11 +2196,12 @@ class Model:
             ret = self.recharge_private(page, ctx.frm, ctx)
             if ret == 0 and id(page) in ctx.counted:    # not a page charged to ctx.to before
                 ctx.nr_moved -= 1
+            if ret == DEADLOCK:
+                raise NotModelled("a seed rollback that deadlocks")
             if ret >= 0:
                 continue
             if page.memcg is None:                          # leaked: charged nowhere
-                page.leaked_from = ctx.frm
-                ctx.frm.stat["leaked"] += 1
+                self.mark_leaked(page, ctx.frm)
             ctx.nr_leaked += 1
 
     # reserve
@@ -2454,6 +2574,12 @@ class Model:
     def stat_view(self, g):
         """The memory.stat lines the tests compare (local values, bytes or events)."""
         s = g.stat
+        if self.v2626:      # mem_control_stat_show(): the lists count the batched pages (at charge)
+            batched = [p.active for p in self.batched_pages() if p.memcg is g]
+            active = sum(batched) + sum(len(g.lru[n]) for n in (ACTIVE_ANON, ACTIVE_FILE, UNEVICTABLE))
+            inactive = len(batched) - sum(batched) + len(g.lru[ANON_LRU]) + len(g.lru[FILE_LRU])
+            return {"cache": s["cache"] * PAGE, "rss": s["rss"] * PAGE, "pgpgin": s["pgpgin"],
+                    "pgpgout": s["pgpgout"], "active": active * PAGE, "inactive": inactive * PAGE}
         return {
             "cache": s["cache"] * PAGE, "rss": s["rss"] * PAGE, "shmem": s["shmem"] * PAGE,
             "mapped_file": s["mapped_file"] * PAGE, "swap": s["swap"] * PAGE, "pgpgin": s["pgpgin"],
@@ -2469,6 +2595,8 @@ class Model:
         return sum(p.nr for p in lst) if self.thp else len(lst)
 
     def show_limit(self, g):
+        if self.v2626:      # res_counter: RESOURCE_MAX is LLONG_MAX
+            return min(g.limit, (1 << 63) - 1)
         return min(g.limit, PAGE_COUNTER_MAX_BYTES)
 
     def charged_pages(self, g):
