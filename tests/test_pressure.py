@@ -228,6 +228,17 @@ def test_oom_badness_scales_oom_score_adj_by_mem_cgroup_get_max_6_1():
     m.check()
 
 
+def test_oom_score_adj_spares_the_largest_task_6_1():
+    """oom_badness(), 6.1: Q's 500M at oom_score_adj -500 score nothing (less half of the 1G
+    limit), so R, which has faulted about 300M when the group fills, is the largest and dies."""
+    m, p, q, r, addr = pqr("6.1")
+    m.set_oom_score_adj(q, -500)
+    with pytest.raises(OOMKilled):
+        m.touch(r, addr, "400M")
+    assert oom_killed(m) == [r]
+    m.check()
+
+
 def test_oom_badness_per_mille_of_the_limit_clamped_3_4():
     """oom_badness(), 3.4: (rss+swap) per mille of the limit plus oom_score_adj: Q 488-100 > R."""
     m, p, q, r, addr = pqr("3.4")
