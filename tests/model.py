@@ -57,6 +57,7 @@ emulator's on_resched hook and the model in lock step and interfere with
 both at the same moment; an exception thrown into the generator is the hook
 raising at that point.
 """
+import contextlib
 import errno
 import functools
 import itertools
@@ -547,12 +548,8 @@ class Model:
     def uncharge_in_use(self, page):
         """2.6.26: a page in use loses its charge (force_empty's drop, the last unmap) and
         moves to the zone's list of uncharged pages."""
-        on = page.lru is not None
-        if on:
-            self.lru_del(page)
-        self.uncharge(page)
-        if on:
-            self.lru_add(page)
+        with self.relisted(page):
+            self.uncharge(page)
 
     def uncharge(self, page):
         g = page.memcg
@@ -680,24 +677,27 @@ class Model:
         self.lru_add(page)
         self.maybe_free(page)
 
+    @contextlib.contextmanager
+    def relisted(self, page):
+        """Around a change of what decides a page's list (its charge, PG_mlocked): off its
+        list, then onto the one it belongs to now (on none if it was on none)."""
+        on = page.lru is not None
+        if on:
+            self.lru_del(page)
+        yield
+        if on:
+            self.lru_add(page)
+
     def mlock_page(self, page):
         if not page.mlocked:
-            on = page.lru is not None
-            if on:
-                self.lru_del(page)
-            page.mlocked = True
-            if on:
-                self.lru_add(page)
+            with self.relisted(page):
+                page.mlocked = True
 
     def munlock_page(self, page):
         """munlock_vma_page() once nobody else has it locked: back to an evictable list."""
         if page.mlocked:
-            on = page.lru is not None
-            if on:
-                self.lru_del(page)
-            page.mlocked = False
-            if on:
-                self.lru_add(page)
+            with self.relisted(page):
+                page.mlocked = False
 
     # ---- rmap ----
     def map_page(self, page, mm, addr):
@@ -1850,12 +1850,8 @@ class Model:
         if page.maps:
             self.res_uncharge(g, 1)             # mem_cgroup_cancel_charge()
             return True
-        on = page.lru is not None               # lrucare: from the zone's list to the group's
-        if on:
-            self.lru_del(page)
-        self.commit(page, g, cache=False)
-        if on:
-            self.lru_add(page)
+        with self.relisted(page):               # lrucare: from the zone's list to the group's
+            self.commit(page, g, cache=False)
         return True
 
     @on_task_cpu
