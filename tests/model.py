@@ -51,7 +51,9 @@ mapping (``try_charge`` raises ``NotModelled`` where 2.6.26 would reclaim).
 
 Scope (what the state machine drives): RAM never exhausted, no swap-out of shmem or of a huge page (``Model`` raises
 ``NotModelled`` if a run would go there; the thp runs have no swap, so reclaim
-never scans an anon list there); moves run one at a time.  Moves are generators: they yield
+never scans an anon list there); moves run one at a time, and work on
+another CPU in a move (``Work``: a fault waiting for the move on mc.waitq, an
+mlock waiting for the mmap_lock) runs in turn with the mover, never at once.  Moves are generators: they yield
 ``(phase, pages)`` at every cond_resched() point, so a test can run the
 emulator's on_resched hook and the model in lock step and interfere with
 both at the same moment; an exception thrown into the generator is the hook
@@ -62,6 +64,7 @@ import errno
 import functools
 import itertools
 import math
+import threading
 
 PAGE = 4096
 PMD = 1 << 21                  # one PTE table maps 2M
@@ -253,6 +256,9 @@ class Mm:
         self.kobjs = []            # ... and the group each is charged to (kmem)
         self.fac = MMAP_BASE       # free_area_cache: the next mapping ends here
         self.users = 1
+        self.readers = 0           # mmap_lock: who holds it for read, for write, waits to write
+        self.writer = False
+        self.writers_waiting = 0
 
     def find_vma(self, addr):
         for v in self.vmas:
@@ -306,6 +312,90 @@ class HookState:
 
     def __init__(self):
         self.ctx = None
+
+
+class WorkAbandoned(BaseException):
+    """Raised on a work's thread when its test is over: the work unwinds and ends."""
+
+
+class Work:
+    """Work on another CPU (the emulator's ``info.run_on``): the model runs it on a thread of
+    its own, strictly in turn with its caller -- ``run()`` lets it go until it sleeps again
+    or ends -- so the model's state is never touched by two threads at once.  What each
+    thread's call has of its own (its CPU, the charging task, its OOM report) is swapped in
+    and out with it."""
+    OWN = ("cpu", "current", "oom_report", "oom_seen")
+
+    def __init__(self, model, cpu, fn):
+        self.model, self.fn = model, fn
+        self.own = {"cpu": cpu, "current": 0, "oom_report": [], "oom_seen": False}
+        self.until = None           # what it waits for: a predicate
+        self.sleeping = None        # what it sleeps on ("mc_waitq", "mmap_lock"); None when done
+        self.done = self.abandoned = False
+        self.result = self.error = None
+        self.turn = "caller"
+        self.cv = threading.Condition()
+        threading.Thread(target=self._main, daemon=True).start()
+
+    def _main(self):
+        try:
+            self._wait_turn()
+            self.result = self.fn()
+        except WorkAbandoned:
+            pass
+        except Exception as e:      # handed to whoever joins
+            self.error = e
+        self.done, self.sleeping = True, None
+        self._hand("caller")
+
+    def _hand(self, to):
+        with self.cv:
+            self.turn = to
+            self.cv.notify_all()
+
+    def _wait_turn(self):
+        with self.cv:
+            while self.turn != "work":
+                self.cv.wait()
+        if self.abandoned:
+            raise WorkAbandoned
+
+    def sleep(self, on, until):
+        """On the work's thread: sleep on ``on`` until ``until()`` holds (no sleep if it does)."""
+        while not until():
+            self.sleeping, self.until = on, until
+            self._hand("caller")
+            self._wait_turn()
+        self.until = None
+
+    def runnable(self):
+        return not self.done and (self.until is None or self.until())
+
+    def run(self):
+        """Let the work go until it sleeps again or ends: what it sleeps on, None when done."""
+        m = self.model
+        caller = {f: getattr(m, f) for f in self.OWN}
+        for f, v in self.own.items():
+            setattr(m, f, v)
+        m.work = self
+        with self.cv:
+            self.turn = "work"
+            self.cv.notify_all()
+            while self.turn != "caller":
+                self.cv.wait()
+        m.work = None
+        self.own = {f: getattr(m, f) for f in self.OWN}
+        for f, v in caller.items():
+            setattr(m, f, v)
+        return self.sleeping
+
+    def abandon(self):
+        if not self.done:
+            self.abandoned = True
+            self._hand("work")
+            with self.cv:
+                while not self.done:
+                    self.cv.wait()
 
 
 def chunks(start, end):
@@ -364,6 +454,9 @@ class Model:
         self.last_attach = None
         self.nr_compound = 0                        # huge pages in use, not split
         self.split_queue = []                       # deferred split queue, oldest first
+        self.work = None                            # the Work running now (None: the caller)
+        self.mc = None                              # the upstream move in flight (mc.from, mc.to)
+        self.mc_wakeups = 0                         # wake-ups of mc.waitq so far
 
     # ---- lookups ----
     def group(self, path):
@@ -447,7 +540,8 @@ class Model:
         4. reclaim in the group over its limit; room now: retry;
         5. the first time, drain the stock and retry; noretry (__GFP_NORETRY): fail;
         6. reclaim freed something and pages <= 8: retry, no retry spent;
-        7. (wait for a move in flight: never here, where moves are not concurrent);
+        7. a Work's charge over a limit a move in flight's groups are under waits for the
+           move (``wait_acct_move``) and retries;
         8. up to 16 retries;
         9. without ``oom``: fail; the charging task already chosen (after an OOM): fail;
            else the OOM killer (oom_kill) and retry with 16 fresh retries, unless it found
@@ -482,6 +576,8 @@ class Model:
                 return False
             if reclaimed and pages <= COSTLY:
                 continue
+            if self.wait_acct_move(over):
+                continue
             if retries:
                 retries -= 1
                 continue
@@ -494,6 +590,42 @@ class Model:
                     return False
                 waited = waited or victim < 0
             passed_oom, retries = True, CHARGE_RETRIES
+
+    def wait_acct_move(self, over):
+        """mem_cgroup_wait_acct_move(): a charger other than the mover (a Work: what the
+        caller does in a move runs on the mover's thread) over a limit that the move's old or
+        new group is under sleeps on mc.waitq until the next wake-up or the move's end."""
+        mc = self.mc
+        if self.work is None or mc is None or not (mc.frm.under(over) or mc.to.under(over)):
+            return False
+        seen = self.mc_wakeups
+        self.work.sleep("mc_waitq", lambda: self.mc is not mc or self.mc_wakeups != seen)
+        return True
+
+    def start_work(self, cpu, fn):
+        """``fn`` as work on CPU ``cpu``, run until it first sleeps or ends."""
+        work = Work(self, cpu, fn)
+        work.run()
+        return work
+
+    def under_mmap_lock(self, mm, write, op, *args):
+        """A Work's call of ``op`` under the mm's mmap_lock: a reader waits while a writer
+        holds it (not behind a waiting one), a writer while anybody holds it."""
+        if write:
+            mm.writers_waiting += 1
+            self.work.sleep("mmap_lock", lambda: not mm.readers and not mm.writer)
+            mm.writers_waiting -= 1
+            mm.writer = True
+        else:
+            self.work.sleep("mmap_lock", lambda: not mm.writer)
+            mm.readers += 1
+        try:
+            return op(*args)
+        finally:
+            if write:
+                mm.writer = False
+            else:
+                mm.readers -= 1
 
     def try_charge_2626(self, g, pages, reclaim, oom):
         """mem_cgroup_charge_common(), 2.6.26: no stock; a charge that does not fit reclaims in
@@ -1943,6 +2075,8 @@ class Model:
             self.putback(page)
 
     def end(self, ctx):
+        if self.mc is ctx:             # mem_cgroup_clear_mc(): the move is over
+            self.mc = None
         self.putback_ctx(ctx)
         if ctx.mm is not None:
             mm, ctx.mm = ctx.mm, None
@@ -2090,7 +2224,7 @@ class Model:
                     raise e
             e = yield from self.seed_recharge_move(ctx)
             if e:
-                if e.errno != errno.EDEADLK:        # hung: nothing rolls back
+                if getattr(e, "errno", None) != errno.EDEADLK:      # hung: nothing rolls back
                     yield from self.seed_rollback(ctx)
                 self.record(res, ctx, towards_dst)
                 self.putback_ctx(ctx)
@@ -2431,7 +2565,9 @@ class Model:
         try:
             if ctx.mm is not None:
                 ctx.move_type = dst.move_charge
+                self.mc = ctx
                 count, e = 0, None
+                ctx.mm.readers += 1             # the count walks under mmap_lock
                 for v in list(ctx.mm.vmas):
                     for lo, hi in chunks(v.start, v.end):
                         if lo >> 21 not in ctx.mm.tables:
@@ -2446,6 +2582,7 @@ class Model:
                             break
                     if e:
                         break
+                ctx.mm.readers -= 1
                 if e:
                     count = 0
                 ctx.nr_isolated = count
@@ -2477,6 +2614,7 @@ class Model:
             for c in ctx.frm.chain():
                 c.swapx -= n
             ctx.swap_settled = ctx.moved_swap
+        self.mc_wakeups += 1
 
     def cancel_upstream(self, res, t, src, dst, state):
         ctx, state.ctx = state.ctx, None
@@ -2507,6 +2645,22 @@ class Model:
         """The move walk: each PTE table's targets move as a batch while the precharge lasts;
         when it runs out with addresses left, charge one more page or stop (partial move)."""
         self.lru_add_drain_all()                # batched pages are on no list
+        # mc_mmap_read_lock(), 2.6.35 on: the trylock fails while a writer holds the mmap_lock
+        # or waits for it (it may be a charger waiting for this move): give the precharge
+        # back, wake the waiters, cond_resched() and try again
+        while ctx.mm.writer or ctx.mm.writers_waiting:
+            self.clear_mc(ctx)
+            ret = yield from self.resched("move", ctx.moved_charge + ctx.moved_swap)
+            if ret is not None:
+                ctx.nr_moved = ctx.moved_charge
+                return ret
+        ctx.mm.readers += 1
+        try:
+            return (yield from self.move_charge_locked(ctx))
+        finally:
+            ctx.mm.readers -= 1
+
+    def move_charge_locked(self, ctx):
         ret = None
         for v in list(ctx.mm.vmas):
             for lo, hi in chunks(v.start, v.end):

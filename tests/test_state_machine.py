@@ -25,8 +25,16 @@ takes again, and moves under the seed or none.
 Every machine has two CPUs (``CPUS``): tasks are placed round-robin within
 their cpuset (cpuset.cpus writes move them), each CPU charges through its own
 stock and LRU add batch, and ``move_forking`` forks a task on the other CPU in
-the middle of a move, where it sleeps on the move's cgroup_mutex.  A task's
+the middle of a move, where it sleeps on the move's cgroup_mutex, and
+``move_past_a_writer`` has two threads of the moving task there hold up its
+mmap_lock (a fault sleeping on mc.waitq, an mlock waiting to write) until the
+move's trylock has failed and woken them a few times.  A task's
 program has kernel objects (kmem) that exec charges and each fork again.
+A 6.1 run starts with steps where some rules show at once
+(``setup_steps``): reclaim of page cache another group's task maps,
+a fork of a program with kernel objects and an OOM kill that oom_score_adj
+decides, a seed move rolled back over pages it had recharged in place, and
+(4 KiB runs) a move past a writer.
 
 The rules that make the rare states likely (``move_squeezed``, ``move_tight``,
 ``move_on``, ``oom``, a move's ``refuse``) are there so that the derandomized
@@ -45,6 +53,7 @@ leaks only when a move is refused, exactly the pages that could not go back.
 Explicit regression tests pin what the search found (end of file).
 """
 import errno
+import itertools
 
 import hypothesis_profiles  # noqa: F401  (registers and loads the profile)
 import pytest
@@ -53,7 +62,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from memcg_emu import Machine, ProcessImage
-from model import PAGE, PAGEVEC_SIZE, Model, ModelOOM
+from model import ACTIVE_FILE, FILE_LRU, PAGE, PAGEVEC_SIZE, Model, ModelOOM
 
 RAM = "256M"
 PATHS = ("A", "B", "A/C", "B/D", "A/C/E")
@@ -141,6 +150,7 @@ class MemcgMachine(RuleBasedStateMachine):
         self.failcnt = {}
         self.rare = 0           # rare move outcomes seen: what targeted search climbs towards
         self.hook = None
+        self.works = []         # work on the other CPU in a move: (emulator's, model's)
 
     def make(self, variant):
         self.variant = variant
@@ -186,7 +196,7 @@ class MemcgMachine(RuleBasedStateMachine):
             else:
                 assert e is None and cg == t.group.path, f"{where}: task {pid} in {cg!r}/{e}, model {t.group.path!r}"
                 assert m.cpu_of(pid) == t.cpu, f"{where}: task {pid} on CPU {m.cpu_of(pid)}, model {t.cpu}"
-        if check:
+        if check and not self.works:        # check() wants no other thread in the machine
             m.check()
 
     def both(self, what, emu, model):
@@ -240,7 +250,8 @@ class MemcgMachine(RuleBasedStateMachine):
             return
         self.swappiness(0, swappiness)
         for path in ["A", "B"] + groups:
-            self.both(f"mkdir {path}", lambda: self.m.mkdir(path), lambda: self.model.mkdir(path))
+            self.mkdir(PATHS.index(path))
+        self.setup_steps(swappiness)
         if a_limit is not None:
             self.set_limit(1, a_limit * PAGE)
         if b_limit is not None:
@@ -260,6 +271,97 @@ class MemcgMachine(RuleBasedStateMachine):
             self.spawn(0, -1000)
             self.huge_split(len(self.tasks()) - 1, *split, which=0, mask=3)
 
+    def run_by(self, path, adj):
+        """A new task in ``path`` (``oom_score_adj`` adj): its pid."""
+        self.spawn(ALL_PATHS.index(path), adj)
+        return self.tasks()[-1].pid
+
+    def setup_steps(self, swappiness):
+        """Steps every 6.1 run begins with, each where a wrong rule shows at once (the search
+        draws such states too seldom to be sure of them).  Each step's tasks exit, and its
+        group goes if the run did not draw it."""
+        self.step_foreign_references()
+        self.step_oom_score_adj(swappiness)
+        if not self.model.thp:
+            self.step_seed_rollback_in_place()
+        if self.variant == "4k":
+            drawn = "A/C" in self.model.groups
+            if not drawn:
+                self.mkdir(PATHS.index("A/C"))
+            w = self.run_by("A/C", -1000)
+            self.fault_new(self.model.tasks[w], 8, "A/C")
+            self.past_a_writer(self.model.tasks[w], self.model.groups["B"], 8, 1)
+            self.exit_pid(w)
+            self.drop_group("A/C", drawn)
+
+    def step_foreign_references(self):
+        """A task of A maps the oldest 8 pages of B's page cache (64) and reads them, and B is
+        reclaimed (SWAP_CLUSTER_MAX pages): folio_referenced() counts no access from another
+        group's mm, so those go first."""
+        m, md = self.m, self.model
+        a, b = self.run_by("A", -1000), self.run_by("B", -1000)
+        self.faulting(f"file_write {b}", lambda: m.file_write(b, FILES[1], 64 * PAGE),
+                      lambda: md.file_write(b, FILES[1], 64 * PAGE))
+        addr, _ = self.both(f"mmap {a}", lambda: m.mmap(a, 8 * PAGE, "file", FILES[1]),
+                            lambda: md.mmap(a, 8 * PAGE, "file", FILES[1]))
+        self.faulting(f"touch {a}", lambda: m.touch(a, addr, 8 * PAGE, False),
+                      lambda: md.touch(a, addr, 8 * PAGE, False))
+        self.drain()            # the pages on B's lists, for reclaim to find
+        self.reclaim(ALL_PATHS.index("B"), 1)
+        self.exit_pid(a)
+        self.exit_pid(b)
+
+    def step_oom_score_adj(self, swappiness):
+        """In B/D a program with kernel objects forks (the child's mm charges its own) and runs
+        out of memory with the child at oom_score_adj 1000: where the adj weighs (a swap device
+        of 1024 slots: 1 point per 1/1000 of it), the child is the victim though the parent
+        holds more.  memory.swappiness 0 there, so that reclaim does not swap the parent out
+        first."""
+        md = self.model
+        drawn = "B/D" in md.groups
+        if not drawn:
+            self.mkdir(PATHS.index("B/D"))
+        which = ALL_PATHS.index("B/D")
+        self.swappiness(which, 0)
+        parent = self.run_by("B/D", 0)
+        self.exec(len(self.tasks()) - 1, 6)
+        self.fork(len(self.tasks()) - 1, 1000)
+        self.fault_new(md.tasks[parent], 64, "B/D")
+        self.drain()
+        self.set_limit(which, md.groups["B/D"].usage + 8 * PAGE)
+        self.fault_new(md.tasks[parent], 16, "oom in 'B/D'")
+        for t in md.live_tasks(md.groups["B/D"]):
+            self.exit_pid(t.pid)
+        if drawn:
+            self.swappiness(which, swappiness)
+        self.drop_group("B/D", drawn)
+
+    def step_seed_rollback_in_place(self):
+        """A task whose first 8 pages are charged to B (it left B under none) and next 8 to A
+        moves back to B under the seed, and the hook raises before the second batch: the
+        rollback uncounts only the pages that moved (none: B's were recharged in place)."""
+        m, md = self.m, self.model
+        x = self.run_by("B", -1000)
+        addr, _ = self.both(f"mmap {x}", lambda: m.mmap(x, 16 * PAGE), lambda: md.mmap(x, 16 * PAGE, "anon"))
+        for half in (0, 1):
+            if half:
+                self.do_move(x, "A", "none", [])
+            self.faulting(f"touch {x}", lambda: m.touch(x, addr + 8 * half * PAGE, 8 * PAGE, True),
+                          lambda: md.touch(x, addr + 8 * half * PAGE, 8 * PAGE, True))
+        self.drain()
+        self.do_move(x, "B", "seed", [(("move", 1), ("raise",))])
+        self.exit_pid(x)
+
+    def exit_pid(self, pid):
+        self.both(f"exit {pid}", lambda: self.m.exit(pid), lambda: self.model.exit(pid))
+
+    def drop_group(self, path, drawn):
+        """After a setup step in ``path``: its limit goes if the run drew the group, else the group."""
+        if drawn:
+            self.set_limit(ALL_PATHS.index(path), None)
+        else:
+            self.rmdir(PATHS.index(path))
+
     def setup_2626(self, groups, size, adj, helper_a, helper_b, kobj_pages, deadlock):
         """2.6.26, with no limits, goes through its own rules at once: A and B (and maybe more);
         a task in A touches ``size`` + 1 anon pages (active, in the CPU's LRU add batch) and
@@ -268,7 +370,7 @@ class MemcgMachine(RuleBasedStateMachine):
         charges, and A's task maps the pages (its first mapping charges them); and if
         ``deadlock``, ``seed_deadlock``."""
         for path in ["A", "B"] + groups:
-            self.both(f"mkdir {path}", lambda: self.m.mkdir(path), lambda: self.model.mkdir(path))
+            self.mkdir(PATHS.index(path))
         self.spawn(1, adj)
         self.exec(0, kobj_pages)
         self.mmap(0, "anon", size + 1, 0, False)
@@ -475,8 +577,7 @@ class MemcgMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.tasks())
     @rule(task=SEL)
     def exit(self, task):
-        t = self.pick_task(task)
-        self.both(f"exit {t.pid}", lambda: self.m.exit(t.pid), lambda: self.model.exit(t.pid))
+        self.exit_pid(self.pick_task(task).pid)
 
     # ---- memory ----
     @precondition(lambda self: self.tasks())
@@ -724,6 +825,44 @@ class MemcgMachine(RuleBasedStateMachine):
         actions = [(when, ("squeeze", role, sel)) for when, role in self.RECIPES[recipe]]
         self.do_move(t.pid, path, self.runnable(policy), actions)
 
+    @precondition(lambda self: self.variant == "4k" and self.tasks() and not self.model.fail_next)
+    @rule(task=SEL, which=SEL, pages=st.sampled_from([1, 8, 70]), retries=st.integers(1, 2))
+    def move_past_a_writer(self, task, which, pages, retries):
+        """``past_a_writer`` for a task and a group unrelated to its own (4 KiB pages without
+        swap only: so that nothing the other CPU does can overlap what the mover does)."""
+        t = self.pick_mover(task)
+        src, md = t.group, self.model
+        if src.parent is None or len(t.mm.vmas) >= MAX_VMAS:
+            return
+        if any(p.kind == "file" and p.memcg is not None and p.memcg.under(src)
+               for p in list(md.batched_pages()) + [p for h in md.groups.values() for p in h.lru[FILE_LRU] + h.lru[ACTIVE_FILE]]):
+            return          # page cache its fault's reclaim could free
+        others = [g for p, g in sorted(md.groups.items()) if not g.under(src) and not src.under(g)]
+        if others:
+            self.past_a_writer(t, others[which % len(others)], pages, retries)
+
+    def past_a_writer(self, t, dst, pages, retries):
+        """An upstream move of ``t`` to ``dst`` while two of its threads on the other CPU hold
+        up its mmap_lock: its group is full (limit = usage, nothing to reclaim), and at the
+        move's first count step one thread faults ``pages`` new pages in (it sleeps on
+        mc.waitq, holding mmap_lock for read) and one mlocks them (it waits for mmap_lock, to
+        write).  The move's mmap trylock fails: each time it gives the precharge back and wakes
+        the waiters (the fault retries and sleeps again); after ``retries`` failures the old
+        group's limit goes, the fault and the mlock end, and the move walks.  ``dst`` and its
+        ancestors lose their limits, and so do the old group's ancestors."""
+        src, md = t.group, self.model
+        for g in itertools.chain(dst.chain(), list(src.chain())[1:]):
+            if g.parent is not None and g.limit != md.root.limit:
+                self.set_limit(ALL_PATHS.index(g.path), None)
+        self.move_charge(ALL_PATHS.index(dst.path), dst.move_charge | 1)
+        self.drain()
+        self.set_limit(ALL_PATHS.index(src.path), src.usage)
+        addr, _ = self.both(f"mmap {t.pid}", lambda: self.m.mmap(t.pid, pages * PAGE),
+                            lambda: md.mmap(t.pid, pages * PAGE, "anon"))
+        actions = [(("walk", 0), ("threads", addr, pages * PAGE)), (("move", retries - 1), ("limit", "src", None))]
+        self.do_move(t.pid, dst.path, "upstream", actions)
+        event("move past a writer")
+
     @precondition(lambda self: self.model.v2626 and self.tasks())
     @rule(task=SEL, which=SEL)
     def seed_deadlock(self, task, which):
@@ -760,7 +899,7 @@ class MemcgMachine(RuleBasedStateMachine):
         self.make(self.variant)
         self.failcnt = {}
         for path in ("A", "B"):
-            self.both(f"mkdir {path}", lambda: self.m.mkdir(path), lambda: self.model.mkdir(path))
+            self.mkdir(PATHS.index(path))
         self.spawn(1, 0)
 
     def runnable(self, policy):
@@ -826,6 +965,7 @@ class MemcgMachine(RuleBasedStateMachine):
         hook, self.hook = self.hook, None
         if hook["failure"] is not None:
             raise hook["failure"]
+        self.join_works(f"after move {pid}->{path!r}")
         try:                                # the model's move must end where the emulator's did
             extra = self.advance(hook)
             raise AssertionError(f"move {pid}->{path!r} {policy}: the model expected a "
@@ -846,7 +986,8 @@ class MemcgMachine(RuleBasedStateMachine):
               f"{' +interference' if hook['acted'] else ''}")
         if la is not None and la.pages_leaked:
             event("seed leak")
-            self.rare += 20
+            if la.outcome == "refused":     # not a 2.6.26 deadlock's: each reboots the machine
+                self.rare += 20
         if la is not None and la.oom_victims:
             event("OOM kill inside a move")
             self.rare += 5
@@ -868,7 +1009,11 @@ class MemcgMachine(RuleBasedStateMachine):
 
     def _on_resched(self, info):
         hook = self.hook
-        if hook is None or hook["failure"] is not None:
+        if hook is None:
+            return
+        if hook["failure"] is not None:
+            if self.works:          # a move that works hold up would wait for them for ever
+                raise HookAbort()
             return
         try:
             where = f"move under {hook['policy']}, cond_resched #{hook['n']} ({info.phase}, {info.pages})"
@@ -883,6 +1028,8 @@ class MemcgMachine(RuleBasedStateMachine):
             if info.phase == "walk":
                 hook["walked"] = info.pages
             hook["phase"] = info.phase
+            self.sync_works(where)
+            assert not (self.works and hook["seen"].get("move", 0) > 8), f"{where}: the trylock keeps failing"
             self.compare(where)
             self.bounds_in_move(hook)
             hook["n"] += 1
@@ -896,6 +1043,8 @@ class MemcgMachine(RuleBasedStateMachine):
             raise hook["pending"] from None
         except BaseException as e:      # reported after the move: a hook error may be swallowed
             hook["failure"] = e
+            if self.works:
+                raise HookAbort() from None
 
     def role_task(self, hook, role, sel):
         """Another task than the mover: one in the move's old or new group, or any."""
@@ -905,11 +1054,52 @@ class MemcgMachine(RuleBasedStateMachine):
             others = inside or others
         return others[sel % len(others)] if others else None
 
+    def sync_works(self, where):
+        """Let each work on the other CPU go on as far as it can now (the model says which can:
+        those a wake-up or an unlock let go), then wait for the emulator's to sleep again or
+        end, and compare what each sleeps on."""
+        going = True
+        while going:
+            going = False
+            for work, model in self.works:
+                if model.runnable():
+                    want = model.run()
+                    got = work.wait_blocked_or_done()
+                    assert got == want, f"{where}: a work on CPU {CPUS - 1} sleeps on {got!r}, model {want!r}"
+                    going = True
+
+    def join_works(self, where):
+        """After the move: every work ends, with the model's result."""
+        self.sync_works(where)
+        works, self.works = self.works, []
+        for work, model in works:
+            assert model.done, f"{where}: the model's work still sleeps on {model.sleeping!r}"
+            _, e = outcome(work.join)
+            same_error(e, model.error, f"{where}: a work on CPU {CPUS - 1}")
+
+    def start_threads(self, hook, addr, size):
+        """Two threads of the mover on the other CPU: one faults ``size`` bytes at ``addr`` in
+        (mmap_lock for read), and then one mlocks them (for write)."""
+        pid = hook["mover"]
+        mm = self.model.tasks[pid].mm
+        md = self.model
+        for emu, model in ((lambda: self.m.touch(pid, addr, size, True),
+                            lambda: md.under_mmap_lock(mm, False, md.touch, pid, addr, size, True)),
+                           (lambda: self.m.mlock(pid, addr, size),
+                            lambda: md.under_mmap_lock(mm, True, md.mlock, pid, addr, size))):
+            self.works.append((hook["info"].run_on(CPUS - 1, emu), md.start_work(CPUS - 1, model)))
+            got, want = self.works[-1][0].wait_blocked_or_done(), self.works[-1][1].sleeping
+            assert got == want, f"a work on CPU {CPUS - 1} sleeps on {got!r}, model {want!r}"
+
     def interfere(self, action, hook, where):
         """One interfering step on another task (or a group) at this cond_resched() point."""
         kind = action[0]
         if kind == "raise":
             raise HookAbort(where)
+        if kind == "threads":
+            self.start_threads(hook, action[1], action[2])
+            self.compare(f"{where}, after {kind}")
+            return
         if kind in ("reclaim", "limit"):
             path = hook[action[1]] if action[1] != "any" else "A"
             if path not in self.model.groups:
@@ -1037,6 +1227,8 @@ class MemcgMachine(RuleBasedStateMachine):
             assert over <= owned <= wrong_total, f"{path!r}: over its limit by {over} (wrong {wrong_total})"
 
     def teardown(self):
+        for _, model in self.works:
+            model.abandon()
         if self.m is not None:
             self.m.on_resched(None)
         try:
