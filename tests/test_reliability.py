@@ -63,6 +63,15 @@ def test_mmap_write_lock_killable_inside_a_move_hook(machine, policy):
     m.exit(m.fork(pid))
 
 
+@pytest.fixture
+def ctrl_c():
+    """SIGINT raises KeyboardInterrupt for the test, as at a terminal: a shell starts a
+    background job (and so the suite, run as one) with SIGINT ignored."""
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, saved)
+
+
 def interrupt_when(m, ready):
     """A thread that sends this process SIGINT once ``ready(m)`` holds (the main thread is in C)."""
     def body():
@@ -76,7 +85,7 @@ def interrupt_when(m, ready):
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals go to the main thread")
 @pytest.mark.parametrize("how", ["touch", "file_write"])
-def test_fatal_signal_pending_stops_a_long_fault_loop(machine, how):
+def test_fatal_signal_pending_stops_a_long_fault_loop(machine, how, ctrl_c):
     """Ctrl-C stops a 16 GiB read of a file (or write(2)) on a 64M machine within a few thousand pages."""
     m = machine(ram="64M")
     pid = m.spawn("")
