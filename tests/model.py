@@ -353,10 +353,13 @@ class Work:
             self.turn = to
             self.cv.notify_all()
 
-    def _wait_turn(self):
+    def _wait_for(self, turn):
         with self.cv:
-            while self.turn != "work":
+            while self.turn != turn:
                 self.cv.wait()
+
+    def _wait_turn(self):
+        self._wait_for("work")
         if self.abandoned:
             raise WorkAbandoned
 
@@ -378,11 +381,8 @@ class Work:
         for f, v in self.own.items():
             setattr(m, f, v)
         m.work = self
-        with self.cv:
-            self.turn = "work"
-            self.cv.notify_all()
-            while self.turn != "caller":
-                self.cv.wait()
+        self._hand("work")
+        self._wait_for("caller")
         m.work = None
         self.own = {f: getattr(m, f) for f in self.OWN}
         for f, v in caller.items():
@@ -393,9 +393,7 @@ class Work:
         if not self.done:
             self.abandoned = True
             self._hand("work")
-            with self.cv:
-                while not self.done:
-                    self.cv.wait()
+            self._wait_for("caller")
 
 
 def chunks(start, end):
