@@ -150,6 +150,23 @@ def test_mem_cgroup_uncharge_swapcache(machine, kernel):
     assert usage(m, "A") == 0
 
 
+@pytest.mark.parametrize("kernel", ["2.6.34", "3.4", "6.1"])
+def test_add_to_swap_cache_counts_in_cache_from_5_8(machine, kernel):
+    """Pages read back from swap stay in the swap cache, charged as anon: 6.1 counts them in
+    memory.stat's cache too (memcg NR_FILE_PAGES, which __add_to_swap_cache() raises, 5.8
+    on); before, cache counted only pages charged as cache (mem_cgroup_charge_statistics())."""
+    m = profile_machine(machine, kernel, swap="64M")
+    m.mkdir("A")
+    x = m.spawn("A")
+    addr = anon(m, x, 4 * PAGE)
+    m.drain()
+    assert m.reclaim("A", "1M") == 4 * PAGE
+    m.touch(x, addr, 4 * PAGE, write=False)
+    got = raw_stat(m, "A")
+    assert (got["rss"], got["cache"]) == (4 * PAGE, 4 * PAGE if kernel == "6.1" else 0)
+    m.check()
+
+
 @pytest.mark.parametrize("kernel", PRE_317 + ("6.1",))
 def test_do_swap_page_charges_a_cached_page_to_the_faulting_mm_2_6_26(machine, kernel):
     """2.6.26's swap cache holds no charge: X swaps its pages in (kept cached: forked child C,

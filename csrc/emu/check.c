@@ -349,7 +349,7 @@ static int check_frames(struct check_state *cs)
 			st[EMU_STAT_RSS] += thp_nr_pages(page);
 			if (PageHead(page) && cs->pmdmapped[pfn])	/* NR_ANON_THPS: PMD-mapped */
 				st[EMU_STAT_RSS_HUGE] += HPAGE_PMD_NR;
-			if (PageSwapCache(page))
+			if (PageSwapCache(page) && swapcache_in_cache_stat(m))
 				st[EMU_STAT_CACHE]++;
 		} else {
 			st[EMU_STAT_CACHE]++;

@@ -354,7 +354,7 @@ static void page_stat_delta(struct page *page, struct page_cgroup *pc, long *d, 
 			d[EMU_STAT_MAPPED_FILE] += sign;
 	} else {
 		d[EMU_STAT_RSS] += sign;
-		if (PageSwapCache(page))	/* NR_FILE_PAGES counts the swap cache (6.1) */
+		if (PageSwapCache(page) && swapcache_in_cache_stat(cur_machine))	/* NR_FILE_PAGES */
 			d[EMU_STAT_CACHE] += sign;
 	}
 	if (PcgFlag(pc, PCG_WRONG_CHARGE))

@@ -10,9 +10,9 @@
 /*
  * PG_swapcache on or off, and the page's group's cache statistic with it:
  * 6.1's __add_to_swap_cache()/__delete_from_swap_cache() count a swap-cache
- * page in NR_FILE_PAGES (v1 memory.stat "cache") as well as NR_SWAPCACHE.
- * Under the page_cgroup lock, so a move or an uncharge sees flag and
- * statistic agree.
+ * page in NR_FILE_PAGES (v1 memory.stat "cache") as well as NR_SWAPCACHE
+ * (3.4's touch no memcg statistic).  Under the page_cgroup lock, so a move
+ * or an uncharge sees flag and statistic agree.
  */
 static void swapcache_set(struct page *page, int on)
 {
@@ -24,7 +24,7 @@ static void swapcache_set(struct page *page, int on)
 	else
 		ClearPageFlag(page, PG_swapcache);
 	pc = page_get_page_cgroup(page);
-	if (pc)
+	if (pc && swapcache_in_cache_stat(cur_machine))
 		mem_cgroup_stat_add(pc->mem_cgroup, EMU_STAT_CACHE, on ? 1 : -1);
 	unlock_page_cgroup(page);
 }

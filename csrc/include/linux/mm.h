@@ -415,6 +415,15 @@ static inline int uncharge_at_unmap(struct machine *m)
 {
 	return m->kernel < EMU_KERNEL_6_1;
 }
+/*
+ * Does a group's "cache" count its anon pages in the swap cache?  From 5.8
+ * (memcg NR_FILE_PAGES, which __add_to_swap_cache() raises); before, "cache"
+ * counted only pages charged as cache (mem_cgroup_charge_statistics()).
+ */
+static inline int swapcache_in_cache_stat(struct machine *m)
+{
+	return m->kernel >= EMU_KERNEL_6_1;
+}
 int select_bad_process(struct mem_cgroup *memcg);
 int mem_cgroup_is_descendant(struct mem_cgroup *memcg, struct mem_cgroup *root);
 
