@@ -47,7 +47,13 @@ pressure: no hierarchy and no charge stock, an LRU add batch per list
 (inactive, active) that memory.stat counts at charge, new anon pages active,
 an anon page uncharged at its last unmap, force_empty and rmdir dropping a
 group's charges, and a page no group is charged for charged by its first
-mapping (``try_charge`` raises ``NotModelled`` where 2.6.26 would reclaim).
+mapping (``try_charge`` raises ``NotModelled`` where 2.6.26 would reclaim);
+or 3.4 without limits: no hierarchy, a stock of 32 for single-page charges, an
+LRU add batch per evictable list, new anon pages active, an anon page
+uncharged at its last unmap unless it is in the swap cache, then as it leaves
+the cache (``delete_from_swap_cache``), swap-cache pages in no memcg statistic
+but rss, force_empty and rmdir handing pages to the parent (``move_to_parent``).
+Its reclaim is 6.1's: the state machine reclaims a 3.4 group only whole.
 
 Scope (what the state machine drives): RAM never exhausted, no swap-out of shmem or of a huge page (``Model`` raises
 ``NotModelled`` if a run would go there; the thp runs have no swap, so reclaim
@@ -71,8 +77,8 @@ PMD = 1 << 21                  # one PTE table maps 2M
 PTRS = 512                     # pages per PTE table: the natural cond_resched() batch
 RETRIES = 5                    # MEM_CGROUP_RECLAIM_RETRIES (force_empty)
 CHARGE_RETRIES = 16            # MAX_RECLAIM_RETRIES: the 6.1 charge path
-CHARGE_BATCH = 64              # MEMCG_CHARGE_BATCH
-PAGEVEC_SIZE = {"6.1": 15, "2.6.26": 14}    # the LRU add batch (include/linux/pagevec.h)
+CHARGE_BATCH = {"6.1": 64, "3.4": 32}      # MEMCG_CHARGE_BATCH (6.1), CHARGE_BATCH (3.4)
+PAGEVEC_SIZE = {"6.1": 15, "3.4": 14, "2.6.26": 14}     # the LRU add batch (include/linux/pagevec.h)
 COSTLY = 8                     # 1 << PAGE_ALLOC_COSTLY_ORDER
 SWAP_CLUSTER_MAX = 32
 DEF_PRIORITY = 12
@@ -426,6 +432,8 @@ class Model:
         self.ram_pages = ram_pages
         self.kernel = kernel
         self.v2626 = kernel == "2.6.26"             # the seed's base kernel (see the module doc)
+        self.v34 = kernel == "3.4"
+        self.unmap_uncharges = kernel != "6.1"      # before 3.17: anon pages uncharged at last unmap
         self.swap_pages = swap_pages
         self.swap_free = max(swap_pages - 1, 0)     # slot 0 is the swap header
         self.kmem = kmem                            # page tables charged (6.1 kmem accounting)
@@ -441,9 +449,10 @@ class Model:
         self.files = {}                             # path -> File
         self.fail_next = {}                         # subsystem -> errno
         self.stocks = [(None, 0)] * cpus            # each CPU's charge stock: for which group, how much
-        # each CPU's LRU add batches: 6.1 one (cpu_fbatches.lru_add), 2.6.26 lru_add_pvecs and
-        # lru_add_active_pvecs
-        self.lru_batches = [[[] for _ in range(2 if self.v2626 else 1)] for _ in range(cpus)]
+        # each CPU's LRU add batches: 6.1 one (cpu_fbatches.lru_add), 3.4 one per evictable list
+        # (lru_add_pvecs[]), 2.6.26 lru_add_pvecs and lru_add_active_pvecs
+        n = {"6.1": 1, "3.4": len(EVICTABLE), "2.6.26": 2}[kernel]
+        self.lru_batches = [[[] for _ in range(n)] for _ in range(cpus)]
         self.cpu = 0                                # the CPU the current call runs on
         self.next_cpu = 0                           # round-robin placement of new tasks
         self.current = 0                            # the task whose fault is charging
@@ -525,7 +534,7 @@ class Model:
             self.drain_local_stock(self.cpu)
         _, n = self.stocks[self.cpu]
         self.stocks[self.cpu] = (g, n + pages)
-        if n + pages > CHARGE_BATCH:
+        if n + pages > CHARGE_BATCH[self.kernel]:
             self.drain_local_stock(self.cpu)
 
     def try_charge(self, g, pages, reclaim, oom=False, noretry=False):
@@ -546,11 +555,13 @@ class Model:
            nothing to kill (or, a second time, a victim still exiting): fail."""
         if self.v2626:
             return self.try_charge_2626(g, pages, reclaim, oom)
-        batch = pages if g.parent is None else max(CHARGE_BATCH, pages)
+        if self.v34:
+            return self.try_charge_34(g, pages)
+        batch = pages if g.parent is None else max(CHARGE_BATCH["6.1"], pages)
         retries, drained, passed_oom, waited = CHARGE_RETRIES, False, False, False
         while True:
             held, n = self.stocks[self.cpu]
-            if pages <= CHARGE_BATCH and held is g and n >= pages:
+            if pages <= CHARGE_BATCH["6.1"] and held is g and n >= pages:
                 self.stocks[self.cpu] = (g, n - pages)
                 return True
             over = self.res_charge(g, batch)
@@ -644,14 +655,29 @@ class Model:
             raise NotModelled("2.6.26 OOM kill")
         return False
 
-    @staticmethod
-    def page_stats(page):
+    def try_charge_34(self, g, pages):
+        """__mem_cgroup_try_charge(), 3.4, where the charge fits (a 3.4 run sets no limits): a
+        single page comes from this CPU's stock if it holds one of g's; else a batch of
+        max(32, pages) is charged (the root: ``pages``) and its surplus stocked."""
+        held, n = self.stocks[self.cpu]
+        if pages == 1 and held is g and n:
+            self.stocks[self.cpu] = (g, n - 1)
+            return True
+        batch = pages if g.parent is None else max(CHARGE_BATCH["3.4"], pages)
+        if self.res_charge(g, batch) is not None:
+            raise NotModelled("3.4 reclaim")
+        if batch > pages:
+            self.refill_stock(g, batch - pages)
+        return True
+
+    def page_stats(self, page):
         if page.cache:
             d = {"cache": 1, "shmem": int(page.kind == "shm"), "mapped_file": int(bool(page.maps))}
         else:       # an anon page in the swap cache counts in cache too (NR_FILE_PAGES, 6.1)
             # NR_ANON_THPS: a huge page while some PMD maps it
+            cached = int(page.swapcache is not None and self.kernel == "6.1")
             d = {"rss": page.nr, "rss_huge": page.nr if page.nr > 1 and page.maps else 0,
-                 "cache": int(page.swapcache is not None), "swapcache": int(page.swapcache is not None)}
+                 "cache": cached, "swapcache": cached}
         d["wrong"] = int(page.wrong)
         return d
 
@@ -676,8 +702,8 @@ class Model:
         return True
 
     def uncharge_in_use(self, page):
-        """2.6.26: a page in use loses its charge (force_empty's drop, the last unmap) and
-        moves to the zone's list of uncharged pages."""
+        """Before 3.17: a page in use loses its charge (2.6.26's force_empty drop, the last
+        unmap, 3.4's leaving the swap cache) and moves to the zone's list of uncharged pages."""
         with self.relisted(page):
             self.uncharge(page)
 
@@ -739,14 +765,18 @@ class Model:
         n = len(page.maps) + page.isolated + page.pins + page.batched
         return n + sum(len(f.maps) for f in page.frames) if page.frames else n
 
-    def lru_list(self, page):
+    @staticmethod
+    def lru_name(page):
         """page_lru(): unevictable when mlocked, else by type (swap-backed: anon) and PG_active."""
-        owner = page.memcg if page.memcg is not None else self.zone
         if page.mlocked:
-            return owner.lru[UNEVICTABLE]
+            return UNEVICTABLE
         if page.swapbacked:
-            return owner.lru[ACTIVE_ANON if page.active else ANON_LRU]
-        return owner.lru[ACTIVE_FILE if page.active else FILE_LRU]
+            return ACTIVE_ANON if page.active else ANON_LRU
+        return ACTIVE_FILE if page.active else FILE_LRU
+
+    def lru_list(self, page):
+        owner = page.memcg if page.memcg is not None else self.zone
+        return owner.lru[self.lru_name(page)]
 
     def lru_add(self, page):
         """lru_cache_add(): to the head (the young end)."""
@@ -760,10 +790,16 @@ class Model:
 
     def lru_cache_add(self, page):
         """folio_add_lru(): a new page waits in this CPU's batch (2.6.26: the one of its
-        PG_active), with a reference and on no list; a full batch (15 pages, 2.6.26 14), or a
+        PG_active; 3.4: the one of its list, but an unevictable page goes straight onto its
+        list), with a reference and on no list; a full batch (15 pages, before 4.15 14), or a
         huge page, moves onto the lists."""
+        if self.v34 and page.mlocked:
+            self.lru_add(page)
+            return
         page.batched = True
-        batch = self.lru_batches[self.cpu][int(page.active) if self.v2626 else 0]
+        index = {"6.1": 0, "2.6.26": int(page.active)}.get(self.kernel) if not self.v34 \
+            else EVICTABLE.index(self.lru_name(page))
+        batch = self.lru_batches[self.cpu][index]
         batch.append(page)
         if len(batch) == PAGEVEC_SIZE[self.kernel] or page.nr > 1:
             self.pagevec_lru_move(batch)
@@ -784,6 +820,12 @@ class Model:
 
     def batched_pages(self):
         return (page for cpu in self.lru_batches for batch in cpu for page in batch)
+
+    def file_pages_under(self, g):
+        """The page-cache pages charged to ``g`` or a group under it, batched or on a list."""
+        batched = (p for p in self.batched_pages() if p.kind == "file" and p.memcg is not None and p.memcg.under(g))
+        listed = (p for h in self.groups.values() if h.under(g) for p in h.lru[FILE_LRU] + h.lru[ACTIVE_FILE])
+        return itertools.chain(batched, listed)
 
     def lru_add_drain_all(self):
         """lru_add_drain_all(): every CPU's batch, CPU by CPU."""
@@ -843,9 +885,11 @@ class Model:
             page.memcg.stat["mapped_file"] -= 1
         if page.compound is not None and not page.maps:
             self.deferred_split(page.compound)
-        # page_remove_rmap(), 2.6.26: the last unmap uncharges an anon page, and a page-cache
-        # page its first mapping charged, whoever else holds it
-        if self.v2626 and not page.maps and page.memcg is not None and (page.kind == "anon" or not page.cache):
+        # page_remove_rmap(), before 3.17: the last unmap uncharges a page charged as mapped
+        # (anon, and on 2.6.26 a page-cache page its first mapping charged), whoever else
+        # holds it -- on 3.4 not while it is in the swap cache
+        if (self.unmap_uncharges and not page.maps and page.memcg is not None and not page.cache
+                and not (self.v34 and page.swapcache is not None)):
             self.uncharge_in_use(page)
 
     # ---- reclaim ----
@@ -1145,20 +1189,23 @@ class Model:
         """folio_swapped(): does a swap PTE still hold the slot of this swap-cache page?"""
         return page.swapcache is not None and page.swapcache.refs > 1
 
-    @staticmethod
-    def swapcache_set(page, slot):
+    def swapcache_set(self, page, slot):
         """__add_to_swap_cache() / __delete_from_swap_cache(), 6.1: while in the swap cache a
-        page counts in its group's cache (NR_FILE_PAGES)."""
-        if page.memcg is not None:
+        page counts in its group's cache (NR_FILE_PAGES; 3.4: in no memcg statistic)."""
+        if page.memcg is not None and self.kernel == "6.1":
             for key in ("cache", "swapcache"):
                 page.memcg.stat[key] += 1 if slot is not None else -1
         page.swapcache = slot
 
     def delete_from_swap_cache(self, page):
+        """delete_from_swap_cache(); 3.4: a page leaving the cache unmapped loses its charge
+        then (mem_cgroup_uncharge_swapcache()), whoever else holds it."""
         slot = page.swapcache
         self.swapcache_set(page, None)
         slot.cache = None
         self.swap_put(slot)
+        if self.v34 and not page.maps and page.memcg is not None:
+            self.uncharge_in_use(page)
         self.maybe_free(page)
 
     def try_to_free_swap(self, page):
@@ -1241,8 +1288,8 @@ class Model:
             slot.refs += 1
             self.uncharge_swap(slot)
             self.lru_cache_add(page)
-        if write and page.lru is None:          # 6.1: the exclusive count below must not see
-            self.lru_add_drain()                # the reference of this CPU's LRU add batch
+        if write and page.lru is None and self.kernel == "6.1":    # the exclusive count below
+            self.lru_add_drain()                # must not see this CPU's LRU add batch's reference
         page.maps.append((mm, addr))
         if v.locked:
             self.mlock_page(page)
@@ -1381,7 +1428,7 @@ class Model:
         parent = self.group("/".join(parts[:-1]))
         if parts[-1] in parent.children:
             raise err(errno.EEXIST)
-        g = Group("/".join(parts), len(self.all_groups), parent, hierarchy=not self.v2626)
+        g = Group("/".join(parts), len(self.all_groups), parent, hierarchy=self.kernel == "6.1")
         g.cpus = parent.cpus
         parent.children[parts[-1]] = g
         self.groups[g.path] = g
@@ -1396,21 +1443,29 @@ class Model:
         self.lru_add_drain_all()
         if self.v2626:
             self.drop_charges(g)
-        while g.usage > g.kmem * PAGE:          # 6.1 reparents every page, newest first
-            lst = next((g.lru[n] for n in LRU_NAMES if g.lru[n]), None)
-            if lst is None:
-                raise NotModelled("rmdir of a group whose pages are isolated")
-            page = lst[-1]
-            self.lru_del(page)
-            self.move_account(page, g, parent, False)
-            g.usage -= page.nr * PAGE           # res_counter_uncharge_until(parent)
-            self.lru_add(page)
+        self.move_to_parent(g)
         g.dead = True
         parent.kmem += g.kmem                   # memcg_reparent_objcgs(): the page tables' kmem
         g.usage -= g.kmem * PAGE
         g.kmem = 0
         del parent.children[path.strip("/").split("/")[-1]]
         del self.groups[g.path]
+
+    def move_to_parent(self, g):
+        """Every page of ``g`` goes to its parent, newest first: 6.1 reparents it (the parent
+        counts it already); 3.4 (mem_cgroup_move_parent(), no hierarchy) charges the parent."""
+        while g.usage > g.kmem * PAGE:
+            lst = next((g.lru[n] for n in LRU_NAMES if g.lru[n]), None)
+            if lst is None:
+                raise NotModelled("a group emptied while its pages are isolated")
+            page = lst[-1]
+            self.lru_del(page)
+            if self.v34:
+                self.res_charge(g.parent, page.nr)
+            self.move_account(page, g, g.parent, self.v34)
+            if not self.v34:
+                g.usage -= page.nr * PAGE       # res_counter_uncharge_until(parent)
+            self.lru_add(page)
 
     def write_limit(self, g, value):
         """value: bytes, or None for -1; 6.1 rounds down to a page; reclaim while it helps.
@@ -1454,12 +1509,17 @@ class Model:
             self.lru_add_drain_all()
             self.drop_charges(g)
             return
+        if self.v34 and (self.live_tasks(g) or g.children):
+            raise err(errno.EBUSY)
         retries = RETRIES
         self.lru_add_drain_all()                # mem_cgroup_force_empty()
         self.drain_stock(g)
         while retries and g.usage:
             if not self.try_to_free(g, 1):
                 retries -= 1
+        if self.v34:                            # 3.4: what reclaim left goes to the parent
+            self.lru_add_drain_all()
+            self.move_to_parent(g)
 
     def write_cpus(self, g, cpus):
         """cpuset.cpus (a set): within the parent's (EACCES), not empty with tasks (ENOSPC),
@@ -1858,9 +1918,10 @@ class Model:
         return page
 
     def install_anon(self, mm, v, addr, page):
-        """A new anon page mapped: active before 5.9 (lru_cache_add_active(), 2.6.26)."""
+        """A new anon page mapped: active before 5.9 (lru_cache_add_active(), 2.6.26;
+        lru_cache_add_lru(LRU_ACTIVE_ANON), 3.4)."""
         page.maps.append((mm, addr))
-        page.active = self.v2626
+        page.active = self.kernel != "6.1"
         if v.locked:
             page.mlocked = True
         self.lru_cache_add(page)
@@ -2722,6 +2783,10 @@ class Model:
     def stat_view(self, g):
         """The memory.stat lines the tests compare (local values, bytes or events)."""
         s = g.stat
+        lists = {name: self.lru_pages(g.lru[name]) * PAGE for name in LRU_NAMES}
+        if self.v34:        # mem_control_stat_show(), 3.4: no rss_huge, no shmem yet
+            return {"cache": s["cache"] * PAGE, "rss": s["rss"] * PAGE, "mapped_file": s["mapped_file"] * PAGE,
+                    "swap": s["swap"] * PAGE, "pgpgin": s["pgpgin"], "pgpgout": s["pgpgout"], **lists}
         if self.v2626:      # mem_control_stat_show(): the lists count the batched pages (at charge)
             batched = [p.active for p in self.batched_pages() if p.memcg is g]
             active = sum(batched) + sum(len(g.lru[n]) for n in (ACTIVE_ANON, ACTIVE_FILE, UNEVICTABLE))
@@ -2731,19 +2796,14 @@ class Model:
         return {
             "cache": s["cache"] * PAGE, "rss": s["rss"] * PAGE, "shmem": s["shmem"] * PAGE,
             "mapped_file": s["mapped_file"] * PAGE, "swap": s["swap"] * PAGE, "pgpgin": s["pgpgin"],
-            "pgpgout": s["pgpgout"], "rss_huge": s["rss_huge"] * PAGE,
-            "inactive_anon": self.lru_pages(g.lru[ANON_LRU]) * PAGE,
-            "active_anon": self.lru_pages(g.lru[ACTIVE_ANON]) * PAGE,
-            "inactive_file": self.lru_pages(g.lru[FILE_LRU]) * PAGE,
-            "active_file": self.lru_pages(g.lru[ACTIVE_FILE]) * PAGE,
-            "unevictable": self.lru_pages(g.lru[UNEVICTABLE]) * PAGE,
+            "pgpgout": s["pgpgout"], "rss_huge": s["rss_huge"] * PAGE, **lists,
         }
 
     def lru_pages(self, lst):
         return sum(p.nr for p in lst) if self.thp else len(lst)
 
     def show_limit(self, g):
-        if self.v2626:      # res_counter: RESOURCE_MAX is LLONG_MAX
+        if self.kernel != "6.1":        # res_counter: RESOURCE_MAX is LLONG_MAX
             return min(g.limit, (1 << 63) - 1)
         return min(g.limit, PAGE_COUNTER_MAX_BYTES)
 

@@ -21,7 +21,12 @@ kernel 2.6.26, the seed's base, with no limits (the ``modern`` rules left out):
 no hierarchy and no charge stock, an LRU add batch per list that memory.stat
 counts at charge, new anon pages active, anon pages uncharged at their last
 unmap, force_empty and rmdir dropping charges that a page's next first mapping
-takes again, and moves under the seed or none.
+takes again, and moves under the seed or none; or kernel 3.4 with the swap device,
+no limits either and moves under none only: a charge stock of 32 for single
+pages, no hierarchy, an LRU add batch per list, anon pages uncharged at their last
+unmap unless in the swap cache, then as they leave it, swap-cache pages not
+counted in cache, force_empty and rmdir handing what is left to the parent, and
+reclaim only of a whole group whose anon pages all find a slot (``swap_fits``).
 Every machine has two CPUs (``CPUS``): tasks are placed round-robin within
 their cpuset (cpuset.cpus writes move them), each CPU charges through its own
 stock and LRU add batch, and ``move_forking`` forks a task on the other CPU in
@@ -62,7 +67,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from memcg_emu import Machine, ProcessImage
-from model import ACTIVE_FILE, FILE_LRU, PAGE, PAGEVEC_SIZE, Model, ModelOOM
+from model import PAGE, PAGEVEC_SIZE, Model, ModelOOM
 
 RAM = "256M"
 PATHS = ("A", "B", "A/C", "B/D", "A/C/E")
@@ -86,16 +91,19 @@ PMD_PAGES = 512                 # the pages of a huge page
 # model's first rules had them; a swap device of 1024 slots with page tables charged as kernel
 # memory (the model does not swap shmem: that run maps none); transparent huge pages "always"
 # (the moves under the policies of THP_POLICIES only); or 2.6.26, the seed's base kernel, with
-# no limits (the rules of ``modern`` left out) and the policies of OLD_POLICIES only
+# no limits (the rules of ``modern`` left out) and the policies of OLD_POLICIES only; or 3.4 with
+# the swap device, no limits either, and moves under none only
 VARIANTS = {"4k": ("0", False, "never", "6.1"), "swap": ("4M", True, "never", "6.1"),
-            "thp": ("0", False, "always", "6.1"), "2.6.26": ("0", False, "never", "2.6.26")}
+            "thp": ("0", False, "always", "6.1"), "2.6.26": ("0", False, "never", "2.6.26"),
+            "3.4": ("4M", False, "never", "3.4")}
 # the policies a thp run moves under: lazy's WRONG_CHARGE pages make reclaim scan the anon lists,
 # and the model does not reclaim (split at reclaim) huge pages; the seed's rollback is left out too
 THP_POLICIES = ("none", "upstream", "reserve", "half")
 OLD_POLICIES = ("none", "seed")
-# the rules a 2.6.26 run leaves out: limits and what needs them (reclaim, OOM), files 2.6.26
-# does not have, mlock (no unevictable list), and interference in a move
-modern = precondition(lambda self: not self.model.v2626)
+# the rules a 2.6.26 or 3.4 run leaves out: limits and what needs them (reclaim but of a whole
+# group, OOM), files 2.6.26 does not have, mlock (no unevictable list in 2.6.26), and
+# interference in a move
+modern = precondition(lambda self: self.model.kernel == "6.1")
 
 
 def event(text):
@@ -248,6 +256,9 @@ class MemcgMachine(RuleBasedStateMachine):
         if self.model.v2626:
             self.setup_2626(groups, size, adj, helper_a, helper_b, kobj_pages, deadlock)
             return
+        if self.model.v34:
+            self.setup_34(groups, size, adj, helper_a, helper_b)
+            return
         self.swappiness(0, swappiness)
         for path in ["A", "B"] + groups:
             self.mkdir(PATHS.index(path))
@@ -285,9 +296,7 @@ class MemcgMachine(RuleBasedStateMachine):
         if not self.model.thp:
             self.step_seed_rollback_in_place()
         if self.variant == "4k":
-            drawn = "A/C" in self.model.groups
-            if not drawn:
-                self.mkdir(PATHS.index("A/C"))
+            drawn = self.take_group("A/C")
             w = self.run_by("A/C", -1000)
             self.fault_new(self.model.tasks[w], 8, "A/C")
             self.past_a_writer(self.model.tasks[w], self.model.groups["B"], 8, 1)
@@ -318,9 +327,7 @@ class MemcgMachine(RuleBasedStateMachine):
         holds more.  memory.swappiness 0 there, so that reclaim does not swap the parent out
         first."""
         md = self.model
-        drawn = "B/D" in md.groups
-        if not drawn:
-            self.mkdir(PATHS.index("B/D"))
+        drawn = self.take_group("B/D")
         which = ALL_PATHS.index("B/D")
         self.swappiness(which, 0)
         parent = self.run_by("B/D", 0)
@@ -355,6 +362,14 @@ class MemcgMachine(RuleBasedStateMachine):
     def exit_pid(self, pid):
         self.both(f"exit {pid}", lambda: self.m.exit(pid), lambda: self.model.exit(pid))
 
+    def take_group(self, path):
+        """Before a setup step in ``path``: the group, made if the run did not draw it; whether
+        the run drew it."""
+        drawn = path in self.model.groups
+        if not drawn:
+            self.mkdir(PATHS.index(path))
+        return drawn
+
     def drop_group(self, path, drawn):
         """After a setup step in ``path``: its limit goes if the run drew the group, else the group."""
         if drawn:
@@ -387,6 +402,32 @@ class MemcgMachine(RuleBasedStateMachine):
         self.file_map_unmap(0, 0, 5, False)
         if deadlock:
             self.seed_deadlock(0, 0)
+
+    def setup_34(self, groups, size, adj, helper_a, helper_b):
+        """3.4, with no limits: A and B (and maybe more); a task in A writes 8 anon pages,
+        A is swapped out whole, the task reads its pages back (they stay in the swap cache,
+        charged to A and counted in rss only) and unmaps 4 of them (each keeps its charge at
+        the unmap, in the swap cache, and loses it as it leaves the cache) and exits; then a
+        task in A with ``size`` anon pages, and helpers in A and B."""
+        for path in ["A", "B"] + groups:
+            self.mkdir(PATHS.index(path))
+        x = self.run_by("A", -1000)
+        self.fault_new(self.model.tasks[x], 8, "setup")
+        addr = self.model.tasks[x].mm.vmas[-1].start
+        self.drain()            # the pages on A's lists, for reclaim to find
+        self.swap_out(self.model.groups["A"])
+        self.faulting(f"touch {x}", lambda: self.m.touch(x, addr, 8 * PAGE, False),
+                      lambda: self.model.touch(x, addr, 8 * PAGE, False))
+        self.both(f"munmap {x}", lambda: self.m.munmap(x, addr, 4 * PAGE), lambda: self.model.munmap(x, addr, 4 * PAGE))
+        self.compare("setup, swap-cache pages unmapped")
+        self.exit_pid(x)
+        self.spawn(1, adj)
+        self.mmap(0, "anon", size, 0, False)
+        self.touch(0, 0, 0, size - 1, True)
+        for which, pages in ((1, helper_a), (2, helper_b)):
+            self.spawn(which, -1000)
+            if pages:
+                self.mmap(len(self.tasks()) - 1, "anon", pages, 0, False)
 
     # ---- the cgroup tree and its files ----
     @rule(which=st.integers(0, len(PATHS) - 1))
@@ -441,9 +482,13 @@ class MemcgMachine(RuleBasedStateMachine):
           cpus=st.sampled_from(sorted(CPUSETS)))
     def control(self, op, which, flag, subsys, err, swappiness, cpus):
         """The less used files, one rule: cpuset.cpus, injected refusals, resets, force_empty,
-        memory.swappiness (0 to 200: the ends, where one type is not scanned, and between)."""
-        if op == "swappiness" and self.model.v2626:
+        memory.swappiness (0 to 200: the ends, where one type is not scanned, and between).
+        A 3.4 run writes no swappiness (its reclaim is 6.1's only where everything goes),
+        and empties a group only where everything can go (``swap_fits``)."""
+        if op == "swappiness" and self.model.kernel != "6.1":
             op = "force_empty"          # no memory.swappiness before 2.6.28
+        if op == "force_empty" and self.model.v34 and not self.swap_fits(ALL_PATHS[which]):
+            return
         if op == "swappiness":
             self.swappiness(which, swappiness)
         elif op == "cpuset":
@@ -542,19 +587,32 @@ class MemcgMachine(RuleBasedStateMachine):
         a swap-in charges the group the slot records (upstream bit 0 moved the record along),
         not the task's."""
         t = self.pick_mover(task)
-        path = t.group.path
         if t.group.usage > 2048 * PAGE:     # the model's reclaim is quadratic in a list's length
             return
-        r1, r2 = self.both(f"swap out {path!r}", lambda: self.m.reclaim(path, 1 << 40),
-                           lambda: self.model.reclaim(t.group, (1 << 40) // PAGE) * PAGE)
-        assert r1 == r2, f"swap out {path!r}: emulator freed {r1}, model {r2}"
-        self.do_move(t.pid, self.pick_dst(t, which), policy, [])
+        if self.model.v34 and not self.swap_fits(t.group.path):
+            return
+        self.swap_out(t.group)
+        self.do_move(t.pid, self.pick_dst(t, which), self.runnable(policy), [])
         if not t.dead:
             for v in list(t.mm.vmas):
                 if t.dead:
                     break
                 self.faulting(f"refault {t.pid} {v.start:#x}", lambda: self.m.touch(t.pid, v.start, v.end - v.start, write),
                               lambda: self.model.touch(t.pid, v.start, v.end - v.start, write))
+
+    def swap_out(self, g):
+        """Reclaim of ``g`` whole."""
+        r1, r2 = self.both(f"swap out {g.path!r}", lambda: self.m.reclaim(g.path, 1 << 40),
+                           lambda: self.model.reclaim(g, (1 << 40) // PAGE) * PAGE)
+        assert r1 == r2, f"swap out {g.path!r}: emulator freed {r1}, model {r2}"
+
+    def swap_fits(self, path):
+        """Can reclaim take everything of the group at ``path`` (a slot for each anon page not
+        in the swap cache yet)?  Then what it frees does not depend on the order it scans in:
+        a 3.4 run reclaims only so (the model's reclaim is 6.1's)."""
+        g = self.model.groups.get(path)
+        pages = itertools.chain(self.model.batched_pages(), *g.lru.values()) if g else ()
+        return sum(1 for p in pages if p.memcg is g and p.swapbacked and p.swapcache is None) <= self.model.swap_free
 
     @precondition(lambda self: self.tasks() and len(self.tasks()) < MAX_TASKS)
     @rule(task=SEL, adj=ADJ)
@@ -834,8 +892,7 @@ class MemcgMachine(RuleBasedStateMachine):
         src, md = t.group, self.model
         if src.parent is None or len(t.mm.vmas) >= MAX_VMAS:
             return
-        if any(p.kind == "file" and p.memcg is not None and p.memcg.under(src)
-               for p in list(md.batched_pages()) + [p for h in md.groups.values() for p in h.lru[FILE_LRU] + h.lru[ACTIVE_FILE]]):
+        if any(md.file_pages_under(src)):
             return          # page cache its fault's reclaim could free
         others = [g for p, g in sorted(md.groups.items()) if not g.under(src) and not src.under(g)]
         if others:
@@ -904,7 +961,9 @@ class MemcgMachine(RuleBasedStateMachine):
 
     def runnable(self, policy):
         """``policy``, or upstream in a thp run where ``policy`` is not one of THP_POLICIES,
-        the seed in a 2.6.26 run where it is not one of OLD_POLICIES."""
+        the seed in a 2.6.26 run where it is not one of OLD_POLICIES, none in a 3.4 run."""
+        if self.model.v34:
+            return "none"
         if self.model.thp and policy not in THP_POLICIES:
             return "upstream"
         return "seed" if self.model.v2626 and policy not in OLD_POLICIES else policy
@@ -1063,9 +1122,7 @@ class MemcgMachine(RuleBasedStateMachine):
             going = False
             for work, model in self.works:
                 if model.runnable():
-                    want = model.run()
-                    got = work.wait_blocked_or_done()
-                    assert got == want, f"{where}: a work on CPU {CPUS - 1} sleeps on {got!r}, model {want!r}"
+                    self.expect_sleep(work, model.run(), where)
                     going = True
 
     def join_works(self, where):
@@ -1088,8 +1145,14 @@ class MemcgMachine(RuleBasedStateMachine):
                            (lambda: self.m.mlock(pid, addr, size),
                             lambda: md.under_mmap_lock(mm, True, md.mlock, pid, addr, size))):
             self.works.append((hook["info"].run_on(CPUS - 1, emu), md.start_work(CPUS - 1, model)))
-            got, want = self.works[-1][0].wait_blocked_or_done(), self.works[-1][1].sleeping
-            assert got == want, f"a work on CPU {CPUS - 1} sleeps on {got!r}, model {want!r}"
+            self.expect_sleep(self.works[-1][0], self.works[-1][1].sleeping, "as it starts")
+
+    @staticmethod
+    def expect_sleep(work, want, where):
+        """Wait for the emulator's work to sleep or end: it must sleep on what the model's
+        does (``want``; None: it ended)."""
+        got = work.wait_blocked_or_done()
+        assert got == want, f"{where}: a work on CPU {CPUS - 1} sleeps on {got!r}, model {want!r}"
 
     def interfere(self, action, hook, where):
         """One interfering step on another task (or a group) at this cond_resched() point."""
