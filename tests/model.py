@@ -1452,13 +1452,14 @@ class Model:
         del self.groups[g.path]
 
     def move_to_parent(self, g):
-        """Every page of ``g`` goes to its parent, newest first: 6.1 reparents it (the parent
-        counts it already); 3.4 (mem_cgroup_move_parent(), no hierarchy) charges the parent."""
+        """Every page of ``g`` goes to its parent, list by list and oldest first (the parent's
+        lists keep their age order): 6.1 reparents it (the parent counts it already); 3.4
+        (mem_cgroup_move_parent(), no hierarchy) charges the parent."""
         while g.usage > g.kmem * PAGE:
             lst = next((g.lru[n] for n in LRU_NAMES if g.lru[n]), None)
             if lst is None:
                 raise NotModelled("a group emptied while its pages are isolated")
-            page = lst[-1]
+            page = lst[0]
             self.lru_del(page)
             if self.v34:
                 self.res_charge(g.parent, page.nr)
@@ -1493,11 +1494,11 @@ class Model:
         g.swappiness = value
 
     def drop_charges(self, g):
-        """mem_cgroup_force_empty_list(), 2.6.26: every page on the group's lists, newest
+        """mem_cgroup_force_empty_list(), 2.6.26: every page on the group's lists, oldest
         first, loses its charge and stays in use, charged to no group."""
         for name in LRU_NAMES:
             while g.lru[name]:
-                self.uncharge_in_use(g.lru[name][-1])
+                self.uncharge_in_use(g.lru[name][0])
 
     def force_empty(self, g):
         if g.parent is None:

@@ -74,6 +74,35 @@ def test_mem_cgroup_force_empty_moves_what_reclaim_leaves_to_the_parent(machine,
     assert usage(m, "") == 0
 
 
+@pytest.mark.parametrize("kernel", ["3.4", "6.1"])
+def test_mem_cgroup_force_empty_list_hands_the_oldest_page_over_first(machine, kernel):
+    """rmdir hands a group's pages to its parent oldest first (list->prev in
+    mem_cgroup_force_empty_list(), 2.6.28-3.x), each to the young end of the parent's list,
+    so the parent's lists keep their age order and its reclaim still takes the oldest: the
+    page cache of /f0, written before /f1's, goes and /f1's stays.  (6.1 leaves the pages on
+    the removed group's lists, where the parent's reclaim finds them in the same order.)"""
+    m = profile_machine(machine, kernel)
+    m.mkdir("B")
+    if kernel == "3.4":
+        m.write("B", "memory.use_hierarchy", "1")
+    m.mkdir("B/C")
+    x = m.spawn("B/C")
+    m.file_write(x, "/f0", 40 * PAGE)
+    m.file_write(x, "/f1", 40 * PAGE)
+    m.exit(x)
+    m.drain()
+    m.rmdir("B/C")
+    assert 0 < m.reclaim("B", 8 * PAGE) < 40 * PAGE
+    y = m.spawn("B")
+    reread = []
+    for path in ("/f1", "/f0"):
+        before = raw_stat(m, "B")["pgpgin"]
+        m.touch(y, m.mmap(y, 40 * PAGE, kind="file", path=path), 40 * PAGE, write=False)
+        reread.append(raw_stat(m, "B")["pgpgin"] - before)
+    assert reread[0] == 0 and reread[1] > 0
+    m.check()
+
+
 @pytest.mark.parametrize("kernel, parent_mib", [("2.6.26", 0), ("2.6.34", 7), ("3.4", 7)])
 def test_mem_cgroup_pre_destroy_rmdir(machine, kernel, parent_mib):
     """rmdir: mem_cgroup_pre_destroy() runs force_empty -- 2.6.26 drops the charges (the

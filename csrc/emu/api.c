@@ -348,10 +348,12 @@ static int mem_cgroup_move_parent(struct page *page, struct mem_cgroup *memcg)
 
 /*
  * mem_cgroup_force_empty(), mm/memcontrol.c: take the pages off @memcg's
- * lists one at a time until only kernel memory is charged to it -- on
- * 2.6.26 each loses its charge (mem_cgroup_drop_page()), from 2.6.28 each
- * goes to the parent (mem_cgroup_move_parent(), commit f817ed48535a, "memcg:
- * move all acccounting to parent at rmdir()").
+ * lists one at a time, list by list and oldest first (list->prev in
+ * mem_cgroup_force_empty_list()), until only kernel memory is charged to
+ * it -- on 2.6.26 each loses its charge (mem_cgroup_drop_page()), from
+ * 2.6.28 each goes to the parent (mem_cgroup_move_parent(), commit
+ * f817ed48535a, "memcg: move all acccounting to parent at rmdir()"), to
+ * the young end of its list there: the parent's lists keep their age order.
  */
 static int mem_cgroup_force_empty_lists(struct mem_cgroup *memcg)
 {
@@ -367,7 +369,7 @@ static int mem_cgroup_force_empty_lists(struct mem_cgroup *memcg)
 		spin_lock(&mz->lru_lock);
 		for (int l = 0; l < NR_LRU_LISTS && !page; l++)
 			if (!list_empty(&mz->lists[l]))
-				page = list_first_entry(&mz->lists[l], struct page, lru);
+				page = list_last_entry(&mz->lists[l], struct page, lru);
 		if (page && !get_page_unless_zero(page))
 			page = NULL;	/* being freed: its put_page() takes it off */
 		spin_unlock(&mz->lru_lock);
