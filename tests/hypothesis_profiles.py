@@ -15,7 +15,7 @@ import os
 from hypothesis import HealthCheck, settings
 from hypothesis.internal.conjecture import engine
 
-SHRINK_SECONDS = 20
+SHRINK_SECONDS = 10
 
 _SUPPRESS = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
 

@@ -296,6 +296,7 @@ class MemcgMachine(RuleBasedStateMachine):
         if not self.model.thp:
             self.step_seed_rollback_in_place()
         if self.variant == "4k":
+            self.step_seed_leak()
             drawn = self.take_group("A/C")
             w = self.run_by("A/C", -1000)
             self.fault_new(self.model.tasks[w], 8, "A/C")
@@ -358,6 +359,19 @@ class MemcgMachine(RuleBasedStateMachine):
         self.drain()
         self.do_move(x, "B", "seed", [(("move", 1), ("raise",))])
         self.exit_pid(x)
+
+    def step_seed_leak(self):
+        """A task of A with 8 pages moves to B under the seed, both groups filling behind it
+        (``seed_rolled_back``): the rollback leaks the pages it cannot charge back.  B's page
+        cache goes first (force_empty), else reclaim would make room there."""
+        self.force_empty(ALL_PATHS.index("B"))
+        x = self.run_by("A", -1000)
+        self.fault_new(self.model.tasks[x], 8, "A")
+        self.seed_squeezed_both_ways(self.model.tasks[x], "B", 0)
+        for t in self.tasks():
+            self.exit_pid(t.pid)
+        for path in ("A", "B"):
+            self.set_limit(ALL_PATHS.index(path), None)
 
     def exit_pid(self, pid):
         self.both(f"exit {pid}", lambda: self.m.exit(pid), lambda: self.model.exit(pid))
@@ -601,10 +615,12 @@ class MemcgMachine(RuleBasedStateMachine):
                               lambda: self.model.touch(t.pid, v.start, v.end - v.start, write))
 
     def swap_out(self, g):
-        """Reclaim of ``g`` whole."""
+        """Reclaim of ``g`` whole, compared at once (before a swap-in could hang on a slot freed
+        too early)."""
         r1, r2 = self.both(f"swap out {g.path!r}", lambda: self.m.reclaim(g.path, 1 << 40),
                            lambda: self.model.reclaim(g, (1 << 40) // PAGE) * PAGE)
         assert r1 == r2, f"swap out {g.path!r}: emulator freed {r1}, model {r2}"
+        self.compare(f"swapped {g.path!r} out")
 
     def swap_fits(self, path):
         """Can reclaim take everything of the group at ``path`` (a slot for each anon page not
@@ -847,9 +863,11 @@ class MemcgMachine(RuleBasedStateMachine):
             return
         t = movers[task % len(movers)]
         others = [p for p in sorted(self.model.groups) if p and p != t.group.path]
-        if not others:
-            return
-        path = others[which % len(others)]
+        if others:
+            self.seed_squeezed_both_ways(t, others[which % len(others)], sel)
+
+    def seed_squeezed_both_ways(self, t, path, sel):
+        """``seed_rolled_back``'s move of ``t`` to ``path``."""
         for group in (path, t.group.path):
             # the squeezes fill a group through another task there: start one now if there is
             # none (a fork inside the move would wait for the cgroup_mutex the move holds)
