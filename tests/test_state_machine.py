@@ -295,6 +295,8 @@ class MemcgMachine(RuleBasedStateMachine):
         self.step_oom_score_adj(swappiness)
         if not self.model.thp:
             self.step_seed_rollback_in_place()
+        else:
+            self.step_huge_splits()
         if self.variant == "4k":
             self.step_seed_leak()
             drawn = self.take_group("A/C")
@@ -372,6 +374,18 @@ class MemcgMachine(RuleBasedStateMachine):
             self.exit_pid(t.pid)
         for path in ("A", "B"):
             self.set_limit(ALL_PATHS.index(path), None)
+
+    def step_huge_splits(self):
+        """``huge_split`` three ways, by a task of the root: a fork whose child and then
+        parent write into a huge page (the parent may not reuse it: the child's PTEs map it);
+        a munmap of one page of a huge page (its frames' PTEs keep it, queued for the
+        deferred split) and reclaim (the split frees that page); the same munmap and a move
+        under upstream (the PTEs do not move the huge page, which stays with its head)."""
+        x = self.run_by("", -1000)
+        for how, then, a, b in (("fork", "none", 1, 2), ("munmap", "reclaim", 1, 0), ("munmap", "move", 1, 0)):
+            self.huge_split(self.tasks().index(self.model.tasks[x]), how, then, a, b, which=0, mask=3)
+        for t in self.tasks():
+            self.exit_pid(t.pid)
 
     def exit_pid(self, pid):
         self.both(f"exit {pid}", lambda: self.m.exit(pid), lambda: self.model.exit(pid))
