@@ -292,6 +292,7 @@ class MemcgMachine(RuleBasedStateMachine):
         draws such states too seldom to be sure of them).  Each step's tasks exit, and its
         group goes if the run did not draw it."""
         self.step_foreign_references()
+        self.step_rmdir_age_order()
         self.step_oom_score_adj(swappiness)
         if not self.model.thp:
             self.step_seed_rollback_in_place()
@@ -322,6 +323,33 @@ class MemcgMachine(RuleBasedStateMachine):
         self.reclaim(ALL_PATHS.index("B"), 1)
         self.exit_pid(a)
         self.exit_pid(b)
+
+    def step_rmdir_age_order(self):
+        """A task of X/Y (X and X/Y: groups of this step's own) writes 40 pages of /f0 and then
+        40 more, and X/Y goes: its pages go to X oldest first, so X's reclaim (32 pages)
+        takes the first 40's, and reading those back charges X again.  Then X goes, emptied."""
+        m, md = self.m, self.model
+        for path in ("X", "X/Y"):
+            self.both(f"mkdir {path}", lambda: m.mkdir(path), lambda: md.mkdir(path))
+        x, _ = self.both("spawn X/Y", lambda: m.spawn("X/Y"), lambda: md.spawn("X/Y"))
+        for pages in (40, 80):
+            self.faulting(f"file_write {x}", lambda: m.file_write(x, FILES[0], pages * PAGE),
+                          lambda: md.file_write(x, FILES[0], pages * PAGE))
+        self.exit_pid(x)
+        self.drain()
+        self.both("rmdir X/Y", lambda: m.rmdir("X/Y"), lambda: md.rmdir("X/Y"))
+        r1, r2 = self.both("reclaim X", lambda: m.reclaim("X", PAGE), lambda: md.reclaim(md.groups["X"], 1) * PAGE)
+        assert r1 == r2, f"reclaim X: emulator freed {r1}, model {r2}"
+        y, _ = self.both("spawn X", lambda: m.spawn("X"), lambda: md.spawn("X"))
+        addr, _ = self.both(f"mmap {y}", lambda: m.mmap(y, 40 * PAGE, "file", FILES[0]),
+                            lambda: md.mmap(y, 40 * PAGE, "file", FILES[0]))
+        self.faulting(f"touch {y}", lambda: m.touch(y, addr, 40 * PAGE, False),
+                      lambda: md.touch(y, addr, 40 * PAGE, False))
+        self.compare("X's reclaim, then the oldest pages read back")
+        self.exit_pid(y)
+        self.both("force_empty X", lambda: m.write("X", "memory.force_empty", "0"),
+                  lambda: md.force_empty(md.groups["X"]))
+        self.both("rmdir X", lambda: m.rmdir("X"), lambda: md.rmdir("X"))
 
     def step_oom_score_adj(self, swappiness):
         """In B/D a program with kernel objects forks (the child's mm charges its own) and runs
