@@ -10,10 +10,18 @@ import pytest
 from memcg_emu import Machine
 
 
+# the slow, broad tests (the CLI in subprocesses, sweeps, fuzzing, thread stress): about 55 s
+BROAD = ("test_keyboard.py", "test_sweep.py", "test_fuzz_api.py", "test_fuzz_inputs.py", "test_threads.py")
+
+
 def pytest_collection_modifyitems(items):
-    """The example tests first, the state machine's long search last: with ``-x`` a bug
-    that an example pins stops the run within the first minute."""
-    items.sort(key=lambda item: item.nodeid.startswith("tests/test_state_machine.py"))
+    """The example tests of the kernel's rules first (a few seconds), then the state
+    machine's search, then the broad tests: with ``-x`` a bug that an example pins stops the
+    run within seconds, and one only the search finds within the search's first minute."""
+    def rank(item):
+        name = item.nodeid.split("::")[0].rsplit("/", 1)[-1]
+        return 2 if name in BROAD else 1 if name == "test_state_machine.py" else 0
+    items.sort(key=rank)
 
 
 @pytest.fixture

@@ -36,10 +36,12 @@ mmap_lock (a fault sleeping on mc.waitq, an mlock waiting to write) until the
 move's trylock has failed and woken them a few times.  A task's
 program has kernel objects (kmem) that exec charges and each fork again.
 A 6.1 run starts with steps where some rules show at once
-(``setup_steps``): reclaim of page cache another group's task maps,
-a fork of a program with kernel objects and an OOM kill that oom_score_adj
-decides, a seed move rolled back over pages it had recharged in place, and
-(4 KiB runs) a move past a writer.
+(``setup_steps``): reclaim of page cache another group's task maps, an
+rmdir whose pages keep their age order in the parent, a fork of a program
+with kernel objects and an OOM kill that oom_score_adj decides, a seed move
+rolled back over pages it had recharged in place (thp runs: huge pages split
+three ways instead), and (4 KiB runs) a seed move that leaks and a move past
+a writer.
 
 The rules that make the rare states likely (``move_squeezed``, ``move_tight``,
 ``move_on``, ``oom``, a move's ``refuse``) are there so that the derandomized
