@@ -797,8 +797,10 @@ class Model:
             self.lru_add(page)
             return
         page.batched = True
-        index = {"6.1": 0, "2.6.26": int(page.active)}.get(self.kernel) if not self.v34 \
-            else EVICTABLE.index(self.lru_name(page))
+        if self.v34:
+            index = EVICTABLE.index(self.lru_name(page))
+        else:
+            index = int(page.active) if self.v2626 else 0
         batch = self.lru_batches[self.cpu][index]
         batch.append(page)
         if len(batch) == PAGEVEC_SIZE[self.kernel] or page.nr > 1:

@@ -340,8 +340,7 @@ class MemcgMachine(RuleBasedStateMachine):
         self.exit_pid(x)
         self.drain()
         self.both("rmdir X/Y", lambda: m.rmdir("X/Y"), lambda: md.rmdir("X/Y"))
-        r1, r2 = self.both("reclaim X", lambda: m.reclaim("X", PAGE), lambda: md.reclaim(md.groups["X"], 1) * PAGE)
-        assert r1 == r2, f"reclaim X: emulator freed {r1}, model {r2}"
+        self.reclaim_path("X", 1)
         y, _ = self.both("spawn X", lambda: m.spawn("X"), lambda: md.spawn("X"))
         addr, _ = self.both(f"mmap {y}", lambda: m.mmap(y, 40 * PAGE, "file", FILES[0]),
                             lambda: md.mmap(y, 40 * PAGE, "file", FILES[0]))
@@ -597,7 +596,9 @@ class MemcgMachine(RuleBasedStateMachine):
     @modern
     @rule(which=st.integers(0, len(ALL_PATHS) - 1), pages=SIZES)
     def reclaim(self, which, pages):
-        path = ALL_PATHS[which]
+        self.reclaim_path(ALL_PATHS[which], pages)
+
+    def reclaim_path(self, path, pages):
         r1, r2 = self.both(f"reclaim {path}", lambda: self.m.reclaim(path, pages * PAGE),
                            lambda: self.model.reclaim(self.group_or_error(path), pages) * PAGE)
         assert r1 == r2, f"reclaim {path}: emulator freed {r1}, model {r2}"
@@ -661,9 +662,7 @@ class MemcgMachine(RuleBasedStateMachine):
     def swap_out(self, g):
         """Reclaim of ``g`` whole, compared at once (before a swap-in could hang on a slot freed
         too early)."""
-        r1, r2 = self.both(f"swap out {g.path!r}", lambda: self.m.reclaim(g.path, 1 << 40),
-                           lambda: self.model.reclaim(g, (1 << 40) // PAGE) * PAGE)
-        assert r1 == r2, f"swap out {g.path!r}: emulator freed {r1}, model {r2}"
+        self.reclaim_path(g.path, (1 << 40) // PAGE)
         self.compare(f"swapped {g.path!r} out")
 
     def swap_fits(self, path):
